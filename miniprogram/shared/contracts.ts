@@ -1,0 +1,177 @@
+/**
+ * The single source of truth for every cloud API: function names, actions, request and response
+ * types. The client services layer and the cloud functions both import this file, so renaming an
+ * action or changing a field breaks the build on both sides instead of in production.
+ *
+ * Every call sends the event `{ action, ...request }` and answers `{ ok: true, ...response }` or a
+ * `Failure` (`{ ok: false, code, message }`, codes in ./errors).
+ */
+import type { Failure } from './errors';
+
+// ---------------------------------------------------------------- shared shapes
+
+export type VerificationMethod = 'face' | 'wxpay';
+export type FaceApiVersion = 'v1' | 'v2';
+
+/** What a client may see of a verified identity: masked values only. */
+export interface Binding {
+  method: VerificationMethod;
+  maskedName: string;
+  maskedIdCard: string;
+  /** ISO 8601. */
+  verifiedAt: string;
+  /** The verified ID number is in the imported roster. */
+  inRoster: boolean;
+}
+
+// ---------------------------------------------------------------- ping
+
+export interface PingResponse {
+  openid: string;
+  appid: string;
+  env: string;
+  /** Server time, ISO 8601. */
+  now: string;
+}
+
+// ---------------------------------------------------------------- face
+
+export interface FaceStartRequest {
+  name: string;
+  idCardNumber: string;
+  /** The user ticked the consent box; anything but `true` is refused. */
+  consent: boolean;
+}
+export type FaceStartResponse =
+  { mode: 'v2'; verifyId: string; expiresIn: number } | { mode: 'v1'; userIdKey: string; expiresIn: number };
+
+export type FaceConfirmRequest = { verifyId: string } | { verifyResult: string };
+export interface BindingResponse {
+  binding: Binding;
+}
+export interface FaceStatusResponse {
+  /** The face API generation the server runs. */
+  mode: FaceApiVersion;
+  /** Every verified identity of the caller (at most one per method). */
+  bindings: Binding[];
+}
+
+// ---------------------------------------------------------------- real-name (WeChat Pay)
+
+export interface RealnameCategory {
+  firstClass: string;
+  secondClass: string;
+  thirdClass?: string;
+  firstId: number;
+  secondId: number;
+  thirdId?: number;
+}
+export interface RealnameCategoriesResponse {
+  categories: RealnameCategory[];
+}
+export interface RealnameFetchRequest {
+  authToken: string;
+}
+
+// ---------------------------------------------------------------- roster
+
+export type RosterJobState = 'running' | 'done' | 'failed';
+
+export interface RosterRowError {
+  /** The spreadsheet's own row number (1-based, as Excel shows it). */
+  row: number;
+  /** The column header as written in the file (or its letter when there is none). */
+  column: string;
+  code: string;
+  message: string;
+}
+
+export interface RosterImportRequest {
+  /** Cloud storage file ID of the uploaded .xlsx / .xls / .csv. */
+  fileID: string;
+  /** Validate and count only; write nothing. */
+  dryRun?: boolean;
+  /** Sheet name; default: the first sheet with recognisable headers. */
+  sheet?: string;
+}
+export interface RosterImportResponse {
+  jobId: string;
+}
+export interface RosterJobRequest {
+  jobId: string;
+}
+export interface RosterJobStatus {
+  jobId: string;
+  state: RosterJobState;
+  dryRun: boolean;
+  sheet: string;
+  total: number;
+  processed: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+  /** The first 100 row errors. */
+  errors: RosterRowError[];
+  /** Error report .xlsx in cloud storage, when there were errors. */
+  reportFileID?: string;
+  /** Job-level failure (file unreadable, no header...). */
+  failure?: { code: string; message: string };
+}
+export interface RosterAccessResponse {
+  admin: boolean;
+}
+export interface RosterFileResponse {
+  fileID: string;
+  tempFileURL: string;
+}
+
+// ---------------------------------------------------------------- the map
+
+type Empty = Record<string, never>;
+
+/** `[request, response]` per action, per function. */
+export interface CloudApi {
+  ping: {
+    ping: [Empty, PingResponse];
+  };
+  face: {
+    start: [FaceStartRequest, FaceStartResponse];
+    confirm: [FaceConfirmRequest, BindingResponse];
+    status: [Empty, FaceStatusResponse];
+  };
+  realname: {
+    categories: [Empty, RealnameCategoriesResponse];
+    fetch: [RealnameFetchRequest, BindingResponse];
+  };
+  roster: {
+    access: [Empty, RosterAccessResponse];
+    import: [RosterImportRequest, RosterImportResponse];
+    /** Process the next slice of a running job (client-driven continuation). */
+    run: [RosterJobRequest, RosterJobStatus];
+    status: [RosterJobRequest, RosterJobStatus];
+    template: [Empty, RosterFileResponse];
+    report: [RosterJobRequest, RosterFileResponse];
+  };
+}
+
+export type FunctionName = keyof CloudApi;
+export type ActionName<F extends FunctionName> = keyof CloudApi[F] & string;
+type Entry<F extends FunctionName, A extends ActionName<F>> = CloudApi[F][A] extends [infer Q, infer R]
+  ? [Q, R]
+  : never;
+export type RequestOf<F extends FunctionName, A extends ActionName<F>> = Entry<F, A>[0];
+export type SuccessOf<F extends FunctionName, A extends ActionName<F>> = { ok: true } & Entry<F, A>[1];
+export type ResponseOf<F extends FunctionName, A extends ActionName<F>> = SuccessOf<F, A> | Failure;
+/** The event a function receives. */
+export type EventOf<F extends FunctionName, A extends ActionName<F>> = { action: A } & RequestOf<F, A>;
+
+/** Runtime list of actions (routers and the sandbox gateway use it); checked against `CloudApi`. */
+export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] } = {
+  ping: ['ping'],
+  face: ['start', 'confirm', 'status'],
+  realname: ['categories', 'fetch'],
+  roster: ['access', 'import', 'run', 'status', 'template', 'report'],
+};
+
+export const FUNCTION_NAMES = Object.keys(ACTIONS) as FunctionName[];

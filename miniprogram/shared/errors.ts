@@ -1,0 +1,79 @@
+/**
+ * The one table of stable error codes. Cloud functions answer `{ ok: false, code, message }` with a
+ * code from here; the client shows `message` (Chinese, safe to display) and may branch on `code`.
+ * Codes are API: never rename one, add new ones instead.
+ */
+export const ERRORS = {
+  // --- common ---
+  INVALID_REQUEST: '请求参数不正确',
+  UNKNOWN_ACTION: '不支持的操作',
+  NOT_CONFIGURED: '服务尚未完成配置，请联系管理员',
+  FORBIDDEN: '没有权限执行此操作',
+  WECHAT_BUSY: '微信服务繁忙，请稍后重试',
+  WECHAT_ERROR: '微信接口调用失败，请稍后重试',
+  INTERNAL: '系统错误，请稍后重试',
+
+  // --- identity input (shared by face, real-name and roster rows) ---
+  CONSENT_REQUIRED: '请先阅读并同意《实名信息使用说明》',
+  NAME_REQUIRED: '请填写姓名',
+  NAME_INVALID: '姓名格式不正确（2–30 个汉字、字母或“·”）',
+  ID_REQUIRED: '请填写身份证号',
+  ID_15_DIGIT: '15 位身份证号已停用，请使用 18 位身份证号',
+  ID_FORMAT: '身份证号应为 18 位（前 17 位数字，最后一位数字或 X）',
+  ID_REGION: '身份证号的地区码不正确',
+  ID_DATE: '身份证号中的出生日期不正确',
+  ID_CHECKSUM: '身份证号校验位不正确，请检查是否输错',
+  PHONE_INVALID: '手机号格式不正确（应为 11 位，以 1 开头）',
+
+  // --- face verification ---
+  FACE_SESSION_NOT_FOUND: '核身会话不存在，请重新开始',
+  FACE_SESSION_EXPIRED: '核身会话已过期，请重新开始',
+  FACE_SESSION_USED: '该核身结果已使用，请重新开始',
+  FACE_NOT_OWNER: '该核身会话不属于当前用户',
+  FACE_NOT_PASSED: '人脸核身未通过',
+  FACE_CANCELLED: '人脸核身已取消',
+  FACE_IDENTITY_MISMATCH: '核身结果与填写的身份信息不一致',
+  FACE_RESULT_EXPIRED: '核身结果已过期，请重新核身',
+  FACE_RESULT_INVALID: '核身凭据无效，请重新核身',
+  FACE_RATE_LIMITED: '操作过于频繁，请稍后再试',
+
+  // --- WeChat Pay real-name authorization ---
+  REALNAME_NO_WXPAY: '当前微信未开通微信支付，无法授权实名信息',
+  REALNAME_NO_INFO: '当前微信支付账户未实名，无法授权实名信息',
+  REALNAME_TOKEN_INVALID: '授权凭证无效或已过期，请重新授权',
+  REALNAME_TOKEN_USED: '该授权凭证已使用，请重新授权',
+  REALNAME_NOT_AUTHORIZED: '本小程序未开通实名信息授权能力',
+  REALNAME_MERCHANT_CONFIG: '商户配置有误（证书序列号、签名、商户号或时间），请联系管理员',
+  REALNAME_DECRYPT_FAILED: '实名信息处理失败，请稍后重试',
+
+  // --- roster import ---
+  ROSTER_FILE_NOT_FOUND: '找不到上传的文件，请重新上传',
+  ROSTER_FILE_UNREADABLE: '无法读取该文件，请上传 .xlsx、.xls 或 .csv 表格',
+  ROSTER_FILE_TOO_LARGE: '文件过大，请拆分后分批导入',
+  ROSTER_NO_HEADER: '未找到表头：表格需要包含“姓名”和“身份证号”列',
+  ROSTER_SHEET_NOT_FOUND: '找不到指定的工作表',
+  ROSTER_JOB_NOT_FOUND: '导入任务不存在',
+  ROSTER_JOB_BUSY: '该导入任务正在由另一个请求处理，请稍候',
+  ROSTER_ALREADY_IMPORTING: '相同文件正在导入中，请勿重复提交',
+
+  // --- roster row errors (each carries row and column) ---
+  ROW_REQUIRED: '必填项为空',
+  ROW_ID_NUMERIC: '身份证号被存成了数字，后几位已丢失：请把该列设为“文本”后重新填写',
+  ROW_DUPLICATE: '与文件中前面的行身份证号重复',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface Failure {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+}
+
+export function failure(code: ErrorCode, message?: string): Failure {
+  return { ok: false, code, message: message ?? ERRORS[code] };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);
+}

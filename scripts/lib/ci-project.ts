@@ -1,0 +1,94 @@
+/**
+ * miniprogram-ci helpers shared by compile, preview and upload: the project from
+ * project.config.json, an offline-capable `attr()`, and the official compiler's result sized.
+ */
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const TMP = path.join(ROOT, '.tmp');
+
+type Ci = typeof import('miniprogram-ci');
+export type CiProject = InstanceType<Ci['Project']>;
+
+export function loadCi(): Ci {
+  return require('miniprogram-ci') as Ci;
+}
+
+export interface ProjectConfig {
+  appid: string;
+  miniprogramRoot: string;
+  cloudfunctionRoot: string;
+  setting: Record<string, unknown>;
+}
+
+export function readProjectConfig(): ProjectConfig {
+  return JSON.parse(fs.readFileSync(path.join(ROOT, 'project.config.json'), 'utf8')) as ProjectConfig;
+}
+
+/** A throwaway key for local compiles (the compiler wants one; it is never sent anywhere). */
+export function throwawayKey(): string {
+  fs.mkdirSync(TMP, { recursive: true });
+  const file = path.join(TMP, 'private.compile-only.key');
+  if (!fs.existsSync(file)) {
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+    fs.writeFileSync(file, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+  }
+  return file;
+}
+
+/**
+ * A ci.Project for this repository. With `offline`, the project answers its own attributes
+ * (miniprogram-ci's defaults) instead of fetching them from WeChat, so the compiler runs locally.
+ * Create it after the npm build: a Project snapshots the file list when created.
+ */
+export function createProject(ci: Ci, options: { privateKeyPath: string; offline: boolean }): CiProject {
+  const config = readProjectConfig();
+  const project = new ci.Project({
+    appid: config.appid,
+    type: 'miniProgram',
+    projectPath: ROOT,
+    privateKeyPath: options.privateKeyPath,
+    ignores: [
+      'node_modules/**/*',
+      'server/**/*',
+      'sandbox/**/*',
+      'test/**/*',
+      'scripts/**/*',
+      '.tmp/**/*',
+      '.sandbox/**/*',
+    ],
+  });
+  if (options.offline) {
+    const { DefaultProjectAttr } = require('miniprogram-ci/dist/config/config.js') as { DefaultProjectAttr: unknown };
+    (project as unknown as { attr: () => Promise<unknown> }).attr = async () => DefaultProjectAttr;
+  }
+  return project;
+}
+
+export interface CompiledSize {
+  files: number;
+  bytes: number;
+  /** Main-package files by size, largest first. */
+  largest: { file: string; bytes: number }[];
+}
+
+/** Compiles with the official compiler (getCompiledResult) and sizes the result. */
+export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
+  const config = readProjectConfig();
+  const result = await ci.getCompiledResult(
+    {
+      project,
+      version: '0.0.0',
+      setting: { es6: true, minify: true, minifyWXML: true, minifyWXSS: true, ...(config.setting as object) } as never,
+    },
+    savePath,
+  );
+  const entries = Object.entries(result).map(([file, content]) => ({
+    file,
+    bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
+  }));
+  entries.sort((a, b) => b.bytes - a.bytes);
+  return { files: entries.length, bytes: entries.reduce((sum, e) => sum + e.bytes, 0), largest: entries.slice(0, 10) };
+}

@@ -1,0 +1,79 @@
+/**
+ * Loads a real page with miniprogram-simulate and the official wcc compiler. The page's vant
+ * components come from miniprogram/miniprogram_npm (the npm build's copy of `@vant/weapp/lib`, the
+ * CommonJS build), mapped from the page's own index.json so the test sees what the page declares.
+ * wcc compiles every .wxml under the root it is given, so the root is the mini-program folder.
+ */
+import fs from 'fs';
+import path from 'path';
+
+// Loaded for its side effect: it installs `global.Component` and merges its `wx` into global.wx.
+const simulate = require('miniprogram-simulate') as typeof import('miniprogram-simulate');
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const MINIPROGRAM = path.join(ROOT, 'miniprogram');
+
+export function pagePath(page: string): string {
+  return path.join(MINIPROGRAM, 'pages', page, 'index');
+}
+
+function vantComponents(componentPath: string): Record<string, string> {
+  const json = JSON.parse(fs.readFileSync(`${componentPath}.json`, 'utf8')) as {
+    usingComponents?: Record<string, string>;
+  };
+  const mapped: Record<string, string> = {};
+  for (const [tag, target] of Object.entries(json.usingComponents ?? {})) {
+    const match = /^@vant\/weapp\/(.+)$/.exec(target);
+    if (match) mapped[tag] = `/miniprogram_npm/@vant/weapp/${match[1]}`;
+  }
+  return mapped;
+}
+
+export type Rendered = ReturnType<typeof simulate.render>;
+
+const loaded = new Map<string, string>();
+
+/**
+ * Renders and attaches a fresh instance of a page. Each page is loaded once per test file (jest's
+ * module registry would not run the page's `Component()` a second time), then rendered per test.
+ */
+export function renderPage(page: string): Rendered {
+  const id = loaded.get(page) ?? loadPage(page);
+  loaded.set(page, id);
+  const comp = simulate.render(id);
+  comp.attach(document.createElement('parent-wrapper'));
+  return comp;
+}
+
+function loadPage(page: string): string {
+  const file = pagePath(page);
+  if (!fs.existsSync(path.join(MINIPROGRAM, 'miniprogram_npm/@vant/weapp'))) {
+    throw new Error('miniprogram_npm is missing: run `npm run build` first');
+  }
+  const id = simulate.load(file, {
+    rootPath: MINIPROGRAM,
+    compiler: 'official',
+    usingComponents: vantComponents(file),
+  });
+  return id;
+}
+
+/** Waits until `predicate` holds (pages update asynchronously after service calls). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 4000): Promise<void> {
+  const started = Date.now();
+  while (!predicate()) {
+    if (Date.now() - started > timeoutMs) throw new Error('waitFor: condition not met in time');
+    await simulate.sleep(10);
+  }
+}
+
+export { simulate };
+
+/** Taps a `<van-button id=...>`: the tap lands on vant's inner `<button>`, which emits `click`. */
+export function tapButton(page: Rendered, selector: string): void {
+  const host = page.querySelector(selector);
+  if (!host) throw new Error(`tapButton: no ${selector}`);
+  const inner = host.querySelector('.van-button');
+  if (!inner) throw new Error(`tapButton: ${selector} is not a van-button`);
+  inner.dispatchEvent('tap');
+}

@@ -1,0 +1,223 @@
+/**
+ * Runs the built cloud functions (`cloudfunctions/<name>/index.js`, unmodified, with the real
+ * wx-server-sdk) in pooled child processes: one invocation at a time per process, a few processes
+ * per function, the manifest's timeout enforced by killing the instance, V8 heap capped at the
+ * function's memory, stdout/stderr captured to the sandbox log.
+ */
+import { fork, type ChildProcess } from 'child_process';
+import fs from 'fs';
+import path from 'path';
+
+export interface InvokeContext {
+  openid: string;
+  appid: string;
+}
+
+export type InvokeResult =
+  | { ok: true; result: unknown; durationMs: number; maxRssMB: number }
+  | { ok: false; error: string; durationMs: number; maxRssMB?: number; timedOut?: boolean };
+
+export interface FunctionSettings {
+  timeout: number;
+  memory: number;
+  env: Record<string, string>;
+}
+
+export interface FunctionRunnerOptions {
+  functionsDir: string;
+  baseEnv: Record<string, string>;
+  settings: (name: string) => FunctionSettings;
+  clockOffsetMs: () => number;
+  logFile: string;
+  echo?: boolean;
+  maxInstances?: number;
+}
+
+interface Instance {
+  child: ChildProcess;
+  ready: Promise<void>;
+  busy: boolean;
+  mtimeMs: number;
+}
+
+const WORKER = path.join(__dirname, 'worker.ts');
+const REGISTER = path.resolve(__dirname, '../scripts/register.js');
+
+export class FunctionRunner {
+  private pools = new Map<string, Instance[]>();
+  private waiting = new Map<string, Array<() => void>>();
+  private nextId = 1;
+  private log: fs.WriteStream;
+  private closed = false;
+
+  constructor(private readonly options: FunctionRunnerOptions) {
+    fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
+    this.log = fs.createWriteStream(options.logFile, { flags: 'a' });
+  }
+
+  entry(name: string): string | undefined {
+    if (!/^[a-z][\w-]*$/i.test(name)) return undefined;
+    const file = path.join(this.options.functionsDir, name, 'index.js');
+    return fs.existsSync(file) ? file : undefined;
+  }
+
+  private spawn(name: string, entry: string): Instance {
+    const settings = this.options.settings(name);
+    const child = fork(WORKER, [], {
+      execArgv: ['-r', REGISTER, `--max-old-space-size=${settings.memory}`],
+      env: {
+        ...this.options.baseEnv,
+        ...settings.env,
+        SANDBOX_FUNCTION_ENTRY: entry,
+        SANDBOX_MEMORY_MB: String(settings.memory),
+        SANDBOX_TIMEOUT_MS: String(settings.timeout * 1000),
+        SCF_FUNCTIONNAME: name,
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const pipe = (stream: NodeJS.ReadableStream | null, level: string) => {
+      stream?.setEncoding('utf8');
+      let buffered = '';
+      stream?.on('data', (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          const out = `${new Date().toISOString()} [${name}] ${level} ${line}\n`;
+          this.log.write(out);
+          if (this.options.echo) process.stdout.write(out);
+        }
+      });
+    };
+    pipe(child.stdout, 'out');
+    pipe(child.stderr, 'err');
+    const ready = new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`function ${name} exited during start (code ${code})`)));
+    });
+    ready.catch(() => undefined);
+    const instance: Instance = { child, ready, busy: false, mtimeMs: fs.statSync(entry).mtimeMs };
+    child.on('exit', () => this.retire(name, instance));
+    return instance;
+  }
+
+  private retire(name: string, instance: Instance): void {
+    const pool = this.pools.get(name) ?? [];
+    const at = pool.indexOf(instance);
+    if (at >= 0) pool.splice(at, 1);
+    if (instance.child.exitCode === null) instance.child.kill('SIGKILL');
+    this.wake(name);
+  }
+
+  private wake(name: string): void {
+    const next = this.waiting.get(name)?.shift();
+    next?.();
+  }
+
+  /** An idle instance of the current build, a new one if the pool has room, else wait. */
+  private async acquire(name: string, entry: string, fresh: boolean): Promise<Instance> {
+    const mtimeMs = fs.statSync(entry).mtimeMs;
+    const pool = this.pools.get(name) ?? [];
+    this.pools.set(name, pool);
+    for (const stale of pool.filter((i) => !i.busy && i.mtimeMs !== mtimeMs)) this.retire(name, stale);
+    for (;;) {
+      if (this.closed) throw new Error('sandbox is shutting down');
+      const idle = fresh ? undefined : pool.find((i) => !i.busy);
+      if (idle) {
+        idle.busy = true;
+        return idle;
+      }
+      if (pool.length < (this.options.maxInstances ?? 4)) {
+        const instance = this.spawn(name, entry);
+        instance.busy = true;
+        pool.push(instance);
+        await instance.ready;
+        return instance;
+      }
+      if (fresh) {
+        const victim = pool.find((i) => !i.busy);
+        if (victim) {
+          this.retire(name, victim);
+          continue;
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const queue = this.waiting.get(name) ?? [];
+        queue.push(resolve);
+        this.waiting.set(name, queue);
+      });
+    }
+  }
+
+  /**
+   * Invokes `name` as `context.openid`. `fresh` runs it in a new process (benchmarks measure its
+   * peak RSS alone) that is discarded afterwards.
+   */
+  async invoke(name: string, event: unknown, context: InvokeContext, fresh = false): Promise<InvokeResult> {
+    const entry = this.entry(name);
+    if (!entry) return { ok: false, error: `FunctionName parameter could not be found: ${name}`, durationMs: 0 };
+    const settings = this.options.settings(name);
+    const instance = await this.acquire(name, entry, fresh);
+    const id = this.nextId++;
+    const started = Date.now();
+    return new Promise<InvokeResult>((resolve) => {
+      const finish = (result: InvokeResult, keep: boolean) => {
+        clearTimeout(timer);
+        instance.child.off('message', onMessage);
+        instance.child.off('exit', onExit);
+        instance.busy = false;
+        if (keep && !fresh) this.wake(name);
+        else this.retire(name, instance);
+        resolve(result);
+      };
+      const onMessage = (message: { type: string; id: number } & Record<string, unknown>) => {
+        if (message.type !== 'result' || message.id !== id) return;
+        const durationMs = Number(message.durationMs);
+        const maxRssMB = Number(message.maxRssMB);
+        if (message.ok) finish({ ok: true, result: message.result, durationMs, maxRssMB }, true);
+        else finish({ ok: false, error: String(message.error), durationMs, maxRssMB }, true);
+      };
+      const onExit = (code: number | null, signal: string | null) =>
+        finish(
+          { ok: false, error: `function exited (code ${code}, signal ${signal})`, durationMs: Date.now() - started },
+          false,
+        );
+      const timer = setTimeout(() => {
+        finish(
+          {
+            ok: false,
+            error: `Task timed out after ${settings.timeout} seconds`,
+            durationMs: Date.now() - started,
+            timedOut: true,
+          },
+          false,
+        );
+      }, settings.timeout * 1000);
+      instance.child.on('message', onMessage);
+      instance.child.once('exit', onExit);
+      instance.child.send({
+        type: 'invoke',
+        id,
+        event,
+        context: { openid: context.openid, appid: context.appid, clockOffsetMs: this.options.clockOffsetMs() },
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.pools.values()].flat();
+    await Promise.all(
+      all.map(
+        (i) =>
+          new Promise<void>((resolve) => {
+            if (i.child.exitCode !== null || i.child.signalCode !== null) return resolve();
+            i.child.once('exit', () => resolve());
+            i.child.kill('SIGKILL');
+          }),
+      ),
+    );
+    for (const queue of this.waiting.values()) queue.splice(0).forEach((wake) => wake());
+    await new Promise<void>((resolve) => this.log.end(resolve));
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The local sandbox: one HTTP server on 127.0.0.1 that emulates the cloud (the TCB protocol of
+ * wx-server-sdk: database, storage, functions), WeChat's open APIs, and what WeChat's client and
+ * user would do (simulation endpoints). The unmodified cloud functions run against it with the
+ * real SDK. `startSandbox()` is what `npm start` and the test suites use.
+ */
+import fs from 'fs';
+import http from 'http';
+import path from 'path';
+import type { AddressInfo } from 'net';
+import { FUNCTIONS } from '../server/functions/manifest';
+import { COLLECTIONS } from '../server/functions/collections';
+import { Database } from './db';
+import { FunctionRunner, type InvokeResult } from './functions';
+import { Storage } from './storage';
+import { TcbService, type QuotaOptions } from './tcb';
+import { WechatEmulator } from './wechat';
+import { loadSecrets, functionEnv, type SandboxSecrets } from './secrets';
+import { readBody, parseMultipart, sendJson } from './http-util';
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_ENV = 'sandbox-env';
+export const DEFAULT_DATA_DIR = path.resolve(__dirname, '../.sandbox');
+export const FUNCTIONS_DIR = path.resolve(__dirname, '../cloudfunctions');
+
+export interface SandboxOptions {
+  /** 0 picks a free port. Default SANDBOX_PORT or 8787. */
+  port?: number;
+  /** Default 127.0.0.1. Only change it to reach the sandbox from a phone on your LAN. */
+  host?: string;
+  /** Default SANDBOX_DATA_DIR or .sandbox/. */
+  dataDir?: string;
+  env?: string;
+  quota?: QuotaOptions;
+  /** Extra environment for every function (e.g. FACE_API_VERSION=v1). */
+  functionEnv?: Record<string, string>;
+  /** Echo function logs to this process's stdout. */
+  echoLogs?: boolean;
+  functionsDir?: string;
+  maxInstances?: number;
+}
+
+export interface Sandbox {
+  url: string;
+  port: number;
+  env: string;
+  dataDir: string;
+  logFile: string;
+  secrets: SandboxSecrets;
+  db: Database;
+  storage: Storage;
+  tcb: TcbService;
+  wechat: WechatEmulator;
+  functions: FunctionRunner;
+  clock: { offsetMs: number; now(): number };
+  /** Runs a function as `openid` (what the gateway does). */
+  invoke(name: string, event: unknown, openid: string, fresh?: boolean): Promise<InvokeResult>;
+  stop(): Promise<void>;
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const env = options.env ?? DEFAULT_ENV;
+  const dataDir = path.resolve(options.dataDir ?? process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const secrets = loadSecrets(dataDir);
+  const clock = {
+    offsetMs: 0,
+    now() {
+      return Date.now() + this.offsetMs;
+    },
+  };
+  let baseUrl = '';
+  const db = new Database(path.join(dataDir, 'db'), () => clock.now());
+  for (const spec of COLLECTIONS) if (!db.hasCollection(spec.name)) db.createCollection(spec.name);
+  const storage = new Storage(
+    dataDir,
+    env,
+    () => baseUrl,
+    () => clock.now(),
+  );
+  const logFile = path.join(dataDir, 'logs', 'functions.log');
+
+  const specs = new Map(FUNCTIONS.map((f) => [f.name, f]));
+  const functions = new FunctionRunner({
+    functionsDir: options.functionsDir ?? FUNCTIONS_DIR,
+    baseEnv: {},
+    settings: (name) => ({
+      timeout: specs.get(name)?.timeout ?? 60,
+      memory: specs.get(name)?.memory ?? 256,
+      env: { ...functionEnv(secrets, env, baseUrl), ...options.functionEnv },
+    }),
+    clockOffsetMs: () => clock.offsetMs,
+    logFile,
+    echo: options.echoLogs,
+    maxInstances: options.maxInstances,
+  });
+
+  const invoke = (name: string, event: unknown, openid: string, fresh = false) =>
+    functions.invoke(name, event, { openid, appid: secrets.appid }, fresh);
+
+  const wechat = new WechatEmulator({
+    appid: secrets.appid,
+    secret: secrets.appSecret,
+    merchant: { mchId: secrets.mchId, serialNo: secrets.certSerialNo, publicKeyPem: secrets.merchantPublicKey },
+    clock,
+    // The seed's face_identify message push, delivered to the `face` function as WeChat would.
+    pushFaceEvent: async (event) => {
+      const result = await invoke('face', event, event.FromUserName);
+      return result.ok && (result.result === 'success' || (result.result as { ok?: boolean } | null)?.ok === true);
+    },
+  });
+  const tcb = new TcbService(db, storage, functions, () => ({ appid: secrets.appid }));
+  tcb.quota = options.quota ?? {};
+
+  const json = async (req: http.IncomingMessage) =>
+    JSON.parse((await readBody(req)).toString('utf8') || '{}') as Record<string, unknown>;
+
+  /** Exact routes: `METHOD path`. */
+  const exact: Record<string, Handler> = {
+    'GET /health': async (_req, res) =>
+      sendJson(res, 200, { ok: true, env, appid: secrets.appid, functions: listFunctions(functions) }),
+    'POST /admin': async (req, res) => sendJson(res, 200, await tcb.handle(await json(req), baseUrl)),
+    'GET /sandbox/stats': async (_req, res) => sendJson(res, 200, { db: tcb.stats, wechat: wechat.stats() }),
+    'GET /sandbox/clock': async (_req, res) => sendJson(res, 200, clockState()),
+    'POST /sandbox/clock': async (req, res) => {
+      const offset = Number((await json(req)).offsetSeconds);
+      if (!Number.isFinite(offset)) return sendJson(res, 400, { error: 'offsetSeconds must be a number' });
+      clock.offsetMs = offset * 1000;
+      return sendJson(res, 200, clockState());
+    },
+    'POST /sandbox/quota': async (req, res) => {
+      tcb.quota = (await json(req)) as QuotaOptions;
+      sendJson(res, 200, { quota: tcb.quota });
+    },
+    'POST /sandbox/stats/reset': async (_req, res) => {
+      tcb.resetStats();
+      sendJson(res, 200, { db: tcb.stats });
+    },
+    'POST /sandbox/face/complete': async (req, res) => send(res, wechat.completeFace((await json(req)) as never)),
+    'POST /sandbox/realname/authorize': async (req, res) =>
+      send(res, wechat.authorizeRealname((await json(req)) as never)),
+    'POST /sandbox/faults': async (req, res) => send(res, wechat.injectFault((await json(req)) as never)),
+    'POST /sandbox/storage/upload': async (req, res, url) => {
+      // What wx.uploadFile sends in sandbox mode: multipart/form-data with one file part.
+      const cloudPath = storage.safePath(url.searchParams.get('cloudPath') ?? '');
+      if (!cloudPath) return sendJson(res, 400, { error: 'cloudPath query parameter required' });
+      const raw = await readBody(req);
+      const content = parseMultipart(raw, String(req.headers['content-type'] ?? '')) ?? raw;
+      return sendJson(res, 200, { fileID: storage.write(cloudPath, content) });
+    },
+    'POST /sandbox/storage/temp-url': async (req, res) => {
+      const cloudPath = storage.pathOf(String((await json(req)).fileID ?? ''));
+      if (!cloudPath || !storage.exists(cloudPath)) return sendJson(res, 404, { error: 'file not found' });
+      return sendJson(res, 200, { tempFileURL: storage.tempUrl(cloudPath, 600) });
+    },
+  };
+
+  /** Prefix routes: `METHOD prefix` → handler(rest of the path). */
+  const prefixed: Array<[string, string, (rest: string, ...args: Parameters<Handler>) => Promise<void>]> = [
+    [
+      'PUT',
+      '/storage/upload/',
+      async (rest, req, res) => {
+        const cloudPath = storage.safePath(rest);
+        const token = String(req.headers['x-cos-security-token'] ?? req.headers.authorization ?? '');
+        if (!cloudPath || !storage.verifyUploadToken(cloudPath, token)) {
+          return sendJson(res, 403, { error: 'bad upload token' });
+        }
+        storage.write(cloudPath, await readBody(req));
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('');
+      },
+    ],
+    [
+      'GET',
+      '/files/',
+      async (rest, _req, res, url) => {
+        const cloudPath = storage.safePath(rest);
+        const valid = cloudPath && storage.verify(cloudPath, url.searchParams.get('t'), url.searchParams.get('sign'));
+        const content = valid ? storage.read(cloudPath) : undefined;
+        if (!content) return sendJson(res, 404, { error: 'file not found or link expired' });
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': content.length });
+        res.end(content);
+      },
+    ],
+    [
+      'POST',
+      '/gateway/functions/',
+      async (name, req, res) => {
+        if (!functions.entry(name)) return sendJson(res, 404, { error: `no such function: ${name}` });
+        const openid = String(req.headers['x-wx-openid'] ?? '');
+        if (!/^[\w-]{1,64}$/.test(openid)) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
+        const result = await invoke(name, await json(req), openid);
+        if (!result.ok) return sendJson(res, 502, { error: result.error });
+        return sendJson(res, 200, result.result);
+      },
+    ],
+    ['GET', '/wechat/', wechatRoute],
+    ['POST', '/wechat/', wechatRoute],
+  ];
+
+  async function wechatRoute(rest: string, req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+    const raw = req.method === 'GET' ? '' : (await readBody(req)).toString('utf8');
+    let body: unknown;
+    try {
+      body = raw ? (JSON.parse(raw) as unknown) : undefined;
+    } catch {
+      return sendJson(res, 200, { errcode: 47001, errmsg: 'data format error' });
+    }
+    const answer = await wechat.handle(req.method ?? 'GET', `/${rest}`, url.searchParams, body);
+    return sendJson(res, answer.status, answer.body);
+  }
+
+  function clockState() {
+    return { offsetSeconds: clock.offsetMs / 1000, now: new Date(clock.now()).toISOString() };
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', baseUrl);
+    const p = decodeURIComponent(url.pathname);
+    const method = req.method ?? 'GET';
+    const handler = exact[`${method} ${p}`];
+    const prefix = handler ? undefined : prefixed.find(([m, pre]) => m === method && p.startsWith(pre));
+    const run = handler
+      ? handler(req, res, url)
+      : prefix
+        ? prefix[2](p.slice(prefix[1].length), req, res, url)
+        : Promise.resolve(sendJson(res, 404, { error: `not found: ${method} ${p}` }));
+    run.catch((err: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message });
+      else res.end();
+    });
+  });
+
+  const host = options.host ?? process.env.SANDBOX_HOST ?? '127.0.0.1';
+  const port = options.port ?? Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  baseUrl = `http://${host}:${actualPort}`;
+
+  return {
+    url: baseUrl,
+    port: actualPort,
+    env,
+    dataDir,
+    logFile,
+    secrets,
+    db,
+    storage,
+    tcb,
+    wechat,
+    functions,
+    clock,
+    invoke,
+    async stop() {
+      wechat.close();
+      await functions.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      db.close();
+    },
+  };
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void>;
+
+function send(res: http.ServerResponse, answer: { status: number; body: unknown }): void {
+  sendJson(res, answer.status, answer.body);
+}
+
+function listFunctions(functions: FunctionRunner): string[] {
+  return FUNCTIONS.map((f) => f.name).filter((name) => functions.entry(name));
+}

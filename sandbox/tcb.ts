@@ -1,0 +1,226 @@
+/**
+ * The TCB wire protocol that wx-server-sdk 4.x (@cloudbase/node-sdk 3.x) speaks: every call is
+ * `POST /admin?env=E&seqId=...` with JSON `{ action, envName, ... }`; query, data, order and
+ * projection travel as canonical EJSON strings. Errors answer `{ code, message }` with the code
+ * names the SDK maps to errCodes.
+ */
+import { Database, DbError } from './db';
+import type { FunctionRunner } from './functions';
+import type { Storage } from './storage';
+
+export interface QuotaOptions {
+  /** Added to every database request. */
+  latencyMs?: number;
+  /** Database operations in flight at once; more answer EXCEED_CONCURRENT_REQUEST_LIMIT (-501004). */
+  maxConcurrent?: number;
+  /** Database requests per second; more answer EXCEED_REQUEST_LIMIT (-501003). */
+  qps?: number;
+}
+
+/** The basic plan, as documented: ~30 QPS and ~20 concurrent operations (see README, Sandbox). */
+export const BASIC_PLAN: Required<QuotaOptions> = { latencyMs: 15, maxConcurrent: 20, qps: 30 };
+
+export interface DbStats {
+  reads: number;
+  writes: number;
+  rejected: number;
+}
+
+type Body = Record<string, unknown>;
+type Answer = Record<string, unknown>;
+
+const WRITE_ACTIONS = new Set([
+  'database.insertDocument',
+  'database.modifyDocument',
+  'database.removeDocument',
+  'database.updateDocInTransaction',
+  'database.deleteDocInTransaction',
+]);
+
+export class TcbService {
+  quota: QuotaOptions = {};
+  readonly stats: DbStats = { reads: 0, writes: 0, rejected: 0 };
+  private inFlight = 0;
+  private window: number[] = [];
+
+  constructor(
+    readonly db: Database,
+    private readonly storage: Storage,
+    private readonly functions: FunctionRunner,
+    private readonly caller: () => { appid: string },
+  ) {}
+
+  resetStats(): void {
+    this.stats.reads = 0;
+    this.stats.writes = 0;
+    this.stats.rejected = 0;
+  }
+
+  async handle(body: Body, baseUrl: string): Promise<Answer> {
+    const action = String(body.action ?? '');
+    const requestId = `sandbox-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      let data: unknown;
+      if (action.startsWith('database.')) data = await this.database(action, body);
+      else if (action.startsWith('storage.')) data = this.storageAction(action, body, baseUrl);
+      else if (action === 'functions.invokeFunction') data = await this.invoke(body);
+      else return { requestId, code: 'INVALID_ACTION', message: `action ${action} is not emulated by the sandbox` };
+      if (data && typeof data === 'object' && 'topLevel' in data)
+        return { requestId, ...(data as { topLevel: Answer }).topLevel };
+      return { requestId, data };
+    } catch (err) {
+      if (err instanceof DbError) return { requestId, code: err.code, message: err.message };
+      return { requestId, code: 'SYS_ERR', message: (err as Error).message };
+    }
+  }
+
+  // ------------------------------------------------------------ quota model
+
+  private async admit<T>(run: () => T): Promise<T> {
+    const { qps, maxConcurrent, latencyMs } = this.quota;
+    const now = Date.now();
+    if (qps) {
+      this.window = this.window.filter((t) => now - t < 1000);
+      if (this.window.length >= qps) {
+        this.stats.rejected += 1;
+        throw new DbError('EXCEED_REQUEST_LIMIT', 'exceed request limit [LimitExceeded.RequestLimitExceeded]');
+      }
+      this.window.push(now);
+    }
+    if (maxConcurrent && this.inFlight >= maxConcurrent) {
+      this.stats.rejected += 1;
+      throw new DbError('EXCEED_CONCURRENT_REQUEST_LIMIT', 'exceed concurrent request limit [LimitExceeded]');
+    }
+    this.inFlight += 1;
+    try {
+      if (latencyMs) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+      return run();
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+
+  // ------------------------------------------------------------ database
+
+  private async database(action: string, body: Body): Promise<unknown> {
+    if (action === 'database.startTransaction') return { topLevel: { transactionId: this.db.startTransaction() } };
+    if (action === 'database.commitTransaction') {
+      this.db.commitTransaction(String(body.transactionId));
+      return {};
+    }
+    if (action === 'database.abortTransaction') {
+      this.db.abortTransaction(String(body.transactionId));
+      return {};
+    }
+    if (action === 'database.addCollection') {
+      this.db.createCollection(String(body.collectionName));
+      return {};
+    }
+    return this.admit(() => {
+      if (WRITE_ACTIONS.has(action)) this.stats.writes += 1;
+      else this.stats.reads += 1;
+      return this.documentAction(action, body);
+    });
+  }
+
+  private documentAction(action: string, body: Body): unknown {
+    const c = String(body.collectionName ?? '');
+    const tx = typeof body.transactionId === 'string' ? body.transactionId : undefined;
+    const query = this.db.parse(body.query as string | undefined);
+    switch (action) {
+      case 'database.insertDocument': {
+        const docs = (body.data as string[]).map((d) => this.db.parse(d));
+        return { insertedIds: this.db.insert(c, docs, tx) };
+      }
+      case 'database.getDocument': {
+        const list = this.db.query(
+          c,
+          query,
+          {
+            order: body.order ? (this.db.parse(body.order as string) as Record<string, 1 | -1>) : undefined,
+            offset: Number(body.offset ?? 0),
+            limit: body.limit === undefined ? undefined : Number(body.limit),
+            projection: body.projection ? this.db.parse(body.projection as string) : undefined,
+          },
+          tx,
+        );
+        return { list: list.map((d) => Database.serialize(d)) };
+      }
+      case 'database.calculateDocument':
+        return { total: this.db.count(c, query) };
+      case 'database.modifyDocument': {
+        const result = this.db.modify(
+          c,
+          query,
+          this.db.parse(body.data as string),
+          { multi: Boolean(body.multi), merge: body.merge !== false, upsert: Boolean(body.upsert) },
+          tx,
+        );
+        return { updated: result.updated, upsert_id: result.upsertId ?? null };
+      }
+      case 'database.removeDocument':
+        return { deleted: this.db.remove(c, query, body.multi !== false && body.queryType !== 'DOC', tx) };
+      default:
+        throw new DbError('INVALID_ACTION', `database action ${action} is not emulated by the sandbox`);
+    }
+  }
+
+  // ------------------------------------------------------------ storage
+
+  private storageAction(action: string, body: Body, baseUrl: string): unknown {
+    switch (action) {
+      case 'storage.getUploadMetadata': {
+        const cloudPath = this.storage.safePath(String(body.path ?? ''));
+        if (!cloudPath) throw new DbError('INVALID_PARAM', 'invalid cloudPath');
+        const token = this.storage.uploadToken(cloudPath);
+        return {
+          url: `${baseUrl}/storage/upload/${cloudPath}`,
+          token,
+          authorization: token,
+          fileId: this.storage.fileId(cloudPath),
+          cosFileId: token,
+        };
+      }
+      case 'storage.batchGetDownloadUrl': {
+        const list = (body.file_list as Array<{ fileid: string; max_age?: number }>) ?? [];
+        return {
+          download_list: list.map(({ fileid, max_age }) => {
+            const cloudPath = this.storage.pathOf(fileid);
+            if (!cloudPath || !this.storage.exists(cloudPath)) {
+              return { fileID: fileid, tempFileURL: '', code: 'STORAGE_FILE_NONEXIST', message: 'file does not exist' };
+            }
+            return { fileID: fileid, tempFileURL: this.storage.tempUrl(cloudPath, max_age ?? 7200), code: 'SUCCESS' };
+          }),
+        };
+      }
+      case 'storage.batchDeleteFile': {
+        const list = (body.fileid_list as string[]) ?? [];
+        return {
+          delete_list: list.map((fileID) => {
+            const cloudPath = this.storage.pathOf(fileID);
+            const deleted = cloudPath ? this.storage.delete(cloudPath) : false;
+            return deleted
+              ? { fileID, code: 'SUCCESS' }
+              : { fileID, code: 'STORAGE_FILE_NONEXIST', message: 'file does not exist' };
+          }),
+        };
+      }
+      default:
+        throw new DbError('INVALID_ACTION', `storage action ${action} is not emulated by the sandbox`);
+    }
+  }
+
+  // ------------------------------------------------------------ functions
+
+  private async invoke(body: Body): Promise<unknown> {
+    const name = String(body.function_name ?? '');
+    const event = JSON.parse(String(body.request_data ?? '{}')) as unknown;
+    // Called from a cloud function (the SDK is server-side): no end-user identity travels with it.
+    const result = await this.functions.invoke(name, event, { openid: '', appid: this.caller().appid });
+    if (!result.ok) {
+      const code = result.error.startsWith('FunctionName') ? 'FUNCTIONS_REQUEST_FAIL' : 'FUNCTIONS_EXECUTE_FAIL';
+      throw new DbError(code, result.error);
+    }
+    return { response_data: JSON.stringify(result.result) };
+  }
+}

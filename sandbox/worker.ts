@@ -1,0 +1,83 @@
+/**
+ * One function instance: a child process that loads a built `cloudfunctions/<name>/index.js` with
+ * the real wx-server-sdk and runs one invocation at a time. The SDK reads the caller (`WX_OPENID`,
+ * ...) from process env at call time, so one-at-a-time per process keeps concurrent callers apart,
+ * like warm instances in the cloud. The sandbox's emulated clock is applied to `Date`.
+ */
+
+interface InvokeMessage {
+  type: 'invoke';
+  id: number;
+  event: unknown;
+  context: { openid: string; appid: string; unionid?: string; clientIp?: string; clockOffsetMs: number };
+}
+
+const RealDate = Date;
+let clockOffsetMs = 0;
+
+class SandboxDate extends RealDate {
+  constructor(...args: unknown[]) {
+    if (args.length === 0) super(RealDate.now() + clockOffsetMs);
+    else super(...(args as [string]));
+  }
+
+  static now(): number {
+    return RealDate.now() + clockOffsetMs;
+  }
+}
+globalThis.Date = SandboxDate as DateConstructor;
+
+const entry = process.env.SANDBOX_FUNCTION_ENTRY;
+if (!entry) throw new Error('SANDBOX_FUNCTION_ENTRY is not set');
+
+type Main = (event: unknown, context: unknown) => unknown;
+let main: Main | undefined;
+
+function load(): Main {
+  if (!main) {
+    const mod = require(entry!) as { main?: Main };
+    if (typeof mod.main !== 'function') throw new Error(`${entry} does not export main`);
+    main = mod.main;
+  }
+  return main;
+}
+
+process.on('message', (message: InvokeMessage) => {
+  if (message?.type !== 'invoke') return;
+  clockOffsetMs = message.context.clockOffsetMs;
+  process.env.WX_OPENID = message.context.openid;
+  process.env.WX_APPID = message.context.appid;
+  process.env.WX_UNIONID = message.context.unionid ?? '';
+  process.env.WX_CLIENTIP = message.context.clientIp ?? '127.0.0.1';
+  const started = RealDate.now();
+  const context = {
+    callbackWaitsForEmptyEventLoop: false,
+    memory_limit_in_mb: Number(process.env.SANDBOX_MEMORY_MB ?? 256),
+    time_limit_in_ms: Number(process.env.SANDBOX_TIMEOUT_MS ?? 60000),
+    request_id: `sandbox-${message.id}`,
+    environment: '{}',
+    function_name: process.env.SCF_FUNCTIONNAME ?? '',
+    function_version: '$LATEST',
+    namespace: process.env.SCF_NAMESPACE ?? '',
+  };
+  Promise.resolve()
+    .then(() => load()(message.event, context))
+    .then(
+      (result) => ({ ok: true as const, result: result === undefined ? null : result }),
+      (err: unknown) => ({
+        ok: false as const,
+        error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      }),
+    )
+    .then((outcome) => {
+      process.send?.({
+        type: 'result',
+        id: message.id,
+        ...outcome,
+        durationMs: RealDate.now() - started,
+        maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      });
+    });
+});
+
+process.send?.({ type: 'ready' });

@@ -1,0 +1,65 @@
+/**
+ * Every database collection the starter uses, with its indexes and its security rule. The cloud
+ * setup script and the sandbox (at start) create them from this list. No collection is readable
+ * or writable by clients: everything goes through cloud functions (rule `{ read: false, write: false }`).
+ */
+export interface CollectionSpec {
+  name: string;
+  description: string;
+  /** Holds names or ID numbers (encrypted); never exported, never logged. */
+  pii: boolean;
+  indexes: { name: string; keys: Record<string, 1 | -1>; unique: boolean }[];
+}
+
+export const CLIENT_RULE = { read: false, write: false } as const;
+
+export const COLLECTIONS: CollectionSpec[] = [
+  {
+    name: 'bindings',
+    description: 'Verified identities: one document per (openid, method); _id = method + openid hash.',
+    pii: true,
+    indexes: [
+      { name: 'openid', keys: { openidHash: 1 }, unique: false },
+      { name: 'id_index', keys: { idIndex: 1 }, unique: false },
+    ],
+  },
+  {
+    name: 'face_sessions',
+    description: 'Pending face verifications bound to the caller, single use, with expiry.',
+    pii: true,
+    indexes: [
+      { name: 'verify_key', keys: { verifyKey: 1 }, unique: true },
+      { name: 'expires', keys: { expiresAt: 1 }, unique: false },
+    ],
+  },
+  {
+    name: 'used_tokens',
+    description: 'SHA-256 of consumed one-time credentials (real-name auth tokens, face results, push events).',
+    pii: false,
+    indexes: [],
+  },
+  {
+    name: 'wx_access_tokens',
+    description: 'The shared access_token cache of all function instances.',
+    pii: false,
+    indexes: [],
+  },
+  {
+    name: 'admins',
+    description: 'Openids allowed to import rosters (_id = openid).',
+    pii: false,
+    indexes: [],
+  },
+  {
+    name: 'roster',
+    description: 'Imported people: _id = blind index of the ID number; fields encrypted.',
+    pii: true,
+    indexes: [{ name: 'updated', keys: { updatedAt: -1 }, unique: false }],
+  },
+  {
+    name: 'roster_jobs',
+    description: 'Import jobs: progress saved per batch, so a retried slice resumes.',
+    pii: false,
+    indexes: [{ name: 'file_hash', keys: { fileHash: 1 }, unique: false }],
+  },
+];

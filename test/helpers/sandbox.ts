@@ -1,0 +1,57 @@
+/**
+ * Test helpers: a fresh sandbox per suite (own data dir, free port) and the real wx-server-sdk
+ * pointed at it, configured exactly as the sandbox configures its function processes.
+ */
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
+import { functionEnv } from '../../sandbox/secrets';
+
+export async function freshSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-test-'));
+  return startSandbox({ port: 0, ...options, dataDir });
+}
+
+type Sdk = typeof import('wx-server-sdk');
+
+/**
+ * The real SDK in this process, talking to `sandbox` as `openid`. The SDK reads its endpoint and
+ * the caller from process env on every call, so a suite uses one sandbox at a time.
+ */
+export function sdkFor(sandbox: Sandbox, openid = 'o_test_user'): Sdk {
+  Object.assign(process.env, functionEnv(sandbox.secrets, sandbox.env, sandbox.url), {
+    WX_OPENID: openid,
+    WX_APPID: sandbox.secrets.appid,
+  });
+  let sdk: Sdk | undefined;
+  jest.isolateModules(() => {
+    sdk = require('wx-server-sdk') as Sdk;
+  });
+  sdk!.init({ env: sdk!.DYNAMIC_CURRENT_ENV as unknown as string });
+  return sdk!;
+}
+
+/** Every byte the sandbox persisted (database journal, storage, logs) as one string, for PII scans. */
+export function persistedText(sandbox: Sandbox): string {
+  const parts: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name !== 'secrets.json')
+        parts.push(fs.readFileSync(file).toString('latin1'), fs.readFileSync(file, 'utf8'));
+    }
+  };
+  walk(sandbox.dataDir);
+  return parts.join('\n');
+}
+
+export async function post(sandbox: Sandbox, route: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${sandbox.url}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

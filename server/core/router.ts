@@ -5,7 +5,8 @@
  */
 import type { ActionName, EventOf, FunctionName, RequestOf, ResponseOf } from '../../miniprogram/shared/contracts';
 import { ACTIONS } from '../../miniprogram/shared/contracts';
-import { failure, type Failure } from '../../miniprogram/shared/errors';
+import { failure, type ErrorCode, type Failure } from '../../miniprogram/shared/errors';
+import { WechatApiError } from './wechat-errors';
 
 /** Who is calling, from the platform (never from the event body). */
 export interface CallerContext {
@@ -25,8 +26,19 @@ export interface Logger {
 
 /** Errors thrown deliberately by handlers or their services to answer a specific failure. */
 export class CloudFailure extends Error {
-  constructor(readonly failure: Failure) {
-    super(failure.code);
+  readonly failure: Failure;
+
+  constructor(code: ErrorCode, message?: string) {
+    super(code);
+    this.failure = failure(code, message);
+  }
+}
+
+/** A required setting (env var) is missing or malformed: the message names it, never its value. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
   }
 }
 
@@ -51,6 +63,9 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
       if (err instanceof CloudFailure) return err.failure;
       // Log the error class and message only: never the event, which may hold PII.
       logger.error(`${name}.${action} failed`, { error: (err as Error)?.name, message: (err as Error)?.message });
+      if (err instanceof WechatApiError) return failure(err.code);
+      if (err instanceof ConfigError) return failure('NOT_CONFIGURED');
+      if ((err as Error)?.name === 'HttpTimeoutError') return failure('WECHAT_BUSY');
       return failure('INTERNAL');
     }
   };

@@ -23,6 +23,54 @@ export interface FunctionSpec {
   triggers: { name: string; type: 'timer'; config: string }[];
 }
 
+const WECHAT_ENV: EnvVarSpec[] = [
+  {
+    name: 'WECHAT_APPID',
+    secret: false,
+    required: true,
+    description: 'Mini-program AppID (公众平台 → 开发管理 → 开发设置).',
+  },
+  {
+    name: 'WECHAT_APPSECRET',
+    secret: true,
+    required: true,
+    description: 'AppSecret, same page; used only for stable_token.',
+  },
+  {
+    name: 'WECHAT_API_BASE',
+    secret: false,
+    required: false,
+    description: 'Default https://api.weixin.qq.com; the sandbox sets its own.',
+  },
+];
+
+const PII_ENV: EnvVarSpec[] = [
+  {
+    name: 'PII_ENC_KEY',
+    secret: true,
+    required: true,
+    description: 'base64 of 32 random bytes: AES-256-GCM key for names and ID numbers at rest.',
+  },
+  {
+    name: 'PII_INDEX_KEY',
+    secret: true,
+    required: true,
+    description: 'base64 of 32 random bytes: HMAC key of the blind indexes (never change without re-indexing).',
+  },
+  {
+    name: 'PII_ENC_KEY_ID',
+    secret: false,
+    required: false,
+    description: 'Id of the current encryption key (default k1), for rotation.',
+  },
+  {
+    name: 'PII_ENC_KEYS_OLD',
+    secret: true,
+    required: false,
+    description: 'Old keys still allowed to decrypt: "k0:<base64>,...".',
+  },
+];
+
 export const FUNCTIONS: FunctionSpec[] = [
   {
     name: 'ping',
@@ -30,6 +78,30 @@ export const FUNCTIONS: FunctionSpec[] = [
     timeout: 3,
     memory: 128,
     env: [],
+    triggers: [],
+  },
+  {
+    name: 'face',
+    description: 'Face verification (人脸核身): start, server-side confirm, status; v2 by default, v1 legacy.',
+    timeout: 20,
+    memory: 256,
+    env: [
+      ...WECHAT_ENV,
+      ...PII_ENV,
+      {
+        name: 'FACE_API_VERSION',
+        secret: false,
+        required: false,
+        description:
+          'v2 (default, getverifyid/queryverifyinfo) or v1 (getuseridkey/getinfo, announced to stop 2026-06-30).',
+      },
+      {
+        name: 'FACE_SESSION_TTL_SECONDS',
+        secret: false,
+        required: false,
+        description: 'Pending session lifetime, 60–3600 s (default 600).',
+      },
+    ],
     triggers: [],
   },
 ];

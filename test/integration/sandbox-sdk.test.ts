@@ -5,6 +5,7 @@
 import type { Sandbox } from '../../sandbox';
 import { startSandbox } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
+import { typedDb } from '../../server/lib/cloud-db';
 import { freshSandbox, post, sdkFor } from '../helpers/sandbox';
 
 jest.setTimeout(60_000);
@@ -16,7 +17,7 @@ beforeAll(async () => {
   buildFunctions(['ping']);
   sandbox = await freshSandbox();
   cloud = sdkFor(sandbox, 'o_sdk_tester');
-  const db = cloud.database();
+  const db = typedDb(cloud.database());
   for (const name of ['items', 'many', 'tx']) await db.createCollection(name);
 });
 
@@ -26,7 +27,7 @@ afterAll(async () => {
 
 describe('database', () => {
   it('adds one document and an array of documents, with unique generated _ids', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     const one = await db.collection('items').add({ data: { name: 'a', n: 1, tags: ['x'] } });
     expect(one._id).toMatch(/^[0-9a-f]{32}$/);
     const many = (await db.collection('items').add({
@@ -47,7 +48,7 @@ describe('database', () => {
   });
 
   it('refuses a duplicate _id and writes nothing of that batch', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     await expect(db.collection('items').add({ data: { _id: 'fixed-id', name: 'dup' } })).rejects.toThrow(
       /duplicate key/,
     );
@@ -59,7 +60,7 @@ describe('database', () => {
   });
 
   it('queries with command operators, order, skip, limit and projection', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     const _ = db.command;
     const res = await db
       .collection('items')
@@ -87,7 +88,7 @@ describe('database', () => {
   });
 
   it('returns 100 documents by default and at most 1000, like the cloud', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     const docs = Array.from({ length: 1100 }, (_, i) => ({ i }));
     await db.collection('many').add({ data: docs.slice(0, 1000) } as never);
     await db.collection('many').add({ data: docs.slice(1000) } as never);
@@ -106,7 +107,7 @@ describe('database', () => {
   });
 
   it('updates with $inc, $push, $unset and serverDate; set replaces; remove deletes', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     const _ = db.command;
     const before = Date.now();
     const { _id } = await db.collection('items').add({ data: { name: 'upd', n: 1, tags: ['a'], gone: true } });
@@ -158,7 +159,7 @@ describe('database', () => {
   });
 
   it('answers the cloud error for a collection that does not exist, and createCollection makes it', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     await expect(db.collection('nope').add({ data: { a: 1 } })).rejects.toMatchObject({ errCode: -502005 });
     await expect(db.collection('nope').get()).rejects.toMatchObject({ errCode: -502005 });
     await db.createCollection('nope');
@@ -168,7 +169,7 @@ describe('database', () => {
   });
 
   it('commits transactions, rolls them back on abort, and detects conflicts', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     await db.collection('tx').add({ data: { _id: 'acct', balance: 100 } });
 
     const t1 = await db.startTransaction();
@@ -245,7 +246,7 @@ describe('storage', () => {
 
 describe('functions and gateway', () => {
   it('runs a real function through callFunction and through the gateway with the given OPENID', async () => {
-    const called = await cloud.callFunction({ name: 'ping', data: { action: 'ping' } });
+    const called = (await cloud.callFunction({ name: 'ping', data: { action: 'ping' } })) as { result: unknown };
     expect(called.result).toMatchObject({ ok: false, code: 'FORBIDDEN' }); // server-to-server: no user
 
     const res = await post(sandbox, '/gateway/functions/ping', { action: 'ping' }, { 'X-WX-OPENID': 'o_gateway_user' });
@@ -274,7 +275,7 @@ describe('functions and gateway', () => {
 
 describe('quota model', () => {
   it('answers the over-quota errors when QPS or concurrency is exceeded', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     sandbox.tcb.quota = { qps: 5 };
     const outcomes = await Promise.allSettled(Array.from({ length: 12 }, () => db.collection('items').count()));
     const rejected = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
@@ -293,14 +294,14 @@ describe('quota model', () => {
 
 describe('persistence', () => {
   it('keeps acknowledged writes across a restart', async () => {
-    const db = cloud.database();
+    const db = typedDb(cloud.database());
     await db.collection('items').add({ data: { _id: 'durable', note: 'survives' } });
     const dataDir = sandbox.dataDir;
     await sandbox.stop();
     sandbox = await startSandbox({ port: 0, dataDir });
     cloud = sdkFor(sandbox, 'o_sdk_tester');
-    const doc = await cloud.database().collection('items').doc('durable').get();
+    const doc = await typedDb(cloud.database()).collection('items').doc('durable').get();
     expect(doc.data).toMatchObject({ note: 'survives' });
-    expect((await cloud.database().collection('many').count()).total).toBe(1100);
+    expect((await typedDb(cloud.database()).collection('many').count()).total).toBe(1100);
   });
 });

@@ -1,0 +1,53 @@
+/** `face`: thin adapter: SDK, caller and configuration in; FaceService does the work. */
+import { faceApiVersion, sessionTtlSeconds } from '../../core/face-flow';
+import { loadPiiKeys } from '../../core/pii';
+import { createRouter } from '../../core/router';
+import { typedDb } from '../../lib/cloud-db';
+import { requireConfig, reportMissingConfig } from '../../lib/config';
+import { IdentityStore } from '../../lib/identity';
+import { callerContext, cloud, createLogger } from '../../lib/runtime';
+import { loadWechatConfig, WechatClient } from '../../lib/wechat';
+import { FaceService, isFacePush } from './service';
+
+const logger = createLogger('face');
+const db = typedDb(cloud.database());
+reportMissingConfig(logger, { wechat: loadWechatConfig, pii: loadPiiKeys, face: faceApiVersion });
+
+let service: FaceService | undefined;
+function faceService(): FaceService {
+  if (!service) {
+    const keys = requireConfig(loadPiiKeys);
+    service = new FaceService({
+      db,
+      wechat: new WechatClient(requireConfig(loadWechatConfig), db),
+      identities: new IdentityStore(db, keys),
+      keys,
+      mode: requireConfig(faceApiVersion),
+      ttlSeconds: sessionTtlSeconds(),
+      logger,
+    });
+  }
+  return service;
+}
+
+const route = createRouter(
+  'face',
+  {
+    start: (request, { caller }) => faceService().start(caller.openid, request),
+    confirm: (request, { caller }) => faceService().confirm(caller.openid, request),
+    status: (_request, { caller }) => faceService().status(caller.openid),
+  },
+  logger,
+);
+
+export const main = async (event: unknown) => {
+  if (isFacePush(event)) {
+    try {
+      return await faceService().push(event);
+    } catch (err) {
+      logger.error('face push failed', { error: (err as Error).name });
+      return 'success';
+    }
+  }
+  return route(event, { caller: callerContext() });
+};

@@ -1,0 +1,258 @@
+/**
+ * Face verification (人脸核身), both generations behind one interface:
+ *   v2 (default): getverifyid → wx.requestFacialVerify({ verifyId }) → queryverifyinfo (cert_hash)
+ *   v1 (FACE_API_VERSION=v1): getuseridkey → wx.startFacialRecognitionVerify({ userIdKey }) → getinfo
+ * The client's answer is never trusted: `confirm` re-checks with WeChat, the session is single use,
+ * bound to the caller and expires. Names and IDs are encrypted in the session and removed from it
+ * when it ends.
+ */
+import type { CloudDb } from '../../lib/cloud-db';
+import crypto from 'crypto';
+import type { FaceApiVersion, ResponseOf } from '../../../miniprogram/shared/contracts';
+import { checkIdCard } from '../../../miniprogram/shared/idcard';
+import { checkName } from '../../../miniprogram/shared/person';
+import { certHash, evaluateGetInfo, evaluateQueryVerifyInfo, type FaceCheckResult } from '../../core/face-check';
+import {
+  type FaceSession,
+  isCredential,
+  MAX_STARTS_PER_WINDOW,
+  sessionRefusal,
+  START_WINDOW_SECONDS,
+} from '../../core/face-flow';
+import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
+import { CloudFailure, type Logger } from '../../core/router';
+import { WechatApiError } from '../../core/wechat-errors';
+import type { IdentityStore } from '../../lib/identity';
+import type { WechatClient } from '../../lib/wechat';
+
+const SESSIONS = 'face_sessions';
+const PATH = '/cityservice/face/identify';
+
+export interface FaceDeps {
+  db: CloudDb;
+  wechat: WechatClient;
+  identities: IdentityStore;
+  keys: PiiKeys;
+  mode: FaceApiVersion;
+  ttlSeconds: number;
+  logger: Logger;
+}
+
+export interface FacePushEvent {
+  MsgType: 'event';
+  Event: 'face_identify';
+  openid: string;
+  out_seq_no: string;
+  verify_result: string;
+}
+
+export function isFacePush(event: unknown): event is FacePushEvent {
+  const e = event as Partial<FacePushEvent> | null;
+  return !!e && e.MsgType === 'event' && e.Event === 'face_identify';
+}
+
+export class FaceService {
+  constructor(private readonly deps: FaceDeps) {}
+
+  async start(openid: string, request: { name?: unknown; idCardNumber?: unknown; consent?: unknown }) {
+    if (request.consent !== true) throw new CloudFailure('CONSENT_REQUIRED');
+    const name = checkName(typeof request.name === 'string' ? request.name : '');
+    if (!name.ok) throw new CloudFailure(name.code);
+    const id = checkIdCard(typeof request.idCardNumber === 'string' ? request.idCardNumber : '');
+    if (!id.ok) throw new CloudFailure(id.code);
+    const { db, wechat, identities, keys, mode, ttlSeconds } = this.deps;
+    const openidHash = identities.openidHash(openid);
+    const now = new Date();
+
+    const _ = db.command;
+    const recent = await db
+      .collection(SESSIONS)
+      .where({ openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) })
+      .count();
+    if (recent.total >= MAX_STARTS_PER_WINDOW) throw new CloudFailure('FACE_RATE_LIMITED');
+
+    const sessionId = crypto.randomBytes(16).toString('hex');
+    let credential: string;
+    if (mode === 'v2') {
+      const answer = await wechat.call('POST', `${PATH}/getverifyid`, {
+        out_seq_no: sessionId,
+        cert_info: { cert_type: 'IDENTITY_CARD', cert_name: name.value, cert_no: id.value },
+        openid,
+      });
+      credential = String(answer.verify_id ?? '');
+    } else {
+      const answer = await wechat.call('POST', `${PATH}/getuseridkey`, {
+        name: name.value,
+        id_card_number: id.value,
+        out_seq_no: sessionId,
+      });
+      credential = String(answer.user_id_key ?? '');
+    }
+    if (!credential) throw new CloudFailure('WECHAT_ERROR');
+
+    const session: FaceSession = {
+      _id: sessionId,
+      openidHash,
+      mode,
+      verifyKey: hashToken(credential),
+      state: 'pending',
+      nameEnc: encryptField(keys, name.value, `${SESSIONS}:${sessionId}:name`),
+      idEnc: encryptField(keys, id.value, `${SESSIONS}:${sessionId}:idCard`),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
+    };
+    await db.collection(SESSIONS).add({ data: session });
+    this.deps.logger.info('face session started', { mode, session: sessionId });
+    return mode === 'v2'
+      ? { ok: true as const, mode, verifyId: credential, expiresIn: ttlSeconds }
+      : { ok: true as const, mode, userIdKey: credential, expiresIn: ttlSeconds };
+  }
+
+  async confirm(
+    openid: string,
+    request: { verifyId?: unknown; verifyResult?: unknown },
+  ): Promise<ResponseOf<'face', 'confirm'>> {
+    if (isCredential(request.verifyId)) return this.confirmV2(openid, request.verifyId);
+    if (isCredential(request.verifyResult)) return this.confirmV1(openid, request.verifyResult);
+    throw new CloudFailure('INVALID_REQUEST');
+  }
+
+  private async confirmV2(openid: string, verifyId: string): Promise<ResponseOf<'face', 'confirm'>> {
+    const session = await this.claim(openid, hashToken(verifyId), 'v2');
+    const identity = this.identityOf(session);
+    const answer = await this.deps.wechat
+      .call('POST', `${PATH}/queryverifyinfo`, {
+        verify_id: verifyId,
+        out_seq_no: session._id,
+        cert_hash: certHash(identity.name, identity.idCard),
+        openid,
+      })
+      .catch((err: unknown) => this.abandon(session, err));
+    const verdict = evaluateQueryVerifyInfo(answer);
+    return this.finish(openid, session, identity, verdict);
+  }
+
+  private async confirmV1(openid: string, verifyResult: string): Promise<ResponseOf<'face', 'confirm'>> {
+    // getinfo first: its user_id_key tells which session this result belongs to.
+    const answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: verifyResult });
+    const userIdKey = typeof answer.user_id_key === 'string' ? answer.user_id_key : '';
+    if (!userIdKey) throw new CloudFailure('FACE_RESULT_INVALID');
+    const session = await this.claim(openid, hashToken(userIdKey), 'v1');
+    const identity = this.identityOf(session);
+    if (session.push && session.push.verifyResultHash !== hashToken(verifyResult)) {
+      // The verified push named another result for this session: refuse rather than guess.
+      return this.finish(openid, session, identity, { ok: false, code: 'FACE_RESULT_INVALID' });
+    }
+    return this.finish(openid, session, identity, evaluateGetInfo(answer, { ...identity, openid }));
+  }
+
+  /** Finds the session by its credential, checks it is the caller's, pending and alive, and takes it atomically. */
+  private async claim(openid: string, verifyKey: string, mode: FaceApiVersion): Promise<FaceSession> {
+    const { db, identities } = this.deps;
+    const res = await db.collection(SESSIONS).where({ verifyKey, mode }).limit(1).get();
+    const session = res.data[0] as FaceSession | undefined;
+    const refusal = sessionRefusal(session, identities.openidHash(openid), new Date());
+    if (refusal) throw new CloudFailure(refusal);
+    // Single use even under concurrent replays: only one update can move it out of 'pending'.
+    const taken = await db
+      .collection(SESSIONS)
+      .where({ _id: session!._id, state: 'pending' })
+      .update({ data: { state: 'consumed', consumedAt: new Date() } });
+    if (taken.stats.updated !== 1) throw new CloudFailure('FACE_SESSION_USED');
+    return session!;
+  }
+
+  private identityOf(session: FaceSession) {
+    const { keys } = this.deps;
+    return {
+      name: decryptField(keys, session.nameEnc ?? '', `${SESSIONS}:${session._id}:name`),
+      idCard: decryptField(keys, session.idEnc ?? '', `${SESSIONS}:${session._id}:idCard`),
+    };
+  }
+
+  private async finish(
+    openid: string,
+    session: FaceSession,
+    identity: { name: string; idCard: string },
+    verdict: FaceCheckResult,
+  ): Promise<ResponseOf<'face', 'confirm'>> {
+    if (!verdict.ok) {
+      await this.close(session, 'failed');
+      this.deps.logger.info('face verification refused', { session: session._id, code: verdict.code });
+      throw new CloudFailure(verdict.code);
+    }
+    const binding = await this.deps.identities.bind(openid, 'face', identity);
+    await this.close(session, 'passed');
+    this.deps.logger.info('face verification passed', { session: session._id, mode: session.mode });
+    return { ok: true, binding };
+  }
+
+  /**
+   * WeChat could not answer: 84003 (v2: the user has not finished yet) puts the session back to
+   * pending so the client may ask again; anything else ends it.
+   */
+  private async abandon(session: FaceSession, err: unknown): Promise<never> {
+    if (err instanceof WechatApiError && err.errcode === 84003) {
+      await this.deps.db.collection(SESSIONS).doc(session._id).update({ data: { state: 'pending' } });
+    } else {
+      await this.close(session, 'failed');
+    }
+    throw err;
+  }
+
+  /** Ends a session: its state, and its encrypted name and ID removed (nothing kept beyond need). */
+  private async close(session: FaceSession, state: 'passed' | 'failed'): Promise<void> {
+    const _ = this.deps.db.command;
+    await this.deps.db
+      .collection(SESSIONS)
+      .doc(session._id)
+      .update({ data: { state, endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
+  }
+
+  async status(openid: string): Promise<ResponseOf<'face', 'status'>> {
+    return { ok: true, mode: this.deps.mode, bindings: await this.deps.identities.list(openid) };
+  }
+
+  /**
+   * The seed's face_identify push (v1 with out_seq_no): a second signal, never the only one. It is
+   * re-checked with getinfo (so a forged event cannot plant anything), recorded once per session,
+   * and confirm then refuses a different result. Always acknowledged, so WeChat stops retrying.
+   */
+  async push(event: FacePushEvent): Promise<'success'> {
+    const { db, identities, logger } = this.deps;
+    if (!/^[0-9a-f]{32}$/.test(String(event.out_seq_no)) || !isCredential(event.verify_result)) {
+      logger.info('face push ignored: malformed');
+      return 'success';
+    }
+    const res = await db.collection(SESSIONS).where({ _id: event.out_seq_no }).limit(1).get();
+    const session = res.data[0] as FaceSession | undefined;
+    if (
+      !session ||
+      session.mode !== 'v1' ||
+      session.push ||
+      session.openidHash !== identities.openidHash(String(event.openid))
+    ) {
+      logger.info('face push ignored', { session: session?._id ?? 'unknown', duplicate: Boolean(session?.push) });
+      return 'success';
+    }
+    const answer = await this.deps.wechat
+      .call('POST', `${PATH}/getinfo`, { verify_result: event.verify_result })
+      .catch(() => undefined);
+    const genuine =
+      answer &&
+      typeof answer.user_id_key === 'string' &&
+      hashToken(answer.user_id_key) === session.verifyKey &&
+      answer.openid === event.openid;
+    if (!genuine) {
+      logger.info('face push ignored: not confirmed by getinfo', { session: session._id });
+      return 'success';
+    }
+    const _ = db.command;
+    await db
+      .collection(SESSIONS)
+      .where({ _id: session._id, push: _.exists(false) })
+      .update({ data: { push: { verifyResultHash: hashToken(event.verify_result), receivedAt: new Date() } } });
+    logger.info('face push recorded', { session: session._id });
+    return 'success';
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * A JSON HTTP(S) request with a hard timeout, on `http`/`https` (the cloud still offers Node 16,
+ * which has no global fetch).
+ */
+import http from 'http';
+import https from 'https';
+
+export class HttpTimeoutError extends Error {
+  constructor(readonly path: string) {
+    super(`request to ${path} timed out`);
+    this.name = 'HttpTimeoutError';
+  }
+}
+
+export function requestJson(
+  url: string,
+  options: { method: 'GET' | 'POST'; body?: unknown; timeoutMs: number },
+): Promise<unknown> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), 'utf8');
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      target,
+      {
+        method: options.method,
+        headers: payload
+          ? { 'content-type': 'application/json; charset=utf-8', 'content-length': payload.length }
+          : undefined,
+        timeout: options.timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve(JSON.parse(text) as unknown);
+          } catch {
+            resolve({ errcode: -2, errmsg: `HTTP ${res.statusCode}: not JSON` });
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    // The path only: the query string holds the access_token.
+    req.on('timeout', () => req.destroy(new HttpTimeoutError(target.pathname)));
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * WeChat open-API client shared by every function: the access_token from `stable_token`, cached in
+ * the database for all instances (the old `/cgi-bin/token` invalidates other instances' tokens);
+ * 40001/42001 → drop the cache, fetch again and retry once; -1 (busy) → bounded backoff; a hard
+ * timeout on every request. AppID and AppSecret come from the environment only.
+ */
+import type { CloudDb } from './cloud-db';
+import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
+import { requestJson } from './http';
+
+export interface WechatConfig {
+  base: string;
+  appid: string;
+  secret: string;
+}
+
+export function loadWechatConfig(env: NodeJS.ProcessEnv = process.env): WechatConfig {
+  const missing = ['WECHAT_APPID', 'WECHAT_APPSECRET'].filter((name) => !env[name]);
+  if (missing.length) throw new Error(`missing environment variable(s): ${missing.join(', ')}`);
+  return {
+    base: (env.WECHAT_API_BASE || 'https://api.weixin.qq.com').replace(/\/+$/, ''),
+    appid: env.WECHAT_APPID!,
+    secret: env.WECHAT_APPSECRET!,
+  };
+}
+
+export interface WechatClientOptions {
+  timeoutMs?: number;
+  /** Retries after -1 (system busy). */
+  busyRetries?: number;
+  backoffMs?: number;
+  /** Refresh a cached token this long before WeChat's expiry. */
+  marginSeconds?: number;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+const TOKENS = 'wx_access_tokens';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class WechatClient {
+  private memo: CachedToken | undefined;
+  private readonly timeoutMs: number;
+  private readonly busyRetries: number;
+  private readonly backoffMs: number;
+  private readonly marginSeconds: number;
+
+  constructor(
+    private readonly config: WechatConfig,
+    private readonly db: CloudDb,
+    options: WechatClientOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.busyRetries = options.busyRetries ?? 2;
+    this.backoffMs = options.backoffMs ?? 300;
+    this.marginSeconds = options.marginSeconds ?? 300;
+  }
+
+  /** Calls an access_token API; throws WechatApiError for a non-zero errcode after the retries. */
+  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+    let token = await this.accessToken();
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await this.withBusyRetry(path, () =>
+        requestJson(`${this.config.base}${path}?access_token=${encodeURIComponent(token)}`, {
+          method,
+          body,
+          timeoutMs: this.timeoutMs,
+        }),
+      );
+      const errcode = (answer as { errcode?: unknown }).errcode;
+      if (typeof errcode === 'number' && isAccessTokenError(errcode) && attempt === 0) {
+        await this.dropToken(token);
+        token = await this.accessToken();
+        continue;
+      }
+      assertWechatOk(path, answer);
+      return answer as Record<string, unknown>;
+    }
+  }
+
+  private async withBusyRetry(path: string, send: () => Promise<unknown>): Promise<unknown> {
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await send();
+      const errcode = (answer as { errcode?: unknown } | null)?.errcode;
+      if (typeof errcode === 'number' && isBusyError(errcode) && attempt < this.busyRetries) {
+        await sleep(this.backoffMs * 2 ** attempt);
+        continue;
+      }
+      if (typeof errcode === 'number' && isBusyError(errcode)) throw new WechatApiError(path, errcode, 'system busy');
+      return answer;
+    }
+  }
+
+  /** The shared token: this instance's memo, else the database cache, else a new stable_token. */
+  async accessToken(): Promise<string> {
+    const now = Date.now();
+    const fresh = (t: CachedToken | undefined) => t && t.expiresAt - this.marginSeconds * 1000 > now;
+    if (fresh(this.memo)) return this.memo!.token;
+    const cached = await this.readCache();
+    if (fresh(cached)) {
+      this.memo = cached;
+      return cached!.token;
+    }
+    const path = '/cgi-bin/stable_token';
+    const answer = await this.withBusyRetry(path, () =>
+      requestJson(`${this.config.base}${path}`, {
+        method: 'POST',
+        body: {
+          grant_type: 'client_credential',
+          appid: this.config.appid,
+          secret: this.config.secret,
+          force_refresh: false,
+        },
+        timeoutMs: this.timeoutMs,
+      }),
+    );
+    assertWechatOk(path, answer);
+    const { access_token, expires_in } = answer as { access_token?: unknown; expires_in?: unknown };
+    if (typeof access_token !== 'string' || typeof expires_in !== 'number') {
+      throw new WechatApiError(path, -2, 'no access_token in answer');
+    }
+    this.memo = { token: access_token, expiresAt: now + expires_in * 1000 };
+    await this.db
+      .collection(TOKENS)
+      .doc(this.config.appid)
+      .set({ data: { token: access_token, expiresAt: this.memo.expiresAt } });
+    return access_token;
+  }
+
+  private async readCache(): Promise<CachedToken | undefined> {
+    const res = await this.db.collection(TOKENS).where({ _id: this.config.appid }).limit(1).get();
+    const doc = res.data[0] as Partial<CachedToken> | undefined;
+    return typeof doc?.token === 'string' && typeof doc.expiresAt === 'number'
+      ? { token: doc.token, expiresAt: doc.expiresAt }
+      : undefined;
+  }
+
+  /** Forgets a rejected token, here and in the shared cache (unless another instance replaced it already). */
+  private async dropToken(token: string): Promise<void> {
+    this.memo = undefined;
+    await this.db.collection(TOKENS).where({ _id: this.config.appid, token }).remove();
+  }
+}

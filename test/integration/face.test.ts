@@ -1,0 +1,227 @@
+/**
+ * Face verification end to end, both generations: the real `face` function, run by the sandbox with
+ * the real wx-server-sdk, against the emulated WeChat APIs; the user's side is simulated through
+ * /sandbox/face/complete exactly as the client's sandbox screen does it.
+ */
+import type { Sandbox } from '../../sandbox';
+import { makeIdCard } from '../../miniprogram/shared/idcard';
+import { buildFunctions } from '../../scripts/build';
+import { freshSandbox, persistedText, post } from '../helpers/sandbox';
+
+jest.setTimeout(120_000);
+
+const PEOPLE = {
+  alice: { name: '欧阳娜娜', idCardNumber: makeIdCard('440106', '19900307', '123') },
+  bob: { name: '买买提·吐尔逊', idCardNumber: makeIdCard('650102', '19851120', '457') },
+  carol: { name: '𠮷野家', idCardNumber: makeIdCard('110105', '19491231', '002') },
+};
+
+beforeAll(() => buildFunctions(['face']));
+
+describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
+  let sandbox: Sandbox;
+
+  beforeAll(async () => {
+    sandbox = await freshSandbox({ functionEnv: { FACE_API_VERSION: mode, FACE_SESSION_TTL_SECONDS: '120' } });
+  });
+  afterAll(async () => {
+    const text = persistedText(sandbox);
+    await sandbox.stop();
+    // Nothing the sandbox persisted (database journal, storage, function logs) holds a test name or ID.
+    for (const person of Object.values(PEOPLE)) {
+      expect(text).not.toContain(person.idCardNumber);
+      expect(text).not.toContain(person.idCardNumber.slice(0, 14));
+      expect(text).not.toContain(person.name);
+    }
+  });
+
+  const face = (openid: string, event: Record<string, unknown>) =>
+    post(sandbox, '/gateway/functions/face', event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+
+  async function start(openid: string, person = PEOPLE.alice) {
+    const res = await face(openid, { action: 'start', ...person, consent: true });
+    expect(res).toMatchObject({ ok: true, mode });
+    return res as { verifyId?: string; userIdKey?: string };
+  }
+
+  /** The user's side: WeChat's face screen, simulated. Returns what the client sends to confirm. */
+  async function complete(
+    openid: string,
+    started: { verifyId?: string; userIdKey?: string },
+    outcome: 'pass' | 'fail' | 'cancel',
+    matched?: { name: string; idCardNumber: string },
+  ): Promise<Record<string, string>> {
+    const res = await post(sandbox, '/sandbox/face/complete', { openid, ...started, outcome, ...matched });
+    expect(res.status).toBe(200);
+    if (mode === 'v2') return { verifyId: started.verifyId! };
+    return { verifyResult: String(res.body.verifyResult) };
+  }
+
+  it('passes, binds the caller to the verified identity (masked), and reports it in status', async () => {
+    const started = await start('o_alice');
+    expect(mode === 'v2' ? started.verifyId : started.userIdKey).toBeTruthy();
+    const proof = await complete('o_alice', started, 'pass');
+    const res = await face('o_alice', { action: 'confirm', ...proof });
+    expect(res).toEqual({
+      ok: true,
+      binding: {
+        method: 'face',
+        maskedName: '欧***',
+        maskedIdCard: `4401**********${PEOPLE.alice.idCardNumber.slice(-4)}`,
+        verifiedAt: expect.any(String),
+        inRoster: false,
+      },
+    });
+    const status = await face('o_alice', { action: 'status' });
+    expect(status).toMatchObject({ ok: true, mode, bindings: [{ method: 'face', maskedName: '欧***' }] });
+    expect(await face('o_nobody', { action: 'status' })).toEqual({ ok: true, mode, bindings: [] });
+  });
+
+  it('refuses a replayed credential: each verification is single use', async () => {
+    const started = await start('o_replay', PEOPLE.bob);
+    const proof = await complete('o_replay', started, 'pass');
+    expect(await face('o_replay', { action: 'confirm', ...proof })).toMatchObject({ ok: true });
+    expect(await face('o_replay', { action: 'confirm', ...proof })).toMatchObject({
+      ok: false,
+      code: 'FACE_SESSION_USED',
+    });
+  });
+
+  it('refuses concurrent replays: exactly one confirm wins', async () => {
+    const started = await start('o_race', PEOPLE.carol);
+    const proof = await complete('o_race', started, 'pass');
+    const results = await Promise.all([1, 2, 3].map(() => face('o_race', { action: 'confirm', ...proof })));
+    expect(results.filter((r) => r.ok === true)).toHaveLength(1);
+    expect(results.filter((r) => r.code === 'FACE_SESSION_USED')).toHaveLength(2);
+  });
+
+  it('fails a failed or cancelled verification, and binds nothing', async () => {
+    const failed = await start('o_fail');
+    const failedProof = await complete('o_fail', failed, 'fail');
+    expect(await face('o_fail', { action: 'confirm', ...failedProof })).toMatchObject({
+      ok: false,
+      code: 'FACE_NOT_PASSED',
+    });
+
+    const cancelled = await start('o_fail');
+    const cancelledProof = await complete('o_fail', cancelled, 'cancel');
+    expect(await face('o_fail', { action: 'confirm', ...cancelledProof })).toMatchObject({
+      ok: false,
+      code: 'FACE_CANCELLED',
+    });
+    expect(await face('o_fail', { action: 'status' })).toMatchObject({ bindings: [] });
+  });
+
+  it("refuses a confirm by someone else than the session's owner", async () => {
+    const started = await start('o_owner');
+    const proof = await complete('o_owner', started, 'pass');
+    expect(await face('o_thief', { action: 'confirm', ...proof })).toMatchObject({ ok: false, code: 'FACE_NOT_OWNER' });
+    // The owner can still finish it.
+    expect(await face('o_owner', { action: 'confirm', ...proof })).toMatchObject({ ok: true });
+  });
+
+  it('refuses an identity swap: the face matched someone else', async () => {
+    const started = await start('o_swap', PEOPLE.alice);
+    const proof = await complete('o_swap', started, 'pass', PEOPLE.bob);
+    const res = await face('o_swap', { action: 'confirm', ...proof });
+    expect(res.ok).toBe(false);
+    expect(res.code).toBe(mode === 'v1' ? 'FACE_IDENTITY_MISMATCH' : 'FACE_NOT_PASSED');
+    expect(await face('o_swap', { action: 'status' })).toMatchObject({ bindings: [] });
+  });
+
+  it('refuses an expired session (sandbox clock moved past the TTL)', async () => {
+    const started = await start('o_slow');
+    const proof = await complete('o_slow', started, 'pass');
+    await post(sandbox, '/sandbox/clock', { offsetSeconds: 200 });
+    try {
+      expect(await face('o_slow', { action: 'confirm', ...proof })).toMatchObject({
+        ok: false,
+        code: 'FACE_SESSION_EXPIRED',
+      });
+    } finally {
+      await post(sandbox, '/sandbox/clock', { offsetSeconds: 0 });
+    }
+  });
+
+  it('validates input before calling WeChat and requires consent', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...PEOPLE.alice, consent: false }, 'CONSENT_REQUIRED'],
+      [{ ...PEOPLE.alice }, 'CONSENT_REQUIRED'],
+      [{ ...PEOPLE.alice, idCardNumber: '440106900307123', consent: true }, 'ID_15_DIGIT'],
+      [{ ...PEOPLE.alice, idCardNumber: PEOPLE.alice.idCardNumber.slice(0, 17) + 'Y', consent: true }, 'ID_FORMAT'],
+      [
+        {
+          ...PEOPLE.alice,
+          idCardNumber: PEOPLE.alice.idCardNumber.slice(0, 17) + (PEOPLE.alice.idCardNumber.endsWith('1') ? '2' : '1'),
+          consent: true,
+        },
+        'ID_CHECKSUM',
+      ],
+      [{ ...PEOPLE.alice, name: '', consent: true }, 'NAME_REQUIRED'],
+      [{ ...PEOPLE.alice, name: 'x1', consent: true }, 'NAME_INVALID'],
+    ];
+    const before = sandbox.wechat.stats();
+    for (const [event, code] of cases) {
+      expect(await face('o_input', { action: 'start', ...event })).toMatchObject({ ok: false, code });
+    }
+    const after = sandbox.wechat.stats();
+    const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
+    expect(after[path] ?? 0).toBe(before[path] ?? 0);
+    expect(await face('o_input', { action: 'confirm' })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+    expect(await face('o_input', { action: 'nope' })).toMatchObject({ ok: false, code: 'UNKNOWN_ACTION' });
+  });
+
+  it('retries WeChat -1 with backoff, and answers WECHAT_BUSY when it persists', async () => {
+    const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
+    await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 2 });
+    await start('o_busy');
+    // One call and two retries: three answers of -1 exhaust the backoff.
+    await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 3 });
+    expect(await face('o_busy2', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+      ok: false,
+      code: 'WECHAT_BUSY',
+    });
+    // No fault left over: the next call goes through.
+    await start('o_busy3');
+  });
+
+  it('refetches the access token once on 40001 and retries', async () => {
+    const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
+    const tokenCalls = () => sandbox.wechat.stats()['/cgi-bin/stable_token'] ?? 0;
+    const before = tokenCalls();
+    await post(sandbox, '/sandbox/faults', { path, errcode: 40001, times: 1 });
+    await start('o_token');
+    expect(tokenCalls()).toBe(before + 1);
+  });
+
+  if (mode === 'v1') {
+    it('handles the face_identify push idempotently as a second signal, and ignores forged ones', async () => {
+      const started = await start('o_push', PEOPLE.carol);
+      const proof = await complete('o_push', started, 'pass');
+      // The emulator pushes the event to the function (out_seq_no was given), asynchronously.
+      const pushed = () => sandbox.db.dump('face_sessions').find((s) => s.state === 'pending' && s.push);
+      for (let i = 0; i < 100 && !pushed(); i += 1) await new Promise((r) => setTimeout(r, 30));
+      const session = pushed()!;
+      expect(session).toBeDefined();
+      const recorded = JSON.stringify(session.push);
+
+      const push = (fields: Record<string, string>) =>
+        sandbox.invoke('face', { MsgType: 'event', Event: 'face_identify', openid: 'o_push', ...fields }, 'o_push');
+      // Repeated (WeChat retries), forged for an unknown session, forged result for this session,
+      // someone else's openid: all acknowledged, none changes anything.
+      for (const fields of [
+        { out_seq_no: session._id, verify_result: proof.verifyResult! },
+        { out_seq_no: 'f'.repeat(32), verify_result: proof.verifyResult! },
+        { out_seq_no: session._id, verify_result: 'forged-verify-result-0001' },
+        { out_seq_no: session._id, verify_result: proof.verifyResult!, openid: 'o_other' },
+      ]) {
+        expect(await push(fields)).toMatchObject({ ok: true, result: 'success' });
+      }
+      const after = sandbox.db.dump('face_sessions').find((s) => s._id === session._id)!;
+      expect(JSON.stringify(after.push)).toBe(recorded);
+      expect(after.state).toBe('pending');
+
+      expect(await face('o_push', { action: 'confirm', ...proof })).toMatchObject({ ok: true });
+    });
+  }
+});

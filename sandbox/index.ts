@@ -11,6 +11,7 @@ import type { AddressInfo } from 'net';
 import { FUNCTIONS } from '../server/functions/manifest';
 import { COLLECTIONS } from '../server/functions/collections';
 import { Database } from './db';
+import { DEMO_IDENTITIES } from './demo';
 import { FunctionRunner, type InvokeResult } from './functions';
 import { Storage } from './storage';
 import { TcbService, type QuotaOptions } from './tcb';
@@ -120,6 +121,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     'GET /health': async (_req, res) =>
       sendJson(res, 200, { ok: true, env, appid: secrets.appid, functions: listFunctions(functions) }),
     'POST /admin': async (req, res) => sendJson(res, 200, await tcb.handle(await json(req), baseUrl)),
+    'GET /sandbox/identities': async (_req, res) => sendJson(res, 200, { identities: DEMO_IDENTITIES }),
     'GET /sandbox/stats': async (_req, res) => sendJson(res, 200, { db: tcb.stats, wechat: wechat.stats() }),
     'GET /sandbox/clock': async (_req, res) => sendJson(res, 200, clockState()),
     'POST /sandbox/clock': async (req, res) => {

@@ -1,0 +1,188 @@
+/**
+ * Personal data at rest: field encryption (AES-256-GCM) and blind indexes (HMAC-SHA256).
+ *
+ * - Ciphertexts are `v1.<keyId>.<iv>.<tag>.<ct>` (base64url, no padding). The key id travels with
+ *   every value, so after a rotation the old key (listed in `PII_ENC_KEYS_OLD`) still decrypts old
+ *   rows while new rows use the current key.
+ * - `aad` binds a ciphertext to its record and field (`bindings:<openidHash>:idCard`): a value copied
+ *   into another record or field no longer decrypts.
+ * - Blind indexes let us find and match records (the same ID in bindings and in the roster) without
+ *   storing the value; `kind` separates domains so an ID and a name never share an index.
+ *
+ * Keys come from the environment only and are never printed, not even in error messages.
+ */
+import crypto from 'crypto';
+import { TextDecoder } from 'util';
+import { normalizeIdCard, normalizeName } from '../../miniprogram/shared/normalize';
+
+const VERSION = 'v1';
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
+const DEFAULT_KEY_ID = 'k1';
+
+export interface PiiKeys {
+  /** Id of the key new ciphertexts are written with. */
+  readonly encKeyId: string;
+  /** Every key that may decrypt: the current one and the old ones, by id. */
+  readonly encKeys: ReadonlyMap<string, Buffer>;
+  /** HMAC key of the blind indexes (never rotated silently: re-index if it changes). */
+  readonly indexKey: Buffer;
+}
+
+/** Thrown for every decryption failure (tamper, wrong aad, wrong or unknown key, bad format). */
+export class PiiDecryptError extends Error {
+  constructor() {
+    super('PII decryption failed');
+    this.name = 'PiiDecryptError';
+  }
+}
+
+/** Strict standard base64 (canonical, padded); `undefined` when the text is not that. */
+function decodeBase64(text: string): Buffer | undefined {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
+const MUST_BE_KEY = `must be base64 of exactly ${KEY_BYTES} random bytes`;
+
+/** Decodes one key variable, or records why it cannot be used. */
+function readKey(name: string, text: string | undefined, problems: string[]): Buffer | undefined {
+  const value = text?.trim() ?? '';
+  if (value === '') {
+    problems.push(`${name} is missing`);
+    return undefined;
+  }
+  const bytes = decodeBase64(value);
+  if (bytes && bytes.length === KEY_BYTES) return bytes;
+  problems.push(`${name} ${MUST_BE_KEY}`);
+  return undefined;
+}
+
+/** `PII_ENC_KEYS_OLD`: `id:base64` entries separated by commas; problems name the entry, not its value. */
+function readOldKeys(text: string | undefined, currentId: string, problems: string[]): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  const list = text?.trim() ?? '';
+  if (list === '') return keys;
+  list.split(',').forEach((entry, i) => {
+    const sep = entry.indexOf(':');
+    const id = entry.slice(0, sep).trim();
+    const key = sep > 0 ? decodeBase64(entry.slice(sep + 1).trim()) : undefined;
+    if (!KEY_ID.test(id) || !key || key.length !== KEY_BYTES) {
+      problems.push(`PII_ENC_KEYS_OLD entry ${i + 1} must be <keyId>:<base64 of ${KEY_BYTES} bytes>`);
+    } else if (id === currentId || keys.has(id)) {
+      problems.push(`PII_ENC_KEYS_OLD entry ${i + 1} reuses key id ${id}`);
+    } else {
+      keys.set(id, key);
+    }
+  });
+  return keys;
+}
+
+/**
+ * Reads `PII_ENC_KEY`, `PII_INDEX_KEY`, optional `PII_ENC_KEY_ID` (default `k1`) and optional
+ * `PII_ENC_KEYS_OLD` (`k0:<base64>,k-old:<base64>`). Throws one Error naming every variable that is
+ * missing or malformed; the message never contains a value.
+ */
+export function loadPiiKeys(env: NodeJS.ProcessEnv = process.env): PiiKeys {
+  const problems: string[] = [];
+  const encKey = readKey('PII_ENC_KEY', env.PII_ENC_KEY, problems);
+  const indexKey = readKey('PII_INDEX_KEY', env.PII_INDEX_KEY, problems);
+  if (encKey && indexKey && encKey.equals(indexKey)) problems.push('PII_INDEX_KEY must differ from PII_ENC_KEY');
+  const encKeyId = env.PII_ENC_KEY_ID?.trim() || DEFAULT_KEY_ID;
+  if (!KEY_ID.test(encKeyId)) problems.push('PII_ENC_KEY_ID must be 1-16 characters of A-Z a-z 0-9 _ -');
+  const encKeys = readOldKeys(env.PII_ENC_KEYS_OLD, encKeyId, problems);
+  if (problems.length > 0 || !encKey || !indexKey) throw new Error(`PII keys not configured: ${problems.join('; ')}`);
+  encKeys.set(encKeyId, encKey);
+  return { encKeyId, encKeys, indexKey };
+}
+
+/** Fresh keys for `.env` files, the sandbox and setup docs. */
+export function generatePiiKeys(): { PII_ENC_KEY: string; PII_INDEX_KEY: string } {
+  return {
+    PII_ENC_KEY: crypto.randomBytes(KEY_BYTES).toString('base64'),
+    PII_INDEX_KEY: crypto.randomBytes(KEY_BYTES).toString('base64'),
+  };
+}
+
+/** The authenticated data: the header too, so neither version nor key id can be swapped. */
+function additionalData(keyId: string, aad: string): Buffer {
+  return Buffer.from(`${VERSION}\0${keyId}\0${aad}`, 'utf8');
+}
+
+function requireAad(aad: string): void {
+  if (typeof aad !== 'string' || aad === '') throw new Error('PII aad must be a non-empty string');
+}
+
+/** AES-256-GCM with a random 96-bit IV under the current key. */
+export function encryptField(keys: PiiKeys, plaintext: string, aad: string): string {
+  requireAad(aad);
+  const key = keys.encKeys.get(keys.encKeyId);
+  if (!key) throw new Error('PII current key missing from key ring');
+  const iv = crypto.randomBytes(IV_BYTES);
+  const cipher = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(additionalData(keys.encKeyId, aad));
+  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  const tag = cipher.getAuthTag();
+  return [VERSION, keys.encKeyId, iv, tag, ct]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join('.');
+}
+
+/** Strict base64url without padding (Node's decoder silently skips bad characters). */
+function decodeBase64Url(text: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : undefined;
+}
+
+/** The parts of a `v1` ciphertext with its key, or `undefined` when anything is off. */
+function parseCiphertext(keys: PiiKeys, value: string) {
+  const parts = typeof value === 'string' ? value.split('.') : [];
+  if (parts.length !== 5 || parts[0] !== VERSION) return undefined;
+  const keyId = parts[1] ?? '';
+  const key = keys.encKeys.get(keyId);
+  const iv = decodeBase64Url(parts[2] ?? '');
+  const tag = decodeBase64Url(parts[3] ?? '');
+  const ct = decodeBase64Url(parts[4] ?? '');
+  if (!key || iv?.length !== IV_BYTES || tag?.length !== TAG_BYTES || !ct) return undefined;
+  return { keyId, key, iv, tag, ct };
+}
+
+/** Reverses `encryptField`; throws `PiiDecryptError` on any problem, without saying which. */
+export function decryptField(keys: PiiKeys, value: string, aad: string): string {
+  requireAad(aad);
+  const parsed = parseCiphertext(keys, value);
+  if (!parsed) throw new PiiDecryptError();
+  try {
+    const decipher = crypto.createDecipheriv('aes-256-gcm', parsed.key, parsed.iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(additionalData(parsed.keyId, aad));
+    decipher.setAuthTag(parsed.tag);
+    const plain = Buffer.concat([decipher.update(parsed.ct), decipher.final()]);
+    return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+  } catch {
+    throw new PiiDecryptError();
+  }
+}
+
+/** Blind-index domains; any other non-empty string without NUL is accepted too. */
+export type BlindIndexKind = 'idCard' | 'name' | 'openid' | (string & {});
+
+/**
+ * HMAC-SHA256 (hex) of `kind + '\0' + value`. Known kinds are normalised again here (idempotent),
+ * so an ID typed with a lower-case x and one read from a spreadsheet still index the same.
+ */
+export function blindIndex(keys: PiiKeys, kind: BlindIndexKind, normalizedValue: string): string {
+  if (kind === '' || kind.includes('\0')) throw new Error('blindIndex: kind must be non-empty and without NUL');
+  let value = normalizedValue;
+  if (kind === 'idCard') value = normalizeIdCard(value);
+  else if (kind === 'name') value = normalizeName(value);
+  return crypto.createHmac('sha256', keys.indexKey).update(`${kind}\0${value}`, 'utf8').digest('hex');
+}
+
+/** SHA-256 (hex) of a token or result: lets us record "already used" without keeping the value. */
+export function hashToken(value: string): string {
+  return crypto.createHash('sha256').update(value, 'utf8').digest('hex');
+}

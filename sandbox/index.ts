@@ -53,7 +53,7 @@ export interface Sandbox {
   tcb: TcbService;
   wechat: WechatEmulator;
   functions: FunctionRunner;
-  clock: { offsetMs: number; now(): number };
+  clock: { offsetMs: number; functionSkewMs: number; now(): number };
   /** Runs a function as `openid` (what the gateway does). */
   invoke(name: string, event: unknown, openid: string, fresh?: boolean): Promise<InvokeResult>;
   stop(): Promise<void>;
@@ -66,6 +66,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const secrets = loadSecrets(dataDir);
   const clock = {
     offsetMs: 0,
+    /** Extra offset seen only by function instances: a server whose clock is wrong. */
+    functionSkewMs: 0,
     now() {
       return Date.now() + this.offsetMs;
     },
@@ -90,7 +92,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       memory: specs.get(name)?.memory ?? 256,
       env: { ...functionEnv(secrets, env, baseUrl), ...options.functionEnv },
     }),
-    clockOffsetMs: () => clock.offsetMs,
+    clockOffsetMs: () => clock.offsetMs + clock.functionSkewMs,
     logFile,
     echo: options.echoLogs,
     maxInstances: options.maxInstances,
@@ -125,9 +127,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     'GET /sandbox/stats': async (_req, res) => sendJson(res, 200, { db: tcb.stats, wechat: wechat.stats() }),
     'GET /sandbox/clock': async (_req, res) => sendJson(res, 200, clockState()),
     'POST /sandbox/clock': async (req, res) => {
-      const offset = Number((await json(req)).offsetSeconds);
-      if (!Number.isFinite(offset)) return sendJson(res, 400, { error: 'offsetSeconds must be a number' });
+      const input = await json(req);
+      const offset = Number(input.offsetSeconds ?? 0);
+      const skew = Number(input.functionSkewSeconds ?? 0);
+      if (!Number.isFinite(offset) || !Number.isFinite(skew)) {
+        return sendJson(res, 400, { error: 'offsetSeconds and functionSkewSeconds must be numbers' });
+      }
       clock.offsetMs = offset * 1000;
+      clock.functionSkewMs = skew * 1000;
       return sendJson(res, 200, clockState());
     },
     'POST /sandbox/quota': async (req, res) => {
@@ -214,7 +221,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   function clockState() {
-    return { offsetSeconds: clock.offsetMs / 1000, now: new Date(clock.now()).toISOString() };
+    return {
+      offsetSeconds: clock.offsetMs / 1000,
+      functionSkewSeconds: clock.functionSkewMs / 1000,
+      now: new Date(clock.now()).toISOString(),
+    };
   }
 
   const server = http.createServer((req, res) => {

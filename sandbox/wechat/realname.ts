@@ -9,7 +9,7 @@
  * order, auth tokens living 5 minutes and reusable within them (the app must refuse reuse), 94006/94007 only
  * through injected faults.
  */
-import { constants, createPublicKey, type KeyObject, publicEncrypt, verify } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, type KeyObject, publicEncrypt, verify } from 'node:crypto';
 import * as iconv from 'iconv-lite';
 import { checkIdCard } from '../../miniprogram/shared/idcard';
 import { normalizeName } from '../../miniprogram/shared/normalize';
@@ -21,8 +21,14 @@ const TIMESTAMP_WINDOW_S = 300;
 const SERIAL_FORMAT = /^[0-9A-F]{40}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export type Scenario = 'ok' | 'no_wxpay' | 'no_realname';
-const SCENARIO_ERRORS: Record<Exclude<Scenario, 'ok'>, [number, string]> = {
+/**
+ * 'ok' and the two documented refusals, plus faults for the app's fail-closed decryption path:
+ * 'garbled' (ciphertext bytes damaged in transit), 'foreign_key' (encrypted under another
+ * merchant's key), 'bad_id' (decrypts to an ID number that fails GB 11643).
+ */
+export type Scenario = 'ok' | 'no_wxpay' | 'no_realname' | 'garbled' | 'foreign_key' | 'bad_id';
+const SCENARIOS: readonly Scenario[] = ['ok', 'no_wxpay', 'no_realname', 'garbled', 'foreign_key', 'bad_id'];
+const SCENARIO_ERRORS: Partial<Record<Scenario, [number, string]>> = {
   no_wxpay: [94002, 'user has not registered wechat pay'],
   no_realname: [94004, 'user has no realname info'],
 };
@@ -76,14 +82,12 @@ export class RealnameEmulator {
     if (typeof idCardNumber !== 'string') return badInput('idCardNumber must be a string');
     const check = checkIdCard(idCardNumber, new Date(this.clock.now()));
     if (!check.ok) return badInput(`idCardNumber is invalid (${check.code})`);
-    if (scenario !== 'ok' && scenario !== 'no_wxpay' && scenario !== 'no_realname') {
-      return badInput("scenario must be 'ok', 'no_wxpay' or 'no_realname'");
-    }
+    if (!SCENARIOS.includes(scenario as Scenario)) return badInput(`scenario must be one of ${SCENARIOS.join(', ')}`);
     const authToken = randomToken(32);
     this.tokens.set(authToken, {
       name: normalizeName(name),
       idCardNumber: check.value,
-      scenario,
+      scenario: scenario as Scenario,
       expiresAt: this.clock.now() + AUTH_TOKEN_TTL_MS,
     });
     return { status: 200, body: { auth_token: authToken } };
@@ -98,13 +102,17 @@ export class RealnameEmulator {
     const authToken = parsed.value.auth_token;
     const auth = typeof authToken === 'string' ? this.tokens.get(authToken) : undefined;
     if (!auth || this.clock.now() >= auth.expiresAt) return wxError(94005, 'invalid auth_token');
-    if (auth.scenario !== 'ok') {
-      const [errcode, errmsg] = SCENARIO_ERRORS[auth.scenario];
-      return wxError(errcode, errmsg);
-    }
+    const refusal = SCENARIO_ERRORS[auth.scenario];
+    if (refusal) return wxError(refusal[0], refusal[1]);
+    const key =
+      auth.scenario === 'foreign_key'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey
+        : this.publicKey;
+    const id = auth.scenario === 'bad_id' ? `${auth.idCardNumber.slice(0, 17)}Y` : auth.idCardNumber;
+    const name = this.encrypt(iconv.encode(auth.name, 'gb18030'), key);
     return ok({
-      encryted_real_name: this.encrypt(iconv.encode(auth.name, 'gb18030')),
-      encryted_credential_id: this.encrypt(Buffer.from(auth.idCardNumber, 'ascii')),
+      encryted_real_name: auth.scenario === 'garbled' ? garble(name) : name,
+      encryted_credential_id: this.encrypt(Buffer.from(id, 'ascii'), key),
     });
   }
 
@@ -138,7 +146,14 @@ export class RealnameEmulator {
     }
   }
 
-  private encrypt(plain: Buffer): string {
-    return publicEncrypt({ key: this.publicKey, padding: constants.RSA_PKCS1_PADDING }, plain).toString('base64');
+  private encrypt(plain: Buffer, key: KeyObject = this.publicKey): string {
+    return publicEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, plain).toString('base64');
   }
+}
+
+/** Flips bits in the middle of a base64 ciphertext (still valid base64, same length). */
+function garble(base64: string): string {
+  const bytes = Buffer.from(base64, 'base64');
+  for (let i = 8; i < 24; i += 1) bytes[i] = (bytes[i] ?? 0) ^ 0x5a;
+  return bytes.toString('base64');
 }

@@ -62,7 +62,7 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
     } catch (err) {
       if (err instanceof CloudFailure) return err.failure;
       // Log the error class and message only: never the event, which may hold PII.
-      logger.error(`${name}.${action} failed`, { error: (err as Error)?.name, message: (err as Error)?.message });
+      logger.error(`${name}.${action} failed`, { error: (err as Error)?.name, detail: (err as Error)?.message });
       if (err instanceof WechatApiError) return failure(err.code);
       if (err instanceof ConfigError) return failure('NOT_CONFIGURED');
       if ((err as Error)?.name === 'HttpTimeoutError') return failure('WECHAT_BUSY');

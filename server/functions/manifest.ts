@@ -104,6 +104,36 @@ export const FUNCTIONS: FunctionSpec[] = [
     ],
     triggers: [],
   },
+  {
+    name: 'realname',
+    description: 'WeChat Pay real-name authorization (实名信息授权): categories, fetch + decrypt + bind.',
+    timeout: 20,
+    memory: 256,
+    env: [
+      ...WECHAT_ENV,
+      ...PII_ENV,
+      {
+        name: 'WXPAY_MCH_ID',
+        secret: false,
+        required: true,
+        description: 'WeChat Pay merchant id bound to the mini-program (商户号).',
+      },
+      {
+        name: 'WXPAY_CERT_SERIALNO',
+        secret: false,
+        required: true,
+        description:
+          'Serial number of the merchant API certificate, 40 hex characters (商户平台 → 账户中心 → API安全).',
+      },
+      {
+        name: 'WXPAY_PRIVATE_KEY',
+        secret: true,
+        required: true,
+        description: 'The merchant API private key, PEM content (apiclient_key.pem); literal "\\n" accepted.',
+      },
+    ],
+    triggers: [],
+  },
 ];
 
 export const SDK_VERSION = '4.0.2';

@@ -7,10 +7,18 @@ import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { functionEnv } from '../../sandbox/secrets';
+import { blindIndex, loadPiiKeys } from '../../server/core/pii';
 
+/** A sandbox on a free port with its own temporary data dir, removed again by `stop()`. */
 export async function freshSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-test-'));
-  return startSandbox({ port: 0, ...options, dataDir });
+  const sandbox = await startSandbox({ port: 0, ...options, dataDir });
+  const stop = sandbox.stop.bind(sandbox);
+  sandbox.stop = async () => {
+    await stop();
+    if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  return sandbox;
 }
 
 type Sdk = typeof import('wx-server-sdk');
@@ -54,4 +62,10 @@ export async function post(sandbox: Sandbox, route: string, body: unknown, heade
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The blind index under which the sandbox's functions store `openid` (to find its documents). */
+export function openidHashOf(sandbox: Sandbox, openid: string): string {
+  const keys = loadPiiKeys({ PII_ENC_KEY: sandbox.secrets.piiEncKey, PII_INDEX_KEY: sandbox.secrets.piiIndexKey });
+  return blindIndex(keys, 'openid', openid);
 }

@@ -205,7 +205,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
       expect(session).toBeDefined();
       const recorded = JSON.stringify(session.push);
 
-      const push = (fields: Record<string, string>) =>
+      const push = (fields: Record<string, string | undefined>) =>
         sandbox.invoke('face', { MsgType: 'event', Event: 'face_identify', openid: 'o_push', ...fields }, 'o_push');
       // Repeated (WeChat retries), forged for an unknown session, forged result for this session,
       // someone else's openid: all acknowledged, none changes anything.

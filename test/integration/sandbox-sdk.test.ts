@@ -2,6 +2,9 @@
  * The cloud emulator driven by the real wx-server-sdk: every database, storage and function call
  * below goes over HTTP through the SDK's own request code to the sandbox.
  */
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
 import type { Sandbox } from '../../sandbox';
 import { startSandbox } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
@@ -13,9 +16,12 @@ jest.setTimeout(60_000);
 let sandbox: Sandbox;
 let cloud: ReturnType<typeof sdkFor>;
 
+// Its own data dir (kept across the restart below, removed at the end).
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-sdk-'));
+
 beforeAll(async () => {
   buildFunctions(['ping']);
-  sandbox = await freshSandbox();
+  sandbox = await freshSandbox({ dataDir });
   cloud = sdkFor(sandbox, 'o_sdk_tester');
   const db = typedDb(cloud.database());
   for (const name of ['items', 'many', 'tx']) await db.createCollection(name);
@@ -23,6 +29,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sandbox?.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('database', () => {
@@ -296,7 +303,6 @@ describe('persistence', () => {
   it('keeps acknowledged writes across a restart', async () => {
     const db = typedDb(cloud.database());
     await db.collection('items').add({ data: { _id: 'durable', note: 'survives' } });
-    const dataDir = sandbox.dataDir;
     await sandbox.stop();
     sandbox = await startSandbox({ port: 0, dataDir });
     cloud = sdkFor(sandbox, 'o_sdk_tester');

@@ -200,7 +200,7 @@ describe('authorizeRealname input validation', () => {
     [
       'an unknown scenario',
       { openid: OPENID, name: '张三', idCardNumber: ID, scenario: 'frozen' },
-      "scenario must be 'ok', 'no_wxpay' or 'no_realname'",
+      'scenario must be one of ok, no_wxpay, no_realname, garbled, foreign_key, bad_id',
     ],
   ])('answers 400 for %s', (_label, input, error) => {
     expect(new Harness().emulator.authorizeRealname(input as never)).toEqual({ status: 400, body: { error } });

@@ -1,0 +1,112 @@
+/**
+ * WeChat Pay real-name authorization (实名信息授权): the user confirms with the Pay password, the
+ * client gets a one-time auth_token, and this service signs the merchant request (SHA256withRSA),
+ * fetches the encrypted name and ID, decrypts them (PKCS#1 v1.5, unpadded by hand: Node ≥ 18.19.1
+ * refuses that padding for private decryption), validates the plaintext and binds it to the caller.
+ * Any decryption or validation failure is one generic error: nothing stored, nothing logged of it.
+ */
+import type { RealnameCategory, ResponseOf } from '../../../miniprogram/shared/contracts';
+import { hashToken } from '../../core/pii';
+import {
+  decryptRealnameInfo,
+  RealnameDecryptError,
+  signRequest,
+  type MerchantConfig,
+} from '../../core/realname-crypto';
+import { CloudFailure, type Logger } from '../../core/router';
+import { WechatApiError } from '../../core/wechat-errors';
+import type { CloudDb } from '../../lib/cloud-db';
+import type { IdentityStore } from '../../lib/identity';
+import type { WechatClient } from '../../lib/wechat';
+
+const USED_TOKENS = 'used_tokens';
+const CATEGORY_TTL_MS = 3600_000;
+
+export interface RealnameDeps {
+  db: CloudDb;
+  wechat: WechatClient;
+  identities: IdentityStore;
+  merchant: () => MerchantConfig;
+  logger: Logger;
+}
+
+let categoryCache: { at: number; categories: RealnameCategory[] } | undefined;
+
+export class RealnameService {
+  constructor(private readonly deps: RealnameDeps) {}
+
+  /** The mini-program's categories for the button's `category-id`, cached per instance for an hour. */
+  async categories(): Promise<ResponseOf<'realname', 'categories'>> {
+    if (!categoryCache || Date.now() - categoryCache.at > CATEGORY_TTL_MS) {
+      const answer = await this.deps.wechat.call('GET', '/wxa/get_category');
+      const list = Array.isArray(answer.category_list) ? (answer.category_list as Record<string, unknown>[]) : [];
+      categoryCache = { at: Date.now(), categories: list.map(toCategory).filter((c): c is RealnameCategory => !!c) };
+    }
+    return { ok: true, categories: categoryCache.categories };
+  }
+
+  async fetch(openid: string, request: { authToken?: unknown }): Promise<ResponseOf<'realname', 'fetch'>> {
+    const authToken = request.authToken;
+    if (typeof authToken !== 'string' || authToken.length < 8 || authToken.length > 1024) {
+      throw new CloudFailure('INVALID_REQUEST');
+    }
+    const merchant = this.deps.merchant();
+    const { db, wechat, identities, logger } = this.deps;
+
+    // Each auth_token is used once: reserve it (unique _id) before calling WeChat; only its hash is kept.
+    const tokenId = `realname_${hashToken(authToken)}`;
+    try {
+      await db.collection(USED_TOKENS).add({
+        data: { _id: tokenId, kind: 'realname', openidHash: identities.openidHash(openid), usedAt: new Date() },
+      });
+    } catch (err) {
+      if (/duplicate key/i.test(String((err as Error).message))) throw new CloudFailure('REALNAME_TOKEN_USED');
+      throw err;
+    }
+
+    const timestamp = Math.floor(Date.now() / 1000);
+    let answer: Record<string, unknown>;
+    try {
+      answer = await wechat.call('POST', '/cgi-bin/wxopen/getrealnameinfo', {
+        auth_token: authToken,
+        mch_id: merchant.mchId,
+        cert_serialno: merchant.certSerialNo,
+        timestamp,
+        sign: signRequest(merchant.privateKey, merchant.certSerialNo, timestamp),
+      });
+    } catch (err) {
+      // WeChat was busy or unreachable: the token was not consumed, let the user try it again.
+      const retryable = !(err instanceof WechatApiError) || err.code === 'WECHAT_BUSY';
+      if (retryable) await db.collection(USED_TOKENS).doc(tokenId).remove();
+      throw err;
+    }
+
+    let identity: { name: string; idCard: string };
+    try {
+      identity = decryptRealnameInfo(merchant.privateKey, {
+        encryted_real_name: String(answer.encryted_real_name ?? ''),
+        encryted_credential_id: String(answer.encryted_credential_id ?? ''),
+      });
+    } catch (err) {
+      if (!(err instanceof RealnameDecryptError)) throw err;
+      logger.error('real-name info could not be decrypted or validated');
+      throw new CloudFailure('REALNAME_DECRYPT_FAILED');
+    }
+    const binding = await identities.bind(openid, 'wxpay', identity);
+    logger.info('real-name authorization bound');
+    return { ok: true, binding };
+  }
+}
+
+function toCategory(raw: Record<string, unknown>): RealnameCategory | undefined {
+  const { first_class, second_class, third_class, first_id, second_id, third_id } = raw;
+  if (typeof first_id !== 'number' || typeof second_id !== 'number') return undefined;
+  return {
+    firstClass: String(first_class ?? ''),
+    secondClass: String(second_class ?? ''),
+    ...(typeof third_class === 'string' ? { thirdClass: third_class } : {}),
+    firstId: first_id,
+    secondId: second_id,
+    ...(typeof third_id === 'number' ? { thirdId: third_id } : {}),
+  };
+}

@@ -1,10 +1,60 @@
-/** `npm start`: builds the functions and the npm packages and says what was built. */
-import { buildFunctions, buildNpm } from './build';
+/**
+ * `npm start`: the starter on its embedded default, the local sandbox. Builds what it needs, starts
+ * the sandbox (cloud + WeChat APIs emulated, the real functions with the real SDK), seeds the demo
+ * data and prints what to try. Ctrl-C stops it cleanly.
+ */
+import fs from 'fs';
+import path from 'path';
+import { DEFAULT_PORT, startSandbox, type Sandbox } from '../sandbox';
+import { seedDemo } from '../sandbox/seed';
+import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox/demo';
+import { buildFunctions, buildNpm, ROOT } from './build';
 
-export async function main(): Promise<number> {
+export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
-  await buildNpm();
-  console.log(`built cloud functions: ${built.join(', ')}; npm build done.`);
-  console.log('Open the repository folder in WeChat DevTools (see README).');
-  return 0;
+  if (!fs.existsSync(path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp'))) await buildNpm();
+  const port = Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
+  const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs') });
+  const seeded = await seedDemo(sandbox);
+  printWelcome(sandbox, built, seeded);
+  if (args.includes('--exit')) {
+    await sandbox.stop();
+    return 0;
+  }
+  const stop = async () => {
+    console.log('\nstopping the sandbox…');
+    await sandbox.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  return undefined;
+}
+
+function printWelcome(sandbox: Sandbox, functions: string[], seeded: string[]): void {
+  const u = sandbox.url;
+  const lines = [
+    '',
+    `realname-starter sandbox is running at ${u}  (env ${sandbox.env}, data in ${path.relative(ROOT, sandbox.dataDir) || '.'})`,
+    '',
+    `  functions        ${functions.join(', ')}   →  POST ${u}/gateway/functions/<name>  (header X-WX-OPENID)`,
+    `  health           GET ${u}/health`,
+    `  wx-server-sdk    TCB_CONTEXT_CNFG='{"URL":"${u}/admin"}'`,
+    `  WeChat APIs      ${u}/wechat/...  (stable_token, face v1/v2, get_category, getrealnameinfo)`,
+    `  function logs    ${path.relative(ROOT, sandbox.logFile)}   (npm start -- --logs to echo them here)`,
+    '',
+    `  demo admin       ${DEMO_ADMIN_OPENID}   (may import rosters)`,
+    `  demo user        ${DEMO_USER_OPENID}`,
+    `  demo identities  ${DEMO_IDENTITIES.map((d) => d.label).join(' / ')}  (GET ${u}/sandbox/identities)`,
+    seeded.length ? `  seeded           ${seeded.join('; ')}` : '',
+    '',
+    'Try:',
+    `  curl -s -XPOST ${u}/gateway/functions/ping -H 'X-WX-OPENID: ${DEMO_USER_OPENID}' -d '{"action":"ping"}'`,
+    `  curl -s -XPOST ${u}/gateway/functions/face -H 'X-WX-OPENID: ${DEMO_USER_OPENID}' -d '{"action":"status"}'`,
+    '  Open the repository in WeChat DevTools (详情 → 本地设置 → 不校验合法域名) and click through',
+    '  人脸核身 / 微信支付实名 / 名单导入: miniprogram/config.ts points at this sandbox.',
+    '',
+    'Ctrl-C stops the sandbox. `npm run sandbox:reset` wipes its data.',
+  ];
+  console.log(lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n'));
 }

@@ -240,6 +240,33 @@ export class Database {
     return [...merged.values()];
   }
 
+  /**
+   * The documents a query can match: by `_id` (one, or `$in`) straight from the map, as the real
+   * database's primary index would, else every document.
+   */
+  private candidates(c: string, criteria: Record<string, unknown>, tx: Transaction | undefined): Doc[] {
+    const id = criteria._id as unknown;
+    let ids: unknown[] | undefined;
+    if (typeof id === 'string') ids = [id];
+    else if (id && typeof id === 'object' && !Array.isArray(id)) {
+      const ops = id as Record<string, unknown>;
+      if (Object.keys(ops).length === 1 && Array.isArray(ops.$in)) ids = ops.$in;
+    }
+    if (!ids) return this.view(c, tx);
+    const out: Doc[] = [];
+    for (const key of new Set(ids.map(String))) {
+      const doc = this.lookup(c, key, tx);
+      if (doc) out.push(doc);
+    }
+    return out;
+  }
+
+  private lookup(c: string, id: string, tx: Transaction | undefined): Doc | undefined {
+    const writes = tx?.writes.get(c);
+    if (writes?.has(id)) return writes.get(id) ?? undefined;
+    return this.coll(c).docs.get(id);
+  }
+
   private write(c: string, tx: Transaction | undefined, puts: Doc[], dels: string[]): void {
     if (tx) {
       const coll = this.coll(c);
@@ -265,17 +292,17 @@ export class Database {
 
   insert(c: string, docs: Record<string, unknown>[], txId?: string): string[] {
     const tx = this.tx(txId);
-    const existing = new Set(this.view(c, tx).map((d) => d._id));
+    const batch = new Set<string>();
     const prepared: Doc[] = [];
     for (const raw of docs) {
       const id = raw._id === undefined ? newId() : String(raw._id);
-      if (existing.has(id)) {
+      if (batch.has(id) || this.lookup(c, id, tx)) {
         throw new DbError(
           'DATABASE_DUPLICATE_KEY',
           `E11000 duplicate key error collection: ${c} index: _id_ dup key: { _id: "${id}" }`,
         );
       }
-      existing.add(id);
+      batch.add(id);
       prepared.push({ ...clone(raw), _id: id });
     }
     // All or nothing: a duplicate anywhere in the batch writes none of it.
@@ -286,7 +313,7 @@ export class Database {
   query(c: string, criteria: Record<string, unknown>, options: QueryOptions = {}, txId?: string): Doc[] {
     const tx = this.tx(txId);
     let cursor = find<Doc>(
-      this.view(c, tx),
+      this.candidates(c, criteria, tx),
       criteria,
       options.projection && Object.keys(options.projection).length ? options.projection : undefined,
     );
@@ -299,7 +326,7 @@ export class Database {
   }
 
   count(c: string, criteria: Record<string, unknown>): number {
-    return find(this.view(c, undefined), criteria).count();
+    return find(this.candidates(c, criteria, undefined), criteria).count();
   }
 
   /** `update` with operators (merge) or a replacement document (`set`). */
@@ -311,7 +338,7 @@ export class Database {
     txId?: string,
   ): { updated: number; upsertId?: string } {
     const tx = this.tx(txId);
-    const matches = find<Doc>(this.view(c, tx), criteria).all();
+    const matches = find<Doc>(this.candidates(c, criteria, tx), criteria).all();
     const targets = options.multi ? matches : matches.slice(0, 1);
     const puts: Doc[] = [];
     for (const doc of targets) {
@@ -330,7 +357,7 @@ export class Database {
 
   remove(c: string, criteria: Record<string, unknown>, multi: boolean, txId?: string): number {
     const tx = this.tx(txId);
-    const matches = find<Doc>(this.view(c, tx), criteria).all();
+    const matches = find<Doc>(this.candidates(c, criteria, tx), criteria).all();
     const targets = multi ? matches : matches.slice(0, 1);
     this.write(
       c,

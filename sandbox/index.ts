@@ -249,7 +249,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const port = options.port ?? Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    // A deep accept queue: a function firing thousands of requests at once (the seed tutorial's
+    // Promise.all) should meet the quota model's answers, not refused connections.
+    server.listen({ port, host, backlog: 4096 }, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
   baseUrl = `http://${host}:${actualPort}`;

@@ -134,6 +134,34 @@ export const FUNCTIONS: FunctionSpec[] = [
     ],
     triggers: [],
   },
+  {
+    name: 'roster',
+    description: 'Roster import (Excel → database): validated, idempotent, batched, resumable, admin-only.',
+    timeout: 60,
+    memory: 256,
+    env: [
+      ...PII_ENV,
+      {
+        name: 'ROSTER_ADMIN_OPENIDS',
+        secret: false,
+        required: false,
+        description: 'Comma-separated admin openids (besides the admins collection).',
+      },
+      {
+        name: 'ROSTER_SLICE_SECONDS',
+        secret: false,
+        required: false,
+        description: 'Work per invocation before saving and returning (default 40; the limit is 60).',
+      },
+      {
+        name: 'ROSTER_DB_QPS',
+        secret: false,
+        required: false,
+        description: 'Database requests per second this function allows itself (default 25; basic plan ≈ 30).',
+      },
+    ],
+    triggers: [],
+  },
 ];
 
 export const SDK_VERSION = '4.0.2';

@@ -193,7 +193,10 @@ export class FaceService {
    */
   private async abandon(session: FaceSession, err: unknown): Promise<never> {
     if (err instanceof WechatApiError && err.errcode === 84003) {
-      await this.deps.db.collection(SESSIONS).doc(session._id).update({ data: { state: 'pending' } });
+      await this.deps.db
+        .collection(SESSIONS)
+        .doc(session._id)
+        .update({ data: { state: 'pending' } });
     } else {
       await this.close(session, 'failed');
     }

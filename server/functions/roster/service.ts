@@ -1,0 +1,458 @@
+/**
+ * Roster import: an admin's .xlsx/.xls/.csv → the `roster` collection, validated row by row,
+ * upserted idempotently by the blind index of the ID number (_id), in batches of 1000 (one `_.in`
+ * lookup, one array insert, at most one remove per batch: never one request per row), within the
+ * plan's QPS. The job is resumable: it re-reads the file and continues after the last saved row,
+ * so a slice that dies or times out is simply run again (client-driven continuation: `run`).
+ */
+import crypto from 'crypto';
+import type { RosterJobState, RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
+import { maskIdCard, maskName, maskPhone } from '../../../miniprogram/shared/mask';
+import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
+import { CloudFailure, type Logger } from '../../core/router';
+import {
+  buildErrorReport,
+  buildTemplate,
+  openRoster,
+  RosterFileError,
+  type RosterImport,
+  type RosterRecord,
+} from '../../core/roster';
+import { addMany, type CloudDb } from '../../lib/cloud-db';
+import type { Throttle } from '../../lib/throttle';
+
+export const JOBS = 'roster_jobs';
+export const ROSTER = 'roster';
+export const ADMINS = 'admins';
+/** Uploads must come from here (the page and the CLI upload there): nothing else is read or deleted. */
+export const UPLOAD_PREFIX = 'roster-uploads/';
+export const BATCH_SIZE = 1000;
+export const MAX_FILE_BYTES = 20 * 1024 * 1024;
+const MAX_JOB_ERRORS = 100;
+const LEASE_MS = 75_000;
+const LOCK_STALE_MS = 120_000;
+
+/** The storage calls of wx-server-sdk the service needs (cloud.downloadFile etc.). */
+export interface CloudStorage {
+  downloadFile(options: { fileID: string }): Promise<{ fileContent: Buffer }>;
+  uploadFile(options: { cloudPath: string; fileContent: Buffer }): Promise<{ fileID: string }>;
+  getTempFileURL(options: { fileList: { fileID: string; maxAge: number }[] }): Promise<{
+    fileList: { fileID: string; tempFileURL: string; status: number }[];
+  }>;
+  deleteFile(options: { fileList: string[] }): Promise<unknown>;
+}
+
+export interface RosterDeps {
+  db: CloudDb;
+  storage: CloudStorage;
+  keys: PiiKeys;
+  throttle: Throttle;
+  /** Openids from ROSTER_ADMIN_OPENIDS (besides the `admins` collection). */
+  envAdmins: string[];
+  /** Time one invocation may spend on batches before it saves and returns (the function limit is 60 s). */
+  sliceBudgetMs: number;
+  logger: Logger;
+}
+
+interface JobDoc {
+  _id: string;
+  kind: 'job';
+  state: RosterJobState;
+  dryRun: boolean;
+  fileID: string;
+  fileHash: string;
+  sheet?: string;
+  cursor: number;
+  total: number;
+  processed: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+  errors: RosterRowError[];
+  errorCount: number;
+  reportFileID?: string;
+  failure?: { code: string; message: string };
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+  leaseUntil: number;
+}
+
+interface RosterDoc {
+  _id: string;
+  rowHash: string;
+}
+
+export class RosterService {
+  constructor(private readonly deps: RosterDeps) {}
+
+  // ------------------------------------------------------------ access
+
+  async isAdmin(openid: string): Promise<boolean> {
+    if (this.deps.envAdmins.includes(openid)) return true;
+    const res = await this.deps.db.collection(ADMINS).where({ _id: openid }).limit(1).get();
+    return res.data.length > 0;
+  }
+
+  private async requireAdmin(openid: string): Promise<void> {
+    if (!(await this.isAdmin(openid))) throw new CloudFailure('FORBIDDEN', '仅名单管理员可以导入名单');
+  }
+
+  async access(openid: string) {
+    return { ok: true as const, admin: await this.isAdmin(openid) };
+  }
+
+  // ------------------------------------------------------------ files
+
+  async template(openid: string) {
+    await this.requireAdmin(openid);
+    const { fileID } = await this.deps.storage.uploadFile({
+      cloudPath: 'roster-templates/roster-template.xlsx',
+      fileContent: buildTemplate(),
+    });
+    return { ok: true as const, fileID, tempFileURL: await this.tempUrl(fileID) };
+  }
+
+  async report(openid: string, request: { jobId?: unknown }) {
+    await this.requireAdmin(openid);
+    const job = await this.job(request.jobId);
+    if (!job.reportFileID) throw new CloudFailure('ROSTER_JOB_NOT_FOUND', '该任务没有错误报告');
+    return { ok: true as const, fileID: job.reportFileID, tempFileURL: await this.tempUrl(job.reportFileID) };
+  }
+
+  /** A short-lived link (10 minutes). */
+  private async tempUrl(fileID: string): Promise<string> {
+    const res = await this.deps.storage.getTempFileURL({ fileList: [{ fileID, maxAge: 600 }] });
+    return res.fileList[0]?.tempFileURL ?? '';
+  }
+
+  private async download(fileID: string): Promise<Buffer> {
+    try {
+      return (await this.deps.storage.downloadFile({ fileID })).fileContent;
+    } catch {
+      throw new CloudFailure('ROSTER_FILE_NOT_FOUND');
+    }
+  }
+
+  private async deleteUpload(fileID: string): Promise<void> {
+    await this.deps.storage.deleteFile({ fileList: [fileID] }).catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------ import
+
+  async import(openid: string, request: { fileID?: unknown; dryRun?: unknown; sheet?: unknown }) {
+    await this.requireAdmin(openid);
+    const fileID = typeof request.fileID === 'string' ? request.fileID : '';
+    const path = /^cloud:\/\/[^/]+\/(.+)$/.exec(fileID)?.[1] ?? '';
+    if (!path.startsWith(UPLOAD_PREFIX) || path.includes('..')) throw new CloudFailure('INVALID_REQUEST');
+    const sheet = typeof request.sheet === 'string' && request.sheet ? request.sheet : undefined;
+    const dryRun = request.dryRun === true;
+
+    const buffer = await this.download(fileID);
+    if (buffer.length > MAX_FILE_BYTES) {
+      await this.deleteUpload(fileID);
+      throw new CloudFailure('ROSTER_FILE_TOO_LARGE');
+    }
+    const roster = await this.open(buffer, path, sheet, fileID);
+    const fileHash = crypto.createHash('sha256').update(buffer).digest('hex');
+    const jobId = crypto.randomBytes(12).toString('hex');
+    if (!dryRun) await this.lock(fileHash, jobId);
+
+    const now = new Date();
+    const job: JobDoc = {
+      _id: jobId,
+      kind: 'job',
+      state: 'running',
+      dryRun,
+      fileID,
+      fileHash,
+      ...(sheet ? { sheet } : {}),
+      cursor: 0,
+      total: 0,
+      processed: 0,
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      failed: 0,
+      errors: [],
+      errorCount: 0,
+      createdBy: blindIndex(this.deps.keys, 'openid', openid),
+      createdAt: now,
+      updatedAt: now,
+      leaseUntil: Date.now() + LEASE_MS,
+    };
+    await this.deps.throttle.run(() => this.deps.db.collection(JOBS).add({ data: job }));
+    this.deps.logger.info('roster import started', { job: jobId, format: roster.format, dryRun });
+    await this.slice(job, roster);
+    return { ok: true as const, jobId };
+  }
+
+  private async open(
+    buffer: Buffer,
+    fileName: string,
+    sheet: string | undefined,
+    fileID: string,
+  ): Promise<RosterImport> {
+    try {
+      return await openRoster(buffer, { fileName, sheet });
+    } catch (err) {
+      if (!(err instanceof RosterFileError)) throw err;
+      await this.deleteUpload(fileID);
+      throw new CloudFailure(err.code, err.message);
+    }
+  }
+
+  /** One import per file content at a time: a second one of the same file is refused, not doubled. */
+  private async lock(fileHash: string, jobId: string): Promise<void> {
+    const { db, throttle } = this.deps;
+    const _id = `lock_${fileHash}`;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        await throttle.run(() => db.collection(JOBS).add({ data: { _id, kind: 'lock', jobId, at: Date.now() } }));
+        return;
+      } catch (err) {
+        if (!/duplicate key/i.test((err as Error).message)) throw err;
+        const held = (await db.collection<{ at: number }>(JOBS).where({ _id }).limit(1).get()).data[0];
+        if (held && Date.now() - held.at < LOCK_STALE_MS) throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
+        // A crashed import left it behind: take it over.
+        await throttle.run(() =>
+          db
+            .collection(JOBS)
+            .where({ _id, at: held?.at ?? 0 })
+            .remove(),
+        );
+      }
+    }
+    throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
+  }
+
+  private async unlock(job: JobDoc): Promise<void> {
+    if (job.dryRun) return;
+    await this.deps.throttle.run(() =>
+      this.deps.db
+        .collection(JOBS)
+        .where({ _id: `lock_${job.fileHash}`, jobId: job._id })
+        .remove(),
+    );
+  }
+
+  /** The next slice of a running job (client-driven continuation); answers the status either way. */
+  async run(openid: string, request: { jobId?: unknown }): Promise<RosterJobStatus & { ok: true }> {
+    await this.requireAdmin(openid);
+    const job = await this.job(request.jobId);
+    if (job.state !== 'running') return this.status(job);
+    const _ = this.deps.db.command;
+    const now = Date.now();
+    // A lease, so two invocations never work on one job at once; a dead slice's lease runs out.
+    const taken = await this.deps.throttle.run(() =>
+      this.deps.db
+        .collection(JOBS)
+        .where({ _id: job._id, state: 'running', leaseUntil: _.lt(now) })
+        .update({ data: { leaseUntil: now + LEASE_MS } }),
+    );
+    if (taken.stats.updated !== 1) return this.status(job);
+    const buffer = await this.download(job.fileID);
+    const roster = await this.open(buffer, job.fileID, job.sheet, job.fileID);
+    await this.slice(job, roster);
+    return this.status(job);
+  }
+
+  async statusOf(openid: string, request: { jobId?: unknown }) {
+    await this.requireAdmin(openid);
+    return this.status(await this.job(request.jobId));
+  }
+
+  private async job(jobId: unknown): Promise<JobDoc> {
+    if (typeof jobId !== 'string' || !/^[0-9a-f]{24}$/.test(jobId)) throw new CloudFailure('ROSTER_JOB_NOT_FOUND');
+    const res = await this.deps.db.collection<JobDoc>(JOBS).where({ _id: jobId, kind: 'job' }).limit(1).get();
+    const job = res.data[0];
+    if (!job) throw new CloudFailure('ROSTER_JOB_NOT_FOUND');
+    return job;
+  }
+
+  private status(job: JobDoc): RosterJobStatus & { ok: true } {
+    return {
+      ok: true,
+      jobId: job._id,
+      state: job.state,
+      dryRun: job.dryRun,
+      sheet: job.sheet ?? '',
+      total: job.total,
+      processed: job.processed,
+      inserted: job.inserted,
+      updated: job.updated,
+      unchanged: job.unchanged,
+      failed: job.failed,
+      errors: job.errors,
+      ...(job.reportFileID ? { reportFileID: job.reportFileID } : {}),
+      ...(job.failure ? { failure: job.failure } : {}),
+    };
+  }
+
+  // ------------------------------------------------------------ the work
+
+  private async slice(job: JobDoc, roster: RosterImport): Promise<void> {
+    const started = Date.now();
+    job.sheet = roster.sheet;
+    for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
+      const counts = await this.apply(job, batch.records);
+      job.inserted += counts.inserted;
+      job.updated += counts.updated;
+      job.unchanged += counts.unchanged;
+      job.failed += new Set(batch.errors.map((e) => e.row)).size;
+      job.errorCount += batch.errors.length;
+      job.errors.push(...batch.errors.slice(0, MAX_JOB_ERRORS - job.errors.length));
+      job.cursor = Math.max(job.cursor, batch.lastRow);
+      job.processed = job.total = batch.dataRows;
+      if (batch.done) return this.finish(job, roster);
+      // Progress is saved after every batch that wrote data, so a retried slice never redoes a write;
+      // batches that wrote nothing are cheap to redo and cost no write.
+      if (counts.inserted + counts.updated > 0) await this.save(job);
+      if (Date.now() - started > this.deps.sliceBudgetMs) break;
+    }
+    // Out of time: save where we are and release the lease, so the next `run` continues at once.
+    job.leaseUntil = 0;
+    await this.save(job);
+  }
+
+  private async save(job: JobDoc): Promise<void> {
+    job.updatedAt = new Date();
+    const { _id: _unused, ...fields } = job;
+    await this.deps.throttle.run(() => this.deps.db.collection(JOBS).doc(job._id).set({ data: fields }));
+  }
+
+  private async finish(job: JobDoc, roster: RosterImport): Promise<void> {
+    if (job.errorCount > 0) {
+      const errors = job.errorCount <= job.errors.length ? job.errors : await allErrors(roster);
+      const { fileID } = await this.deps.storage.uploadFile({
+        cloudPath: `roster-reports/${job._id}.xlsx`,
+        fileContent: buildErrorReport(errors),
+      });
+      job.reportFileID = fileID;
+    }
+    job.state = 'done';
+    job.leaseUntil = 0;
+    await this.save(job);
+    await this.unlock(job);
+    // The raw upload held every row in plain text: it goes as soon as the import is done.
+    await this.deleteUpload(job.fileID);
+    this.deps.logger.info('roster import finished', {
+      job: job._id,
+      total: job.total,
+      inserted: job.inserted,
+      updated: job.updated,
+      unchanged: job.unchanged,
+      failed: job.failed,
+      dbCalls: this.deps.throttle.calls,
+    });
+  }
+
+  /** Upserts one batch: one lookup, then at most one remove (changed rows) and one array insert. */
+  private async apply(job: JobDoc, records: RosterRecord[]) {
+    const counts = { inserted: 0, updated: 0, unchanged: 0 };
+    if (records.length === 0) return counts;
+    const { db, throttle } = this.deps;
+    const _ = db.command;
+    const keyed = records.map((record) => ({ record, ...this.keyOf(record) }));
+    const existing = await throttle.run(() =>
+      db
+        .collection<RosterDoc>(ROSTER)
+        .where({ _id: _.in(keyed.map((r) => r._id)) })
+        .field({ rowHash: true })
+        .limit(BATCH_SIZE)
+        .get(),
+    );
+    const known = new Map(existing.data.map((d) => [d._id, d.rowHash]));
+    const fresh = keyed.filter((r) => !known.has(r._id));
+    const changed = keyed.filter((r) => known.has(r._id) && known.get(r._id) !== r.rowHash);
+    counts.inserted = fresh.length;
+    counts.updated = changed.length;
+    counts.unchanged = keyed.length - fresh.length - changed.length;
+    if (job.dryRun) return counts;
+    if (changed.length) {
+      await throttle.run(() =>
+        db
+          .collection(ROSTER)
+          .where({ _id: _.in(changed.map((r) => r._id)) })
+          .remove(),
+      );
+    }
+    // Only what is written gets encrypted: an unchanged re-import costs no cipher work at all.
+    const writes = [...fresh, ...changed].map((r) => this.toDoc(r, job._id));
+    try {
+      await throttle.run(() => addMany(db, ROSTER, writes));
+    } catch (err) {
+      if (!/duplicate key/i.test((err as Error).message)) throw err;
+      // Another import of these people got there first: write only what is still missing.
+      const now = await throttle.run(() =>
+        db
+          .collection<RosterDoc>(ROSTER)
+          .where({ _id: _.in(writes.map((r) => r._id)) })
+          .field({ _id: true })
+          .limit(BATCH_SIZE)
+          .get(),
+      );
+      const present = new Set(now.data.map((d) => d._id));
+      await throttle.run(() =>
+        addMany(
+          db,
+          ROSTER,
+          writes.filter((r) => !present.has(r._id)),
+        ),
+      );
+      counts.unchanged += present.size;
+      counts.inserted -= fresh.filter((r) => present.has(r._id)).length;
+      counts.updated -= changed.filter((r) => present.has(r._id)).length;
+    }
+    return counts;
+  }
+
+  /** The row's key (blind index of the ID) and a keyed hash of its content (to skip unchanged rows). */
+  private keyOf(record: RosterRecord): { _id: string; rowHash: string } {
+    const { keys } = this.deps;
+    const content = [
+      record.name,
+      record.idCard,
+      record.phone,
+      record.department,
+      record.employeeNo,
+      record.note,
+      record.startDate,
+    ];
+    return {
+      _id: blindIndex(keys, 'idCard', record.idCard),
+      rowHash: blindIndex(keys, 'rosterRow', JSON.stringify(content.map((v) => v ?? ''))),
+    };
+  }
+
+  /** The stored person: name, ID and phone in one AES-256-GCM field; masked copies for display. */
+  private toDoc(row: { record: RosterRecord; _id: string; rowHash: string }, jobId: string) {
+    const { record, _id, rowHash } = row;
+    const pii = JSON.stringify({ name: record.name, idCard: record.idCard, phone: record.phone });
+    const optional = {
+      maskedPhone: record.phone ? maskPhone(record.phone) : undefined,
+      department: record.department,
+      employeeNo: record.employeeNo,
+      note: record.note,
+      startDate: record.startDate,
+    };
+    return {
+      _id,
+      rowHash,
+      piiEnc: encryptField(this.deps.keys, pii, `${ROSTER}:${_id}:pii`),
+      maskedName: maskName(record.name),
+      maskedIdCard: maskIdCard(record.idCard),
+      ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined && v !== '')),
+      jobId,
+      updatedAt: new Date(),
+    };
+  }
+}
+
+/** Every row error of the file (the job keeps only the first 100): validation is deterministic, so re-read. */
+async function allErrors(roster: RosterImport): Promise<RosterRowError[]> {
+  const errors: RosterRowError[] = [];
+  for await (const batch of roster.batches({ size: BATCH_SIZE })) errors.push(...batch.errors);
+  return errors;
+}

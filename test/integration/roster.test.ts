@@ -1,0 +1,304 @@
+/**
+ * Roster import end to end: files uploaded to sandbox storage as the page and the CLI do, imported
+ * by the real `roster` function through the real SDK, checked in the sandbox database.
+ */
+import { spawn } from 'child_process';
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import type { Sandbox } from '../../sandbox';
+import { buildFunctions } from '../../scripts/build';
+import { freshSandbox, persistedText, post } from '../helpers/sandbox';
+import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
+
+jest.setTimeout(180_000);
+
+const ADMIN = 'o_roster_admin';
+let sandbox: Sandbox;
+let uploads = 0;
+
+beforeAll(async () => {
+  buildFunctions(['roster', 'face']);
+  sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+});
+
+afterAll(async () => {
+  const text = persistedText(sandbox);
+  await sandbox.stop();
+  // No plaintext ID number or name of any imported person anywhere in the sandbox's data.
+  for (let i = 0; i < 60; i += 1) {
+    expect(text).not.toContain(person(i).idCard);
+    expect(text).not.toContain(person(i).idCard.slice(0, 14));
+  }
+});
+
+const roster = (event: Record<string, unknown>, openid = ADMIN) =>
+  post(sandbox, '/gateway/functions/roster', event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+
+async function upload(content: Buffer, name: string): Promise<string> {
+  uploads += 1;
+  const res = await fetch(
+    `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(`roster-uploads/${uploads}-${name}`)}`,
+    { method: 'POST', body: content },
+  );
+  return String(((await res.json()) as { fileID: string }).fileID);
+}
+
+/** Import and drive the job to the end, as the page and the CLI do. */
+async function importFile(content: Buffer, name: string, extra: Record<string, unknown> = {}) {
+  const fileID = await upload(content, name);
+  const started = await roster({ action: 'import', fileID, ...extra });
+  if (!started.ok) return { started, fileID };
+  let status = await roster({ action: 'status', jobId: started.jobId });
+  for (let i = 0; i < 50 && status.state === 'running'; i += 1)
+    status = await roster({ action: 'run', jobId: started.jobId });
+  return { started, status, fileID };
+}
+
+const rosterIds = () => new Set(sandbox.db.dump('roster').map((d) => d._id));
+
+describe('roster import', () => {
+  it('imports a clean file, encrypted, deletes the upload, and writes nothing on re-import', async () => {
+    const file = cleanRoster(50);
+    const { status, fileID } = await importFile(file, 'clean.xlsx');
+    expect(status).toMatchObject({
+      ok: true,
+      state: 'done',
+      total: 50,
+      processed: 50,
+      inserted: 50,
+      updated: 0,
+      unchanged: 0,
+      failed: 0,
+      errors: [],
+    });
+    expect(rosterIds().size).toBe(50);
+    const doc = sandbox.db.dump('roster')[0]!;
+    expect(doc).toMatchObject({
+      maskedName: expect.stringMatching(/^\S\*+$/),
+      maskedIdCard: expect.stringMatching(/^\d{4}\*{10}[\dX]{4}$/),
+    });
+    expect(String(doc.piiEnc)).toMatch(/^v1\./);
+    expect(sandbox.storage.pathOf(fileID) && sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
+
+    const writesBefore = sandbox.tcb.stats.writes;
+    const again = await importFile(file, 'clean-again.xlsx');
+    expect(again.status).toMatchObject({ state: 'done', inserted: 0, updated: 0, unchanged: 50 });
+    // Job bookkeeping only (job, lock, lock release, final state): no roster write.
+    expect(sandbox.tcb.stats.writes - writesBefore).toBeLessThanOrEqual(4);
+    expect(rosterIds().size).toBe(50);
+  });
+
+  it('updates changed rows and keeps the rest', async () => {
+    const rows = csvRows(50);
+    rows[3]![3] = '急诊科'; // person 2's department changed
+    const { status } = await importFile(csv(rows, 'utf8-bom'), 'changed.csv');
+    expect(status).toMatchObject({ state: 'done', inserted: 0, updated: 1, unchanged: 49 });
+    expect(rosterIds().size).toBe(50);
+    expect(sandbox.db.dump('roster').filter((d) => d.department === '急诊科')).toHaveLength(1);
+  });
+
+  it('reads .xls and GBK CSV', async () => {
+    // People 0–4 as first imported: person 2's department goes back from 急诊科 (previous test).
+    expect((await importFile(xlsRoster(5), 'old.xls')).status).toMatchObject({
+      state: 'done',
+      updated: 1,
+      unchanged: 4,
+    });
+    const gbk = await importFile(csv(csvRows(3), 'gbk'), 'gbk.csv');
+    expect(gbk.status).toMatchObject({ state: 'done', total: 3, unchanged: 3, failed: 0 });
+  });
+
+  it('reports every bad row with its row, column and rule, and builds an error report without full IDs', async () => {
+    const { status } = await importFile(rowErrors(10), 'errors.xlsx');
+    expect(status).toMatchObject({ state: 'done', total: 16, unchanged: 10 });
+    const errors = status!.errors as Array<{ row: number; column: string; code: string; message: string }>;
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ row: 12, column: '身份证号', code: 'ID_15_DIGIT' }),
+        expect.objectContaining({ row: 13, column: '身份证号', code: 'ROW_DUPLICATE' }),
+        expect.objectContaining({ row: 14, column: '手机号', code: 'PHONE_INVALID' }),
+        expect.objectContaining({ row: 15, column: '姓名', code: 'ROW_REQUIRED' }),
+        expect.objectContaining({ row: 17, column: '身份证号', code: 'ID_CHECKSUM' }),
+      ]),
+    );
+    expect(status!.failed).toBe(6);
+    const report = await roster({ action: 'report', jobId: status!.jobId });
+    expect(report).toMatchObject({ ok: true, tempFileURL: expect.stringContaining('/files/roster-reports/') });
+    const xlsx = Buffer.from(await (await fetch(encodeURI(String(report.tempFileURL)))).arrayBuffer());
+    const { parse } = require('node-xlsx') as typeof import('node-xlsx');
+    const sheet = parse(xlsx)[0]!;
+    expect(sheet.data[0]).toEqual(['行号', '列', '问题']);
+    expect(sheet.data.length).toBe(errors.length + 1);
+    expect(JSON.stringify(sheet.data)).not.toMatch(/\d{17}[\dX]/);
+  });
+
+  it('rejects numeric ID cells whatever their digits, and normalises the other traps', async () => {
+    const { status } = await importFile(cellTraps().buffer, 'traps.xlsx');
+    const codes = (status!.errors as Array<{ row: number; code: string }>).map((e) => `${e.row}:${e.code}`);
+    expect(codes).toEqual(expect.arrayContaining(['2:ROW_ID_NUMERIC', '7:ROW_ID_NUMERIC']));
+    expect(status).toMatchObject({ state: 'done', total: 6, failed: 2 });
+  });
+
+  it('refuses unreadable files with a clear error, deleting the upload', async () => {
+    const files = junk();
+    for (const [name, content] of Object.entries(files)) {
+      const { started, fileID } = await importFile(content, `${name}.xlsx`);
+      expect(started).toMatchObject({ ok: false, code: expect.stringMatching(/^ROSTER_(FILE_UNREADABLE|NO_HEADER)$/) });
+      expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
+    }
+  });
+
+  it('is admin-only and only reads its own upload area', async () => {
+    const fileID = await upload(cleanRoster(2), 'x.xlsx');
+    expect(await roster({ action: 'import', fileID }, 'o_not_admin')).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await roster({ action: 'access' }, 'o_not_admin')).toEqual({ ok: true, admin: false });
+    expect(await roster({ action: 'access' })).toEqual({ ok: true, admin: true });
+    const elsewhere = fileID.replace('roster-uploads/', 'roster-reports/');
+    expect(await roster({ action: 'import', fileID: elsewhere })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+    expect(await roster({ action: 'status', jobId: 'f'.repeat(24) })).toMatchObject({
+      ok: false,
+      code: 'ROSTER_JOB_NOT_FOUND',
+    });
+  });
+
+  it('dry run counts and reports without writing', async () => {
+    const before = rosterIds().size;
+    const { status } = await importFile(rowErrors(60), 'dry.xlsx', { dryRun: true });
+    // People 50–59 are new; 1, 3 and 4 were last imported from the traps file with fewer columns.
+    expect(status).toMatchObject({ state: 'done', dryRun: true, inserted: 10, updated: 3, unchanged: 47 });
+    expect(rosterIds().size).toBe(before);
+  });
+
+  it('serves the template, which re-imports cleanly', async () => {
+    const template = await roster({ action: 'template' });
+    expect(template).toMatchObject({ ok: true, fileID: expect.stringContaining('roster-templates/') });
+    const content = Buffer.from(await (await fetch(encodeURI(String(template.tempFileURL)))).arrayBuffer());
+    const { status } = await importFile(content, 'template.xlsx', { dryRun: true });
+    expect(status).toMatchObject({ state: 'done', total: 1, failed: 0 });
+  });
+
+  it('marks a face binding as in the roster', async () => {
+    const p = person(7);
+    const started = await post(
+      sandbox,
+      '/gateway/functions/face',
+      { action: 'start', name: p.name, idCardNumber: p.idCard, consent: true },
+      { 'X-WX-OPENID': 'o_member' },
+    );
+    await post(sandbox, '/sandbox/face/complete', {
+      openid: 'o_member',
+      verifyId: started.body.verifyId,
+      outcome: 'pass',
+    });
+    const confirmed = await post(
+      sandbox,
+      '/gateway/functions/face',
+      { action: 'confirm', verifyId: started.body.verifyId },
+      { 'X-WX-OPENID': 'o_member' },
+    );
+    expect(confirmed.body).toMatchObject({ ok: true, binding: { inRoster: true } });
+  });
+});
+
+describe('CLI (npm run roster)', () => {
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['scripts/run.js', 'scripts/roster.ts', ...args, '--sandbox', sandbox.url, '--as', ADMIN],
+        {
+          cwd: path.resolve(__dirname, '../..'),
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('imports a file and prints one JSON object; exits 2 for an unreadable file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-cli-'));
+    try {
+      const good = path.join(dir, 'people.xlsx');
+      fs.writeFileSync(good, rowErrors(60));
+      const res = await cli('import', good, '--json', '--dry-run');
+      expect(res.code).toBe(0);
+      const out = JSON.parse(res.stdout) as Record<string, unknown>;
+      expect(out).toMatchObject({ total: 66, failed: 6, dryRun: true });
+      expect((out.inserted as number) + (out.updated as number) + (out.unchanged as number)).toBe(60);
+      expect((out.errors as unknown[]).length).toBe(8); // 6 rows, two of them with two problems
+      expect(out.errors).toContainEqual(expect.objectContaining({ row: 62, column: '身份证号', code: 'ID_15_DIGIT' }));
+
+      const bad = path.join(dir, 'notes.xlsx');
+      fs.writeFileSync(bad, junk().pdf);
+      const refused = await cli('import', bad, '--json');
+      expect(refused.code).toBe(2);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROSTER_FILE_UNREADABLE' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('resumable, sliced and concurrent imports', () => {
+  it('continues where a slice stopped, without duplicates or gaps', async () => {
+    const small = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ROSTER_SLICE_SECONDS: '0' } });
+    try {
+      const fileID = (await (
+        await fetch(`${small.url}/sandbox/storage/upload?cloudPath=roster-uploads/sliced.xlsx`, {
+          method: 'POST',
+          body: cleanRoster(3500),
+        })
+      ).json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(small, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      const started = await call({ action: 'import', fileID: fileID.fileID });
+      let status = await call({ action: 'status', jobId: started.jobId });
+      // A zero budget: every invocation does one batch of 1000 and returns.
+      expect(status).toMatchObject({ state: 'running', processed: 1000 });
+      const seen: number[] = [status.processed as number];
+      while (status.state === 'running') {
+        status = await call({ action: 'run', jobId: started.jobId });
+        seen.push(status.processed as number);
+      }
+      expect(seen).toEqual([1000, 2000, 3000, 3500]);
+      expect(status).toMatchObject({ state: 'done', inserted: 3500, unchanged: 0 });
+      expect(small.db.dump('roster')).toHaveLength(3500);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('a slice killed after writing is redone without duplicates', async () => {
+    // Simulate a crash: the roster holds the first 1000 people already, the job was never saved.
+    const file = cleanRoster(1500);
+    const first = await importFile(cleanRoster(1000), 'partial.xlsx');
+    expect(first.status).toMatchObject({ inserted: expect.any(Number) });
+    const { status } = await importFile(file, 'full.xlsx');
+    expect(status).toMatchObject({ state: 'done', total: 1500, failed: 0 });
+    expect((status!.inserted as number) + (status!.unchanged as number) + (status!.updated as number)).toBe(1500);
+    const ids = sandbox.db.dump('roster').map((d) => d._id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('two imports of the same file at once do not double-write', async () => {
+    const file = cleanRoster(2000);
+    const [a, b] = await Promise.all([upload(file, 'same-a.xlsx'), upload(file, 'same-b.xlsx')]);
+    const results = await Promise.all([
+      roster({ action: 'import', fileID: a }),
+      roster({ action: 'import', fileID: b }),
+    ]);
+    const refused = results.filter((r) => r.ok === false);
+    expect(refused.length).toBeLessThanOrEqual(1);
+    if (refused.length) expect(refused[0]).toMatchObject({ code: 'ROSTER_ALREADY_IMPORTING' });
+    for (const r of results.filter((x) => x.ok)) {
+      let status = await roster({ action: 'status', jobId: r.jobId });
+      while (status.state === 'running') status = await roster({ action: 'run', jobId: r.jobId });
+    }
+    const ids = sandbox.db.dump('roster').map((d) => d._id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBeGreaterThanOrEqual(2000);
+  });
+});

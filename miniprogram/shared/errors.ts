@@ -53,7 +53,6 @@ export const ERRORS = {
   ROSTER_NO_HEADER: '未找到表头：表格需要包含“姓名”和“身份证号”列',
   ROSTER_SHEET_NOT_FOUND: '找不到指定的工作表',
   ROSTER_JOB_NOT_FOUND: '导入任务不存在',
-  ROSTER_JOB_BUSY: '该导入任务正在由另一个请求处理，请稍候',
   ROSTER_ALREADY_IMPORTING: '相同文件正在导入中，请勿重复提交',
 
   // --- roster row errors (each carries row and column) ---

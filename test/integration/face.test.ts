@@ -171,6 +171,16 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     expect(await face('o_input', { action: 'nope' })).toMatchObject({ ok: false, code: 'UNKNOWN_ACTION' });
   });
 
+  it('limits how often one user may start (5 per 10 minutes)', async () => {
+    for (let i = 0; i < 5; i += 1) await start('o_rate');
+    expect(await face('o_rate', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+      ok: false,
+      code: 'FACE_RATE_LIMITED',
+    });
+    // Someone else is not affected.
+    await start('o_rate_other');
+  });
+
   it('retries WeChat -1 with backoff, and answers WECHAT_BUSY when it persists', async () => {
     const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
     await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 2 });

@@ -39,6 +39,8 @@ export interface SandboxOptions {
   echoLogs?: boolean;
   functionsDir?: string;
   maxInstances?: number;
+  /** Per-function timeout overrides in seconds (fault tests: a slice killed mid-way). */
+  functionTimeouts?: Record<string, number>;
 }
 
 export interface Sandbox {
@@ -88,7 +90,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     functionsDir: options.functionsDir ?? FUNCTIONS_DIR,
     baseEnv: {},
     settings: (name) => ({
-      timeout: specs.get(name)?.timeout ?? 60,
+      timeout: options.functionTimeouts?.[name] ?? specs.get(name)?.timeout ?? 60,
       memory: specs.get(name)?.memory ?? 256,
       env: { ...functionEnv(secrets, env, baseUrl), ...options.functionEnv },
     }),

@@ -7,6 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import { DEFAULT_PORT, startSandbox, type Sandbox } from '../sandbox';
 import { seedDemo } from '../sandbox/seed';
+import { BASIC_PLAN } from '../sandbox/tcb';
 import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox/demo';
 import { buildFunctions, buildNpm, ROOT } from './build';
 
@@ -14,7 +15,9 @@ export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
   if (!fs.existsSync(path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp'))) await buildNpm();
   const port = Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
-  const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs') });
+  // --quota basic (or SANDBOX_QUOTA=basic): the basic plan's limits, as benchmarks and fault tests use.
+  const quota = args.includes('--quota') || process.env.SANDBOX_QUOTA === 'basic' ? BASIC_PLAN : undefined;
+  const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs'), quota });
   const seeded = await seedDemo(sandbox);
   printWelcome(sandbox, built, seeded);
   if (args.includes('--exit')) {

@@ -23,8 +23,14 @@ export interface ProjectConfig {
   setting: Record<string, unknown>;
 }
 
-export function readProjectConfig(): ProjectConfig {
-  return JSON.parse(fs.readFileSync(path.join(ROOT, 'project.config.json'), 'utf8')) as ProjectConfig;
+/** project.config.json of `projectDir` (default: this repository). */
+export function readProjectConfig(projectDir = ROOT): ProjectConfig {
+  return JSON.parse(fs.readFileSync(path.join(projectDir, 'project.config.json'), 'utf8')) as ProjectConfig;
+}
+
+/** Compiler settings for getCompiledResult, upload and preview: project.config.json's `setting` over defaults. */
+export function compileSettings(config: ProjectConfig): Record<string, unknown> {
+  return { es6: true, minify: true, minifyWXML: true, minifyWXSS: true, ...config.setting };
 }
 
 /** A throwaway key for local compiles (the compiler wants one; it is never sent anywhere). */
@@ -43,12 +49,16 @@ export function throwawayKey(): string {
  * (miniprogram-ci's defaults) instead of fetching them from WeChat, so the compiler runs locally.
  * Create it after the npm build: a Project snapshots the file list when created.
  */
-export function createProject(ci: Ci, options: { privateKeyPath: string; offline: boolean }): CiProject {
-  const config = readProjectConfig();
+export function createProject(
+  ci: Ci,
+  options: { privateKeyPath: string; offline: boolean; projectDir?: string },
+): CiProject {
+  const projectDir = options.projectDir ?? ROOT;
+  const config = readProjectConfig(projectDir);
   const project = new ci.Project({
     appid: config.appid,
     type: 'miniProgram',
-    projectPath: ROOT,
+    projectPath: projectDir,
     privateKeyPath: options.privateKeyPath,
     ignores: [
       'node_modules/**/*',
@@ -63,8 +73,28 @@ export function createProject(ci: Ci, options: { privateKeyPath: string; offline
   if (options.offline) {
     const { DefaultProjectAttr } = require('miniprogram-ci/dist/config/config.js') as { DefaultProjectAttr: unknown };
     (project as unknown as { attr: () => Promise<unknown> }).attr = async () => DefaultProjectAttr;
+    useBuiltinWhiteExtList();
   }
   return project;
+}
+
+/**
+ * Offline only: the compiler's list of allowed file extensions from miniprogram-ci's built-in
+ * copy, the same list it falls back to when fetching it from servicewechat.com fails. Without
+ * this an offline compile still makes that one network attempt (and logs an ENOTFOUND).
+ */
+function useBuiltinWhiteExtList(): void {
+  const mod = require('miniprogram-ci/dist/utils/white_ext_list.js') as {
+    getWhiteExtList?: unknown;
+    MiniProgramWhiteList?: string[];
+    GameWhiteList?: string[];
+  };
+  const { MiniProgramWhiteList, GameWhiteList } = mod;
+  if (typeof mod.getWhiteExtList !== 'function' || !MiniProgramWhiteList || !GameWhiteList) return;
+  mod.getWhiteExtList = async () => ({
+    MiniProgramWhiteList: new Set(MiniProgramWhiteList),
+    GameWhiteList: new Set(GameWhiteList),
+  });
 }
 
 export interface CompiledSize {
@@ -72,17 +102,15 @@ export interface CompiledSize {
   bytes: number;
   /** Main-package files by size, largest first. */
   largest: { file: string; bytes: number }[];
+  /** Every compiled file (path relative to miniprogramRoot), largest first. */
+  entries: { file: string; bytes: number }[];
 }
 
 /** Compiles with the official compiler (getCompiledResult) and sizes the result. */
 export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
-  const config = readProjectConfig();
+  const config = readProjectConfig(project.projectPath);
   const result = await ci.getCompiledResult(
-    {
-      project,
-      version: '0.0.0',
-      setting: { es6: true, minify: true, minifyWXML: true, minifyWXSS: true, ...(config.setting as object) } as never,
-    },
+    { project, version: '0.0.0', setting: compileSettings(config) as never },
     savePath,
   );
   const entries = Object.entries(result).map(([file, content]) => ({
@@ -90,5 +118,10 @@ export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: s
     bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
   }));
   entries.sort((a, b) => b.bytes - a.bytes);
-  return { files: entries.length, bytes: entries.reduce((sum, e) => sum + e.bytes, 0), largest: entries.slice(0, 10) };
+  return {
+    files: entries.length,
+    bytes: entries.reduce((sum, e) => sum + e.bytes, 0),
+    largest: entries.slice(0, 10),
+    entries,
+  };
 }

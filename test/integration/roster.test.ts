@@ -271,6 +271,46 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
+  it('a slice killed by the function timeout mid-job resumes after its lease, without duplicates or gaps', async () => {
+    // Slow database (120 ms a request) and a 2 s function timeout: the first invocation dies mid-job.
+    const crashy = await freshSandbox({
+      functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
+      functionTimeouts: { roster: 2 },
+      quota: { latencyMs: 120 },
+    });
+    try {
+      const up = await fetch(`${crashy.url}/sandbox/storage/upload?cloudPath=roster-uploads/crash.xlsx`, {
+        method: 'POST',
+        body: cleanRoster(6000),
+      });
+      const { fileID } = (await up.json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(crashy, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r);
+      const first = await call({ action: 'import', fileID });
+      expect(first.status).toBe(502); // the platform killed it: "Task timed out after 2 seconds"
+      expect(String(first.body.error)).toMatch(/timed out/);
+      const job = crashy.db.dump('roster_jobs').find((d) => d.kind === 'job')!;
+      const written = crashy.db.dump('roster').length;
+      expect(written).toBeGreaterThan(0);
+      expect(job.cursor as number).toBeLessThan(6001);
+
+      // Its lease still holds: a run now answers the status and leaves the job alone.
+      crashy.tcb.quota = {};
+      const early = await call({ action: 'run', jobId: job._id });
+      expect(early.body).toMatchObject({ ok: true, state: 'running' });
+      // After the lease (75 s) the next run continues from the saved cursor.
+      await post(crashy, '/sandbox/clock', { offsetSeconds: 80 });
+      let status = (await call({ action: 'run', jobId: job._id })).body;
+      while (status.state === 'running') status = (await call({ action: 'run', jobId: job._id })).body;
+      expect(status).toMatchObject({ state: 'done', total: 6000, failed: 0 });
+      const ids = crashy.db.dump('roster').map((d) => d._id);
+      expect(ids).toHaveLength(6000);
+      expect(new Set(ids).size).toBe(6000);
+    } finally {
+      await crashy.stop();
+    }
+  });
+
   it('a slice killed after writing is redone without duplicates', async () => {
     // Simulate a crash: the roster holds the first 1000 people already, the job was never saved.
     const file = cleanRoster(1500);

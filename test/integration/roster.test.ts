@@ -266,6 +266,23 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(seen).toEqual([1000, 2000, 3000, 3500]);
       expect(status).toMatchObject({ state: 'done', inserted: 3500, unchanged: 0 });
       expect(small.db.dump('roster')).toHaveLength(3500);
+
+      // A job whose upload is damaged (or gone) between two slices fails cleanly instead of hanging.
+      const second = (await (
+        await fetch(`${small.url}/sandbox/storage/upload?cloudPath=roster-uploads/damaged.xlsx`, {
+          method: 'POST',
+          body: cleanRoster(2500),
+        })
+      ).json()) as { fileID: string };
+      const job2 = await call({ action: 'import', fileID: second.fileID });
+      expect(await call({ action: 'status', jobId: job2.jobId })).toMatchObject({ state: 'running' });
+      small.storage.write('roster-uploads/damaged.xlsx', junk().truncatedZip);
+      expect(await call({ action: 'run', jobId: job2.jobId })).toMatchObject({
+        state: 'failed',
+        failure: { code: 'ROSTER_FILE_UNREADABLE' },
+      });
+      expect(small.storage.exists('roster-uploads/damaged.xlsx')).toBe(false);
+      expect(small.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
     } finally {
       await small.stop();
     }
@@ -273,9 +290,10 @@ describe('resumable, sliced and concurrent imports', () => {
 
   it('a slice killed by the function timeout mid-job resumes after its lease, without duplicates or gaps', async () => {
     // Slow database (120 ms a request) and a 2 s function timeout: the first invocation dies mid-job.
+    const timeouts = { roster: 2 };
     const crashy = await freshSandbox({
       functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
-      functionTimeouts: { roster: 2 },
+      functionTimeouts: timeouts,
       quota: { latencyMs: 120 },
     });
     try {
@@ -296,6 +314,7 @@ describe('resumable, sliced and concurrent imports', () => {
 
       // Its lease still holds: a run now answers the status and leaves the job alone.
       crashy.tcb.quota = {};
+      timeouts.roster = 60;
       const early = await call({ action: 'run', jobId: job._id });
       expect(early.body).toMatchObject({ ok: true, state: 'running' });
       // After the lease (75 s) the next run continues from the saved cursor.

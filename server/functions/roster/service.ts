@@ -252,8 +252,16 @@ export class RosterService {
         .update({ data: { leaseUntil: now + LEASE_MS } }),
     );
     if (taken.stats.updated !== 1) return this.status(job);
-    const buffer = await this.download(job.fileID);
-    const roster = await this.open(buffer, job.fileID, job.sheet, job.fileID);
+    let roster: RosterImport;
+    try {
+      roster = await openRoster(await this.download(job.fileID), { fileName: job.fileID, sheet: job.sheet });
+    } catch (err) {
+      // The upload vanished or changed under a running job: it fails, it does not hang.
+      const failure = err instanceof CloudFailure ? err.failure : err instanceof RosterFileError ? err : undefined;
+      if (!failure) throw err;
+      await this.fail(job, failure.code, failure.message);
+      return this.status(job);
+    }
     await this.slice(job, roster);
     return this.status(job);
   }
@@ -293,8 +301,28 @@ export class RosterService {
   // ------------------------------------------------------------ the work
 
   private async slice(job: JobDoc, roster: RosterImport): Promise<void> {
-    const started = Date.now();
     job.sheet = roster.sheet;
+    try {
+      await this.batches(job, roster);
+    } catch (err) {
+      // A sheet that turns out corrupt or oversized only while streaming: the job fails, cleanly.
+      if (!(err instanceof RosterFileError)) throw err;
+      await this.fail(job, err.code, err.message);
+    }
+  }
+
+  private async fail(job: JobDoc, code: string, message: string): Promise<void> {
+    job.state = 'failed';
+    job.failure = { code, message };
+    job.leaseUntil = 0;
+    await this.save(job);
+    await this.unlock(job);
+    await this.deleteUpload(job.fileID);
+    this.deps.logger.info('roster import failed', { job: job._id, code });
+  }
+
+  private async batches(job: JobDoc, roster: RosterImport): Promise<void> {
+    const started = Date.now();
     for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
       const counts = await this.apply(job, batch.records);
       job.inserted += counts.inserted;

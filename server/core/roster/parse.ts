@@ -1,0 +1,198 @@
+/**
+ * The roster import entry point: file → sheet → header row → validated records, in batches.
+ *
+ *   const roster = await openRoster(buffer, { fileName, sheet });   // throws RosterFileError
+ *   for await (const batch of roster.batches({ size: 1000, afterRow })) {
+ *     await upsert(batch.records); report(batch.errors);
+ *     saveCursor(batch.lastRow);   // resume later with { afterRow: batch.lastRow }
+ *     if (batch.done) total = batch.dataRows;
+ *   }
+ *
+ * Each call of `batches` streams the sheet again from the start: rows up to `afterRow` are still
+ * validated (so a duplicate of an earlier ID is caught after a resume) but not returned.
+ */
+import type { RosterRowError } from '../../../miniprogram/shared/contracts';
+import { mapHeader, ROSTER_FIELDS, type FieldSpec, type RosterColumn } from './columns';
+import { openWorkbook, type XlsxReader } from './read';
+import {
+  EMPTY,
+  RosterFileError,
+  type Cell,
+  type CellRange,
+  type FileFormat,
+  type SheetRow,
+  type WorkbookSource,
+} from './types';
+import { isBlankRow, RowValidator, type RosterRecord } from './validate';
+
+/** A header row is looked for among the first non-blank rows of a sheet (title rows come first). */
+export const HEADER_SCAN_ROWS = 10;
+export const DEFAULT_BATCH_SIZE = 1000;
+
+export interface RosterOptions {
+  /** Only used to refuse text files that are not .csv/.txt/.tsv. */
+  fileName?: string;
+  /** Sheet name; default: the first visible sheet with a recognisable header row. */
+  sheet?: string;
+  /** Upper bound for ID birth dates (default: now). */
+  now?: Date;
+  /** .xlsx only: the streaming reader (default) or SheetJS. */
+  reader?: XlsxReader;
+  fields?: readonly FieldSpec[];
+}
+
+export interface RosterBatch {
+  /** At most `size` records. */
+  records: RosterRecord[];
+  /** Row errors of the rows in this batch. */
+  errors: RosterRowError[];
+  /** Spreadsheet row number of the last row in this batch (0 when empty): the resume cursor. */
+  lastRow: number;
+  /** Non-blank data rows so far, from the top of the sheet (on the `done` batch: the total). */
+  dataRows: number;
+  /** The last batch (possibly empty). */
+  done: boolean;
+}
+
+export interface RosterImport {
+  format: FileFormat;
+  sheet: string;
+  headerRow: number;
+  columns: RosterColumn[];
+  batches(options?: { size?: number; afterRow?: number }): AsyncGenerator<RosterBatch>;
+}
+
+export interface RosterParseResult {
+  format: FileFormat;
+  sheet: string;
+  headerRow: number;
+  columns: RosterColumn[];
+  /** Non-blank data rows. */
+  total: number;
+  records: RosterRecord[];
+  errors: RosterRowError[];
+}
+
+/**
+ * Merged ranges show their top-left value in every cell of the range: filled in so that a merged
+ * header labels each of its columns and a merged department covers each of its rows.
+ */
+async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellRange[]): AsyncGenerator<SheetRow> {
+  const starts = [...merges].sort((a, b) => a.s.r - b.s.r);
+  let next = 0;
+  let active: { range: CellRange; cell: Cell }[] = [];
+  for await (const row of rows) {
+    const r = row.rowNumber - 1;
+    active = active.filter(({ range }) => range.e.r >= r);
+    for (let range = starts[next]; range && range.s.r <= r; range = starts[++next]) {
+      if (range.e.r >= r) active.push({ range, cell: range.s.r === r ? (row.cells[range.s.c] ?? EMPTY) : EMPTY });
+    }
+    const fills = active.filter(({ cell }) => cell.type !== 'empty');
+    if (fills.length === 0) {
+      yield row;
+      continue;
+    }
+    const cells = [...row.cells];
+    for (const { range, cell } of fills) {
+      for (let c = range.s.c; c <= range.e.c; c += 1) {
+        while (cells.length <= c) cells.push(EMPTY);
+        if (cells[c]?.type === 'empty') cells[c] = cell;
+      }
+    }
+    yield { rowNumber: row.rowNumber, cells };
+  }
+}
+
+async function findHeader(
+  rows: () => AsyncIterable<SheetRow>,
+  merges: readonly CellRange[],
+  fields: readonly FieldSpec[],
+): Promise<{ headerRow: number; columns: RosterColumn[] } | null> {
+  let header: { headerRow: number; columns: RosterColumn[] } | null = null;
+  let seen = 0;
+  for await (const row of rows()) {
+    if (isBlankRow(row)) continue;
+    const columns = mapHeader(row.cells, fields);
+    if (columns) header = { headerRow: row.rowNumber, columns };
+    seen += 1;
+    if (header || seen >= HEADER_SCAN_ROWS) break;
+  }
+  // A two-level header: cells merged down from the header row (姓名 over A2:A3) make the block's
+  // bottom row the real header; thanks to the fill it holds every label (手机号 under 联系方式).
+  if (!header) return null;
+  const top = header.headerRow;
+  const bottom = Math.max(top, ...merges.filter((m) => m.s.r === top - 1).map((m) => m.e.r + 1));
+  if (bottom === top) return header;
+  for await (const row of rows()) {
+    if (row.rowNumber < bottom) continue;
+    const columns = row.rowNumber === bottom ? mapHeader(row.cells, fields) : null;
+    return { headerRow: bottom, columns: columns ?? header.columns };
+  }
+  return { headerRow: bottom, columns: header.columns };
+}
+
+/** Picks the sheet and its header row over any `WorkbookSource` (the readers, or a test double). */
+export async function openRosterSource(source: WorkbookSource, options: RosterOptions = {}): Promise<RosterImport> {
+  const fields = options.fields ?? ROSTER_FIELDS;
+  const candidates =
+    options.sheet === undefined
+      ? source.sheets.filter((s) => !s.hidden)
+      : source.sheets.filter((s) => s.name === options.sheet);
+  if (candidates.length === 0)
+    throw new RosterFileError(options.sheet === undefined ? 'ROSTER_NO_HEADER' : 'ROSTER_SHEET_NOT_FOUND');
+  for (const { name: sheet } of candidates) {
+    const merges = await source.merges(sheet);
+    const rows = () => withMerges(source.rows(sheet), merges);
+    const header = await findHeader(rows, merges, fields);
+    if (!header) continue;
+    const { headerRow, columns } = header;
+    return {
+      format: source.format,
+      sheet,
+      headerRow,
+      columns,
+      async *batches({ size = DEFAULT_BATCH_SIZE, afterRow = 0 } = {}) {
+        const validator = new RowValidator(columns, { now: options.now, date1904: source.date1904 });
+        let dataRows = 0;
+        const start = (): RosterBatch => ({ records: [], errors: [], lastRow: 0, dataRows, done: false });
+        let batch = start();
+        let rowsInBatch = 0;
+        for await (const row of rows()) {
+          if (row.rowNumber <= headerRow || isBlankRow(row)) continue;
+          dataRows += 1;
+          const outcome = validator.validate(row);
+          if (row.rowNumber <= afterRow) continue;
+          if (Array.isArray(outcome)) batch.errors.push(...outcome);
+          else batch.records.push(outcome);
+          batch.lastRow = row.rowNumber;
+          batch.dataRows = dataRows;
+          rowsInBatch += 1;
+          if (rowsInBatch >= size) {
+            yield batch;
+            batch = start();
+            rowsInBatch = 0;
+          }
+        }
+        yield { ...batch, dataRows, done: true };
+      },
+    };
+  }
+  throw new RosterFileError('ROSTER_NO_HEADER');
+}
+
+/** Opens a roster file: format, sheet and header row. Throws RosterFileError. */
+export async function openRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterImport> {
+  return openRosterSource(openWorkbook(buffer, options), options);
+}
+
+/** The whole file in memory at once: for small files, tests and dry runs (prefer `openRoster().batches()`). */
+export async function parseRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterParseResult> {
+  const { format, sheet, headerRow, columns, batches } = await openRoster(buffer, options);
+  const result: RosterParseResult = { format, sheet, headerRow, columns, total: 0, records: [], errors: [] };
+  for await (const batch of batches()) {
+    result.records.push(...batch.records);
+    result.errors.push(...batch.errors);
+    result.total = batch.dataRows;
+  }
+  return result;
+}

@@ -1,0 +1,217 @@
+/**
+ * Format detection and the two non-streaming readers behind one `WorkbookSource`:
+ * - .xlsx → the streaming reader (./xlsx-stream), whatever the size, so a file never changes
+ *   behaviour at a size threshold (`reader: 'sheetjs'` exists for cross-checks);
+ * - .xls (at most 65,536 rows by format) → SheetJS, the engine of node-xlsx, called directly with
+ *   node-xlsx's lean options because `node-xlsx.parse` drops `!merges` and the cell types;
+ * - .csv → decoded here (UTF-8 with or without BOM, UTF-16 with BOM, else GB18030) and split by a
+ *   small RFC 4180 parser. SheetJS is not used for text: it reads a UTF-8 buffer as Latin-1, garbles
+ *   a BOM, mis-detects tab- and semicolon-separated text, and turns IDs into numbers unless `raw`.
+ */
+import type * as XLSX from 'xlsx';
+import { openXlsx } from './xlsx-stream';
+import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type WorkbookSource } from './types';
+
+export type XlsxReader = 'stream' | 'sheetjs';
+
+/** node-xlsx's leanest measured options (still ~260 MB peak for a 100k-row .xlsx, hence the stream reader). */
+export const SHEETJS_LEAN_OPTIONS = {
+  dense: true,
+  cellDates: false,
+  cellNF: false,
+  cellStyles: false,
+  cellHTML: false,
+  cellText: false,
+} as const;
+
+/** SheetJS adds ~30 MB of RSS once loaded: only .xls files (and `reader: 'sheetjs'`) load it. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sheetjs = (): typeof XLSX => require('xlsx');
+
+/**
+ * SheetJS holds a whole .xls as objects: measured peak RSS ~185 MB at 20k rows (3.2 MB), ~260 MB at
+ * 40k (6.5 MB). Past this size the admin is asked to save as .xlsx, which is read as a stream.
+ */
+export const XLS_MAX_BYTES = 4 * 1024 * 1024;
+
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+const OLE_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
+const TEXT_EXTENSIONS = /\.(csv|txt|tsv)$/i;
+
+const unreadable = (detail?: string) =>
+  new RosterFileError('ROSTER_FILE_UNREADABLE', detail ? `无法读取该文件：${detail}` : undefined);
+
+/** 'xlsx' | 'xls' | 'csv' from the content (zip, OLE, anything else is read as text). */
+export function detectFormat(buffer: Buffer): FileFormat {
+  if (buffer.length === 0) throw unreadable();
+  if (buffer.subarray(0, 4).equals(ZIP_MAGIC)) return 'xlsx';
+  if (buffer.subarray(0, 4).equals(OLE_MAGIC)) return 'xls';
+  return 'csv';
+}
+
+/**
+ * UTF-16 by its BOM; else UTF-8 when valid (BOM optional), else GB18030 (a superset of GBK).
+ * TextDecoder drops the BOM. Text with control characters (a binary file) is unreadable.
+ */
+export function decodeText(buffer: Buffer): string {
+  const utf16 =
+    buffer[0] === 0xff && buffer[1] === 0xfe
+      ? 'utf-16le'
+      : buffer[0] === 0xfe && buffer[1] === 0xff
+        ? 'utf-16be'
+        : undefined;
+  for (const encoding of utf16 ? [utf16] : ['utf-8', 'gb18030']) {
+    let text: string;
+    try {
+      text = new TextDecoder(encoding, { fatal: true }).decode(buffer);
+    } catch {
+      continue;
+    }
+    // eslint-disable-next-line no-control-regex -- control characters are what marks a binary file
+    if (text.startsWith('%PDF') || /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) break;
+    if (/^\s*</.test(text)) throw unreadable('这是网页（HTML/XML）格式，请用 Excel 打开后另存为 .xlsx 再上传');
+    return text;
+  }
+  throw unreadable();
+}
+
+/** The separator among `,` tab `;` that the first line uses most (comma when none). */
+function separatorOf(text: string): string {
+  const firstLine = text.slice(0, text.search(/[\r\n]|$/));
+  let best = ',';
+  let bestCount = 0;
+  for (const sep of [',', '\t', ';']) {
+    const count = firstLine.split(sep).length - 1;
+    if (count > bestCount) [best, bestCount] = [sep, count];
+  }
+  return best;
+}
+
+/** A quoted field from the quote at `start`: its text and the index after the closing quote ("" is one quote). */
+function quotedField(text: string, start: number): [string, number] {
+  let field = '';
+  for (let from = start + 1; ;) {
+    const quote = text.indexOf('"', from);
+    if (quote < 0) return [field + text.slice(from), text.length];
+    field += text.slice(from, quote);
+    if (text.charAt(quote + 1) !== '"') return [field, quote + 1];
+    field += '"';
+    from = quote + 2;
+  }
+}
+
+/** RFC 4180 records: quoted fields may hold separators, quotes and line breaks; CRLF, LF or CR end a record. */
+export function* csvRecords(text: string): Generator<string[]> {
+  const sep = separatorOf(text);
+  const plain = new RegExp(`[^"${sep}\\r\\n]+`, 'y');
+  let record: string[] = [];
+  let field = '';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text.charAt(i);
+    if (ch === '"' && field === '') {
+      [field, i] = quotedField(text, i);
+    } else if (ch === sep || ch === '\n' || ch === '\r') {
+      record.push(field);
+      field = '';
+      i += ch === '\r' && text.charAt(i + 1) === '\n' ? 2 : 1;
+      if (ch !== sep) {
+        yield record;
+        record = [];
+      }
+    } else {
+      plain.lastIndex = i;
+      const run = plain.exec(text)?.[0] ?? ch;
+      field += run;
+      i += run.length;
+    }
+  }
+  if (field !== '' || record.length > 0) yield [...record, field];
+}
+
+/** The file name only keeps text that is not a table (.json, .xml...) out. */
+function openCsv(buffer: Buffer, fileName?: string): WorkbookSource {
+  const text = decodeText(buffer);
+  if (fileName !== undefined && /\.[^./\\]+$/.test(fileName) && !TEXT_EXTENSIONS.test(fileName)) throw unreadable();
+  return {
+    format: 'csv',
+    sheets: [{ name: 'Sheet1', hidden: false }],
+    date1904: false,
+    merges: async () => [],
+    async *rows(): AsyncGenerator<SheetRow> {
+      let rowNumber = 0;
+      for (const record of csvRecords(text)) {
+        rowNumber += 1;
+        const cells = trimCells(record.map((value): Cell => (value === '' ? EMPTY : { value, type: 'string' })));
+        if (cells.length > 0) yield { rowNumber, cells };
+      }
+    },
+  };
+}
+
+/** SheetJS error codes → the text Excel shows. */
+const EXCEL_ERRORS: Record<number, string> = {
+  0x00: '#NULL!',
+  0x07: '#DIV/0!',
+  0x0f: '#VALUE!',
+  0x17: '#REF!',
+  0x1d: '#NAME?',
+  0x24: '#NUM!',
+  0x2a: '#N/A',
+  0x2b: '#GETTING_DATA',
+};
+
+function sheetJsCell(cell: XLSX.CellObject | undefined): Cell {
+  if (cell?.v === undefined || cell.v === '') return EMPTY; // no cell, a stub, or a formula without a cached value
+  if (cell.t === 'e') return { value: EXCEL_ERRORS[Number(cell.v)] ?? '#N/A', type: 'string' };
+  if (typeof cell.v === 'number') return { value: cell.v, type: 'number' };
+  if (typeof cell.v === 'boolean') return { value: cell.v, type: 'boolean' };
+  return { value: String(cell.v), type: 'string' };
+}
+
+function trimCells(cells: Cell[]): Cell[] {
+  let end = cells.length;
+  while (end > 0 && cells[end - 1]?.type === 'empty') end -= 1;
+  return end === cells.length ? cells : cells.slice(0, end);
+}
+
+function openSheetJs(buffer: Buffer, format: FileFormat): WorkbookSource {
+  let workbook: XLSX.WorkBook;
+  try {
+    workbook = sheetjs().read(buffer, { type: 'buffer', ...SHEETJS_LEAN_OPTIONS, cellFormula: false });
+  } catch {
+    throw buffer.includes(Buffer.from('EncryptedPackage', 'utf16le'))
+      ? unreadable('文件设置了打开密码，请取消密码后再上传')
+      : unreadable();
+  }
+  if (workbook.SheetNames.length === 0) throw unreadable();
+  const sheet = (name: string): XLSX.WorkSheet => {
+    const found = workbook.Sheets[name];
+    if (!found) throw new RosterFileError('ROSTER_SHEET_NOT_FOUND');
+    return found;
+  };
+  return {
+    format,
+    sheets: workbook.SheetNames.map((name, i) => ({ name, hidden: Boolean(workbook.Workbook?.Sheets?.[i]?.Hidden) })),
+    date1904: Boolean(workbook.Workbook?.WBProps?.date1904),
+    merges: async (name) => sheet(name)['!merges'] ?? [],
+    async *rows(name): AsyncGenerator<SheetRow> {
+      const data: (XLSX.CellObject[] | undefined)[] = sheet(name)['!data'] ?? [];
+      for (let r = 0; r < data.length; r += 1) {
+        const cells = trimCells(Array.from(data[r] ?? [], sheetJsCell));
+        if (cells.length > 0) yield { rowNumber: r + 1, cells };
+      }
+    },
+  };
+}
+
+/** Opens any supported file; throws RosterFileError (ROSTER_FILE_UNREADABLE, ROSTER_FILE_TOO_LARGE). */
+export function openWorkbook(buffer: Buffer, options: { fileName?: string; reader?: XlsxReader } = {}): WorkbookSource {
+  const format = detectFormat(buffer);
+  if (format === 'csv') return openCsv(buffer, options.fileName);
+  if (format === 'xlsx' && options.reader !== 'sheetjs') return openXlsx(buffer);
+  if (format === 'xls' && buffer.length > XLS_MAX_BYTES) {
+    throw new RosterFileError('ROSTER_FILE_TOO_LARGE', '.xls 文件过大：请在 Excel 中“另存为” .xlsx 格式后上传');
+  }
+  return openSheetJs(buffer, format);
+}

@@ -1,0 +1,59 @@
+/** The shapes shared by the roster readers (streaming .xlsx, SheetJS, CSV) and the pipeline above them. */
+import { ERRORS, type ErrorCode } from '../../../miniprogram/shared/errors';
+
+export type FileFormat = 'xlsx' | 'xls' | 'csv';
+
+export type CellValue = string | number | boolean | null;
+export type CellType = 'string' | 'number' | 'boolean' | 'empty';
+export interface Cell {
+  value: CellValue;
+  type: CellType;
+}
+
+/** One spreadsheet row: `rowNumber` is 1-based as Excel shows it; `cells[i]` is column i (A = 0). */
+export interface SheetRow {
+  rowNumber: number;
+  cells: Cell[];
+}
+
+/** A merged range, 0-based and inclusive (the `!merges` shape of SheetJS). */
+export interface CellRange {
+  s: { r: number; c: number };
+  e: { r: number; c: number };
+}
+
+export interface SheetInfo {
+  name: string;
+  hidden: boolean;
+}
+
+/**
+ * What every reader offers. `rows` yields, in order, only the rows that hold at least one value,
+ * each trimmed after its last value; it may be iterated several times and stopped early.
+ */
+export interface WorkbookSource {
+  format: FileFormat;
+  sheets: SheetInfo[];
+  /** The workbook counts dates from 1904 (old Mac Excel) instead of 1900. */
+  date1904: boolean;
+  merges(sheet: string): Promise<CellRange[]>;
+  rows(sheet: string): AsyncIterable<SheetRow>;
+}
+
+export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell;
+
+export type RosterFileErrorCode = Extract<
+  ErrorCode,
+  'ROSTER_FILE_UNREADABLE' | 'ROSTER_FILE_TOO_LARGE' | 'ROSTER_SHEET_NOT_FOUND' | 'ROSTER_NO_HEADER'
+>;
+
+/** A file-level failure: the whole import stops. `message` is Chinese and safe to show. */
+export class RosterFileError extends Error {
+  constructor(
+    readonly code: RosterFileErrorCode,
+    message: string = ERRORS[code],
+  ) {
+    super(message);
+    this.name = 'RosterFileError';
+  }
+}

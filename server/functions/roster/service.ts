@@ -6,7 +6,7 @@
  * so a slice that dies or times out is simply run again (client-driven continuation: `run`).
  */
 import crypto from 'crypto';
-import type { RosterJobState, RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
+import type { RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
 import { maskIdCard, maskName, maskPhone } from '../../../miniprogram/shared/mask';
 import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
 import { CloudFailure, type Logger } from '../../core/router';
@@ -54,25 +54,16 @@ export interface RosterDeps {
   logger: Logger;
 }
 
-interface JobDoc {
+/** A job as stored: the status the contract exposes, plus what resuming needs. */
+interface JobDoc extends Omit<RosterJobStatus, 'jobId' | 'sheet'> {
   _id: string;
   kind: 'job';
-  state: RosterJobState;
-  dryRun: boolean;
   fileID: string;
   fileHash: string;
   sheet?: string;
+  /** The spreadsheet row up to which the job is done: a resumed slice continues after it. */
   cursor: number;
-  total: number;
-  processed: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  failed: number;
-  errors: RosterRowError[];
   errorCount: number;
-  reportFileID?: string;
-  failure?: { code: string; message: string };
   createdBy: string;
   createdAt: Date;
   updatedAt: Date;

@@ -8,7 +8,8 @@ import { failure } from '../shared/errors';
 
 let cloudReady = false;
 
-function ensureCloud(): void {
+/** `wx.cloud.init` once per app run (shared with services/storage.ts). */
+export function ensureCloud(): void {
   if (cloudReady) return;
   wx.cloud.init({ env: config.envId, traceUser: true });
   cloudReady = true;

@@ -105,9 +105,7 @@ export class RealnameEmulator {
     const refusal = SCENARIO_ERRORS[auth.scenario];
     if (refusal) return wxError(refusal[0], refusal[1]);
     const key =
-      auth.scenario === 'foreign_key'
-        ? generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey
-        : this.publicKey;
+      auth.scenario === 'foreign_key' ? generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey : this.publicKey;
     const id = auth.scenario === 'bad_id' ? `${auth.idCardNumber.slice(0, 17)}Y` : auth.idCardNumber;
     const name = this.encrypt(iconv.encode(auth.name, 'gb18030'), key);
     return ok({

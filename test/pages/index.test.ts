@@ -1,53 +1,170 @@
-import { renderPage, tapButton, waitFor } from '../helpers/simulate';
+/**
+ * The home page against a real sandbox: the caller's bindings from face.status (after real
+ * verifications through the face and realname functions), the two methods, the sandbox notice, and
+ * the connection check.
+ */
+import { config } from '../../miniprogram/config';
+import { makeIdCard } from '../../miniprogram/shared/idcard';
+import { maskIdCard } from '../../miniprogram/shared/mask';
+import { httpExchange, installBridge, postJson, type SandboxProcess, startSandbox } from '../helpers/bridge';
+import { type Rendered, renderPage, tapButton, waitFor } from '../helpers/simulate';
 
-type RequestOption = WechatMiniprogram.RequestOption;
+jest.setTimeout(60_000);
+
+const CAROL = { name: '欧阳娜娜', idCardNumber: makeIdCard('440106', '19900307', '123') };
+const DAVE = { name: '买买提·吐尔逊', idCardNumber: makeIdCard('650102', '19851120', '457') };
+
+const ADMIN = 'o_index_admin';
+
+let sandbox: SandboxProcess;
+let openidSeq = 0;
+const device = wx as unknown as Record<string, unknown>;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+  config.mode = 'sandbox';
+  config.sandboxUrl = sandbox.url;
+  await importRoster([CAROL]);
+});
+afterAll(async () => {
+  const { persistedText } = await sandbox.stop();
+  for (const person of [CAROL, DAVE]) {
+    expect(persistedText).not.toContain(person.idCardNumber);
+    expect(persistedText).not.toContain(person.name);
+  }
+});
+beforeEach(() => {
+  installBridge();
+  config.sandboxUrl = sandbox.url;
+  openidSeq += 1;
+  config.sandboxOpenid = `o_index_page_${openidSeq}`;
+});
+
+/** An admin imports a roster (a CSV in the roster upload area), driving the job to its end. */
+async function importRoster(people: { name: string; idCardNumber: string }[]): Promise<void> {
+  const csv = ['姓名,身份证号', ...people.map((p) => `${p.name},${p.idCardNumber}`)].join('\r\n');
+  const upload = await httpExchange(
+    `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent('roster-uploads/index-page.csv')}`,
+    'POST',
+    { 'content-type': 'text/csv' },
+    csv,
+  );
+  const { fileID } = JSON.parse(upload.text) as { fileID: string };
+  const roster = (event: Record<string, unknown>) =>
+    postJson('/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+  const { jobId } = await roster({ action: 'import', fileID });
+  let status = await roster({ action: 'status', jobId });
+  for (let i = 0; i < 20 && status.state === 'running'; i += 1) status = await roster({ action: 'run', jobId });
+  expect(status).toMatchObject({ state: 'done', inserted: people.length });
+}
+
+/** The caller verifies by face (what the face-verify page does, straight through the gateway). */
+async function verifyByFace(person: { name: string; idCardNumber: string }): Promise<void> {
+  const headers = { 'X-WX-OPENID': config.sandboxOpenid };
+  const started = await postJson('/gateway/functions/face', { action: 'start', ...person, consent: true }, headers);
+  const verifyId = String(started.body.verifyId);
+  await postJson('/sandbox/face/complete', { openid: config.sandboxOpenid, verifyId, outcome: 'pass' });
+  const confirmed = await postJson('/gateway/functions/face', { action: 'confirm', verifyId }, headers);
+  expect(confirmed.body).toMatchObject({ ok: true });
+}
+
+/** …and through WeChat Pay's real-name authorization. */
+async function verifyByWxpay(person: { name: string; idCardNumber: string }): Promise<void> {
+  const auth = await postJson('/sandbox/realname/authorize', { openid: config.sandboxOpenid, ...person });
+  const fetched = await postJson(
+    '/gateway/functions/realname',
+    { action: 'fetch', authToken: auth.body.auth_token },
+    { 'X-WX-OPENID': config.sandboxOpenid },
+  );
+  expect(fetched.body).toMatchObject({ ok: true });
+}
+
+/** The page as shown: status loads on `show`. */
+async function show(): Promise<Rendered> {
+  const page = renderPage('index');
+  // j-component has it; miniprogram-simulate's typings do not list it.
+  (page as unknown as { triggerPageLifeTime(name: 'show'): void }).triggerPageLifeTime('show');
+  await waitFor(() => page.data.statusLoaded || page.data.statusError !== '', 15_000);
+  return page;
+}
+
+const html = (page: Rendered): string => page.dom!.innerHTML;
 
 describe('index page', () => {
-  let requests: RequestOption[];
-
-  beforeEach(() => {
-    requests = [];
-    // Platform double: the sandbox gateway answers like the real ping function would.
-    (wx as unknown as { request: (o: RequestOption) => void }).request = (option) => {
-      requests.push(option);
-      const openid = (option.header as Record<string, string>)['X-WX-OPENID'];
-      setTimeout(() => {
-        option.success?.({
-          statusCode: 200,
-          data: { ok: true, openid, appid: 'wx0000000000000000', env: 'sandbox', now: new Date().toISOString() },
-          header: {},
-          cookies: [],
-          errMsg: 'request:ok',
-        } as never);
-      }, 0);
-    };
+  it('in sandbox mode says so and names the demo openid; no binding yet', async () => {
+    const page = await show();
+    expect(page.querySelector('#sandbox-notice')!.dom!.textContent).toContain(config.sandboxOpenid);
+    expect(html(page)).toContain('本地沙箱模式');
+    expect(page.data.bindings).toEqual([]);
+    expect(html(page)).toContain('尚未完成实名认证');
+    expect(html(page)).toContain('人脸核身');
+    expect(html(page)).toContain('微信支付实名授权');
+    expect(html(page)).toContain('导入名单');
   });
 
-  it('renders with vant components and shows the caller after a tap on 检查连接', async () => {
-    const page = renderPage('index');
-    const html = page.dom!.innerHTML;
-    expect(html).toContain('van-button');
-    expect(html).toContain('检查连接');
+  it('shows the bindings after verifications: method, masked name and ID, time, roster membership', async () => {
+    await verifyByFace(CAROL);
+    await verifyByWxpay(DAVE);
+    const page = await show();
+
+    expect(page.data.bindings).toHaveLength(2);
+    const byMethod = Object.fromEntries(page.data.bindings.map((b: { method: string }) => [b.method, b]));
+    expect(byMethod.face).toMatchObject({
+      methodLabel: '人脸核身',
+      maskedName: '欧***',
+      maskedIdCard: maskIdCard(CAROL.idCardNumber),
+      verifiedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/),
+      inRoster: true,
+    });
+    expect(byMethod.wxpay).toMatchObject({ methodLabel: '微信支付实名', maskedName: '买******', inRoster: false });
+
+    const face = page.querySelector('#binding-face')!.dom!.textContent!;
+    expect(face).toContain('人脸核身');
+    expect(face).toContain('欧***');
+    expect(face).toContain(maskIdCard(CAROL.idCardNumber));
+    expect(face).toContain('已在名单中');
+    const wxpay = page.querySelector('#binding-wxpay')!.dom!.textContent!;
+    expect(wxpay).toContain('买******');
+    expect(wxpay).not.toContain('已在名单中');
+    expect(html(page)).not.toContain('尚未完成实名认证');
+    expect(html(page)).not.toContain(CAROL.idCardNumber);
+  });
+
+  it('opens the verification pages', async () => {
+    const navigateTo = jest.fn();
+    device.navigateTo = navigateTo;
+    (globalThis as unknown as { getCurrentPages: () => unknown[] }).getCurrentPages = () => [];
+    const page = await show();
+
+    page.querySelector('#go-face')!.querySelector('.van-cell')!.dispatchEvent('tap');
+    await waitFor(() => navigateTo.mock.calls.length === 1);
+    page.querySelector('#go-realname')!.querySelector('.van-cell')!.dispatchEvent('tap');
+    await waitFor(() => navigateTo.mock.calls.length === 2);
+    expect(navigateTo.mock.calls.map(([option]) => (option as { url: string }).url)).toEqual([
+      '/pages/face-verify/index',
+      '/pages/realname-auth/index',
+    ]);
+  });
+
+  it('检查连接 reaches the ping function as the configured caller', async () => {
+    const page = await show();
     expect(page.data.openid).toBe('');
-
     tapButton(page, '#ping');
-    await waitFor(() => page.data.openid !== '');
-
-    expect(requests).toHaveLength(1);
-    expect(requests[0]!.url).toMatch(/\/gateway\/functions\/ping$/);
-    expect(requests[0]!.data).toEqual({ action: 'ping' });
-    expect(page.data.openid).toBe('o_demo_admin');
-    expect(page.dom!.innerHTML).toContain('o_demo_admin');
+    await waitFor(() => page.data.openid !== '', 15_000);
+    expect(page.data.openid).toBe(config.sandboxOpenid);
+    expect(html(page)).toContain(config.sandboxOpenid);
   });
 
-  it('shows the failure message when the call fails', async () => {
-    (wx as unknown as { request: (o: RequestOption) => void }).request = (option) => {
-      setTimeout(() => option.fail?.({ errMsg: 'request:fail timeout', errno: 0 } as never), 0);
-    };
-    const page = renderPage('index');
+  it('says so when the sandbox cannot be reached', async () => {
+    config.sandboxUrl = 'http://127.0.0.1:9';
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const page = await show();
+    expect(page.data.statusError).toBe('网络异常，请检查网络后重试');
     tapButton(page, '#ping');
     await waitFor(() => page.data.error !== '');
     expect(page.data.error).toBe('网络异常，请检查网络后重试');
     expect(page.data.loading).toBe(false);
+    expect(warn).toHaveBeenCalledTimes(2);
+    warn.mockRestore();
   });
 });

@@ -1,0 +1,148 @@
+/**
+ * Roster import (名单导入), for roster admins: one function per action of the `roster` cloud
+ * function, the device steps around them (choose a file, upload it under `roster-uploads/`), and
+ * `driveRosterJob`, the client-driven continuation that calls `run` until the job has finished.
+ */
+import type { ResponseOf, RosterImportRequest, RosterJobStatus } from '../shared/contracts';
+import { failure } from '../shared/errors';
+import { callCloud } from './cloud';
+import { type ProgressListener, type StorageResult, uploadFile } from './storage';
+
+/** Where the `roster` function accepts uploads from (it reads and deletes nothing else). */
+export const ROSTER_UPLOAD_PREFIX = 'roster-uploads/';
+export const ROSTER_EXTENSIONS = ['xlsx', 'xls', 'csv'];
+
+export function getRosterAccess(): Promise<ResponseOf<'roster', 'access'>> {
+  return callCloud('roster', 'access', {});
+}
+
+/** Starts an import job (it already processes the first slice); `dryRun` validates and counts only. */
+export function importRoster(request: RosterImportRequest): Promise<ResponseOf<'roster', 'import'>> {
+  return callCloud('roster', 'import', request);
+}
+
+/** Processes the next slice of a running job; answers its status either way. */
+export function runRosterJob(jobId: string): Promise<ResponseOf<'roster', 'run'>> {
+  return callCloud('roster', 'run', { jobId });
+}
+
+export function getRosterStatus(jobId: string): Promise<ResponseOf<'roster', 'status'>> {
+  return callCloud('roster', 'status', { jobId });
+}
+
+/** The empty template (.xlsx) behind a short-lived link. */
+export function getRosterTemplate(): Promise<ResponseOf<'roster', 'template'>> {
+  return callCloud('roster', 'template', {});
+}
+
+/** The job's error report (.xlsx: 行号 / 列 / 问题) behind a short-lived link. */
+export function getRosterReport(jobId: string): Promise<ResponseOf<'roster', 'report'>> {
+  return callCloud('roster', 'report', { jobId });
+}
+
+// ------------------------------------------------------------ the file
+
+/** A file chosen on the device (a temporary local path: it stays valid while the mini-program runs). */
+export interface RosterFile {
+  name: string;
+  path: string;
+  size: number;
+}
+
+export type ChooseResult = { ok: true; file: RosterFile } | { ok: false; cancelled: boolean; message: string };
+
+/** Picks one spreadsheet from a WeChat chat (the only file source a phone offers mini-programs). */
+export function chooseRosterFile(): Promise<ChooseResult> {
+  return new Promise((resolve) => {
+    wx.chooseMessageFile({
+      count: 1,
+      type: 'file',
+      extension: ROSTER_EXTENSIONS,
+      success: (res) => {
+        const chosen = res.tempFiles[0];
+        if (chosen) resolve({ ok: true, file: { name: chosen.name, path: chosen.path, size: chosen.size } });
+        else resolve({ ok: false, cancelled: true, message: '' });
+      },
+      fail: (err) => {
+        const cancelled = err.errMsg.indexOf('cancel') >= 0;
+        resolve({ ok: false, cancelled, message: cancelled ? '' : '无法选择文件，请重试' });
+      },
+    });
+  });
+}
+
+/**
+ * `roster-uploads/<timestamp>-<safe name>`: the name keeps ASCII letters, digits, `.`, `_` and `-`
+ * (anything else becomes `_`), at most 60 characters, and its spreadsheet extension, which the
+ * function uses to tell CSV from Excel.
+ */
+export function rosterUploadPath(fileName: string, now: number = Date.now()): string {
+  const dot = fileName.lastIndexOf('.');
+  const extension = dot > 0 ? fileName.slice(dot + 1).toLowerCase() : '';
+  const base = (dot > 0 ? fileName.slice(0, dot) : fileName)
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+|[._]+$/g, '')
+    .slice(0, 60);
+  const safeExtension = ROSTER_EXTENSIONS.indexOf(extension) >= 0 ? extension : 'xlsx';
+  return `${ROSTER_UPLOAD_PREFIX}${now}-${base || 'roster'}.${safeExtension}`;
+}
+
+/** Uploads a chosen file for one import (the function deletes it when that import is done). */
+export function uploadRosterFile(
+  file: RosterFile,
+  onProgress: ProgressListener,
+): Promise<StorageResult<{ fileID: string }>> {
+  return uploadFile(file.path, rosterUploadPath(file.name), onProgress);
+}
+
+// ------------------------------------------------------------ the job
+
+export interface DriveOptions {
+  /** How to wait between attempts (tests pass a faster one). */
+  wait?: (ms: number) => Promise<void>;
+  /** Wait between attempts when the job did not move or a call failed. Default 3 s. */
+  pauseMs?: number;
+  /** Consecutive answers without progress before giving up. Default 30 (≈ 90 s: past the server's 75 s lease). */
+  maxStalls?: number;
+  /** Consecutive failed calls (network) before giving up. Default 3. */
+  maxRetries?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `run` until the job is no longer running, reporting every status. A call that fails on the
+ * way (network: `INTERNAL`) is retried; what the server refuses is answered as is. When another
+ * invocation holds the job (a slice still running, or one that died and left its lease), the job
+ * does not move: it waits and asks again, and gives up after `maxStalls` such answers.
+ */
+export async function driveRosterJob(
+  jobId: string,
+  onStatus: (status: RosterJobStatus) => void,
+  options: DriveOptions = {},
+): Promise<ResponseOf<'roster', 'run'>> {
+  const { wait = sleep, pauseMs = 3000, maxStalls = 30, maxRetries = 3 } = options;
+  let retries = 0;
+  let stalls = 0;
+  let processed = -1;
+  for (;;) {
+    const res = await runRosterJob(jobId);
+    if (!res.ok) {
+      if (res.code !== 'INTERNAL' || retries >= maxRetries) return res;
+      retries += 1;
+      await wait(pauseMs);
+      continue;
+    }
+    retries = 0;
+    onStatus(res);
+    if (res.state !== 'running') return res;
+    if (res.processed > processed) {
+      processed = res.processed;
+      stalls = 0;
+      continue;
+    }
+    stalls += 1;
+    if (stalls > maxStalls) return failure('INTERNAL', '导入任务长时间没有进展，请稍后重新导入');
+    await wait(pauseMs);
+  }
+}

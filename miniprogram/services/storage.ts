@@ -1,0 +1,122 @@
+/**
+ * Files between the device and cloud storage: upload a local file (with progress) and open a
+ * document behind a temporary link. Besides services/cloud.ts, the only module that touches
+ * `wx.cloud`. In sandbox mode uploads go to the sandbox's storage route as multipart/form-data,
+ * which is what `wx.uploadFile` sends.
+ */
+import { config } from '../config';
+import { ensureCloud } from './cloud';
+
+export type StorageResult<T> = ({ ok: true } & T) | { ok: false; message: string };
+
+/** Upload progress, 0–100. */
+export type ProgressListener = (percent: number) => void;
+
+const UPLOAD_FAILED = '文件上传失败，请检查网络后重试';
+const DOWNLOAD_FAILED = '文件下载失败，请稍后重试';
+const OPEN_FAILED = '无法打开该文件，请稍后重试';
+
+function clampPercent(progress: number): number {
+  return Math.max(0, Math.min(100, Math.round(progress)));
+}
+
+function uploadToCloud(localPath: string, cloudPath: string, onProgress: ProgressListener): Promise<string> {
+  ensureCloud();
+  return new Promise((resolve, reject) => {
+    const task = wx.cloud.uploadFile({
+      cloudPath,
+      filePath: localPath,
+      success: (res) => (res.fileID ? resolve(res.fileID) : reject(new Error('no fileID in the answer'))),
+      fail: (err) => reject(new Error(err.errMsg)),
+    });
+    task.onProgressUpdate((res) => onProgress(clampPercent(res.progress)));
+  });
+}
+
+/** The sandbox's `POST /sandbox/storage/upload?cloudPath=` answers `{ fileID }` (as text: uploadFile does not parse). */
+function fileIdOf(statusCode: number, data: string): string {
+  if (statusCode !== 200) throw new Error(`sandbox storage answered ${statusCode}: ${data}`);
+  const fileID = (JSON.parse(data) as { fileID?: unknown }).fileID;
+  if (typeof fileID !== 'string' || !fileID) throw new Error('no fileID in the answer');
+  return fileID;
+}
+
+function uploadToSandbox(localPath: string, cloudPath: string, onProgress: ProgressListener): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const task = wx.uploadFile({
+      url: `${config.sandboxUrl}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`,
+      filePath: localPath,
+      name: 'file',
+      success: (res) => {
+        try {
+          resolve(fileIdOf(res.statusCode, res.data));
+        } catch (err) {
+          reject(err);
+        }
+      },
+      fail: (err) => reject(new Error(err.errMsg)),
+    });
+    task.onProgressUpdate((res) => onProgress(clampPercent(res.progress)));
+  });
+}
+
+/** Uploads a local (temporary) file to `cloudPath` in cloud storage; answers its file ID. Never throws. */
+export async function uploadFile(
+  localPath: string,
+  cloudPath: string,
+  onProgress: ProgressListener = () => undefined,
+): Promise<StorageResult<{ fileID: string }>> {
+  try {
+    const upload = config.mode === 'sandbox' ? uploadToSandbox : uploadToCloud;
+    return { ok: true, fileID: await upload(localPath, cloudPath, onProgress) };
+  } catch (err) {
+    console.warn('[storage] upload failed:', (err as Error).message);
+    return { ok: false, message: UPLOAD_FAILED };
+  }
+}
+
+function download(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    wx.downloadFile({
+      url,
+      success: (res) => {
+        if (res.statusCode === 200) resolve(res.tempFilePath);
+        else reject(new Error(`download answered ${res.statusCode}`));
+      },
+      fail: (err) => reject(new Error(err.errMsg)),
+    });
+  });
+}
+
+function openXlsx(filePath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    wx.openDocument({
+      filePath,
+      fileType: 'xlsx',
+      showMenu: true,
+      success: () => resolve(),
+      fail: (err) => reject(new Error(err.errMsg)),
+    });
+  });
+}
+
+/**
+ * Downloads a spreadsheet behind a temporary link and opens it in WeChat's document viewer (its
+ * menu lets the user forward or save it). Never throws.
+ */
+export async function openRemoteDocument(tempFileURL: string): Promise<StorageResult<Record<never, never>>> {
+  let filePath: string;
+  try {
+    filePath = await download(tempFileURL);
+  } catch (err) {
+    console.warn('[storage] download failed:', (err as Error).message);
+    return { ok: false, message: DOWNLOAD_FAILED };
+  }
+  try {
+    await openXlsx(filePath);
+    return { ok: true };
+  } catch (err) {
+    console.warn('[storage] openDocument failed:', (err as Error).message);
+    return { ok: false, message: OPEN_FAILED };
+  }
+}

@@ -37,6 +37,7 @@ it('starts the sandbox, reaches a real function through the gateway, and stops c
     });
     expect(await ping.json()).toMatchObject({ ok: true, openid: 'o_demo_user' });
     expect(output).toContain('o_demo_admin');
+    expect(output).toContain('demo roster (20 people)');
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGINT');

@@ -374,15 +374,7 @@ export class RosterService {
     const { db, throttle } = this.deps;
     const _ = db.command;
     const keyed = records.map((record) => ({ record, ...this.keyOf(record) }));
-    const existing = await throttle.run(() =>
-      db
-        .collection<RosterDoc>(ROSTER)
-        .where({ _id: _.in(keyed.map((r) => r._id)) })
-        .field({ rowHash: true })
-        .limit(BATCH_SIZE)
-        .get(),
-    );
-    const known = new Map(existing.data.map((d) => [d._id, d.rowHash]));
+    const known = await this.stored(keyed.map((r) => r._id));
     const fresh = keyed.filter((r) => !known.has(r._id));
     const changed = keyed.filter((r) => known.has(r._id) && known.get(r._id) !== r.rowHash);
     counts.inserted = fresh.length;
@@ -404,15 +396,7 @@ export class RosterService {
     } catch (err) {
       if (!/duplicate key/i.test((err as Error).message)) throw err;
       // Another import of these people got there first: write only what is still missing.
-      const now = await throttle.run(() =>
-        db
-          .collection<RosterDoc>(ROSTER)
-          .where({ _id: _.in(writes.map((r) => r._id)) })
-          .field({ _id: true })
-          .limit(BATCH_SIZE)
-          .get(),
-      );
-      const present = new Set(now.data.map((d) => d._id));
+      const present = await this.stored(writes.map((r) => r._id));
       await throttle.run(() =>
         addMany(
           db,
@@ -425,6 +409,20 @@ export class RosterService {
       counts.updated -= changed.filter((r) => present.has(r._id)).length;
     }
     return counts;
+  }
+
+  /** The stored rows among `ids` (at most one batch): `_id` → `rowHash`, in one request. */
+  private async stored(ids: string[]): Promise<Map<string, string>> {
+    const { db, throttle } = this.deps;
+    const res = await throttle.run(() =>
+      db
+        .collection<RosterDoc>(ROSTER)
+        .where({ _id: db.command.in(ids) })
+        .field({ rowHash: true })
+        .limit(BATCH_SIZE)
+        .get(),
+    );
+    return new Map(res.data.map((d) => [d._id, d.rowHash]));
   }
 
   /** The row's key (blind index of the ID) and a keyed hash of its content (to skip unchanged rows). */

@@ -42,6 +42,12 @@ const WECHAT_ENV: EnvVarSpec[] = [
     required: false,
     description: 'Default https://api.weixin.qq.com; the sandbox sets its own.',
   },
+  {
+    name: 'WECHAT_TIMEOUT_MS',
+    secret: false,
+    required: false,
+    description: 'Timeout of each WeChat API request in ms (default 5000); a timeout answers WECHAT_BUSY.',
+  },
 ];
 
 const PII_ENV: EnvVarSpec[] = [

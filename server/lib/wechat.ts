@@ -53,7 +53,7 @@ export class WechatClient {
     private readonly db: CloudDb,
     options: WechatClientOptions = {},
   ) {
-    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.timeoutMs = options.timeoutMs ?? (Number(process.env.WECHAT_TIMEOUT_MS) || 5000);
     this.busyRetries = options.busyRetries ?? 2;
     this.backoffMs = options.backoffMs ?? 300;
     this.marginSeconds = options.marginSeconds ?? 300;

@@ -22,7 +22,9 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
   let sandbox: Sandbox;
 
   beforeAll(async () => {
-    sandbox = await freshSandbox({ functionEnv: { FACE_API_VERSION: mode, FACE_SESSION_TTL_SECONDS: '120' } });
+    sandbox = await freshSandbox({
+      functionEnv: { FACE_API_VERSION: mode, FACE_SESSION_TTL_SECONDS: '120', WECHAT_TIMEOUT_MS: '1000' },
+    });
   });
   afterAll(async () => {
     const text = persistedText(sandbox);
@@ -193,6 +195,17 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     });
     // No fault left over: the next call goes through.
     await start('o_busy3');
+  });
+
+  it('gives up on a WeChat request that hangs (timeout) and answers WECHAT_BUSY', async () => {
+    const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
+    await post(sandbox, '/sandbox/faults', { path, latencyMs: 3000, times: 1 });
+    const started = Date.now();
+    expect(await face('o_hang', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+      ok: false,
+      code: 'WECHAT_BUSY',
+    });
+    expect(Date.now() - started).toBeLessThan(2900);
   });
 
   it('refetches the access token once on 40001 and retries', async () => {

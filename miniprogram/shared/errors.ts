@@ -54,6 +54,7 @@ export const ERRORS = {
   ROSTER_SHEET_NOT_FOUND: '找不到指定的工作表',
   ROSTER_JOB_NOT_FOUND: '导入任务不存在',
   ROSTER_ALREADY_IMPORTING: '相同文件正在导入中，请勿重复提交',
+  ROSTER_JOB_ABANDONED: '导入任务长时间没有继续，已终止并删除上传的文件，请重新导入',
 
   // --- roster row errors (each carries row and column) ---
   ROW_REQUIRED: '必填项为空',

@@ -194,6 +194,7 @@ export function decryptRealnameInfo(
   privateKeyPem: PrivateKeyInput,
   info: EncryptedRealnameInfo,
 ): { name: string; idCard: string } {
+  gb18030Decoder(); // a runtime without full ICU is an operator's problem, not a decryption failure
   let key: KeyObject;
   try {
     key = toKeyObject(privateKeyPem);

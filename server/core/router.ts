@@ -72,3 +72,15 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
 }
 
 export type { EventOf };
+
+/** A timer trigger's event (云函数定时触发器). Only the platform sends it: it carries no user OPENID. */
+export interface TimerEvent {
+  Type: 'Timer';
+  TriggerName: string;
+  Time?: string;
+}
+
+export function isTimerEvent(event: unknown, caller: CallerContext): event is TimerEvent {
+  const e = event as Partial<TimerEvent> | null;
+  return !!e && e.Type === 'Timer' && typeof e.TriggerName === 'string' && caller.openid === '';
+}

@@ -108,7 +108,7 @@ export const FUNCTIONS: FunctionSpec[] = [
         description: 'Pending session lifetime, 60–3600 s (default 600).',
       },
     ],
-    triggers: [],
+    triggers: [{ name: 'sweep-expired-sessions', type: 'timer', config: '0 */30 * * * * *' }],
   },
   {
     name: 'realname',
@@ -166,7 +166,7 @@ export const FUNCTIONS: FunctionSpec[] = [
         description: 'Database requests per second this function allows itself (default 25; basic plan ≈ 30).',
       },
     ],
-    triggers: [],
+    triggers: [{ name: 'sweep-abandoned-jobs', type: 'timer', config: '0 0 * * * * *' }],
   },
 ];
 

@@ -145,6 +145,21 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     }
   });
 
+  it('strips name and ID from sessions left behind once they expire (timer trigger)', async () => {
+    await start('o_walked_away'); // cancelled on the device: confirm never comes
+    const pending = () => sandbox.db.dump('face_sessions').filter((s) => s.state === 'pending' && s.nameEnc);
+    expect(pending().length).toBeGreaterThan(0);
+    await post(sandbox, '/sandbox/clock', { offsetSeconds: 200 });
+    try {
+      const swept = await sandbox.invoke('face', { Type: 'Timer', TriggerName: 'sweep-expired-sessions' }, '');
+      expect(swept.ok).toBe(true);
+      expect((swept as { result: { expired: number } }).result.expired).toBeGreaterThan(0);
+      expect(sandbox.db.dump('face_sessions').filter((s) => s.nameEnc || s.idEnc)).toEqual([]);
+    } finally {
+      await post(sandbox, '/sandbox/clock', { offsetSeconds: 0 });
+    }
+  });
+
   it('validates input before calling WeChat and requires consent', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...PEOPLE.alice, consent: false }, 'CONSENT_REQUIRED'],

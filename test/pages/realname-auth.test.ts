@@ -149,7 +149,7 @@ describe('realname-auth page, cloud mode: the real getRealnameAuthInfo button', 
   it('renders the button with the first category, no sandbox screen', async () => {
     const page = await open();
     expect(page.data.categoryId).toEqual([99, 904]);
-    expect(page.querySelector('#authorize')).toBeDefined();
+    expect(page.querySelector('#authorize')).toBeTruthy();
     expect(html(page)).toContain('授权微信支付实名信息');
     expect(html(page)).not.toContain('沙箱');
   });

@@ -1,7 +1,7 @@
 /** `face`: thin adapter: SDK, caller and configuration in; FaceService does the work. */
 import { faceApiVersion, sessionTtlSeconds } from '../../core/face-flow';
 import { loadPiiKeys } from '../../core/pii';
-import { createRouter } from '../../core/router';
+import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { IdentityStore } from '../../lib/identity';
@@ -41,7 +41,12 @@ const route = createRouter(
 );
 
 export const main = async (event: unknown) => {
+  const caller = callerContext();
+  if (isTimerEvent(event, caller)) return faceService().sweep();
   if (isFacePush(event)) {
+    // A client calling with a made-up push for someone else: ignored (only WeChat's own push, or the
+    // user's own, gets re-checked with getinfo).
+    if (caller.openid && caller.openid !== event.openid) return 'success';
     try {
       return await faceService().push(event);
     } catch (err) {
@@ -49,5 +54,5 @@ export const main = async (event: unknown) => {
       return 'success';
     }
   }
-  return route(event, { caller: callerContext() });
+  return route(event, { caller });
 };

@@ -181,7 +181,13 @@ export class FaceService {
       this.deps.logger.info('face verification refused', { session: session._id, code: verdict.code });
       throw new CloudFailure(verdict.code);
     }
-    const binding = await this.deps.identities.bind(openid, 'face', identity);
+    let binding;
+    try {
+      binding = await this.deps.identities.bind(openid, 'face', identity);
+    } catch (err) {
+      await this.close(session, 'failed'); // never leave the session holding PII
+      throw err;
+    }
     await this.close(session, 'passed');
     this.deps.logger.info('face verification passed', { session: session._id, mode: session.mode });
     return { ok: true, binding };
@@ -210,6 +216,20 @@ export class FaceService {
       .collection(SESSIONS)
       .doc(session._id)
       .update({ data: { state, endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
+  }
+
+  /**
+   * The timer trigger: sessions past their expiry (cancelled on the device, abandoned, or cut off
+   * mid-confirm) lose their encrypted name and ID.
+   */
+  async sweep(): Promise<{ expired: number }> {
+    const { db } = this.deps;
+    const _ = db.command;
+    const res = await db
+      .collection(SESSIONS)
+      .where({ expiresAt: _.lt(new Date()), nameEnc: _.exists(true) })
+      .update({ data: { state: 'expired', endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
+    return { expired: res.stats.updated };
   }
 
   async status(openid: string): Promise<ResponseOf<'face', 'status'>> {

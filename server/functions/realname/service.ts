@@ -14,7 +14,7 @@ import {
   type MerchantConfig,
 } from '../../core/realname-crypto';
 import { CloudFailure, type Logger } from '../../core/router';
-import { WechatApiError } from '../../core/wechat-errors';
+import { isAccessTokenError, WechatApiError } from '../../core/wechat-errors';
 import type { CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
@@ -75,8 +75,13 @@ export class RealnameService {
         sign: signRequest(merchant.privateKey, merchant.certSerialNo, timestamp),
       });
     } catch (err) {
-      // WeChat was busy or unreachable: the token was not consumed, let the user try it again.
-      const retryable = !(err instanceof WechatApiError) || err.code === 'WECHAT_BUSY';
+      // WeChat was busy, unreachable, unreadable (-2) or our token was refused: WeChat did not
+      // consume the auth_token, so the user may try it again.
+      const retryable =
+        !(err instanceof WechatApiError) ||
+        err.code === 'WECHAT_BUSY' ||
+        err.errcode === -2 ||
+        isAccessTokenError(err.errcode);
       if (retryable) await db.collection(USED_TOKENS).doc(tokenId).remove();
       throw err;
     }

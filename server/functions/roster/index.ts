@@ -1,6 +1,6 @@
 /** `roster`: thin adapter: SDK, caller and configuration in; RosterService does the work. */
 import { loadPiiKeys } from '../../core/pii';
-import { createRouter } from '../../core/router';
+import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { callerContext, cloud, createLogger } from '../../lib/runtime';
@@ -40,4 +40,8 @@ const route = createRouter(
   logger,
 );
 
-export const main = (event: unknown) => route(event, { caller: callerContext() });
+export const main = async (event: unknown) => {
+  const caller = callerContext();
+  if (isTimerEvent(event, caller)) return service().sweep();
+  return route(event, { caller });
+};

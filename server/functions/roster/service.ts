@@ -7,6 +7,7 @@
  */
 import crypto from 'crypto';
 import type { RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
+import { ERRORS } from '../../../miniprogram/shared/errors';
 import { maskIdCard, maskName, maskPhone } from '../../../miniprogram/shared/mask';
 import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
 import { CloudFailure, type Logger } from '../../core/router';
@@ -31,6 +32,8 @@ export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const MAX_JOB_ERRORS = 100;
 const LEASE_MS = 75_000;
 const LOCK_STALE_MS = 120_000;
+/** A running job nobody has continued for this long is abandoned (its upload must not linger). */
+export const ABANDONED_MS = 30 * 60_000;
 
 /** The storage calls of wx-server-sdk the service needs (cloud.downloadFile etc.). */
 export interface CloudStorage {
@@ -148,7 +151,13 @@ export class RosterService {
     const roster = await this.open(buffer, path, sheet, fileID);
     const fileHash = crypto.createHash('sha256').update(buffer).digest('hex');
     const jobId = crypto.randomBytes(12).toString('hex');
-    if (!dryRun) await this.lock(fileHash, jobId);
+    if (!dryRun) {
+      // Refused (same file already importing) or failed: the upload holds plain PII, it goes now.
+      await this.lock(fileHash, jobId).catch(async (err: unknown) => {
+        await this.deleteUpload(fileID);
+        throw err;
+      });
+    }
 
     const now = new Date();
     const job: JobDoc = {
@@ -204,9 +213,9 @@ export class RosterService {
         return;
       } catch (err) {
         if (!/duplicate key/i.test((err as Error).message)) throw err;
-        const held = (await db.collection<{ at: number }>(JOBS).where({ _id }).limit(1).get()).data[0];
-        if (held && Date.now() - held.at < LOCK_STALE_MS) throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
-        // A crashed import left it behind: take it over.
+        const held = (await db.collection<{ at: number; jobId: string }>(JOBS).where({ _id }).limit(1).get()).data[0];
+        if (held && (await this.isAlive(held.jobId))) throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
+        // Its job ended or was abandoned: take the lock over.
         await throttle.run(() =>
           db
             .collection(JOBS)
@@ -216,6 +225,13 @@ export class RosterService {
       }
     }
     throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
+  }
+
+  /** A job still holds its lock while it runs and has been worked on recently (or holds a lease). */
+  private async isAlive(jobId: string): Promise<boolean> {
+    const job = (await this.deps.db.collection<JobDoc>(JOBS).where({ _id: jobId, kind: 'job' }).limit(1).get()).data[0];
+    if (!job || job.state !== 'running') return false;
+    return job.leaseUntil > Date.now() || Date.now() - new Date(job.updatedAt).getTime() < LOCK_STALE_MS;
   }
 
   private async unlock(job: JobDoc): Promise<void> {
@@ -243,6 +259,7 @@ export class RosterService {
         .update({ data: { leaseUntil: now + LEASE_MS } }),
     );
     if (taken.stats.updated !== 1) return this.status(job);
+    job.leaseUntil = now + LEASE_MS;
     let roster: RosterImport;
     try {
       roster = await openRoster(await this.download(job.fileID), { fileName: job.fileID, sheet: job.sheet });
@@ -289,6 +306,27 @@ export class RosterService {
     };
   }
 
+  /**
+   * The timer trigger: fails jobs abandoned mid-way (the admin closed the page), which deletes
+   * their uploads (plain PII) and releases their locks.
+   */
+  async sweep(): Promise<{ abandoned: number }> {
+    const { db } = this.deps;
+    const _ = db.command;
+    const stale = await db
+      .collection<JobDoc>(JOBS)
+      .where({
+        kind: 'job',
+        state: 'running',
+        updatedAt: _.lt(new Date(Date.now() - ABANDONED_MS)),
+        leaseUntil: _.lt(Date.now()),
+      })
+      .limit(100)
+      .get();
+    for (const job of stale.data) await this.fail(job, 'ROSTER_JOB_ABANDONED', ERRORS.ROSTER_JOB_ABANDONED);
+    return { abandoned: stale.data.length };
+  }
+
   // ------------------------------------------------------------ the work
 
   private async slice(job: JobDoc, roster: RosterImport): Promise<void> {
@@ -327,7 +365,10 @@ export class RosterService {
       if (batch.done) return this.finish(job, roster);
       // Progress is saved after every batch that wrote data, so a retried slice never redoes a write;
       // batches that wrote nothing are cheap to redo and cost no write.
-      if (counts.inserted + counts.updated > 0) await this.save(job);
+      if (counts.inserted + counts.updated > 0) {
+        job.leaseUntil = Date.now() + LEASE_MS; // still working: the lease is extended, never dropped
+        await this.save(job);
+      }
       if (Date.now() - started > this.deps.sliceBudgetMs) break;
     }
     // Out of time: save where we are and release the lease, so the next `run` continues at once.

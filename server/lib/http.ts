@@ -1,6 +1,6 @@
 /**
- * A JSON HTTP(S) request with a hard timeout, on `http`/`https` (the cloud still offers Node 16,
- * which has no global fetch).
+ * A JSON HTTP(S) request with a hard deadline for the whole exchange (not just socket idle time),
+ * on `http`/`https` (the cloud still offers Node 16, which has no global fetch).
  */
 import http from 'http';
 import https from 'https';
@@ -19,7 +19,17 @@ export function requestJson(
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
   const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), 'utf8');
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveAnswer, rejectAnswer) => {
+    // The path only in the error: the query string holds the access_token.
+    const deadline = setTimeout(() => req.destroy(new HttpTimeoutError(target.pathname)), options.timeoutMs);
+    const resolve = (value: unknown) => {
+      clearTimeout(deadline);
+      resolveAnswer(value);
+    };
+    const reject = (err: unknown) => {
+      clearTimeout(deadline);
+      rejectAnswer(err);
+    };
     const req = transport.request(
       target,
       {
@@ -27,7 +37,6 @@ export function requestJson(
         headers: payload
           ? { 'content-type': 'application/json; charset=utf-8', 'content-length': payload.length }
           : undefined,
-        timeout: options.timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -43,8 +52,6 @@ export function requestJson(
         res.on('error', reject);
       },
     );
-    // The path only: the query string holds the access_token.
-    req.on('timeout', () => req.destroy(new HttpTimeoutError(target.pathname)));
     req.on('error', reject);
     if (payload) req.write(payload);
     req.end();

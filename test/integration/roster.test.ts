@@ -151,6 +151,17 @@ describe('roster import', () => {
     }
   });
 
+  it('refuses a missing upload and an unknown sheet with their own codes', async () => {
+    const missing = `cloud://${sandbox.env}.${sandbox.storage.bucket}/roster-uploads/never-uploaded.xlsx`;
+    expect(await roster({ action: 'import', fileID: missing })).toMatchObject({
+      ok: false,
+      code: 'ROSTER_FILE_NOT_FOUND',
+    });
+    const { started, fileID } = await importFile(cleanRoster(3), 'sheet.xlsx', { sheet: '不存在的表' });
+    expect(started).toMatchObject({ ok: false, code: 'ROSTER_SHEET_NOT_FOUND' });
+    expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
+  });
+
   it('is admin-only and only reads its own upload area', async () => {
     const fileID = await upload(cleanRoster(2), 'x.xlsx');
     expect(await roster({ action: 'import', fileID }, 'o_not_admin')).toMatchObject({ ok: false, code: 'FORBIDDEN' });

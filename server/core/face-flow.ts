@@ -12,7 +12,7 @@ export interface FaceSession {
   mode: FaceApiVersion;
   /** SHA-256 of the verify_id (v2) or user_id_key (v1): the session is found by it, the value is not kept. */
   verifyKey: string;
-  state: 'pending' | 'consumed' | 'passed' | 'failed' | 'expired';
+  state: 'starting' | 'pending' | 'consumed' | 'passed' | 'failed' | 'expired';
   nameEnc?: string;
   idEnc?: string;
   createdAt: Date;

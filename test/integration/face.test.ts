@@ -196,6 +196,14 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     });
     // Someone else is not affected.
     await start('o_rate_other');
+    // Concurrent starts cannot all slip under the limit either.
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () => face('o_rate_burst', { action: 'start', ...PEOPLE.bob, consent: true })),
+    );
+    expect(burst.filter((r) => r.ok).length).toBeLessThanOrEqual(5);
+    expect(burst.filter((r) => r.code === 'FACE_RATE_LIMITED').length).toBeGreaterThanOrEqual(3);
+    // Refused starts leave no session (and no encrypted identity) behind.
+    expect(sandbox.db.dump('face_sessions').filter((s) => s.state === 'starting')).toEqual([]);
   });
 
   it('retries WeChat -1 with backoff, and answers WECHAT_BUSY when it persists', async () => {

@@ -60,52 +60,76 @@ export class FaceService {
     if (!name.ok) throw new CloudFailure(name.code);
     const id = checkIdCard(typeof request.idCardNumber === 'string' ? request.idCardNumber : '');
     if (!id.ok) throw new CloudFailure(id.code);
-    const { db, wechat, identities, keys, mode, ttlSeconds } = this.deps;
+    const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
     const now = new Date();
 
-    const _ = db.command;
-    const recent = await db
-      .collection(SESSIONS)
-      .where({ openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) })
-      .count();
-    if (recent.total >= MAX_STARTS_PER_WINDOW) throw new CloudFailure('FACE_RATE_LIMITED');
-
+    // The session is written first (state 'starting', no credential yet) and then counted, so
+    // concurrent starts cannot all slip under the limit; a refused or failed start removes it.
     const sessionId = crypto.randomBytes(16).toString('hex');
-    let credential: string;
-    if (mode === 'v2') {
-      const answer = await wechat.call('POST', `${PATH}/getverifyid`, {
-        out_seq_no: sessionId,
-        cert_info: { cert_type: 'IDENTITY_CARD', cert_name: name.value, cert_no: id.value },
-        openid,
-      });
-      credential = String(answer.verify_id ?? '');
-    } else {
-      const answer = await wechat.call('POST', `${PATH}/getuseridkey`, {
-        name: name.value,
-        id_card_number: id.value,
-        out_seq_no: sessionId,
-      });
-      credential = String(answer.user_id_key ?? '');
-    }
-    if (!credential) throw new CloudFailure('WECHAT_ERROR');
-
     const session: FaceSession = {
       _id: sessionId,
       openidHash,
       mode,
-      verifyKey: hashToken(credential),
-      state: 'pending',
+      verifyKey: '',
+      state: 'starting',
       nameEnc: encryptField(keys, name.value, `${SESSIONS}:${sessionId}:name`),
       idEnc: encryptField(keys, id.value, `${SESSIONS}:${sessionId}:idCard`),
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
     };
     await db.collection(SESSIONS).add({ data: session });
+    const discard = () => db.collection(SESSIONS).doc(sessionId).remove();
+    const _ = db.command;
+    const recent = await db
+      .collection(SESSIONS)
+      .where({ openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) })
+      .count();
+    if (recent.total > MAX_STARTS_PER_WINDOW) {
+      await discard();
+      throw new CloudFailure('FACE_RATE_LIMITED');
+    }
+
+    let credential: string;
+    try {
+      credential = await this.requestCredential(mode, sessionId, openid, name.value, id.value);
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+    await db
+      .collection(SESSIONS)
+      .doc(sessionId)
+      .update({ data: { verifyKey: hashToken(credential), state: 'pending' } });
     this.deps.logger.info('face session started', { mode, session: sessionId });
     return mode === 'v2'
       ? { ok: true as const, mode, verifyId: credential, expiresIn: ttlSeconds }
       : { ok: true as const, mode, userIdKey: credential, expiresIn: ttlSeconds };
+  }
+
+  /** WeChat's credential for the client step: verify_id (v2) or user_id_key (v1). */
+  private async requestCredential(
+    mode: FaceApiVersion,
+    sessionId: string,
+    openid: string,
+    name: string,
+    idCard: string,
+  ) {
+    const answer =
+      mode === 'v2'
+        ? await this.deps.wechat.call('POST', `${PATH}/getverifyid`, {
+            out_seq_no: sessionId,
+            cert_info: { cert_type: 'IDENTITY_CARD', cert_name: name, cert_no: idCard },
+            openid,
+          })
+        : await this.deps.wechat.call('POST', `${PATH}/getuseridkey`, {
+            name,
+            id_card_number: idCard,
+            out_seq_no: sessionId,
+          });
+    const credential = String((mode === 'v2' ? answer.verify_id : answer.user_id_key) ?? '');
+    if (!credential) throw new CloudFailure('WECHAT_ERROR');
+    return credential;
   }
 
   async confirm(

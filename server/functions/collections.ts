@@ -13,6 +13,17 @@ export interface CollectionSpec {
 
 export const CLIENT_RULE = { read: false, write: false } as const;
 
+/** The collection names, for the code that uses them (the specs below describe the same set). */
+export const COLLECTION = {
+  bindings: 'bindings',
+  faceSessions: 'face_sessions',
+  usedTokens: 'used_tokens',
+  accessTokens: 'wx_access_tokens',
+  admins: 'admins',
+  roster: 'roster',
+  rosterJobs: 'roster_jobs',
+} as const;
+
 export const COLLECTIONS: CollectionSpec[] = [
   {
     name: 'bindings',

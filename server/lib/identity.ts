@@ -8,6 +8,7 @@ import type { CloudDb } from './cloud-db';
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { maskIdCard, maskName } from '../../miniprogram/shared/mask';
 import { blindIndex, encryptField, type PiiKeys } from '../core/pii';
+import { COLLECTION } from '../functions/collections';
 
 export interface VerifiedIdentity {
   name: string;
@@ -26,8 +27,8 @@ interface BindingDoc {
   verifiedAt: Date;
 }
 
-export const BINDINGS = 'bindings';
-export const ROSTER = 'roster';
+const BINDINGS = COLLECTION.bindings;
+const ROSTER = COLLECTION.roster;
 
 export class IdentityStore {
   constructor(

@@ -7,6 +7,7 @@
 import type { CloudDb } from './cloud-db';
 import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
 import { requestJson } from './http';
+import { COLLECTION } from '../functions/collections';
 
 export interface WechatConfig {
   base: string;
@@ -38,7 +39,7 @@ interface CachedToken {
   expiresAt: number;
 }
 
-const TOKENS = 'wx_access_tokens';
+const TOKENS = COLLECTION.accessTokens;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class WechatClient {

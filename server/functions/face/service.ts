@@ -24,8 +24,9 @@ import { CloudFailure, type Logger } from '../../core/router';
 import { WechatApiError } from '../../core/wechat-errors';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
+import { COLLECTION } from '../collections';
 
-const SESSIONS = 'face_sessions';
+const SESSIONS = COLLECTION.faceSessions;
 const PATH = '/cityservice/face/identify';
 
 export interface FaceDeps {

@@ -18,8 +18,9 @@ import { isAccessTokenError, WechatApiError } from '../../core/wechat-errors';
 import type { CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
+import { COLLECTION } from '../collections';
 
-const USED_TOKENS = 'used_tokens';
+const USED_TOKENS = COLLECTION.usedTokens;
 const CATEGORY_TTL_MS = 3600_000;
 
 export interface RealnameDeps {

@@ -21,10 +21,11 @@ import {
 } from '../../core/roster';
 import { addMany, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
+import { COLLECTION } from '../collections';
 
-export const JOBS = 'roster_jobs';
-export const ROSTER = 'roster';
-export const ADMINS = 'admins';
+const JOBS = COLLECTION.rosterJobs;
+const ROSTER = COLLECTION.roster;
+const ADMINS = COLLECTION.admins;
 /** Uploads must come from here (the page and the CLI upload there): nothing else is read or deleted. */
 export const UPLOAD_PREFIX = 'roster-uploads/';
 export const BATCH_SIZE = 1000;

@@ -47,12 +47,18 @@ export class FunctionRunner {
   private pools = new Map<string, Instance[]>();
   private waiting = new Map<string, Array<() => void>>();
   private nextId = 1;
-  private log: fs.WriteStream;
+  private logFd: number;
   private closed = false;
 
   constructor(private readonly options: FunctionRunnerOptions) {
     fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
-    this.log = fs.createWriteStream(options.logFile, { flags: 'a' });
+    this.logFd = fs.openSync(options.logFile, 'a');
+  }
+
+  private writeLog(line: string): void {
+    if (this.logFd < 0) return;
+    fs.writeSync(this.logFd, line);
+    if (this.options.echo) process.stdout.write(line);
   }
 
   entry(name: string): string | undefined {
@@ -75,24 +81,34 @@ export class FunctionRunner {
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const pipe = (stream: NodeJS.ReadableStream | null, level: string) => {
-      stream?.setEncoding('utf8');
+    // Line-buffered per source; written synchronously so the log is complete when a call answers.
+    const lineWriter = (level: string) => {
       let buffered = '';
-      stream?.on('data', (chunk: string) => {
+      return (chunk: string) => {
         buffered += chunk;
         const lines = buffered.split('\n');
         buffered = lines.pop() ?? '';
-        for (const line of lines) {
-          const out = `${new Date().toISOString()} [${name}] ${level} ${line}\n`;
-          this.log.write(out);
-          if (this.options.echo) process.stdout.write(out);
-        }
-      });
+        for (const line of lines) this.writeLog(`${new Date().toISOString()} [${name}] ${level} ${line}\n`);
+      };
+    };
+    const pipe = (stream: NodeJS.ReadableStream | null, level: string) => {
+      stream?.setEncoding('utf8');
+      stream?.on('data', lineWriter(level));
     };
     pipe(child.stdout, 'out');
     pipe(child.stderr, 'err');
+    const ipcLog = { out: lineWriter('out'), err: lineWriter('err') };
+    child.on('message', (message: { type?: string; level?: string; text?: unknown }) => {
+      if (message?.type !== 'log' || typeof message.text !== 'string') return;
+      (message.level === 'err' ? ipcLog.err : ipcLog.out)(message.text);
+    });
     const ready = new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
+      const onReady = (message: { type?: string }) => {
+        if (message?.type !== 'ready') return;
+        child.off('message', onReady);
+        resolve();
+      };
+      child.on('message', onReady);
       child.once('exit', (code) => reject(new Error(`function ${name} exited during start (code ${code})`)));
     });
     ready.catch(() => undefined);
@@ -218,6 +234,7 @@ export class FunctionRunner {
       ),
     );
     for (const queue of this.waiting.values()) queue.splice(0).forEach((wake) => wake());
-    await new Promise<void>((resolve) => this.log.end(resolve));
+    if (this.logFd >= 0) fs.closeSync(this.logFd);
+    this.logFd = -1;
   }
 }

@@ -27,6 +27,27 @@ class SandboxDate extends RealDate {
 }
 globalThis.Date = SandboxDate as DateConstructor;
 
+/**
+ * Console output travels over the IPC channel, the same ordered channel as the result, so the
+ * sandbox has written an invocation's log lines before it answers the caller. (Separate stdout and
+ * IPC pipes race: a test reading the log right after a call could find it empty.) Output that
+ * bypasses `process.stdout.write`, such as Node's own fatal errors, still arrives through the pipes.
+ */
+for (const [stream, level] of [
+  [process.stdout, 'out'],
+  [process.stderr, 'err'],
+] as const) {
+  const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+    if (!process.connected || !process.send) return original(chunk, ...rest);
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    process.send({ type: 'log', level, text });
+    const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
+    if (callback) process.nextTick(callback);
+    return true;
+  }) as typeof stream.write;
+}
+
 const entry = process.env.SANDBOX_FUNCTION_ENTRY;
 if (!entry) throw new Error('SANDBOX_FUNCTION_ENTRY is not set');
 

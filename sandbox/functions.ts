@@ -31,6 +31,13 @@ export interface FunctionRunnerOptions {
   logFile: string;
   echo?: boolean;
   maxInstances?: number;
+  /**
+   * Another Node.js binary for the function instances (e.g. the cloud runtime's Node 16 or 18),
+   * so the unmodified bundles are exercised on the versions they are deployed to. The worker is
+   * then compiled to plain JavaScript in `scratchDir` instead of loaded through the TS register.
+   */
+  nodePath?: string;
+  scratchDir?: string;
 }
 
 interface Instance {
@@ -47,12 +54,18 @@ export class FunctionRunner {
   private pools = new Map<string, Instance[]>();
   private waiting = new Map<string, Array<() => void>>();
   private nextId = 1;
+  private worker: { file: string; execArgv: string[]; execPath?: string };
+  /** `process.version` of each instance that started (the matrix check reads it). */
+  readonly versions = new Set<string>();
   private logFd: number;
   private closed = false;
 
   constructor(private readonly options: FunctionRunnerOptions) {
     fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
     this.logFd = fs.openSync(options.logFile, 'a');
+    this.worker = options.nodePath
+      ? compileWorker(options.nodePath, options.scratchDir ?? path.dirname(options.logFile))
+      : { file: WORKER, execArgv: ['-r', REGISTER] };
   }
 
   private writeLog(line: string): void {
@@ -69,8 +82,9 @@ export class FunctionRunner {
 
   private spawn(name: string, entry: string): Instance {
     const settings = this.options.settings(name);
-    const child = fork(WORKER, [], {
-      execArgv: ['-r', REGISTER, `--max-old-space-size=${settings.memory}`],
+    const child = fork(this.worker.file, [], {
+      execPath: this.worker.execPath,
+      execArgv: [...this.worker.execArgv, `--max-old-space-size=${settings.memory}`],
       env: {
         ...this.options.baseEnv,
         ...settings.env,
@@ -103,9 +117,10 @@ export class FunctionRunner {
       (message.level === 'err' ? ipcLog.err : ipcLog.out)(message.text);
     });
     const ready = new Promise<void>((resolve, reject) => {
-      const onReady = (message: { type?: string }) => {
+      const onReady = (message: { type?: string; version?: string }) => {
         if (message?.type !== 'ready') return;
         child.off('message', onReady);
+        if (message.version) this.versions.add(message.version);
         resolve();
       };
       child.on('message', onReady);
@@ -237,4 +252,21 @@ export class FunctionRunner {
     if (this.logFd >= 0) fs.closeSync(this.logFd);
     this.logFd = -1;
   }
+}
+
+/** The worker as plain CommonJS for a Node binary that cannot load the TypeScript register. */
+function compileWorker(nodePath: string, scratchDir: string): { file: string; execArgv: string[]; execPath: string } {
+  if (!fs.existsSync(nodePath)) throw new Error(`SANDBOX_FUNCTION_NODE: ${nodePath} does not exist`);
+  // Loaded lazily: only this option needs esbuild at run time.
+  const { transformSync } = require('esbuild') as typeof import('esbuild');
+  const { code } = transformSync(fs.readFileSync(WORKER, 'utf8'), {
+    loader: 'ts',
+    format: 'cjs',
+    target: 'node16',
+    sourcefile: WORKER,
+  });
+  fs.mkdirSync(scratchDir, { recursive: true });
+  const file = path.join(scratchDir, 'function-worker.js');
+  fs.writeFileSync(file, code);
+  return { file, execArgv: [], execPath: path.resolve(nodePath) };
 }

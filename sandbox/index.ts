@@ -41,6 +41,8 @@ export interface SandboxOptions {
   maxInstances?: number;
   /** Per-function timeout overrides in seconds (fault tests: a slice killed mid-way). */
   functionTimeouts?: Record<string, number>;
+  /** Node.js binary for function instances. Default SANDBOX_FUNCTION_NODE, else this process's. */
+  functionNode?: string;
 }
 
 export interface Sandbox {
@@ -98,6 +100,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     logFile,
     echo: options.echoLogs,
     maxInstances: options.maxInstances,
+    nodePath: options.functionNode ?? (process.env.SANDBOX_FUNCTION_NODE || undefined),
+    scratchDir: path.join(dataDir, 'runtime'),
   });
 
   const invoke = (name: string, event: unknown, openid: string, fresh = false) =>
@@ -123,7 +127,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   /** Exact routes: `METHOD path`. */
   const exact: Record<string, Handler> = {
     'GET /health': async (_req, res) =>
-      sendJson(res, 200, { ok: true, env, appid: secrets.appid, functions: listFunctions(functions) }),
+      sendJson(res, 200, {
+        ok: true,
+        env,
+        appid: secrets.appid,
+        functions: listFunctions(functions),
+        functionRuntimes: [...functions.versions],
+      }),
     'POST /admin': async (req, res) => sendJson(res, 200, await tcb.handle(await json(req), baseUrl)),
     'GET /sandbox/identities': async (_req, res) => sendJson(res, 200, { identities: DEMO_IDENTITIES }),
     'GET /sandbox/stats': async (_req, res) => sendJson(res, 200, { db: tcb.stats, wechat: wechat.stats() }),

@@ -101,4 +101,4 @@ process.on('message', (message: InvokeMessage) => {
     });
 });
 
-process.send?.({ type: 'ready' });
+process.send?.({ type: 'ready', version: process.version });

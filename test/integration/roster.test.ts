@@ -321,7 +321,7 @@ describe('resumable, sliced and concurrent imports', () => {
       const call = (event: Record<string, unknown>) =>
         post(crashy, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r);
       const first = await call({ action: 'import', fileID });
-      expect(first.status).toBe(502); // the platform killed it: "Task timed out after 2 seconds"
+      expect(first.status).toBe(502); // the platform killed it: "Task timed out after 4 seconds"
       expect(String(first.body.error)).toMatch(/timed out/);
       const job = crashy.db.dump('roster_jobs').find((d) => d.kind === 'job')!;
       expect(crashy.db.dump('roster').length).toBeLessThan(10000);

@@ -290,7 +290,8 @@ describe('quota model', () => {
     expect(rejected[0]!.reason).toMatchObject({ errCode: -501003 });
 
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    sandbox.tcb.quota = { maxConcurrent: 2, latencyMs: 50 };
+    // Long enough that all six are in flight before the first two finish, even on a loaded machine.
+    sandbox.tcb.quota = { maxConcurrent: 2, latencyMs: 500 };
     const concurrent = await Promise.allSettled(Array.from({ length: 6 }, () => db.collection('items').count()));
     const overConcurrent = concurrent.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
     expect(overConcurrent.length).toBe(4);

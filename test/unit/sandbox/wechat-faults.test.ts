@@ -65,14 +65,15 @@ describe('injected faults', () => {
     expect((await h.get(CATEGORY)).body.errcode).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
 
-    h.emulator.injectFault({ path: CATEGORY, latencyMs: 100, errcode: -1 });
+    h.emulator.injectFault({ path: CATEGORY, latencyMs: 1000, errcode: -1 });
     started = Date.now();
     expect((await h.get(CATEGORY)).body.errcode).toBe(-1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(990);
 
+    // The fault was used up: the next answer is not delayed (a wide margin for a loaded machine).
     started = Date.now();
     expect((await h.get(CATEGORY)).body.errcode).toBe(0);
-    expect(Date.now() - started).toBeLessThan(90);
+    expect(Date.now() - started).toBeLessThan(700);
   });
 
   it('close() wakes requests waiting on latency', async () => {

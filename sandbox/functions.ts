@@ -235,6 +235,16 @@ export class FunctionRunner {
     });
   }
 
+  /**
+   * Kills every busy instance of `name` at once, as an instance crash (or a host failure) would:
+   * the invocations answer "function exited". Answers how many were killed. For fault tests.
+   */
+  crash(name: string): number {
+    const busy = (this.pools.get(name) ?? []).filter((i) => i.busy);
+    for (const instance of busy) instance.child.kill('SIGKILL');
+    return busy.length;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.pools.values()].flat();

@@ -157,7 +157,8 @@ export const FUNCTIONS: FunctionSpec[] = [
         name: 'ROSTER_SLICE_SECONDS',
         secret: false,
         required: false,
-        description: 'Work per invocation before saving and returning (default 40; the limit is 60).',
+        description:
+          'Work per invocation before saving and returning (default 40), capped by the deployed timeout minus a quarter of it (at least 5 s).',
       },
       {
         name: 'ROSTER_DB_QPS',

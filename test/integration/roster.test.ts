@@ -303,13 +303,11 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
-  it('a job killed by the function timeout mid-way resumes after its lease, without duplicates or gaps', async () => {
-    // Slow database (150 ms a request) and a 4 s function timeout: the first invocation dies mid-job
-    // (10 batches need about 6 s), usually after some batches were written and saved.
-    const timeouts = { roster: 4 };
+  it('a job whose instance dies mid-way resumes after its lease, without duplicates or gaps', async () => {
+    // Slow database (150 ms a request): the import's one slice needs several seconds for 10 batches.
+    // Its instance is killed once the job has saved progress, as a crash or host failure would.
     const crashy = await freshSandbox({
       functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
-      functionTimeouts: timeouts,
       quota: { latencyMs: 150 },
     });
     try {
@@ -320,18 +318,24 @@ describe('resumable, sliced and concurrent imports', () => {
       const { fileID } = (await up.json()) as { fileID: string };
       const call = (event: Record<string, unknown>) =>
         post(crashy, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r);
-      const first = await call({ action: 'import', fileID });
-      expect(first.status).toBe(502); // the platform killed it: "Task timed out after 4 seconds"
-      expect(String(first.body.error)).toMatch(/timed out/);
-      const job = crashy.db.dump('roster_jobs').find((d) => d.kind === 'job')!;
-      expect(crashy.db.dump('roster').length).toBeLessThan(10000);
+      const jobDoc = () => crashy.db.dump('roster_jobs').find((d) => d.kind === 'job');
+      const pending = call({ action: 'import', fileID });
+      for (let i = 0; i < 600 && !((jobDoc()?.cursor as number) > 0); i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(crashy.functions.crash('roster')).toBe(1);
+      const first = await pending;
+      expect(first.status).toBe(502);
+      expect(String(first.body.error)).toMatch(/function exited/);
+      const job = jobDoc()!;
+      expect(job.cursor as number).toBeGreaterThan(0);
       expect(job.cursor as number).toBeLessThan(10001);
+      expect(crashy.db.dump('roster').length).toBeLessThan(10000);
 
       // Its lease still holds: a run now answers the status and leaves the job alone.
       crashy.tcb.quota = {};
-      timeouts.roster = 60;
       const early = await call({ action: 'run', jobId: job._id });
-      expect(early.body).toMatchObject({ ok: true, state: 'running' });
+      expect(early.body).toMatchObject({ ok: true, state: 'running', processed: job.processed });
       // After the lease (75 s) the next run continues from the saved cursor.
       await post(crashy, '/sandbox/clock', { offsetSeconds: 80 });
       let status = (await call({ action: 'run', jobId: job._id })).body;
@@ -342,6 +346,42 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(new Set(ids).size).toBe(10000);
     } finally {
       await crashy.stop();
+    }
+  });
+
+  it('under a deployed timeout below the manifest (10 s), slices shrink to fit and the log names the setting', async () => {
+    // The function sees the platform's limit as context.time_limit_in_ms: slices of 5 s, not 40.
+    const short = await freshSandbox({
+      functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
+      functionTimeouts: { roster: 10 },
+      quota: { latencyMs: 150 },
+    });
+    try {
+      const up = await fetch(`${short.url}/sandbox/storage/upload?cloudPath=roster-uploads/short.xlsx`, {
+        method: 'POST',
+        body: cleanRoster(10000),
+      });
+      const { fileID } = (await up.json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(short, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN });
+      const started = await call({ action: 'import', fileID });
+      expect(started.status).toBe(200);
+      let status = (await call({ action: 'status', jobId: started.body.jobId })).body;
+      let runs = 0;
+      while (status.state === 'running') {
+        const res = await call({ action: 'run', jobId: started.body.jobId });
+        expect(res.status).toBe(200); // never killed by the 10 s limit
+        status = res.body;
+        runs += 1;
+      }
+      expect(status).toMatchObject({ state: 'done', total: 10000, failed: 0 });
+      expect(runs).toBeGreaterThan(0);
+      expect(short.db.dump('roster')).toHaveLength(10000);
+      expect(fs.readFileSync(short.logFile, 'utf8')).toMatch(
+        /function timeout is 10 s, below the 60 s roster is built for/,
+      );
+    } finally {
+      await short.stop();
     }
   });
 

@@ -1,17 +1,27 @@
 /** `roster`: thin adapter: SDK, caller and configuration in; RosterService does the work. */
 import { loadPiiKeys } from '../../core/pii';
 import { createRouter, isTimerEvent } from '../../core/router';
+import { sliceDeadline, timeoutWarning } from '../../core/roster/slice';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { callerContext, cloud, createLogger } from '../../lib/runtime';
 import { Throttle } from '../../lib/throttle';
+import { FUNCTIONS } from '../manifest';
 import { RosterService, type CloudStorage } from './service';
 
 const logger = createLogger('roster');
 const db = typedDb(cloud.database());
 reportMissingConfig(logger, { pii: loadPiiKeys });
 
-function service(): RosterService {
+/** The part of the platform's invocation context this function reads. */
+interface InvocationContext {
+  time_limit_in_ms?: number;
+}
+
+const EXPECTED_TIMEOUT = FUNCTIONS.find((f) => f.name === 'roster')!.timeout;
+let timeoutChecked = false;
+
+function service(startedAt: number, timeLimitMs?: number): RosterService {
   return new RosterService({
     db,
     storage: cloud as unknown as CloudStorage,
@@ -22,26 +32,35 @@ function service(): RosterService {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    sliceBudgetMs: Number(process.env.ROSTER_SLICE_SECONDS ?? 40) * 1000,
+    sliceDeadline: sliceDeadline(startedAt, Number(process.env.ROSTER_SLICE_SECONDS ?? 40) * 1000, timeLimitMs),
     logger,
   });
 }
 
-const route = createRouter(
+type Context = { caller: ReturnType<typeof callerContext>; service: () => RosterService };
+
+const route = createRouter<'roster', Context>(
   'roster',
   {
-    access: (_request, { caller }) => service().access(caller.openid),
-    import: (request, { caller }) => service().import(caller.openid, request),
-    run: (request, { caller }) => service().run(caller.openid, request),
-    status: (request, { caller }) => service().statusOf(caller.openid, request),
-    template: (_request, { caller }) => service().template(caller.openid),
-    report: (request, { caller }) => service().report(caller.openid, request),
+    access: (_request, { caller, service }) => service().access(caller.openid),
+    import: (request, { caller, service }) => service().import(caller.openid, request),
+    run: (request, { caller, service }) => service().run(caller.openid, request),
+    status: (request, { caller, service }) => service().statusOf(caller.openid, request),
+    template: (_request, { caller, service }) => service().template(caller.openid),
+    report: (request, { caller, service }) => service().report(caller.openid, request),
   },
   logger,
 );
 
-export const main = async (event: unknown) => {
+export const main = async (event: unknown, context?: InvocationContext) => {
+  const startedAt = Date.now();
+  const timeLimitMs = context?.time_limit_in_ms;
+  if (!timeoutChecked) {
+    timeoutChecked = true;
+    const warning = timeoutWarning('roster', timeLimitMs, EXPECTED_TIMEOUT);
+    if (warning) logger.error(warning);
+  }
   const caller = callerContext();
-  if (isTimerEvent(event, caller)) return service().sweep();
-  return route(event, { caller });
+  if (isTimerEvent(event, caller)) return service(startedAt, timeLimitMs).sweep();
+  return route(event, { caller, service: () => service(startedAt, timeLimitMs) });
 };

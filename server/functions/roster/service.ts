@@ -53,8 +53,8 @@ export interface RosterDeps {
   throttle: Throttle;
   /** Openids from ROSTER_ADMIN_OPENIDS (besides the `admins` collection). */
   envAdmins: string[];
-  /** Time one invocation may spend on batches before it saves and returns (the function limit is 60 s). */
-  sliceBudgetMs: number;
+  /** Absolute time (ms) after which this invocation starts no new batch (see core/roster/slice.ts). */
+  sliceDeadline: number;
   logger: Logger;
 }
 
@@ -352,7 +352,6 @@ export class RosterService {
   }
 
   private async batches(job: JobDoc, roster: RosterImport): Promise<void> {
-    const started = Date.now();
     for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
       const counts = await this.apply(job, batch.records);
       job.inserted += counts.inserted;
@@ -370,7 +369,7 @@ export class RosterService {
         job.leaseUntil = Date.now() + LEASE_MS; // still working: the lease is extended, never dropped
         await this.save(job);
       }
-      if (Date.now() - started > this.deps.sliceBudgetMs) break;
+      if (Date.now() > this.deps.sliceDeadline) break;
     }
     // Out of time: save where we are and release the lease, so the next `run` continues at once.
     job.leaseUntil = 0;

@@ -153,6 +153,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       tcb.quota = (await json(req)) as QuotaOptions;
       sendJson(res, 200, { quota: tcb.quota });
     },
+    'POST /sandbox/functions/crash': async (req, res) => {
+      const name = (await json(req)).name;
+      if (typeof name !== 'string' || !functions.entry(name)) {
+        return sendJson(res, 400, { error: 'name must be a built function' });
+      }
+      return sendJson(res, 200, { killed: functions.crash(name) });
+    },
     'POST /sandbox/stats/reset': async (_req, res) => {
       tcb.resetStats();
       sendJson(res, 200, { db: tcb.stats });

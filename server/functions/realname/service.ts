@@ -61,7 +61,10 @@ export class RealnameService {
         data: { _id: tokenId, kind: 'realname', openidHash: identities.openidHash(openid), usedAt: new Date() },
       });
     } catch (err) {
-      if (/duplicate key/i.test(String((err as Error).message))) throw new CloudFailure('REALNAME_TOKEN_USED');
+      // A failed reservation whose document exists is a used token (a duplicate _id); the error's
+      // wording is not relied on. Fails closed: the token is refused either way.
+      const used = await db.collection(USED_TOKENS).where({ _id: tokenId }).limit(1).get();
+      if (used.data.length > 0) throw new CloudFailure('REALNAME_TOKEN_USED');
       throw err;
     }
 

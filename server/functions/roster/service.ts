@@ -213,9 +213,10 @@ export class RosterService {
         await throttle.run(() => db.collection(JOBS).add({ data: { _id, kind: 'lock', jobId, at: Date.now() } }));
         return;
       } catch (err) {
-        if (!/duplicate key/i.test((err as Error).message)) throw err;
+        // Whether the lock exists decides, not the error's wording (only the sandbox's is known).
         const held = (await db.collection<{ at: number; jobId: string }>(JOBS).where({ _id }).limit(1).get()).data[0];
-        if (held && (await this.isAlive(held.jobId))) throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
+        if (!held) throw err;
+        if (await this.isAlive(held.jobId)) throw new CloudFailure('ROSTER_ALREADY_IMPORTING');
         // Its job ended or was abandoned: take the lock over.
         await throttle.run(() =>
           db
@@ -435,9 +436,10 @@ export class RosterService {
     try {
       await throttle.run(() => addMany(db, ROSTER, writes));
     } catch (err) {
-      if (!/duplicate key/i.test((err as Error).message)) throw err;
-      // Another import of these people got there first: write only what is still missing.
+      // Another import of these people got there first (a duplicate _id): write only what is still
+      // missing. What is stored decides, not the error's wording; nothing stored means another error.
       const present = await this.stored(writes.map((r) => r._id));
+      if (present.size === 0) throw err;
       await throttle.run(() =>
         addMany(
           db,

@@ -4,6 +4,8 @@
  */
 import cloud from 'wx-server-sdk';
 import type { CallerContext, Logger } from '../core/router';
+import { timeLimitOf, timeoutWarning } from '../core/timeout';
+import { FUNCTIONS } from '../functions/manifest';
 
 // DYNAMIC_CURRENT_ENV is a symbol the SDK accepts here, though its typings say string.
 cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV as unknown as string });
@@ -29,4 +31,21 @@ export function createLogger(fn: string): Logger {
     info: (message, fields) => write('info', message, fields),
     error: (message, fields) => write('error', message, fields),
   };
+}
+
+const timeoutsChecked = new Set<string>();
+
+/**
+ * The invocation's time limit (ms), if the platform gave one; the first invocation of an instance
+ * also logs once when the deployed timeout is below the manifest's (see core/timeout.ts).
+ */
+export function deployedTimeLimit(fn: string, logger: Logger, context: unknown): number | undefined {
+  const timeLimitMs = timeLimitOf(context);
+  if (!timeoutsChecked.has(fn)) {
+    timeoutsChecked.add(fn);
+    const expected = FUNCTIONS.find((f) => f.name === fn)?.timeout;
+    const warning = expected === undefined ? undefined : timeoutWarning(fn, timeLimitMs, expected);
+    if (warning) logger.error(warning);
+  }
+  return timeLimitMs;
 }

@@ -172,6 +172,27 @@ describe('realname.fetch', () => {
   });
 });
 
+describe('deployed timeout', () => {
+  it('logs once, naming the setting, when the deployed timeout is below the manifest (20 s)', async () => {
+    const short = await freshSandbox({ functionTimeouts: { realname: 3 } });
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        expect(await realname('o_rn_timeout', { action: 'categories' }, short)).toMatchObject({ ok: true });
+      }
+      const warnings = fs
+        .readFileSync(short.logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('function timeout is 3 s, below the 20 s realname is built for'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('云开发控制台 → 云函数 → realname → 版本与配置');
+    } finally {
+      await short.stop();
+    }
+    // The suite's sandbox runs with the manifest's timeouts: no such line.
+    expect(fs.readFileSync(sandbox.logFile, 'utf8')).not.toContain('function timeout is');
+  });
+});
+
 describe('merchant configuration', () => {
   it('refuses a wrong private key (bad signature) and names missing settings in the log', async () => {
     const other = crypto

@@ -18,21 +18,3 @@ export function sliceDeadline(startedAt: number, configuredMs: number, timeLimit
   const margin = Math.max(MIN_MARGIN_MS, timeLimitMs / 4);
   return startedAt + Math.min(configuredMs, Math.max(MIN_SLICE_MS, timeLimitMs - margin));
 }
-
-/**
- * A warning when the deployed timeout is below what the function is built for (miniprogram-ci
- * cannot set it, and a new function gets the console's 3 s default), else undefined.
- */
-export function timeoutWarning(
-  fn: string,
-  timeLimitMs: number | undefined,
-  expectedSeconds: number,
-): string | undefined {
-  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs >= expectedSeconds * 1000) {
-    return undefined;
-  }
-  return (
-    `function timeout is ${Math.round(timeLimitMs / 1000)} s, below the ${expectedSeconds} s ${fn} is built for: ` +
-    `large imports will be slow or never finish. Set it in 云开发控制台 → 云函数 → ${fn} → 版本与配置`
-  );
-}

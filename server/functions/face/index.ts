@@ -5,7 +5,7 @@ import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { IdentityStore } from '../../lib/identity';
-import { callerContext, cloud, createLogger } from '../../lib/runtime';
+import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadWechatConfig, WechatClient } from '../../lib/wechat';
 import { FaceService, isFacePush } from './service';
 
@@ -40,7 +40,8 @@ const route = createRouter(
   logger,
 );
 
-export const main = async (event: unknown) => {
+export const main = async (event: unknown, context?: unknown) => {
+  deployedTimeLimit('face', logger, context);
   const caller = callerContext();
   if (isTimerEvent(event, caller)) return faceService().sweep();
   if (isFacePush(event)) {

@@ -1,6 +1,8 @@
 /** `ping`: proves the pipeline end to end: answers the caller's OPENID from getWXContext. */
 import { createRouter } from '../../core/router';
-import { callerContext, createLogger } from '../../lib/runtime';
+import { callerContext, createLogger, deployedTimeLimit } from '../../lib/runtime';
+
+const logger = createLogger('ping');
 
 const route = createRouter(
   'ping',
@@ -13,7 +15,10 @@ const route = createRouter(
       now: new Date().toISOString(),
     }),
   },
-  createLogger('ping'),
+  logger,
 );
 
-export const main = (event: unknown) => route(event, { caller: callerContext() });
+export const main = (event: unknown, context?: unknown) => {
+  deployedTimeLimit('ping', logger, context);
+  return route(event, { caller: callerContext() });
+};

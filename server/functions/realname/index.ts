@@ -5,7 +5,7 @@ import { createRouter } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { IdentityStore } from '../../lib/identity';
-import { callerContext, cloud, createLogger } from '../../lib/runtime';
+import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadWechatConfig, WechatClient } from '../../lib/wechat';
 import { RealnameService } from './service';
 
@@ -37,4 +37,7 @@ const route = createRouter(
   logger,
 );
 
-export const main = (event: unknown) => route(event, { caller: callerContext() });
+export const main = (event: unknown, context?: unknown) => {
+  deployedTimeLimit('realname', logger, context);
+  return route(event, { caller: callerContext() });
+};

@@ -1,25 +1,16 @@
 /** `roster`: thin adapter: SDK, caller and configuration in; RosterService does the work. */
 import { loadPiiKeys } from '../../core/pii';
 import { createRouter, isTimerEvent } from '../../core/router';
-import { sliceDeadline, timeoutWarning } from '../../core/roster/slice';
+import { sliceDeadline } from '../../core/roster/slice';
 import { typedDb } from '../../lib/cloud-db';
 import { requireConfig, reportMissingConfig } from '../../lib/config';
-import { callerContext, cloud, createLogger } from '../../lib/runtime';
+import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { Throttle } from '../../lib/throttle';
-import { FUNCTIONS } from '../manifest';
 import { RosterService, type CloudStorage } from './service';
 
 const logger = createLogger('roster');
 const db = typedDb(cloud.database());
 reportMissingConfig(logger, { pii: loadPiiKeys });
-
-/** The part of the platform's invocation context this function reads. */
-interface InvocationContext {
-  time_limit_in_ms?: number;
-}
-
-const EXPECTED_TIMEOUT = FUNCTIONS.find((f) => f.name === 'roster')!.timeout;
-let timeoutChecked = false;
 
 function service(startedAt: number, timeLimitMs?: number): RosterService {
   return new RosterService({
@@ -52,14 +43,9 @@ const route = createRouter<'roster', Context>(
   logger,
 );
 
-export const main = async (event: unknown, context?: InvocationContext) => {
+export const main = async (event: unknown, context?: unknown) => {
   const startedAt = Date.now();
-  const timeLimitMs = context?.time_limit_in_ms;
-  if (!timeoutChecked) {
-    timeoutChecked = true;
-    const warning = timeoutWarning('roster', timeLimitMs, EXPECTED_TIMEOUT);
-    if (warning) logger.error(warning);
-  }
+  const timeLimitMs = deployedTimeLimit('roster', logger, context);
   const caller = callerContext();
   if (isTimerEvent(event, caller)) return service(startedAt, timeLimitMs).sweep();
   return route(event, { caller, service: () => service(startedAt, timeLimitMs) });

@@ -1,4 +1,4 @@
-import { MIN_SLICE_MS, sliceDeadline, timeoutWarning } from '../../../server/core/roster/slice';
+import { MIN_SLICE_MS, sliceDeadline } from '../../../server/core/roster/slice';
 
 describe('sliceDeadline', () => {
   const t0 = 1_000_000;
@@ -23,18 +23,5 @@ describe('sliceDeadline', () => {
   it('keeps a configured slice below the minimum (0: one batch per invocation)', () => {
     expect(sliceDeadline(t0, 0, 60_000)).toBe(t0);
     expect(sliceDeadline(t0, 0, 3_000)).toBe(t0);
-  });
-});
-
-describe('timeoutWarning', () => {
-  it('names the deployed and expected timeouts and where to set it', () => {
-    expect(timeoutWarning('roster', 3000, 60)).toBe(
-      'function timeout is 3 s, below the 60 s roster is built for: large imports will be slow or never finish. ' +
-        'Set it in 云开发控制台 → 云函数 → roster → 版本与配置',
-    );
-  });
-
-  it.each([60_000, 90_000, undefined])('is silent for %p', (limit) => {
-    expect(timeoutWarning('roster', limit, 60)).toBeUndefined();
   });
 });

@@ -168,6 +168,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     'POST /sandbox/realname/authorize': async (req, res) =>
       send(res, wechat.authorizeRealname((await json(req)) as never)),
     'POST /sandbox/faults': async (req, res) => send(res, wechat.injectFault((await json(req)) as never)),
+    'POST /sandbox/db/faults': async (req, res) => send(res, tcb.injectFault(await json(req))),
     'POST /sandbox/storage/upload': async (req, res, url) => {
       // What wx.uploadFile sends in sandbox mode: multipart/form-data with one file part.
       const cloudPath = storage.safePath(url.searchParams.get('cloudPath') ?? '');

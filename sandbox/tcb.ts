@@ -26,6 +26,15 @@ export interface DbStats {
   rejected: number;
 }
 
+/** POST /sandbox/db/faults: the next `times` database requests of `action` (on `collection`) fail. */
+export interface DbFault {
+  action: string;
+  collection?: string;
+  code: string;
+  message: string;
+  times: number;
+}
+
 type Body = Record<string, unknown>;
 type Answer = Record<string, unknown>;
 
@@ -42,6 +51,7 @@ export class TcbService {
   readonly stats: DbStats = { reads: 0, writes: 0, rejected: 0 };
   private inFlight = 0;
   private window: number[] = [];
+  private faults: DbFault[] = [];
 
   constructor(
     readonly db: Database,
@@ -74,6 +84,47 @@ export class TcbService {
     }
   }
 
+  // ------------------------------------------------------------ faults
+
+  /**
+   * Arms a database fault: the next `times` (default 1) requests of `action` (e.g.
+   * `database.insertDocument`), optionally only on `collection`, answer `{ code, message }` as the
+   * service does for an error (default SYS_ERR), before touching any data. Answers 400 for bad input.
+   */
+  injectFault(input: unknown): { status: number; body: unknown } {
+    const bad = (error: string) => ({ status: 400, body: { error } });
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) return bad('a JSON object is expected');
+    const { action, collection, code = 'SYS_ERR', message, times = 1 } = input as Record<string, unknown>;
+    if (typeof action !== 'string' || !/^database\.[A-Za-z]+$/.test(action)) {
+      return bad('action must be a database action, e.g. "database.insertDocument"');
+    }
+    if (collection !== undefined && typeof collection !== 'string') return bad('collection must be a string');
+    if (typeof code !== 'string' || !/^[A-Z][A-Z_]*$/.test(code)) return bad('code must be an error code name');
+    if (!Number.isInteger(times) || (times as number) < 1 || (times as number) > 10000) {
+      return bad('times must be an integer from 1 to 10000');
+    }
+    const fault: DbFault = {
+      action,
+      collection,
+      code,
+      message: typeof message === 'string' ? message : `injected database fault ${code}`,
+      times: times as number,
+    };
+    this.faults.push(fault);
+    return { status: 200, body: { fault } };
+  }
+
+  private takeFault(action: string, collection: unknown): DbFault | undefined {
+    const at = this.faults.findIndex(
+      (f) => f.action === action && (f.collection === undefined || f.collection === collection),
+    );
+    const fault = this.faults[at];
+    if (!fault) return undefined;
+    fault.times -= 1;
+    if (fault.times === 0) this.faults.splice(at, 1);
+    return fault;
+  }
+
   // ------------------------------------------------------------ quota model
 
   private async admit<T>(run: () => T): Promise<T> {
@@ -103,6 +154,8 @@ export class TcbService {
   // ------------------------------------------------------------ database
 
   private async database(action: string, body: Body): Promise<unknown> {
+    const fault = this.takeFault(action, body.collectionName);
+    if (fault) throw new DbError(fault.code, fault.message);
     if (action === 'database.startTransaction') return { topLevel: { transactionId: this.db.startTransaction() } };
     if (action === 'database.commitTransaction') {
       this.db.commitTransaction(String(body.transactionId));

@@ -126,6 +126,19 @@ describe('realname.fetch', () => {
     expect(String(res.message)).toMatch(/[\u4e00-\u9fa5]/);
   });
 
+  it('a database failure while reserving the auth_token refuses before calling WeChat, and the token stays usable', async () => {
+    const path = '/cgi-bin/wxopen/getrealnameinfo';
+    const authToken = await authorize('o_rn_dbfault', PEOPLE.plain);
+    const calls = sandbox.wechat.stats()[path] ?? 0;
+    await post(sandbox, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'used_tokens' });
+    expect(await realname('o_rn_dbfault', { action: 'fetch', authToken })).toMatchObject({
+      ok: false,
+      code: 'INTERNAL',
+    });
+    expect(sandbox.wechat.stats()[path] ?? 0).toBe(calls);
+    expect(await realname('o_rn_dbfault', { action: 'fetch', authToken })).toMatchObject({ ok: true });
+  });
+
   it('refuses an unknown auth_token with 94005 from WeChat', async () => {
     expect(await realname('o_rn_x', { action: 'fetch', authToken: 'not-a-real-token-123' })).toMatchObject({
       ok: false,

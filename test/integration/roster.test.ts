@@ -385,6 +385,44 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
+  it('a database failure mid-import keeps the job: the next run redoes the batch, each person once', async () => {
+    const faulty = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    try {
+      const up = await fetch(`${faulty.url}/sandbox/storage/upload?cloudPath=roster-uploads/fault.xlsx`, {
+        method: 'POST',
+        body: cleanRoster(2500),
+      });
+      const { fileID } = (await up.json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(faulty, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      // The first batch's insert fails (and is not a duplicate _id: nothing of it is stored).
+      await post(faulty, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'roster' });
+      const started = await call({ action: 'import', fileID });
+      expect(started).toMatchObject({ ok: true, jobId: expect.any(String) });
+      // Nothing was written, and the lease is free: the next run goes on at once.
+      expect(faulty.db.dump('roster')).toHaveLength(0);
+      let status = await call({ action: 'status', jobId: started.jobId });
+      expect(status).toMatchObject({ state: 'running', processed: 0, inserted: 0 });
+      const lease = () => faulty.db.dump('roster_jobs').find((d) => d._id === started.jobId)!.leaseUntil;
+      expect(lease()).toBe(0);
+      // The same in a run: it answers INTERNAL (the driver retries), the job keeps its place, lease free.
+      await post(faulty, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'roster' });
+      expect(await call({ action: 'run', jobId: started.jobId })).toMatchObject({ ok: false, code: 'INTERNAL' });
+      expect(lease()).toBe(0);
+      expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'running', processed: 0 });
+      while (status.state === 'running') status = await call({ action: 'run', jobId: started.jobId });
+      expect(status).toMatchObject({ state: 'done', total: 2500, inserted: 2500, failed: 0 });
+      const ids = faulty.db.dump('roster').map((d) => d._id);
+      expect(ids).toHaveLength(2500);
+      expect(new Set(ids).size).toBe(2500);
+      const log = fs.readFileSync(faulty.logFile, 'utf8');
+      expect(log).toContain('roster slice failed; the next run retries it');
+      expect(log).not.toContain(person(0).idCard);
+    } finally {
+      await faulty.stop();
+    }
+  });
+
   it('a slice killed after writing is redone without duplicates', async () => {
     // Simulate a crash: the roster holds the first 1000 people already, the job was never saved.
     const file = cleanRoster(1500);

@@ -280,6 +280,41 @@ describe('functions and gateway', () => {
   });
 });
 
+describe('database faults', () => {
+  it('fails the next matching requests with the given code, before touching data, then recovers', async () => {
+    const db = typedDb(cloud.database());
+    await db.createCollection('faulty');
+    await db.createCollection('healthy');
+    const armed = await post(sandbox, '/sandbox/db/faults', {
+      action: 'database.insertDocument',
+      collection: 'faulty',
+      code: 'DATABASE_REQUEST_FAILED',
+      times: 2,
+    });
+    expect(armed.status).toBe(200);
+    const before = await db.collection('faulty').count();
+    // Another collection and another action are not affected.
+    await db.collection('healthy').add({ data: { fault: 'not here' } });
+    expect((await db.collection('faulty').count()).total).toBe(before.total);
+    for (let i = 0; i < 2; i += 1) {
+      await expect(db.collection('faulty').add({ data: { fault: i } })).rejects.toThrow(/injected database fault/);
+    }
+    expect((await db.collection('faulty').count()).total).toBe(before.total);
+    await db.collection('faulty').add({ data: { fault: 'recovered' } });
+    expect((await db.collection('faulty').count()).total).toBe(before.total + 1);
+  });
+
+  it.each([
+    [null, 'a JSON object is expected'],
+    [{ action: 'storage.uploadFile' }, 'action must be a database action, e.g. "database.insertDocument"'],
+    [{ action: 'database.insertDocument', collection: 3 }, 'collection must be a string'],
+    [{ action: 'database.insertDocument', code: 'oops' }, 'code must be an error code name'],
+    [{ action: 'database.insertDocument', times: 0 }, 'times must be an integer from 1 to 10000'],
+  ])('answers 400 for %j', async (input, error) => {
+    expect(await post(sandbox, '/sandbox/db/faults', input)).toMatchObject({ status: 400, body: { error } });
+  });
+});
+
 describe('quota model', () => {
   it('answers the over-quota errors when QPS or concurrency is exceeded', async () => {
     const db = typedDb(cloud.database());

@@ -185,7 +185,16 @@ export class RosterService {
     };
     await this.deps.throttle.run(() => this.deps.db.collection(JOBS).add({ data: job }));
     this.deps.logger.info('roster import started', { job: jobId, format: roster.format, dryRun });
-    await this.slice(job, roster);
+    try {
+      await this.slice(job, roster);
+    } catch (err) {
+      // The job exists and keeps what it saved: the client's `run` calls retry it (see slice).
+      this.deps.logger.error('roster slice failed; the next run retries it', {
+        job: jobId,
+        error: (err as Error)?.name,
+        detail: (err as Error)?.message,
+      });
+    }
     return { ok: true as const, jobId };
   }
 
@@ -337,8 +346,12 @@ export class RosterService {
       await this.batches(job, roster);
     } catch (err) {
       // A sheet that turns out corrupt or oversized only while streaming: the job fails, cleanly.
-      if (!(err instanceof RosterFileError)) throw err;
-      await this.fail(job, err.code, err.message);
+      if (err instanceof RosterFileError) return this.fail(job, err.code, err.message);
+      // Anything else (the database failing mid-batch): what was saved stays, the batch in flight
+      // is redone. The lease is released, best effort, so the next run retries at once.
+      job.leaseUntil = 0;
+      await this.save(job).catch(() => undefined);
+      throw err;
     }
   }
 

@@ -92,24 +92,8 @@ export class TcbService {
    * service does for an error (default SYS_ERR), before touching any data. Answers 400 for bad input.
    */
   injectFault(input: unknown): { status: number; body: unknown } {
-    const bad = (error: string) => ({ status: 400, body: { error } });
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) return bad('a JSON object is expected');
-    const { action, collection, code = 'SYS_ERR', message, times = 1 } = input as Record<string, unknown>;
-    if (typeof action !== 'string' || !/^database\.[A-Za-z]+$/.test(action)) {
-      return bad('action must be a database action, e.g. "database.insertDocument"');
-    }
-    if (collection !== undefined && typeof collection !== 'string') return bad('collection must be a string');
-    if (typeof code !== 'string' || !/^[A-Z][A-Z_]*$/.test(code)) return bad('code must be an error code name');
-    if (!Number.isInteger(times) || (times as number) < 1 || (times as number) > 10000) {
-      return bad('times must be an integer from 1 to 10000');
-    }
-    const fault: DbFault = {
-      action,
-      collection,
-      code,
-      message: typeof message === 'string' ? message : `injected database fault ${code}`,
-      times: times as number,
-    };
+    const fault = parseDbFault(input);
+    if (typeof fault === 'string') return { status: 400, body: { error: fault } };
     this.faults.push(fault);
     return { status: 200, body: { fault } };
   }
@@ -276,4 +260,27 @@ export class TcbService {
     }
     return { response_data: JSON.stringify(result.result) };
   }
+}
+
+/** A fault from POST /sandbox/db/faults, or what is wrong with the input. */
+function parseDbFault(input: unknown): DbFault | string {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'a JSON object is expected';
+  const { action, collection, code = 'SYS_ERR', message, times = 1 } = input as Record<string, unknown>;
+  if (typeof action !== 'string' || !/^database\.[A-Za-z]+$/.test(action)) {
+    return 'action must be a database action, e.g. "database.insertDocument"';
+  }
+  if (collection !== undefined && typeof collection !== 'string') return 'collection must be a string';
+  if (typeof code !== 'string' || !/^[A-Z][A-Z_]*$/.test(code)) return 'code must be an error code name';
+  if (!isCount(times)) return 'times must be an integer from 1 to 10000';
+  return {
+    action,
+    collection,
+    code,
+    message: typeof message === 'string' ? message : `injected database fault ${code}`,
+    times,
+  };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 10000;
 }

@@ -30,9 +30,14 @@ export interface DbStats {
 export interface DbFault {
   action: string;
   collection?: string;
-  code: string;
+  /** The error to answer; absent with `latencyMs` alone: the request is only delayed. */
+  code?: string;
   message: string;
   times: number;
+  /** Delay before the request (and its error, if any). */
+  latencyMs?: number;
+  /** For inserts: store the first `partial` documents, then answer the error (a half-done batch). */
+  partial?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -139,7 +144,14 @@ export class TcbService {
 
   private async database(action: string, body: Body): Promise<unknown> {
     const fault = this.takeFault(action, body.collectionName);
-    if (fault) throw new DbError(fault.code, fault.message);
+    if (fault?.latencyMs) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+    if (fault?.code) {
+      if (fault.partial && action === 'database.insertDocument' && Array.isArray(body.data)) {
+        const docs = (body.data as string[]).slice(0, fault.partial).map((d) => this.db.parse(d));
+        this.db.insert(String(body.collectionName ?? ''), docs);
+      }
+      throw new DbError(fault.code, fault.message);
+    }
     if (action === 'database.startTransaction') return { topLevel: { transactionId: this.db.startTransaction() } };
     if (action === 'database.commitTransaction') {
       this.db.commitTransaction(String(body.transactionId));
@@ -262,25 +274,49 @@ export class TcbService {
   }
 }
 
+type FaultInput = Record<string, unknown>;
+
+/** Each rule: when it is broken, the input is refused with its message. */
+const FAULT_RULES: Array<[(f: FaultInput, code: unknown) => boolean, string]> = [
+  [
+    (f) => typeof f.action !== 'string' || !/^database\.[A-Za-z]+$/.test(f.action),
+    'action must be a database action, e.g. "database.insertDocument"',
+  ],
+  [(f) => f.collection !== undefined && typeof f.collection !== 'string', 'collection must be a string'],
+  [
+    (_f, code) => code !== undefined && !(typeof code === 'string' && /^[A-Z][A-Z_]*$/.test(code)),
+    'code must be an error code name',
+  ],
+  [
+    (f) => f.latencyMs !== undefined && !isCount(f.latencyMs, 0, 60_000),
+    'latencyMs must be an integer from 0 to 60000',
+  ],
+  [
+    (f, code) => f.partial !== undefined && (!isCount(f.partial) || code === undefined),
+    'partial must be an integer from 1 to 10000, with a code',
+  ],
+  [(f) => !isCount(f.times ?? 1), 'times must be an integer from 1 to 10000'],
+];
+
 /** A fault from POST /sandbox/db/faults, or what is wrong with the input. */
 function parseDbFault(input: unknown): DbFault | string {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'a JSON object is expected';
-  const { action, collection, code = 'SYS_ERR', message, times = 1 } = input as Record<string, unknown>;
-  if (typeof action !== 'string' || !/^database\.[A-Za-z]+$/.test(action)) {
-    return 'action must be a database action, e.g. "database.insertDocument"';
-  }
-  if (collection !== undefined && typeof collection !== 'string') return 'collection must be a string';
-  if (typeof code !== 'string' || !/^[A-Z][A-Z_]*$/.test(code)) return 'code must be an error code name';
-  if (!isCount(times)) return 'times must be an integer from 1 to 10000';
+  const f = input as FaultInput;
+  // No code and no latency: a plain failure. Latency alone: only a delay.
+  const code = f.code ?? (f.latencyMs === undefined ? 'SYS_ERR' : undefined);
+  const broken = FAULT_RULES.find(([isBroken]) => isBroken(f, code));
+  if (broken) return broken[1];
   return {
-    action,
-    collection,
-    code,
-    message: typeof message === 'string' ? message : `injected database fault ${code}`,
-    times,
+    action: f.action as string,
+    collection: f.collection as string | undefined,
+    code: code as string | undefined,
+    message: typeof f.message === 'string' ? f.message : `injected database fault ${String(code)}`,
+    times: (f.times ?? 1) as number,
+    ...(f.latencyMs !== undefined ? { latencyMs: f.latencyMs as number } : {}),
+    ...(f.partial !== undefined ? { partial: f.partial as number } : {}),
   };
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 10000;
+function isCount(value: unknown, min = 1, max = 10000): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }

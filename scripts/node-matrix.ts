@@ -7,9 +7,10 @@
  * differs by version (Node ≥ 18.19.1 / 20.11.1 refuse RSA_PKCS1_PADDING for private decryption),
  * so "works on all of them" is checked by running them, not assumed from the build target.
  *
- * Each Node binary comes from the npm registry (the official builds published as
- * `node-<platform>-<arch>`; `npm pack` checks the registry's integrity hash), cached in
- * `.cache/node-matrix/`. The functions run on that binary; the sandbox and jest stay on this one.
+ * Each Node binary comes from the npm registry: `node-<platform>-<arch>`, Node's release binaries
+ * repackaged on npm (what the `node` npm package installs). `npm pack` checks the tarball against the
+ * registry's integrity hash, not against nodejs.org's signatures. Cached in `.cache/node-matrix/`. The
+ * functions run on that binary; the sandbox and jest stay on this one.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import fs from 'fs';

@@ -187,7 +187,7 @@ describe('realname.fetch', () => {
 
 describe('deployed timeout', () => {
   it('logs once, naming the setting, when the deployed timeout is below the manifest (20 s)', async () => {
-    const short = await freshSandbox({ functionTimeouts: { realname: 3 } });
+    const short = await freshSandbox({ functionTimeouts: { realname: 10 } });
     try {
       for (let i = 0; i < 2; i += 1) {
         expect(await realname('o_rn_timeout', { action: 'categories' }, short)).toMatchObject({ ok: true });
@@ -195,7 +195,7 @@ describe('deployed timeout', () => {
       const warnings = fs
         .readFileSync(short.logFile, 'utf8')
         .split('\n')
-        .filter((line) => line.includes('function timeout is 3 s, below the 20 s realname is built for'));
+        .filter((line) => line.includes('function timeout is 10 s, below the 20 s realname is built for'));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain('云开发控制台 → 云函数 → realname → 版本与配置');
     } finally {
@@ -203,6 +203,24 @@ describe('deployed timeout', () => {
     }
     // The suite's sandbox runs with the manifest's timeouts: no such line.
     expect(fs.readFileSync(sandbox.logFile, 'utf8')).not.toContain('function timeout is');
+  });
+
+  it('the platform kills an invocation at its timeout (the caller gets a gateway error, not an answer)', async () => {
+    const short = await freshSandbox({ functionTimeouts: { realname: 1 } });
+    try {
+      // The categories request hangs longer than the 1 s timeout and the 5 s WeChat request timeout.
+      await post(short, '/sandbox/faults', { path: '/wxa/get_category', latencyMs: 10_000, times: 1 });
+      const res = await post(
+        short,
+        '/gateway/functions/realname',
+        { action: 'categories' },
+        { 'X-WX-OPENID': 'o_rn_kill' },
+      );
+      expect(res.status).toBe(502);
+      expect(String(res.body.error)).toBe('Task timed out after 1 seconds');
+    } finally {
+      await short.stop();
+    }
   });
 });
 

@@ -343,7 +343,6 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(status).toMatchObject({ state: 'done', total: 10000, failed: 0 });
       const ids = crashy.db.dump('roster').map((d) => d._id);
       expect(ids).toHaveLength(10000);
-      expect(new Set(ids).size).toBe(10000);
     } finally {
       await crashy.stop();
     }
@@ -354,7 +353,8 @@ describe('resumable, sliced and concurrent imports', () => {
     const short = await freshSandbox({
       functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
       functionTimeouts: { roster: 10 },
-      quota: { latencyMs: 150 },
+      // 10 batches need at least 9 s of database time: more than one 5 s slice on any machine.
+      quota: { latencyMs: 300 },
     });
     try {
       const up = await fetch(`${short.url}/sandbox/storage/upload?cloudPath=roster-uploads/short.xlsx`, {
@@ -414,12 +414,73 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(status).toMatchObject({ state: 'done', total: 2500, inserted: 2500, failed: 0 });
       const ids = faulty.db.dump('roster').map((d) => d._id);
       expect(ids).toHaveLength(2500);
-      expect(new Set(ids).size).toBe(2500);
       const log = fs.readFileSync(faulty.logFile, 'utf8');
       expect(log).toContain('roster slice failed; the next run retries it');
       expect(log).not.toContain(person(0).idCard);
     } finally {
       await faulty.stop();
+    }
+  });
+
+  it('a failed save while finishing leaves the job running; the next run finishes and cleans up', async () => {
+    const finishing = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    try {
+      const up = await fetch(`${finishing.url}/sandbox/storage/upload?cloudPath=roster-uploads/finish.xlsx`, {
+        method: 'POST',
+        body: cleanRoster(500),
+      });
+      const { fileID } = (await up.json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(finishing, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      // One batch, so the first job save is the one that marks it done.
+      await post(finishing, '/sandbox/db/faults', { action: 'database.modifyDocument', collection: 'roster_jobs' });
+      const started = await call({ action: 'import', fileID });
+      expect(started).toMatchObject({ ok: true });
+      expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'running' });
+      const uploads = () => finishing.storage.list().filter((f) => f.startsWith('roster-uploads/'));
+      expect(uploads()).toHaveLength(1); // not cleaned up yet, and not forgotten either
+      const done = await call({ action: 'run', jobId: started.jobId });
+      expect(done).toMatchObject({ state: 'done', total: 500, failed: 0 });
+      expect((done.inserted as number) + (done.unchanged as number)).toBe(500);
+      expect(finishing.db.dump('roster')).toHaveLength(500);
+      expect(uploads()).toEqual([]);
+      expect(finishing.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
+    } finally {
+      await finishing.stop();
+    }
+  });
+
+  it('an array insert the database stored only in part is completed, each person once', async () => {
+    const partial = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    try {
+      const up = await fetch(`${partial.url}/sandbox/storage/upload?cloudPath=roster-uploads/partial.xlsx`, {
+        method: 'POST',
+        body: cleanRoster(1000),
+      });
+      const { fileID } = (await up.json()) as { fileID: string };
+      const call = (event: Record<string, unknown>) =>
+        post(partial, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      // The batch's insert stores 400 of 1000 documents and then fails (a duplicate _id would look
+      // the same to the function): it writes the 600 still missing.
+      await post(partial, '/sandbox/db/faults', {
+        action: 'database.insertDocument',
+        collection: 'roster',
+        code: 'DATABASE_REQUEST_FAILED',
+        partial: 400,
+      });
+      const started = await call({ action: 'import', fileID });
+      let status = await call({ action: 'status', jobId: started.jobId });
+      while (status.state === 'running') status = await call({ action: 'run', jobId: started.jobId });
+      expect(status).toMatchObject({ state: 'done', total: 1000, failed: 0 });
+      // Known limit: the 400 it stored itself are counted as unchanged (indistinguishable from a
+      // concurrent import's), so only the sum is exact.
+      expect(status).toMatchObject({ inserted: 600, unchanged: 400 });
+      expect(partial.db.dump('roster')).toHaveLength(1000);
+      expect(fs.readFileSync(partial.logFile, 'utf8')).toContain(
+        'roster batch partly stored already; writing the rest',
+      );
+    } finally {
+      await partial.stop();
     }
   });
 
@@ -431,8 +492,6 @@ describe('resumable, sliced and concurrent imports', () => {
     const { status } = await importFile(file, 'full.xlsx');
     expect(status).toMatchObject({ state: 'done', total: 1500, failed: 0 });
     expect((status!.inserted as number) + (status!.unchanged as number) + (status!.updated as number)).toBe(1500);
-    const ids = sandbox.db.dump('roster').map((d) => d._id);
-    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('two different files with the same people imported at once write each person once', async () => {
@@ -453,8 +512,8 @@ describe('resumable, sliced and concurrent imports', () => {
         return status;
       }),
     );
+    // _id is the person's blind index, so "once" is the sum of inserts matching what was added.
     const ids = sandbox.db.dump('roster').map((d) => d._id);
-    expect(new Set(ids).size).toBe(ids.length);
     const added = ids.filter((id) => !before.has(id)).length;
     // Each new person was inserted by exactly one of the two jobs.
     expect(finals.reduce((sum, f) => sum + Number(f.inserted), 0)).toBe(added);

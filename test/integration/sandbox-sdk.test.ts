@@ -8,7 +8,7 @@ import path from 'path';
 import type { Sandbox } from '../../sandbox';
 import { startSandbox } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
-import { typedDb } from '../../server/lib/cloud-db';
+import { addMany, typedDb } from '../../server/lib/cloud-db';
 import { freshSandbox, post, sdkFor } from '../helpers/sandbox';
 
 jest.setTimeout(60_000);
@@ -304,8 +304,38 @@ describe('database faults', () => {
     expect((await db.collection('faulty').count()).total).toBe(before.total + 1);
   });
 
+  it('delays a request (latencyMs alone), or stores the first documents of an array insert and fails (partial)', async () => {
+    const db = typedDb(cloud.database());
+    await db.createCollection('halfway');
+    await post(sandbox, '/sandbox/db/faults', {
+      action: 'database.getDocument',
+      collection: 'halfway',
+      latencyMs: 300,
+    });
+    const started = Date.now();
+    expect((await db.collection('halfway').get()).data).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+
+    await post(sandbox, '/sandbox/db/faults', {
+      action: 'database.insertDocument',
+      collection: 'halfway',
+      code: 'DATABASE_REQUEST_FAILED',
+      partial: 2,
+    });
+    const docs = [1, 2, 3, 4, 5].map((n) => ({ _id: `h${n}`, n }));
+    await expect(addMany(db, 'halfway', docs)).rejects.toThrow(/injected database fault/);
+    const stored = (await db.collection<{ n: number }>('halfway').orderBy('n', 'asc').get()).data;
+    expect(stored.map((d) => d.n)).toEqual([1, 2]);
+  });
+
   it.each([
     [null, 'a JSON object is expected'],
+    [{ action: 'database.getDocument', latencyMs: -1 }, 'latencyMs must be an integer from 0 to 60000'],
+    [
+      { action: 'database.insertDocument', latencyMs: 5, partial: 2 },
+      'partial must be an integer from 1 to 10000, with a code',
+    ],
+    [{ action: 'database.insertDocument', partial: 0 }, 'partial must be an integer from 1 to 10000, with a code'],
     [{ action: 'storage.uploadFile' }, 'action must be a database action, e.g. "database.insertDocument"'],
     [{ action: 'database.insertDocument', collection: 3 }, 'collection must be a string'],
     [{ action: 'database.insertDocument', code: 'oops' }, 'code must be an error code name'],
@@ -318,6 +348,14 @@ describe('database faults', () => {
 describe('quota model', () => {
   it('answers the over-quota errors when QPS or concurrency is exceeded', async () => {
     const db = typedDb(cloud.database());
+    try {
+      await quotaChecks(db);
+    } finally {
+      sandbox.tcb.quota = {};
+    }
+  });
+
+  async function quotaChecks(db: ReturnType<typeof typedDb>): Promise<void> {
     sandbox.tcb.quota = { qps: 5 };
     const outcomes = await Promise.allSettled(Array.from({ length: 12 }, () => db.collection('items').count()));
     const rejected = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
@@ -331,8 +369,7 @@ describe('quota model', () => {
     const overConcurrent = concurrent.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
     expect(overConcurrent.length).toBe(4);
     expect(overConcurrent[0]!.reason).toMatchObject({ errCode: -501004 });
-    sandbox.tcb.quota = {};
-  });
+  }
 });
 
 describe('persistence', () => {

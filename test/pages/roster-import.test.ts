@@ -329,7 +329,7 @@ describe('roster-import page, admin', () => {
     chooseFile(page, 'roster.xlsx', cleanRoster(3));
     await reach(page, 'denied');
     expect(actions).toEqual(['access', 'import']);
-    await waitFor(() => page.data.openid === GUEST);
+    await waitFor(() => page.data.openid === GUEST, 15_000);
   });
 });
 

@@ -347,10 +347,18 @@ export class RosterService {
     } catch (err) {
       // A sheet that turns out corrupt or oversized only while streaming: the job fails, cleanly.
       if (err instanceof RosterFileError) return this.fail(job, err.code, err.message);
-      // Anything else (the database failing mid-batch): what was saved stays, the batch in flight
-      // is redone. The lease is released, best effort, so the next run retries at once.
-      job.leaseUntil = 0;
-      await this.save(job).catch(() => undefined);
+      // Anything else (the database failing mid-batch, or while finishing): the job stays as last
+      // saved (every batch that wrote data was saved), so the next run redoes the rest, finishing
+      // included. Only the lease is released, best effort, so that run can start at once; the
+      // in-memory job is not saved, since it may already say "done" without the cleanup done.
+      await this.deps.throttle
+        .run(() =>
+          this.deps.db
+            .collection(JOBS)
+            .doc(job._id)
+            .update({ data: { leaseUntil: 0 } }),
+        )
+        .catch(() => undefined);
       throw err;
     }
   }
@@ -453,6 +461,11 @@ export class RosterService {
       // missing. What is stored decides, not the error's wording; nothing stored means another error.
       const present = await this.stored(writes.map((r) => r._id));
       if (present.size === 0) throw err;
+      this.deps.logger.info('roster batch partly stored already; writing the rest', {
+        job: job._id,
+        present: present.size,
+        of: writes.length,
+      });
       await throttle.run(() =>
         addMany(
           db,

@@ -6,7 +6,7 @@ import { spawn } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import type { Sandbox } from '../../sandbox';
+import type { Sandbox, SandboxOptions } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
 import { freshSandbox, persistedText, post } from '../helpers/sandbox';
 import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
@@ -19,7 +19,7 @@ let uploads = 0;
 
 beforeAll(async () => {
   buildFunctions(['roster', 'face']);
-  sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+  sandbox = await ownSandbox();
 });
 
 afterAll(async () => {
@@ -34,16 +34,29 @@ afterAll(async () => {
   }
 });
 
-const roster = (event: Record<string, unknown>, openid = ADMIN) =>
-  post(sandbox, '/gateway/functions/roster', event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+/** A `roster` call through the gateway as `openid`: the whole HTTP answer (status and body). */
+const gateway = (event: Record<string, unknown>, openid = ADMIN, target = sandbox) =>
+  post(target, '/gateway/functions/roster', event, { 'X-WX-OPENID': openid });
+
+const roster = (event: Record<string, unknown>, openid = ADMIN, target = sandbox) =>
+  gateway(event, openid, target).then((r) => r.body);
+
+/** A sandbox of the test's own (its quota, clock, timeouts or faults change), with the same admin. */
+const ownSandbox = (options: SandboxOptions = {}) =>
+  freshSandbox({ ...options, functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ...options.functionEnv } });
+
+/** Puts `content` at `cloudPath` in `target`'s storage, as the page's upload does; answers its fileID. */
+async function putUpload(target: Sandbox, cloudPath: string, content: Buffer): Promise<string> {
+  const res = await fetch(`${target.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
+    method: 'POST',
+    body: content,
+  });
+  return String(((await res.json()) as { fileID: string }).fileID);
+}
 
 async function upload(content: Buffer, name: string): Promise<string> {
   uploads += 1;
-  const res = await fetch(
-    `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(`roster-uploads/${uploads}-${name}`)}`,
-    { method: 'POST', body: content },
-  );
-  return String(((await res.json()) as { fileID: string }).fileID);
+  return putUpload(sandbox, `roster-uploads/${uploads}-${name}`, content);
 }
 
 /** Import and drive the job to the end, as the page and the CLI do. */
@@ -259,17 +272,11 @@ describe('CLI (npm run roster)', () => {
 
 describe('resumable, sliced and concurrent imports', () => {
   it('continues where a slice stopped, without duplicates or gaps', async () => {
-    const small = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ROSTER_SLICE_SECONDS: '0' } });
+    const small = await ownSandbox({ functionEnv: { ROSTER_SLICE_SECONDS: '0' } });
     try {
-      const fileID = (await (
-        await fetch(`${small.url}/sandbox/storage/upload?cloudPath=roster-uploads/sliced.xlsx`, {
-          method: 'POST',
-          body: cleanRoster(3500),
-        })
-      ).json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(small, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
-      const started = await call({ action: 'import', fileID: fileID.fileID });
+      const fileID = await putUpload(small, 'roster-uploads/sliced.xlsx', cleanRoster(3500));
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, small);
+      const started = await call({ action: 'import', fileID });
       let status = await call({ action: 'status', jobId: started.jobId });
       // A zero budget: every invocation does one batch of 1000 and returns.
       expect(status).toMatchObject({ state: 'running', processed: 1000 });
@@ -283,13 +290,8 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(small.db.dump('roster')).toHaveLength(3500);
 
       // A job whose upload is damaged (or gone) between two slices fails cleanly instead of hanging.
-      const second = (await (
-        await fetch(`${small.url}/sandbox/storage/upload?cloudPath=roster-uploads/damaged.xlsx`, {
-          method: 'POST',
-          body: cleanRoster(2500),
-        })
-      ).json()) as { fileID: string };
-      const job2 = await call({ action: 'import', fileID: second.fileID });
+      const second = await putUpload(small, 'roster-uploads/damaged.xlsx', cleanRoster(2500));
+      const job2 = await call({ action: 'import', fileID: second });
       expect(await call({ action: 'status', jobId: job2.jobId })).toMatchObject({ state: 'running' });
       small.storage.write('roster-uploads/damaged.xlsx', junk().truncatedZip);
       expect(await call({ action: 'run', jobId: job2.jobId })).toMatchObject({
@@ -306,18 +308,10 @@ describe('resumable, sliced and concurrent imports', () => {
   it('a job whose instance dies mid-way resumes after its lease, without duplicates or gaps', async () => {
     // Slow database (150 ms a request): the import's one slice needs several seconds for 10 batches.
     // Its instance is killed once the job has saved progress, as a crash or host failure would.
-    const crashy = await freshSandbox({
-      functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
-      quota: { latencyMs: 150 },
-    });
+    const crashy = await ownSandbox({ quota: { latencyMs: 150 } });
     try {
-      const up = await fetch(`${crashy.url}/sandbox/storage/upload?cloudPath=roster-uploads/crash.xlsx`, {
-        method: 'POST',
-        body: cleanRoster(10000),
-      });
-      const { fileID } = (await up.json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(crashy, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r);
+      const fileID = await putUpload(crashy, 'roster-uploads/crash.xlsx', cleanRoster(10000));
+      const call = (event: Record<string, unknown>) => gateway(event, ADMIN, crashy);
       const jobDoc = () => crashy.db.dump('roster_jobs').find((d) => d.kind === 'job');
       const pending = call({ action: 'import', fileID });
       for (let i = 0; i < 600 && !((jobDoc()?.cursor as number) > 0); i += 1) {
@@ -350,20 +344,14 @@ describe('resumable, sliced and concurrent imports', () => {
 
   it('under a deployed timeout below the manifest (10 s), slices shrink to fit and the log names the setting', async () => {
     // The function sees the platform's limit as context.time_limit_in_ms: slices of 5 s, not 40.
-    const short = await freshSandbox({
-      functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
+    const short = await ownSandbox({
       functionTimeouts: { roster: 10 },
       // 10 batches need at least 9 s of database time: more than one 5 s slice on any machine.
       quota: { latencyMs: 300 },
     });
     try {
-      const up = await fetch(`${short.url}/sandbox/storage/upload?cloudPath=roster-uploads/short.xlsx`, {
-        method: 'POST',
-        body: cleanRoster(10000),
-      });
-      const { fileID } = (await up.json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(short, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN });
+      const fileID = await putUpload(short, 'roster-uploads/short.xlsx', cleanRoster(10000));
+      const call = (event: Record<string, unknown>) => gateway(event, ADMIN, short);
       const started = await call({ action: 'import', fileID });
       expect(started.status).toBe(200);
       let status = (await call({ action: 'status', jobId: started.body.jobId })).body;
@@ -386,15 +374,10 @@ describe('resumable, sliced and concurrent imports', () => {
   });
 
   it('a database failure mid-import keeps the job: the next run redoes the batch, each person once', async () => {
-    const faulty = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    const faulty = await ownSandbox();
     try {
-      const up = await fetch(`${faulty.url}/sandbox/storage/upload?cloudPath=roster-uploads/fault.xlsx`, {
-        method: 'POST',
-        body: cleanRoster(2500),
-      });
-      const { fileID } = (await up.json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(faulty, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      const fileID = await putUpload(faulty, 'roster-uploads/fault.xlsx', cleanRoster(2500));
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, faulty);
       // The first batch's insert fails (and is not a duplicate _id: nothing of it is stored).
       await post(faulty, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'roster' });
       const started = await call({ action: 'import', fileID });
@@ -423,15 +406,10 @@ describe('resumable, sliced and concurrent imports', () => {
   });
 
   it('a failed save while finishing leaves the job running; the next run finishes and cleans up', async () => {
-    const finishing = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    const finishing = await ownSandbox();
     try {
-      const up = await fetch(`${finishing.url}/sandbox/storage/upload?cloudPath=roster-uploads/finish.xlsx`, {
-        method: 'POST',
-        body: cleanRoster(500),
-      });
-      const { fileID } = (await up.json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(finishing, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      const fileID = await putUpload(finishing, 'roster-uploads/finish.xlsx', cleanRoster(500));
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, finishing);
       // One batch, so the first job save is the one that marks it done.
       await post(finishing, '/sandbox/db/faults', { action: 'database.modifyDocument', collection: 'roster_jobs' });
       const started = await call({ action: 'import', fileID });
@@ -451,15 +429,10 @@ describe('resumable, sliced and concurrent imports', () => {
   });
 
   it('an array insert the database stored only in part is completed, each person once', async () => {
-    const partial = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    const partial = await ownSandbox();
     try {
-      const up = await fetch(`${partial.url}/sandbox/storage/upload?cloudPath=roster-uploads/partial.xlsx`, {
-        method: 'POST',
-        body: cleanRoster(1000),
-      });
-      const { fileID } = (await up.json()) as { fileID: string };
-      const call = (event: Record<string, unknown>) =>
-        post(partial, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      const fileID = await putUpload(partial, 'roster-uploads/partial.xlsx', cleanRoster(1000));
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, partial);
       // The batch's insert stores 400 of 1000 documents and then fails (a duplicate _id would look
       // the same to the function): it writes the 600 still missing.
       await post(partial, '/sandbox/db/faults', {
@@ -520,20 +493,11 @@ describe('resumable, sliced and concurrent imports', () => {
   });
 
   it('a second import of a file that is still importing is refused, and its upload deleted', async () => {
-    const paused = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ROSTER_SLICE_SECONDS: '0' } });
+    const paused = await ownSandbox({ functionEnv: { ROSTER_SLICE_SECONDS: '0' } });
     try {
-      const call = (event: Record<string, unknown>) =>
-        post(paused, '/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, paused);
       const file = cleanRoster(2500);
-      const put = async (name: string) =>
-        (
-          (await (
-            await fetch(`${paused.url}/sandbox/storage/upload?cloudPath=roster-uploads/${name}`, {
-              method: 'POST',
-              body: file,
-            })
-          ).json()) as { fileID: string }
-        ).fileID;
+      const put = (name: string) => putUpload(paused, `roster-uploads/${name}`, file);
       const first = await call({ action: 'import', fileID: await put('same-1.xlsx') });
       expect(await call({ action: 'status', jobId: first.jobId })).toMatchObject({ state: 'running' });
       const second = await call({ action: 'import', fileID: await put('same-2.xlsx') });

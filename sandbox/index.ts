@@ -8,8 +8,8 @@ import fs from 'fs';
 import http from 'http';
 import path from 'path';
 import type { AddressInfo } from 'net';
-import { FUNCTIONS } from '../server/functions/manifest';
-import { COLLECTIONS } from '../server/functions/collections';
+import { FUNCTIONS } from '../server/manifest';
+import { COLLECTIONS } from '../server/manifest';
 import { Database } from './db';
 import { DEMO_IDENTITIES } from './demo';
 import { FunctionRunner, type InvokeResult } from './functions';
@@ -169,6 +169,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       send(res, wechat.authorizeRealname((await json(req)) as never)),
     'POST /sandbox/faults': async (req, res) => send(res, wechat.injectFault((await json(req)) as never)),
     'POST /sandbox/db/faults': async (req, res) => send(res, tcb.injectFault(await json(req))),
+    'POST /sandbox/storage/faults': async (req, res) => send(res, tcb.injectStorageFault(await json(req))),
     'POST /sandbox/storage/upload': async (req, res, url) => {
       // What wx.uploadFile sends in sandbox mode: multipart/form-data with one file part.
       const cloudPath = storage.safePath(url.searchParams.get('cloudPath') ?? '');

@@ -50,7 +50,7 @@ export function functionEnv(secrets: SandboxSecrets, env: string, baseUrl: strin
     TENCENTCLOUD_RUNENV: 'SCF',
     TENCENTCLOUD_REGION: 'ap-shanghai',
     WX_CONTEXT_KEYS: 'WX_OPENID,WX_APPID,WX_UNIONID,WX_CLIENTIP',
-    // The starter's own configuration (see server/functions/manifest.ts).
+    // The starter's own configuration (see server/manifest/functions.ts).
     WECHAT_API_BASE: `${baseUrl}/wechat`,
     WECHAT_APPID: secrets.appid,
     WECHAT_APPSECRET: secrets.appSecret,

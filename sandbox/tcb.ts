@@ -57,6 +57,8 @@ export class TcbService {
   private inFlight = 0;
   private window: number[] = [];
   private faults: DbFault[] = [];
+  /** File deletions that fail next: each a request whose every file answers `code`. */
+  private deleteFaults: string[] = [];
 
   constructor(
     readonly db: Database,
@@ -101,6 +103,22 @@ export class TcbService {
     if (typeof fault === 'string') return { status: 400, body: { error: fault } };
     this.faults.push(fault);
     return { status: 200, body: { fault } };
+  }
+
+  /**
+   * Arms a storage fault: the next `times` (default 1) delete requests fail for every file they name,
+   * per file as the service reports it (`code`, default STORAGE_REQUEST_FAIL; the SDK resolves with a
+   * status per file instead of rejecting). Answers 400 for bad input.
+   */
+  injectStorageFault(input: unknown): { status: number; body: unknown } {
+    const f = (typeof input === 'object' && input !== null ? input : {}) as FaultInput;
+    const code = f.code ?? 'STORAGE_REQUEST_FAIL';
+    if (typeof code !== 'string' || !/^STORAGE_[A-Z_]+$/.test(code)) {
+      return { status: 400, body: { error: 'code must be a storage error code name, e.g. "STORAGE_REQUEST_FAIL"' } };
+    }
+    if (!isCount(f.times ?? 1)) return { status: 400, body: { error: 'times must be an integer from 1 to 10000' } };
+    for (let i = 0; i < ((f.times ?? 1) as number); i += 1) this.deleteFaults.push(code);
+    return { status: 200, body: { fault: { action: 'storage.batchDeleteFile', code, times: f.times ?? 1 } } };
   }
 
   private takeFault(action: string, collection: unknown): DbFault | undefined {
@@ -244,6 +262,8 @@ export class TcbService {
       }
       case 'storage.batchDeleteFile': {
         const list = (body.fileid_list as string[]) ?? [];
+        const fault = this.deleteFaults.shift();
+        if (fault) return { delete_list: list.map((fileID) => ({ fileID, code: fault, message: 'injected fault' })) };
         return {
           delete_list: list.map((fileID) => {
             const cloudPath = this.storage.pathOf(fileID);

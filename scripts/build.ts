@@ -6,7 +6,7 @@
 import fs from 'fs';
 import path from 'path';
 import { buildSync } from 'esbuild';
-import { FUNCTIONS, SDK_VERSION } from '../server/functions/manifest';
+import { FUNCTIONS, SDK_VERSION } from '../server/manifest';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_OUT = path.join(ROOT, 'cloudfunctions');

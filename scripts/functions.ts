@@ -1,6 +1,6 @@
 /**
  * `npm run functions`: builds the cloud functions (`npm run build` functions), checks every folder
- * against server/functions/manifest.ts, then uploads each with miniprogram-ci
+ * against server/manifest/functions.ts, then uploads each with miniprogram-ci
  * (`ci.cloud.uploadFunction`, dependencies installed in the cloud) and creates its timer triggers
  * (`ci.cloud.createTimeTrigger`). `-- --dry-run` stops before the network and prints the calls.
  * Options: --only <name,...>. Environment: MP_PRIVATE_KEY_PATH or MP_PRIVATE_KEY, CLOUD_ENV.
@@ -25,7 +25,7 @@ import {
   UsageError,
   withUploadKey,
 } from './lib/deploy';
-import { FUNCTIONS, SDK_VERSION, type FunctionSpec } from '../server/functions/manifest';
+import { FUNCTIONS, SDK_VERSION, type FunctionSpec } from '../server/manifest';
 
 const ARGS = { 'dry-run': 'flag', only: 'value' } as const;
 

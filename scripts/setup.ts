@@ -1,5 +1,5 @@
 /**
- * `npm run setup`: the cloud database from server/functions/collections.ts: every collection,
+ * `npm run setup`: the cloud database from server/manifest/collections.ts: every collection,
  * its indexes and its security rule (CLIENT_RULE).
  *
  * - Collections are created with the real wx-server-sdk (`db.createCollection`, which fails when a
@@ -19,7 +19,7 @@
  */
 import { ROOT, readProjectConfig } from './lib/ci-project';
 import { parseArgs, readClientConfig, reportProblems, runScript, targetEnv, UsageError } from './lib/deploy';
-import { CLIENT_RULE, COLLECTIONS, type CollectionSpec } from '../server/functions/collections';
+import { CLIENT_RULE, COLLECTIONS, type CollectionSpec } from '../server/manifest';
 
 const ARGS = { 'dry-run': 'flag', sandbox: 'value' } as const;
 const SANDBOX_ENV = 'sandbox-env';

@@ -6,7 +6,7 @@
  * Every call sends the event `{ action, ...request }` and answers `{ ok: true, ...response }` or a
  * `Failure` (`{ ok: false, code, message }`, codes in ./errors).
  */
-import type { Failure } from './errors';
+import type { Result } from './errors';
 
 // ---------------------------------------------------------------- shared shapes
 
@@ -161,8 +161,10 @@ type Entry<F extends FunctionName, A extends ActionName<F>> = CloudApi[F][A] ext
   ? [Q, R]
   : never;
 export type RequestOf<F extends FunctionName, A extends ActionName<F>> = Entry<F, A>[0];
-export type SuccessOf<F extends FunctionName, A extends ActionName<F>> = { ok: true } & Entry<F, A>[1];
-export type ResponseOf<F extends FunctionName, A extends ActionName<F>> = SuccessOf<F, A> | Failure;
+/** What a handler returns (the router adds `ok: true`). */
+export type BodyOf<F extends FunctionName, A extends ActionName<F>> = Entry<F, A>[1];
+export type SuccessOf<F extends FunctionName, A extends ActionName<F>> = { ok: true } & BodyOf<F, A>;
+export type ResponseOf<F extends FunctionName, A extends ActionName<F>> = Result<BodyOf<F, A>>;
 /** The event a function receives. */
 export type EventOf<F extends FunctionName, A extends ActionName<F>> = { action: A } & RequestOf<F, A>;
 
@@ -175,3 +177,24 @@ export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] }
 };
 
 export const FUNCTION_NAMES = Object.keys(ACTIONS) as FunctionName[];
+
+/**
+ * Who may call each action, besides being an identified caller (an OPENID from the platform):
+ * `user` is anyone, `admin` a roster admin. The router applies it before the request is checked.
+ */
+export const ACCESS = {
+  ping: { ping: 'user' },
+  face: { start: 'user', confirm: 'user', status: 'user' },
+  realname: { categories: 'user', fetch: 'user' },
+  roster: { access: 'user', import: 'admin', run: 'admin', status: 'admin', template: 'admin', report: 'admin' },
+} as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: 'user' | 'admin' } };
+
+export type Access = 'user' | 'admin';
+/** The access levels other than `user` that function `F` needs a guard for. */
+export type GuardedAccess<F extends FunctionName> = Exclude<
+  Extract<(typeof ACCESS)[F][keyof (typeof ACCESS)[F]], Access>,
+  'user'
+>;
+
+/** Where roster uploads go: the `roster` function reads and deletes nothing else. */
+export const ROSTER_UPLOAD_PREFIX = 'roster-uploads/';

@@ -1,7 +1,9 @@
 /**
  * The one table of stable error codes. Cloud functions answer `{ ok: false, code, message }` with a
  * code from here; the client shows `message` (Chinese, safe to display) and may branch on `code`.
- * Codes are API: never rename one, add new ones instead.
+ * The client's own failures (the network, the device, the sandbox) use the same table and the same
+ * `Failure` shape, so every call site handles one result type. Codes are API: never rename one, add
+ * new ones instead.
  */
 export const ERRORS = {
   // --- common ---
@@ -12,6 +14,17 @@ export const ERRORS = {
   WECHAT_BUSY: '微信服务繁忙，请稍后重试',
   WECHAT_ERROR: '微信接口调用失败，请稍后重试',
   INTERNAL: '系统错误，请稍后重试',
+
+  // --- the client's own failures (never answered by a function) ---
+  NETWORK: '网络异常，请检查网络后重试',
+  CANCELLED: '已取消',
+  WECHAT_OUTDATED: '当前微信版本过低，请升级微信到最新版本后重试',
+  FILE_CHOOSE_FAILED: '无法选择文件，请重试',
+  FILE_UPLOAD_FAILED: '文件上传失败，请检查网络后重试',
+  FILE_DOWNLOAD_FAILED: '文件下载失败，请稍后重试',
+  FILE_OPEN_FAILED: '无法打开该文件，请稍后重试',
+  SANDBOX_UNREACHABLE: '无法连接本地沙箱，请确认已运行 npm start',
+  SANDBOX_REFUSED: '本地沙箱未接受该请求（可能已过期），请重新开始',
 
   // --- identity input (shared by face, real-name and roster rows) ---
   CONSENT_REQUIRED: '请先阅读并同意《实名信息使用说明》',
@@ -36,6 +49,8 @@ export const ERRORS = {
   FACE_RESULT_EXPIRED: '核身结果已过期，请重新核身',
   FACE_RESULT_INVALID: '核身凭据无效，请重新核身',
   FACE_RATE_LIMITED: '操作过于频繁，请稍后再试',
+  FACE_UNSUPPORTED: '当前设备不支持人脸核身',
+  FACE_CAPTURE_FAILED: '人脸核身未完成，请重试',
 
   // --- WeChat Pay real-name authorization ---
   REALNAME_NO_WXPAY: '当前微信未开通微信支付，无法授权实名信息',
@@ -55,6 +70,7 @@ export const ERRORS = {
   ROSTER_JOB_NOT_FOUND: '导入任务不存在',
   ROSTER_ALREADY_IMPORTING: '相同文件正在导入中，请勿重复提交',
   ROSTER_JOB_ABANDONED: '导入任务长时间没有继续，已终止并删除上传的文件，请重新导入',
+  ROSTER_JOB_STALLED: '导入任务长时间没有进展，请稍后重新导入',
 
   // --- roster row errors (each carries row and column) ---
   ROW_REQUIRED: '必填项为空',
@@ -68,6 +84,17 @@ export interface Failure {
   ok: false;
   code: ErrorCode;
   message: string;
+}
+
+/**
+ * The one result shape, on both sides: `{ ok: true, ...value }` or a `Failure`. Every cloud action
+ * answers it (`ResponseOf`), and so does every client step that can fail (uploads, the device's face
+ * capture, the sandbox's stand-ins).
+ */
+export type Result<T = Record<never, never>> = ({ ok: true } & T) | Failure;
+
+export function success<T extends object>(value: T): { ok: true } & T {
+  return { ok: true, ...value };
 }
 
 export function failure(code: ErrorCode, message?: string): Failure {

@@ -9,18 +9,18 @@
  * - Blind indexes let us find and match records (the same ID in bindings and in the roster) without
  *   storing the value; `kind` separates domains so an ID and a name never share an index.
  *
- * Keys come from the environment only and are never printed, not even in error messages.
+ * Keys come from the environment only (loaded by server/lib/settings.ts) and are never printed, not
+ * even in error messages.
  */
 import crypto from 'crypto';
 import { TextDecoder } from 'util';
 import { normalizeIdCard, normalizeName } from '../../miniprogram/shared/normalize';
+import { AppError, InternalError } from './errors';
 
 const VERSION = 'v1';
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
-const DEFAULT_KEY_ID = 'k1';
 
 export interface PiiKeys {
   /** Id of the key new ciphertexts are written with. */
@@ -32,71 +32,12 @@ export interface PiiKeys {
 }
 
 /** Thrown for every decryption failure (tamper, wrong aad, wrong or unknown key, bad format). */
-export class PiiDecryptError extends Error {
+export class PiiDecryptError extends AppError {
+  override name = 'PiiDecryptError' as const;
+
   constructor() {
-    super('PII decryption failed');
-    this.name = 'PiiDecryptError';
+    super('INTERNAL', { detail: 'PII decryption failed', logged: true });
   }
-}
-
-/** Strict standard base64 (canonical, padded); `undefined` when the text is not that. */
-function decodeBase64(text: string): Buffer | undefined {
-  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
-}
-
-const MUST_BE_KEY = `must be base64 of exactly ${KEY_BYTES} random bytes`;
-
-/** Decodes one key variable, or records why it cannot be used. */
-function readKey(name: string, text: string | undefined, problems: string[]): Buffer | undefined {
-  const value = text?.trim() ?? '';
-  if (value === '') {
-    problems.push(`${name} is missing`);
-    return undefined;
-  }
-  const bytes = decodeBase64(value);
-  if (bytes && bytes.length === KEY_BYTES) return bytes;
-  problems.push(`${name} ${MUST_BE_KEY}`);
-  return undefined;
-}
-
-/** `PII_ENC_KEYS_OLD`: `id:base64` entries separated by commas; problems name the entry, not its value. */
-function readOldKeys(text: string | undefined, currentId: string, problems: string[]): Map<string, Buffer> {
-  const keys = new Map<string, Buffer>();
-  const list = text?.trim() ?? '';
-  if (list === '') return keys;
-  list.split(',').forEach((entry, i) => {
-    const sep = entry.indexOf(':');
-    const id = entry.slice(0, sep).trim();
-    const key = sep > 0 ? decodeBase64(entry.slice(sep + 1).trim()) : undefined;
-    if (!KEY_ID.test(id) || !key || key.length !== KEY_BYTES) {
-      problems.push(`PII_ENC_KEYS_OLD entry ${i + 1} must be <keyId>:<base64 of ${KEY_BYTES} bytes>`);
-    } else if (id === currentId || keys.has(id)) {
-      problems.push(`PII_ENC_KEYS_OLD entry ${i + 1} reuses key id ${id}`);
-    } else {
-      keys.set(id, key);
-    }
-  });
-  return keys;
-}
-
-/**
- * Reads `PII_ENC_KEY`, `PII_INDEX_KEY`, optional `PII_ENC_KEY_ID` (default `k1`) and optional
- * `PII_ENC_KEYS_OLD` (`k0:<base64>,k-old:<base64>`). Throws one Error naming every variable that is
- * missing or malformed; the message never contains a value.
- */
-export function loadPiiKeys(env: NodeJS.ProcessEnv = process.env): PiiKeys {
-  const problems: string[] = [];
-  const encKey = readKey('PII_ENC_KEY', env.PII_ENC_KEY, problems);
-  const indexKey = readKey('PII_INDEX_KEY', env.PII_INDEX_KEY, problems);
-  if (encKey && indexKey && encKey.equals(indexKey)) problems.push('PII_INDEX_KEY must differ from PII_ENC_KEY');
-  const encKeyId = env.PII_ENC_KEY_ID?.trim() || DEFAULT_KEY_ID;
-  if (!KEY_ID.test(encKeyId)) problems.push('PII_ENC_KEY_ID must be 1-16 characters of A-Z a-z 0-9 _ -');
-  const encKeys = readOldKeys(env.PII_ENC_KEYS_OLD, encKeyId, problems);
-  if (problems.length > 0 || !encKey || !indexKey) throw new Error(`PII keys not configured: ${problems.join('; ')}`);
-  encKeys.set(encKeyId, encKey);
-  return { encKeyId, encKeys, indexKey };
 }
 
 /** Fresh keys for `.env` files, the sandbox and setup docs. */
@@ -113,14 +54,14 @@ function additionalData(keyId: string, aad: string): Buffer {
 }
 
 function requireAad(aad: string): void {
-  if (typeof aad !== 'string' || aad === '') throw new Error('PII aad must be a non-empty string');
+  if (typeof aad !== 'string' || aad === '') throw new InternalError('PII aad must be a non-empty string');
 }
 
 /** AES-256-GCM with a random 96-bit IV under the current key. */
 export function encryptField(keys: PiiKeys, plaintext: string, aad: string): string {
   requireAad(aad);
   const key = keys.encKeys.get(keys.encKeyId);
-  if (!key) throw new Error('PII current key missing from key ring');
+  if (!key) throw new InternalError('PII current key missing from key ring');
   const iv = crypto.randomBytes(IV_BYTES);
   const cipher = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(additionalData(keys.encKeyId, aad));
@@ -175,7 +116,7 @@ export type BlindIndexKind = 'idCard' | 'name' | 'openid' | (string & {});
  * so an ID typed with a lower-case x and one read from a spreadsheet still index the same.
  */
 export function blindIndex(keys: PiiKeys, kind: BlindIndexKind, normalizedValue: string): string {
-  if (kind === '' || kind.includes('\0')) throw new Error('blindIndex: kind must be non-empty and without NUL');
+  if (kind === '' || kind.includes('\0')) throw new InternalError('blindIndex: kind must be non-empty and without NUL');
   let value = normalizedValue;
   if (kind === 'idCard') value = normalizeIdCard(value);
   else if (kind === 'name') value = normalizeName(value);

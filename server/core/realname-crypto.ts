@@ -16,15 +16,17 @@ import crypto, { type KeyObject } from 'crypto';
 import { TextDecoder } from 'util';
 import { checkIdCard } from '../../miniprogram/shared/idcard';
 import { checkName } from '../../miniprogram/shared/person';
+import { AppError, InternalError } from './errors';
 
 /** A PEM string (PKCS#8 or PKCS#1) or an already parsed key. */
 export type PrivateKeyInput = string | KeyObject;
 
 /** The single, deliberately uninformative error of every decryption path. */
-export class RealnameDecryptError extends Error {
+export class RealnameDecryptError extends AppError {
+  override name = 'RealnameDecryptError' as const;
+
   constructor() {
-    super('real-name info decryption failed');
-    this.name = 'RealnameDecryptError';
+    super('REALNAME_DECRYPT_FAILED', { detail: 'real-name info decryption failed', logged: true });
   }
 }
 
@@ -32,10 +34,10 @@ const SERIAL = /^[0-9A-F]{40}$/;
 
 /** `cert_serialno=<SERIAL>&timestamp=<TIMESTAMP>`; the serial must already be 40 upper-case hex. */
 export function buildSignString(certSerialNo: string, timestamp: number): string {
-  if (!SERIAL.test(certSerialNo)) throw new Error('cert_serialno must be 40 upper-case hex characters');
+  if (!SERIAL.test(certSerialNo)) throw new InternalError('cert_serialno must be 40 upper-case hex characters');
   // Unix seconds: a millisecond value (13 digits) is a bug that WeChat answers with 94008.
   if (!Number.isSafeInteger(timestamp) || timestamp <= 0 || timestamp >= 1e11) {
-    throw new Error('timestamp must be a unix time in whole seconds');
+    throw new InternalError('timestamp must be a unix time in whole seconds');
   }
   return `cert_serialno=${certSerialNo}&timestamp=${timestamp}`;
 }
@@ -148,7 +150,7 @@ function gb18030Decoder(): TextDecoder {
       gb18030 = new TextDecoder('gb18030', { fatal: true });
     } catch {
       // Not a decryption failure: the runtime lacks full ICU. Say so, it is an operator's problem.
-      throw new Error('TextDecoder does not support gb18030: use a Node.js build with full ICU');
+      throw new InternalError('TextDecoder does not support gb18030: use a Node.js build with full ICU');
     }
   }
   return gb18030;
@@ -224,48 +226,4 @@ export interface MerchantConfig {
   certSerialNo: string;
   /** Parsed once at load time. */
   privateKey: KeyObject;
-}
-
-/** `\n` typed literally by environment-variable UIs → real newlines; surrounding quotes removed. */
-function pemFromEnv(value: string): string {
-  return value
-    .trim()
-    .replace(/^(["'])([\s\S]*)\1$/, '$2')
-    .replace(/\\r\\n|\\n/g, '\n')
-    .replace(/\r\n/g, '\n');
-}
-
-function parseRsaPrivateKey(pem: string): KeyObject | undefined {
-  try {
-    const key = crypto.createPrivateKey(pem);
-    return key.asymmetricKeyType === 'rsa' ? key : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Records what is wrong with one required variable; `true` when it is usable. */
-function requireVar(name: string, value: string, valid: boolean, rule: string, problems: string[]): boolean {
-  if (value === '') problems.push(`${name} is missing`);
-  else if (!valid) problems.push(`${name} ${rule}`);
-  return value !== '' && valid;
-}
-
-/**
- * Reads `WXPAY_MCH_ID`, `WXPAY_CERT_SERIALNO` (upper-cased; 40 hex) and `WXPAY_PRIVATE_KEY` (PEM, literal
- * `\n` accepted) and checks that the key parses as RSA. Throws one Error naming every missing or
- * malformed variable, never a value.
- */
-export function loadMerchantConfig(env: NodeJS.ProcessEnv = process.env): MerchantConfig {
-  const problems: string[] = [];
-  const mchId = env.WXPAY_MCH_ID?.trim() ?? '';
-  const certSerialNo = env.WXPAY_CERT_SERIALNO?.trim().toUpperCase() ?? '';
-  const pem = pemFromEnv(env.WXPAY_PRIVATE_KEY ?? '');
-  const privateKey = pem === '' ? undefined : parseRsaPrivateKey(pem);
-  requireVar('WXPAY_MCH_ID', mchId, /^\d{6,20}$/.test(mchId), 'must be the numeric merchant id', problems);
-  requireVar('WXPAY_CERT_SERIALNO', certSerialNo, SERIAL.test(certSerialNo), 'must be 40 hex characters', problems);
-  const rule = 'must be an unencrypted RSA private key in PEM form';
-  requireVar('WXPAY_PRIVATE_KEY', pem, privateKey !== undefined, rule, problems);
-  if (problems.length > 0 || !privateKey) throw new Error(`WeChat Pay merchant config: ${problems.join('; ')}`);
-  return { mchId, certSerialNo, privateKey };
 }

@@ -1,12 +1,27 @@
 /**
- * A small action router shared by every cloud function: picks the handler for `event.action`,
- * answers `UNKNOWN_ACTION` / `INVALID_REQUEST` for malformed events, and turns any thrown error
- * into `INTERNAL` without echoing the event (it may hold names and ID numbers).
+ * The action router every cloud function shares. For an event it: picks the action
+ * (`UNKNOWN_ACTION`), requires an identified caller (`FORBIDDEN`), applies the action's access guard
+ * from the contracts (e.g. `admin`), checks the request with the action's checker
+ * (miniprogram/shared/requests.ts), runs the handler with the typed request, and answers
+ * `{ ok: true, ...body }`. Errors are mapped here and only here: an `AppError` becomes its
+ * `Failure` (logged when it is a fault), anything else `INTERNAL`, logged by class and message only,
+ * never with the event (it may hold names and ID numbers).
  */
-import type { ActionName, EventOf, FunctionName, RequestOf, ResponseOf } from '../../miniprogram/shared/contracts';
-import { ACTIONS } from '../../miniprogram/shared/contracts';
-import { failure, type ErrorCode, type Failure } from '../../miniprogram/shared/errors';
-import { WechatApiError } from './wechat-errors';
+import {
+  ACCESS,
+  ACTIONS,
+  type Access,
+  type ActionName,
+  type BodyOf,
+  type EventOf,
+  type FunctionName,
+  type GuardedAccess,
+  type RequestOf,
+  type ResponseOf,
+} from '../../miniprogram/shared/contracts';
+import { failure, type Failure } from '../../miniprogram/shared/errors';
+import { checkerOf } from '../../miniprogram/shared/requests';
+import { describeError, InternalError, isAppError } from './errors';
 
 /** Who is calling, from the platform (never from the event body). */
 export interface CallerContext {
@@ -15,58 +30,64 @@ export interface CallerContext {
   env: string;
 }
 
-export type Handlers<F extends FunctionName, C> = {
-  [A in ActionName<F>]: (request: RequestOf<F, A>, context: C) => Promise<ResponseOf<F, A>>;
-};
-
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Errors thrown deliberately by handlers or their services to answer a specific failure. */
-export class CloudFailure extends Error {
-  readonly failure: Failure;
+/** A handler: a typed request in, the response body out; failures are thrown as `AppError`s. */
+export type Handler<F extends FunctionName, A extends ActionName<F>, C> = (
+  request: RequestOf<F, A>,
+  context: C,
+) => Promise<BodyOf<F, A>>;
 
-  constructor(code: ErrorCode, message?: string) {
-    super(code);
-    this.failure = failure(code, message);
-  }
-}
+export type Handlers<F extends FunctionName, C> = { [A in ActionName<F>]: Handler<F, A, C> };
 
-/** A required setting (env var) is missing or malformed: the message names it, never its value. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
+/** Lets the caller through or throws a `Refusal` (e.g. `FORBIDDEN`). */
+export type Guard<C> = (context: C) => Promise<void>;
+
+export interface RouterOptions<F extends FunctionName, C> {
+  logger: Logger;
+  /** One guard per access level this function's actions use besides `user`. */
+  guards: { [K in GuardedAccess<F>]: Guard<C> };
 }
 
 export function createRouter<F extends FunctionName, C extends { caller: CallerContext }>(
   name: F,
   handlers: Handlers<F, C>,
-  logger: Logger,
+  options: RouterOptions<F, C>,
 ) {
   const actions = ACTIONS[name] as readonly string[];
+  const access = ACCESS[name] as Readonly<Record<string, Access>>;
+  const guards = options.guards as Partial<Record<Access, Guard<C>>>;
+  const { logger } = options;
+
+  async function handle(action: ActionName<F>, raw: Record<string, unknown>, context: C) {
+    const level = access[action] ?? 'user';
+    if (level !== 'user') {
+      const guard = guards[level];
+      // A contract that names a level nobody guards fails closed.
+      if (!guard) throw new InternalError(`no guard for access level ${level}`);
+      await guard(context);
+    }
+    const checked = checkerOf(name, action)(raw);
+    if (!checked.ok) return failure(checked.code, checked.message);
+    const handler = handlers[action] as Handler<F, ActionName<F>, C>;
+    const body = await handler(checked.value, context);
+    return { ok: true as const, ...(body as object) };
+  }
+
   return async function route(event: unknown, context: C): Promise<ResponseOf<F, ActionName<F>> | Failure> {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) return failure('INVALID_REQUEST');
-    const { action, ...request } = event as { action?: unknown } & Record<string, unknown>;
+    const { action, ...raw } = event as { action?: unknown } & Record<string, unknown>;
     if (typeof action !== 'string' || !actions.includes(action)) return failure('UNKNOWN_ACTION');
     if (!context.caller.openid) return failure('FORBIDDEN', '无法识别调用者身份');
-    const handler = handlers[action as ActionName<F>] as (
-      req: unknown,
-      ctx: C,
-    ) => Promise<ResponseOf<F, ActionName<F>>>;
     try {
-      return await handler(request, context);
+      return (await handle(action as ActionName<F>, raw, context)) as ResponseOf<F, ActionName<F>>;
     } catch (err) {
-      if (err instanceof CloudFailure) return err.failure;
-      // Log the error class and message only: never the event, which may hold PII.
-      logger.error(`${name}.${action} failed`, { error: (err as Error)?.name, detail: (err as Error)?.message });
-      if (err instanceof WechatApiError) return failure(err.code);
-      if (err instanceof ConfigError) return failure('NOT_CONFIGURED');
-      if ((err as Error)?.name === 'HttpTimeoutError') return failure('WECHAT_BUSY');
-      return failure('INTERNAL');
+      if (isAppError(err) && !err.logged) return err.toFailure();
+      logger.error(`${name}.${action} failed`, describeError(err));
+      return isAppError(err) ? err.toFailure() : failure('INTERNAL');
     }
   };
 }

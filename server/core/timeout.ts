@@ -20,6 +20,6 @@ export function timeoutWarning(
   if (timeLimitMs === undefined || timeLimitMs >= expectedSeconds * 1000) return undefined;
   return (
     `function timeout is ${Math.round(timeLimitMs / 1000)} s, below the ${expectedSeconds} s ${fn} is built for ` +
-    `(server/functions/manifest.ts): set it in 云开发控制台 → 云函数 → ${fn} → 版本与配置`
+    `(server/manifest/functions.ts): set it in 云开发控制台 → 云函数 → ${fn} → 版本与配置`
   );
 }

@@ -4,6 +4,7 @@
  * names, ID numbers or tokens) and never the query string (it holds the access_token).
  */
 import type { ErrorCode } from '../../miniprogram/shared/errors';
+import { AppError } from './errors';
 
 const MAP: Readonly<Record<number, ErrorCode>> = {
   [-1]: 'WECHAT_BUSY',
@@ -56,24 +57,28 @@ function sanitizePath(path: string): string {
   return String(path).split(/[?#]/)[0] ?? '';
 }
 
-/** A WeChat API answered with a non-zero errcode. */
-export class WechatApiError extends Error {
+/** A WeChat API answered with a non-zero errcode; `code` is ours for it (see `wechatErrorCode`). */
+export class WechatApiError extends AppError {
+  override name = 'WechatApiError' as const;
   readonly errcode: number;
   readonly errmsg: string;
   readonly path: string;
-  /** Our stable code for this errcode (see `wechatErrorCode`). */
-  readonly code: ErrorCode;
 
   constructor(path: string, errcode: number, errmsg = '') {
     const safePath = sanitizePath(path);
     const safeMsg = String(errmsg).slice(0, 200);
-    super(`WeChat API ${safePath} failed: errcode ${errcode} ${safeMsg}`.trim());
-    this.name = 'WechatApiError';
+    super(wechatErrorCode(errcode, safePath), {
+      detail: `WeChat API ${safePath} failed: errcode ${errcode} ${safeMsg}`.trim(),
+      logged: true,
+    });
     this.path = safePath;
     this.errcode = errcode;
     this.errmsg = safeMsg;
-    this.code = wechatErrorCode(errcode, safePath);
   }
+}
+
+export function isWechatApiError(value: unknown): value is WechatApiError {
+  return value instanceof WechatApiError;
 }
 
 /** The errcode of a WeChat JSON answer: a number, or `undefined` when absent (success without errcode). */

@@ -4,11 +4,14 @@
  */
 import http from 'http';
 import https from 'https';
+import { AppError } from '../core/errors';
 
-export class HttpTimeoutError extends Error {
+/** The deadline passed: answered as WeChat being busy (the user may try again). */
+export class HttpTimeoutError extends AppError {
+  override name = 'HttpTimeoutError' as const;
+
   constructor(readonly path: string) {
-    super(`request to ${path} timed out`);
-    this.name = 'HttpTimeoutError';
+    super('WECHAT_BUSY', { detail: `request to ${path} timed out`, logged: true });
   }
 }
 

@@ -8,7 +8,7 @@ import type { CloudDb } from './cloud-db';
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { maskIdCard, maskName } from '../../miniprogram/shared/mask';
 import { blindIndex, encryptField, type PiiKeys } from '../core/pii';
-import { COLLECTION } from '../functions/collections';
+import { COLLECTION } from '../manifest';
 
 export interface VerifiedIdentity {
   name: string;

@@ -5,7 +5,7 @@
 import cloud from 'wx-server-sdk';
 import type { CallerContext, Logger } from '../core/router';
 import { timeLimitOf, timeoutWarning } from '../core/timeout';
-import { FUNCTIONS } from '../functions/manifest';
+import { functionSpec } from '../manifest';
 
 // DYNAMIC_CURRENT_ENV is a symbol the SDK accepts here, though its typings say string.
 cloud.init({ env: cloud.DYNAMIC_CURRENT_ENV as unknown as string });
@@ -43,7 +43,7 @@ export function deployedTimeLimit(fn: string, logger: Logger, context: unknown):
   const timeLimitMs = timeLimitOf(context);
   if (!timeoutsChecked.has(fn)) {
     timeoutsChecked.add(fn);
-    const expected = FUNCTIONS.find((f) => f.name === fn)?.timeout;
+    const expected = functionSpec(fn)?.timeout;
     const warning = expected === undefined ? undefined : timeoutWarning(fn, timeLimitMs, expected);
     if (warning) logger.error(warning);
   }

@@ -4,29 +4,21 @@
  * 40001/42001 → drop the cache, fetch again and retry once; -1 (busy) → bounded backoff; a hard
  * timeout on every request. AppID and AppSecret come from the environment only.
  */
-import type { CloudDb } from './cloud-db';
 import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
+import { COLLECTION } from '../manifest';
+import type { CloudDb } from './cloud-db';
 import { requestJson } from './http';
-import { COLLECTION } from '../functions/collections';
 
+/** The `wechat` settings group as the client uses it (see settings.ts `wechatConfig`). */
 export interface WechatConfig {
   base: string;
   appid: string;
   secret: string;
-}
-
-export function loadWechatConfig(env: NodeJS.ProcessEnv = process.env): WechatConfig {
-  const missing = ['WECHAT_APPID', 'WECHAT_APPSECRET'].filter((name) => !env[name]);
-  if (missing.length) throw new Error(`missing environment variable(s): ${missing.join(', ')}`);
-  return {
-    base: (env.WECHAT_API_BASE || 'https://api.weixin.qq.com').replace(/\/+$/, ''),
-    appid: env.WECHAT_APPID!,
-    secret: env.WECHAT_APPSECRET!,
-  };
+  /** Deadline of each request (WECHAT_TIMEOUT_MS). */
+  timeoutMs: number;
 }
 
 export interface WechatClientOptions {
-  timeoutMs?: number;
   /** Retries after -1 (system busy). */
   busyRetries?: number;
   backoffMs?: number;
@@ -54,7 +46,7 @@ export class WechatClient {
     private readonly db: CloudDb,
     options: WechatClientOptions = {},
   ) {
-    this.timeoutMs = options.timeoutMs ?? (Number(process.env.WECHAT_TIMEOUT_MS) || 5000);
+    this.timeoutMs = config.timeoutMs;
     this.busyRetries = options.busyRetries ?? 2;
     this.backoffMs = options.backoffMs ?? 300;
     this.marginSeconds = options.marginSeconds ?? 300;

@@ -7,7 +7,8 @@ import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { functionEnv } from '../../sandbox/secrets';
-import { blindIndex, loadPiiKeys } from '../../server/core/pii';
+import { blindIndex } from '../../server/core/pii';
+import { loadPiiKeys } from '../../server/lib/settings';
 
 /** A sandbox on a free port with its own temporary data dir, removed again by `stop()`. */
 export async function freshSandbox(options: SandboxOptions = {}): Promise<Sandbox> {

@@ -11,8 +11,8 @@ import path from 'path';
 import util from 'util';
 import type { Sandbox } from '../../sandbox';
 import { freshSandbox } from '../helpers/sandbox';
-import { COLLECTIONS } from '../../server/functions/collections';
-import { FUNCTIONS } from '../../server/functions/manifest';
+import { COLLECTIONS } from '../../server/manifest';
+import { FUNCTIONS } from '../../server/manifest';
 
 jest.setTimeout(180_000);
 

@@ -522,4 +522,50 @@ describe('resumable, sliced and concurrent imports', () => {
       await paused.stop();
     }
   });
+
+  it('an upload that cannot be deleted is logged and recorded, and the sweep deletes it later', async () => {
+    const stuck = await ownSandbox();
+    try {
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, stuck);
+      const fileID = await putUpload(stuck, 'roster-uploads/stuck.xlsx', cleanRoster(20));
+      // Storage answers the deletion per file with a failure, as the SDK reports it (no rejection).
+      expect((await post(stuck, '/sandbox/storage/faults', { times: 1 })).status).toBe(200);
+      const started = await call({ action: 'import', fileID });
+      // The import itself is done: a failed cleanup never fails what the admin asked for.
+      expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'done', inserted: 20 });
+      expect(stuck.storage.exists('roster-uploads/stuck.xlsx')).toBe(true);
+      const pending = stuck.db.dump('pending_cleanup');
+      expect(pending).toEqual([expect.objectContaining({ fileID, reason: 'import finished', attempts: 1 })]);
+      const log = fs.readFileSync(stuck.logFile, 'utf8');
+      expect(log).toMatch(/"message":"file deletion failed".*1 of 1 file\(s\) not deleted \(status -503001\)/);
+
+      // The next sweep fails once more (recorded again), the one after that deletes it and forgets it.
+      await post(stuck, '/sandbox/storage/faults', { times: 1 });
+      const sweep = () => stuck.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 0, pending: 1 } } });
+      expect(stuck.db.dump('pending_cleanup')).toEqual([expect.objectContaining({ attempts: 2 })]);
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 1, pending: 0 } } });
+      expect(stuck.storage.exists('roster-uploads/stuck.xlsx')).toBe(false);
+      expect(stuck.db.dump('pending_cleanup')).toEqual([]);
+      expect((await post(stuck, '/sandbox/storage/faults', { code: 'oops' })).status).toBe(400);
+    } finally {
+      await stuck.stop();
+    }
+  });
+
+  it('refuses a malformed setting by name instead of falling back to a default', async () => {
+    const misconfigured = await ownSandbox({ functionEnv: { ROSTER_DB_QPS: 'x', ROSTER_SLICE_SECONDS: '4O' } });
+    try {
+      expect(await roster({ action: 'template' }, ADMIN, misconfigured)).toEqual({
+        ok: false,
+        code: 'NOT_CONFIGURED',
+        message: '服务尚未完成配置（ROSTER_SLICE_SECONDS、ROSTER_DB_QPS），请联系管理员',
+      });
+      const log = fs.readFileSync(misconfigured.logFile, 'utf8');
+      expect(log).toContain('ROSTER_DB_QPS must be a whole number from 1 to 500');
+      expect(log).toContain('ROSTER_SLICE_SECONDS must be a whole number from 0 to 60');
+    } finally {
+      await misconfigured.stop();
+    }
+  });
 });

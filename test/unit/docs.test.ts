@@ -2,8 +2,7 @@
 import fs from 'fs';
 import path from 'path';
 import { ERRORS } from '../../miniprogram/shared/errors';
-import { FUNCTIONS } from '../../server/functions/manifest';
-import { COLLECTIONS } from '../../server/functions/collections';
+import { COLLECTIONS, FUNCTIONS, VARIABLES, type VariableName } from '../../server/manifest';
 
 const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
 
@@ -20,6 +19,23 @@ it.each(Object.keys(ERRORS))('documents the error code %s', (code) => {
 
 it.each([...new Set(FUNCTIONS.flatMap((f) => f.env.map((e) => e.name)))])('documents the setting %s', (name) => {
   expect(readme).toContain(name);
+});
+
+/** The README's row of a variable in the settings table (the line that starts with its name). */
+function rowOf(name: string): string {
+  return readme.split('\n').find((line) => line.startsWith(`| \`${name}\``)) ?? '';
+}
+
+it.each(Object.keys(VARIABLES) as VariableName[])('documents the default and range of %s', (name) => {
+  const spec = VARIABLES[name];
+  const row = rowOf(name);
+  expect(row).not.toBe('');
+  if ('default' in spec && spec.default !== undefined) expect(row).toContain(`\`${spec.default}\``);
+  if (spec.kind === 'integer') expect(row).toContain(`${spec.min}–${spec.max}`);
+  if (spec.kind === 'choice') for (const value of spec.values) expect(row).toContain(`\`${value}\``);
+  const functions = FUNCTIONS.filter((f) => f.env.some((v) => v.name === name)).map((f) => f.name);
+  expect(row).toContain(`| ${functions.join(', ')} `);
+  expect(row).toMatch(spec.secret ? /\| \*\*是\*\* +\|/ : /\| 否 +\|/);
 });
 
 it.each(COLLECTIONS.map((c) => c.name))('documents the collection %s', (name) => {

@@ -1,5 +1,6 @@
 /** The shapes shared by the roster readers (streaming .xlsx, SheetJS, CSV) and the pipeline above them. */
-import { ERRORS, type ErrorCode } from '../../../miniprogram/shared/errors';
+import type { ErrorCode } from '../../../miniprogram/shared/errors';
+import { AppError } from '../errors';
 
 export type FileFormat = 'xlsx' | 'xls' | 'csv';
 
@@ -44,16 +45,23 @@ export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell
 
 export type RosterFileErrorCode = Extract<
   ErrorCode,
-  'ROSTER_FILE_UNREADABLE' | 'ROSTER_FILE_TOO_LARGE' | 'ROSTER_SHEET_NOT_FOUND' | 'ROSTER_NO_HEADER'
+  | 'ROSTER_FILE_NOT_FOUND'
+  | 'ROSTER_FILE_UNREADABLE'
+  | 'ROSTER_FILE_TOO_LARGE'
+  | 'ROSTER_SHEET_NOT_FOUND'
+  | 'ROSTER_NO_HEADER'
 >;
 
-/** A file-level failure: the whole import stops. `message` is Chinese and safe to show. */
-export class RosterFileError extends Error {
-  constructor(
-    readonly code: RosterFileErrorCode,
-    message: string = ERRORS[code],
-  ) {
-    super(message);
-    this.name = 'RosterFileError';
+/** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */
+export class RosterFileError extends AppError {
+  override name = 'RosterFileError' as const;
+  declare readonly code: RosterFileErrorCode;
+
+  constructor(code: RosterFileErrorCode, publicMessage?: string) {
+    super(code, { publicMessage });
   }
+}
+
+export function isRosterFileError(value: unknown): value is RosterFileError {
+  return value instanceof RosterFileError;
 }

@@ -1,29 +1,28 @@
-/** `face`: thin adapter: SDK, caller and configuration in; FaceService does the work. */
-import { faceApiVersion, sessionTtlSeconds } from '../../core/face-flow';
-import { loadPiiKeys } from '../../core/pii';
+/** `face`: thin adapter: SDK, caller and settings in; FaceService does the work. */
 import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
-import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
-import { loadWechatConfig, WechatClient } from '../../lib/wechat';
+import { loadSettings, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { WechatClient } from '../../lib/wechat';
 import { FaceService, isFacePush } from './service';
 
 const logger = createLogger('face');
+const settings = loadSettings('face').report(logger);
 const db = typedDb(cloud.database());
-reportMissingConfig(logger, { wechat: loadWechatConfig, pii: loadPiiKeys, face: faceApiVersion });
 
 let service: FaceService | undefined;
 function faceService(): FaceService {
   if (!service) {
-    const keys = requireConfig(loadPiiKeys);
+    const keys = piiKeysOf(settings.group('pii'));
+    const face = settings.group('face');
     service = new FaceService({
       db,
-      wechat: new WechatClient(requireConfig(loadWechatConfig), db),
+      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db),
       identities: new IdentityStore(db, keys),
       keys,
-      mode: requireConfig(faceApiVersion),
-      ttlSeconds: sessionTtlSeconds(),
+      mode: face.FACE_API_VERSION,
+      ttlSeconds: face.FACE_SESSION_TTL_SECONDS,
       logger,
     });
   }
@@ -37,7 +36,7 @@ const route = createRouter(
     confirm: (request, { caller }) => faceService().confirm(caller.openid, request),
     status: (_request, { caller }) => faceService().status(caller.openid),
   },
-  logger,
+  { logger, guards: {} },
 );
 
 export const main = async (event: unknown, context?: unknown) => {

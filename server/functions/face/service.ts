@@ -6,25 +6,25 @@
  * bound to the caller and expires. Names and IDs are encrypted in the session and removed from it
  * when it ends.
  */
-import type { CloudDb } from '../../lib/cloud-db';
 import crypto from 'crypto';
-import type { FaceApiVersion, ResponseOf } from '../../../miniprogram/shared/contracts';
-import { checkIdCard } from '../../../miniprogram/shared/idcard';
-import { checkName } from '../../../miniprogram/shared/person';
+import type {
+  BodyOf,
+  FaceApiVersion,
+  FaceConfirmRequest,
+  FaceStartRequest,
+} from '../../../miniprogram/shared/contracts';
+import { isCredential } from '../../../miniprogram/shared/requests';
+import { describeError, Refusal } from '../../core/errors';
 import { certHash, evaluateGetInfo, evaluateQueryVerifyInfo, type FaceCheckResult } from '../../core/face-check';
-import {
-  type FaceSession,
-  isCredential,
-  MAX_STARTS_PER_WINDOW,
-  sessionRefusal,
-  START_WINDOW_SECONDS,
-} from '../../core/face-flow';
+import { type FaceSession, MAX_STARTS_PER_WINDOW, sessionRefusal, START_WINDOW_SECONDS } from '../../core/face-flow';
 import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
-import { CloudFailure, type Logger } from '../../core/router';
-import { WechatApiError } from '../../core/wechat-errors';
+import type { Logger } from '../../core/router';
+import { isWechatApiError } from '../../core/wechat-errors';
+import { bestEffort } from '../../lib/cleanup';
+import type { CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
-import { COLLECTION } from '../collections';
+import { COLLECTION } from '../../manifest';
 
 const SESSIONS = COLLECTION.faceSessions;
 const PATH = '/cityservice/face/identify';
@@ -55,12 +55,9 @@ export function isFacePush(event: unknown): event is FacePushEvent {
 export class FaceService {
   constructor(private readonly deps: FaceDeps) {}
 
-  async start(openid: string, request: { name?: unknown; idCardNumber?: unknown; consent?: unknown }) {
-    if (request.consent !== true) throw new CloudFailure('CONSENT_REQUIRED');
-    const name = checkName(typeof request.name === 'string' ? request.name : '');
-    if (!name.ok) throw new CloudFailure(name.code);
-    const id = checkIdCard(typeof request.idCardNumber === 'string' ? request.idCardNumber : '');
-    if (!id.ok) throw new CloudFailure(id.code);
+  /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
+  async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
+    const { name, idCardNumber: idCard } = request;
     const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
     const now = new Date();
@@ -74,13 +71,20 @@ export class FaceService {
       mode,
       verifyKey: '',
       state: 'starting',
-      nameEnc: encryptField(keys, name.value, `${SESSIONS}:${sessionId}:name`),
-      idEnc: encryptField(keys, id.value, `${SESSIONS}:${sessionId}:idCard`),
+      nameEnc: encryptField(keys, name, `${SESSIONS}:${sessionId}:name`),
+      idEnc: encryptField(keys, idCard, `${SESSIONS}:${sessionId}:idCard`),
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
     };
     await db.collection(SESSIONS).add({ data: session });
-    const discard = () => db.collection(SESSIONS).doc(sessionId).remove();
+    // A session that will not be used goes at once; if that fails, the sweep clears its PII on expiry.
+    const discard = () =>
+      bestEffort(
+        this.deps.logger,
+        'discarding an unused face session',
+        () => db.collection(SESSIONS).doc(sessionId).remove(),
+        { session: sessionId },
+      );
     const _ = db.command;
     const recent = await db
       .collection(SESSIONS)
@@ -88,12 +92,12 @@ export class FaceService {
       .count();
     if (recent.total > MAX_STARTS_PER_WINDOW) {
       await discard();
-      throw new CloudFailure('FACE_RATE_LIMITED');
+      throw new Refusal('FACE_RATE_LIMITED');
     }
 
     let credential: string;
     try {
-      credential = await this.requestCredential(mode, sessionId, openid, name.value, id.value);
+      credential = await this.requestCredential(mode, sessionId, openid, name, idCard);
     } catch (err) {
       await discard();
       throw err;
@@ -104,8 +108,8 @@ export class FaceService {
       .update({ data: { verifyKey: hashToken(credential), state: 'pending' } });
     this.deps.logger.info('face session started', { mode, session: sessionId });
     return mode === 'v2'
-      ? { ok: true as const, mode, verifyId: credential, expiresIn: ttlSeconds }
-      : { ok: true as const, mode, userIdKey: credential, expiresIn: ttlSeconds };
+      ? { mode, verifyId: credential, expiresIn: ttlSeconds }
+      : { mode, userIdKey: credential, expiresIn: ttlSeconds };
   }
 
   /** WeChat's credential for the client step: verify_id (v2) or user_id_key (v1). */
@@ -129,20 +133,18 @@ export class FaceService {
             out_seq_no: sessionId,
           });
     const credential = String((mode === 'v2' ? answer.verify_id : answer.user_id_key) ?? '');
-    if (!credential) throw new CloudFailure('WECHAT_ERROR');
+    if (!credential) throw new Refusal('WECHAT_ERROR');
     return credential;
   }
 
-  async confirm(
-    openid: string,
-    request: { verifyId?: unknown; verifyResult?: unknown },
-  ): Promise<ResponseOf<'face', 'confirm'>> {
-    if (isCredential(request.verifyId)) return this.confirmV2(openid, request.verifyId);
-    if (isCredential(request.verifyResult)) return this.confirmV1(openid, request.verifyResult);
-    throw new CloudFailure('INVALID_REQUEST');
+  /** `request` carries a well-formed credential of one generation (checked by the router). */
+  async confirm(openid: string, request: FaceConfirmRequest): Promise<BodyOf<'face', 'confirm'>> {
+    return 'verifyId' in request
+      ? this.confirmV2(openid, request.verifyId)
+      : this.confirmV1(openid, request.verifyResult);
   }
 
-  private async confirmV2(openid: string, verifyId: string): Promise<ResponseOf<'face', 'confirm'>> {
+  private async confirmV2(openid: string, verifyId: string): Promise<BodyOf<'face', 'confirm'>> {
     const session = await this.claim(openid, hashToken(verifyId), 'v2');
     const identity = this.identityOf(session);
     const answer = await this.deps.wechat
@@ -157,11 +159,11 @@ export class FaceService {
     return this.finish(openid, session, identity, verdict);
   }
 
-  private async confirmV1(openid: string, verifyResult: string): Promise<ResponseOf<'face', 'confirm'>> {
+  private async confirmV1(openid: string, verifyResult: string): Promise<BodyOf<'face', 'confirm'>> {
     // getinfo first: its user_id_key tells which session this result belongs to.
     const answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: verifyResult });
     const userIdKey = typeof answer.user_id_key === 'string' ? answer.user_id_key : '';
-    if (!userIdKey) throw new CloudFailure('FACE_RESULT_INVALID');
+    if (!userIdKey) throw new Refusal('FACE_RESULT_INVALID');
     const session = await this.claim(openid, hashToken(userIdKey), 'v1');
     const identity = this.identityOf(session);
     if (session.push && session.push.verifyResultHash !== hashToken(verifyResult)) {
@@ -177,13 +179,13 @@ export class FaceService {
     const res = await db.collection(SESSIONS).where({ verifyKey, mode }).limit(1).get();
     const session = res.data[0] as FaceSession | undefined;
     const refusal = sessionRefusal(session, identities.openidHash(openid), new Date());
-    if (refusal) throw new CloudFailure(refusal);
+    if (refusal) throw new Refusal(refusal);
     // Single use even under concurrent replays: only one update can move it out of 'pending'.
     const taken = await db
       .collection(SESSIONS)
       .where({ _id: session!._id, state: 'pending' })
       .update({ data: { state: 'consumed', consumedAt: new Date() } });
-    if (taken.stats.updated !== 1) throw new CloudFailure('FACE_SESSION_USED');
+    if (taken.stats.updated !== 1) throw new Refusal('FACE_SESSION_USED');
     return session!;
   }
 
@@ -200,22 +202,25 @@ export class FaceService {
     session: FaceSession,
     identity: { name: string; idCard: string },
     verdict: FaceCheckResult,
-  ): Promise<ResponseOf<'face', 'confirm'>> {
+  ): Promise<BodyOf<'face', 'confirm'>> {
     if (!verdict.ok) {
       await this.close(session, 'failed');
       this.deps.logger.info('face verification refused', { session: session._id, code: verdict.code });
-      throw new CloudFailure(verdict.code);
+      throw new Refusal(verdict.code);
     }
     let binding;
     try {
       binding = await this.deps.identities.bind(openid, 'face', identity);
     } catch (err) {
-      await this.close(session, 'failed'); // never leave the session holding PII
+      // Never leave the session holding PII (if even that fails, the sweep clears it on expiry).
+      await bestEffort(this.deps.logger, 'closing a face session', () => this.close(session, 'failed'), {
+        session: session._id,
+      });
       throw err;
     }
     await this.close(session, 'passed');
     this.deps.logger.info('face verification passed', { session: session._id, mode: session.mode });
-    return { ok: true, binding };
+    return { binding };
   }
 
   /**
@@ -223,7 +228,7 @@ export class FaceService {
    * pending so the client may ask again; anything else ends it.
    */
   private async abandon(session: FaceSession, err: unknown): Promise<never> {
-    if (err instanceof WechatApiError && err.errcode === 84003) {
+    if (isWechatApiError(err) && err.errcode === 84003) {
       await this.deps.db
         .collection(SESSIONS)
         .doc(session._id)
@@ -257,8 +262,8 @@ export class FaceService {
     return { expired: res.stats.updated };
   }
 
-  async status(openid: string): Promise<ResponseOf<'face', 'status'>> {
-    return { ok: true, mode: this.deps.mode, bindings: await this.deps.identities.list(openid) };
+  async status(openid: string): Promise<BodyOf<'face', 'status'>> {
+    return { mode: this.deps.mode, bindings: await this.deps.identities.list(openid) };
   }
 
   /**
@@ -283,11 +288,14 @@ export class FaceService {
       logger.info('face push ignored', { session: session?._id ?? 'unknown', duplicate: Boolean(session?.push) });
       return 'success';
     }
-    const answer = await this.deps.wechat
-      .call('POST', `${PATH}/getinfo`, { verify_result: event.verify_result })
-      .catch(() => undefined);
+    let answer: Record<string, unknown>;
+    try {
+      answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: event.verify_result });
+    } catch (err) {
+      logger.info('face push ignored: getinfo failed', { session: session._id, ...describeError(err) });
+      return 'success';
+    }
     const genuine =
-      answer &&
       typeof answer.user_id_key === 'string' &&
       hashToken(answer.user_id_key) === session.verifyKey &&
       answer.openid === event.openid;

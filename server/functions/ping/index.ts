@@ -8,14 +8,13 @@ const route = createRouter(
   'ping',
   {
     ping: async (_request, { caller }) => ({
-      ok: true,
       openid: caller.openid,
       appid: caller.appid,
       env: caller.env,
       now: new Date().toISOString(),
     }),
   },
-  logger,
+  { logger, guards: {} },
 );
 
 export const main = (event: unknown, context?: unknown) => {

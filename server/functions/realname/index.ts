@@ -1,27 +1,25 @@
-/** `realname`: thin adapter: SDK, caller and configuration in; RealnameService does the work. */
-import { loadPiiKeys } from '../../core/pii';
-import { loadMerchantConfig } from '../../core/realname-crypto';
+/** `realname`: thin adapter: SDK, caller and settings in; RealnameService does the work. */
 import { createRouter } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
-import { requireConfig, reportMissingConfig } from '../../lib/config';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
-import { loadWechatConfig, WechatClient } from '../../lib/wechat';
+import { loadSettings, merchantOf, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { WechatClient } from '../../lib/wechat';
 import { RealnameService } from './service';
 
 const logger = createLogger('realname');
+const settings = loadSettings('realname').report(logger);
 const db = typedDb(cloud.database());
-reportMissingConfig(logger, { wechat: loadWechatConfig, pii: loadPiiKeys, merchant: loadMerchantConfig });
 
 let service: RealnameService | undefined;
 function realnameService(): RealnameService {
   if (!service) {
     service = new RealnameService({
       db,
-      wechat: new WechatClient(requireConfig(loadWechatConfig), db),
-      identities: new IdentityStore(db, requireConfig(loadPiiKeys)),
-      // Loaded on use: `categories` works before the merchant is configured.
-      merchant: () => requireConfig(loadMerchantConfig),
+      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db),
+      identities: new IdentityStore(db, piiKeysOf(settings.group('pii'))),
+      // Used on `fetch` only: `categories` works before the merchant is configured.
+      merchant: () => merchantOf(settings.group('merchant')),
       logger,
     });
   }
@@ -34,7 +32,7 @@ const route = createRouter(
     categories: () => realnameService().categories(),
     fetch: (request, { caller }) => realnameService().fetch(caller.openid, request),
   },
-  logger,
+  { logger, guards: {} },
 );
 
 export const main = (event: unknown, context?: unknown) => {

@@ -5,20 +5,17 @@
  * refuses that padding for private decryption), validates the plaintext and binds it to the caller.
  * Any decryption or validation failure is one generic error: nothing stored, nothing logged of it.
  */
-import type { RealnameCategory, ResponseOf } from '../../../miniprogram/shared/contracts';
+import type { BodyOf, RealnameCategory, RealnameFetchRequest } from '../../../miniprogram/shared/contracts';
+import { Refusal } from '../../core/errors';
 import { hashToken } from '../../core/pii';
-import {
-  decryptRealnameInfo,
-  RealnameDecryptError,
-  signRequest,
-  type MerchantConfig,
-} from '../../core/realname-crypto';
-import { CloudFailure, type Logger } from '../../core/router';
-import { isAccessTokenError, WechatApiError } from '../../core/wechat-errors';
+import { decryptRealnameInfo, signRequest, type MerchantConfig } from '../../core/realname-crypto';
+import type { Logger } from '../../core/router';
+import { isAccessTokenError, isWechatApiError } from '../../core/wechat-errors';
+import { bestEffort } from '../../lib/cleanup';
 import type { CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
-import { COLLECTION } from '../collections';
+import { COLLECTION } from '../../manifest';
 
 const USED_TOKENS = COLLECTION.usedTokens;
 const CATEGORY_TTL_MS = 3600_000;
@@ -37,20 +34,18 @@ export class RealnameService {
   constructor(private readonly deps: RealnameDeps) {}
 
   /** The mini-program's categories for the button's `category-id`, cached per instance for an hour. */
-  async categories(): Promise<ResponseOf<'realname', 'categories'>> {
+  async categories(): Promise<BodyOf<'realname', 'categories'>> {
     if (!categoryCache || Date.now() - categoryCache.at > CATEGORY_TTL_MS) {
       const answer = await this.deps.wechat.call('GET', '/wxa/get_category');
       const list = Array.isArray(answer.category_list) ? (answer.category_list as Record<string, unknown>[]) : [];
       categoryCache = { at: Date.now(), categories: list.map(toCategory).filter((c): c is RealnameCategory => !!c) };
     }
-    return { ok: true, categories: categoryCache.categories };
+    return { categories: categoryCache.categories };
   }
 
-  async fetch(openid: string, request: { authToken?: unknown }): Promise<ResponseOf<'realname', 'fetch'>> {
-    const authToken = request.authToken;
-    if (typeof authToken !== 'string' || authToken.length < 8 || authToken.length > 1024) {
-      throw new CloudFailure('INVALID_REQUEST');
-    }
+  /** `request.authToken` is a bounded string (checked by the router). */
+  async fetch(openid: string, request: RealnameFetchRequest): Promise<BodyOf<'realname', 'fetch'>> {
+    const { authToken } = request;
     const merchant = this.deps.merchant();
     const { db, wechat, identities, logger } = this.deps;
 
@@ -64,7 +59,7 @@ export class RealnameService {
       // A failed reservation whose document exists is a used token (a duplicate _id); the error's
       // wording is not relied on. Fails closed: the token is refused either way.
       const used = await db.collection(USED_TOKENS).where({ _id: tokenId }).limit(1).get();
-      if (used.data.length > 0) throw new CloudFailure('REALNAME_TOKEN_USED');
+      if (used.data.length > 0) throw new Refusal('REALNAME_TOKEN_USED');
       throw err;
     }
 
@@ -82,28 +77,23 @@ export class RealnameService {
       // WeChat was busy, unreachable, unreadable (-2) or our token was refused: WeChat did not
       // consume the auth_token, so the user may try it again.
       const retryable =
-        !(err instanceof WechatApiError) ||
-        err.code === 'WECHAT_BUSY' ||
-        err.errcode === -2 ||
-        isAccessTokenError(err.errcode);
-      if (retryable) await db.collection(USED_TOKENS).doc(tokenId).remove();
+        !isWechatApiError(err) || err.code === 'WECHAT_BUSY' || err.errcode === -2 || isAccessTokenError(err.errcode);
+      if (retryable) {
+        await bestEffort(logger, 'releasing a reserved auth_token', () =>
+          db.collection(USED_TOKENS).doc(tokenId).remove(),
+        );
+      }
       throw err;
     }
 
-    let identity: { name: string; idCard: string };
-    try {
-      identity = decryptRealnameInfo(merchant.privateKey, {
-        encryted_real_name: String(answer.encryted_real_name ?? ''),
-        encryted_credential_id: String(answer.encryted_credential_id ?? ''),
-      });
-    } catch (err) {
-      if (!(err instanceof RealnameDecryptError)) throw err;
-      logger.error('real-name info could not be decrypted or validated');
-      throw new CloudFailure('REALNAME_DECRYPT_FAILED');
-    }
+    // Any failure is the one RealnameDecryptError (REALNAME_DECRYPT_FAILED, logged without detail).
+    const identity = decryptRealnameInfo(merchant.privateKey, {
+      encryted_real_name: String(answer.encryted_real_name ?? ''),
+      encryted_credential_id: String(answer.encryted_credential_id ?? ''),
+    });
     const binding = await identities.bind(openid, 'wxpay', identity);
     logger.info('real-name authorization bound');
-    return { ok: true, binding };
+    return { binding };
   }
 }
 

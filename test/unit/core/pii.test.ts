@@ -5,11 +5,11 @@ import {
   encryptField,
   generatePiiKeys,
   hashToken,
-  loadPiiKeys,
   PiiDecryptError,
   type PiiKeys,
 } from '../../../server/core/pii';
 import { makeIdCard } from '../../../miniprogram/shared/idcard';
+import { loadPiiKeys } from '../../../server/lib/settings';
 
 const ID = makeIdCard('110105', '19491231', '002'); // 11010519491231002X
 const AAD = 'bindings:0f1e2d:idCard';
@@ -31,98 +31,6 @@ function flipPart(value: string, index: number): string {
   }
   return parts.join('.');
 }
-
-describe('generatePiiKeys / loadPiiKeys', () => {
-  it('generates two distinct base64 keys of 32 bytes that load', () => {
-    const env = generatePiiKeys();
-    expect(Buffer.from(env.PII_ENC_KEY, 'base64')).toHaveLength(32);
-    expect(Buffer.from(env.PII_INDEX_KEY, 'base64')).toHaveLength(32);
-    expect(env.PII_ENC_KEY).not.toBe(env.PII_INDEX_KEY);
-    const keys = loadPiiKeys(env);
-    expect(keys.encKeyId).toBe('k1');
-    expect(keys.encKeys.get('k1')).toEqual(Buffer.from(env.PII_ENC_KEY, 'base64'));
-    expect(keys.indexKey).toEqual(Buffer.from(env.PII_INDEX_KEY, 'base64'));
-  });
-
-  it('defaults to process.env', () => {
-    const saved = { ...process.env };
-    try {
-      Object.assign(process.env, generatePiiKeys(), { PII_ENC_KEY_ID: 'env7' });
-      expect(loadPiiKeys().encKeyId).toBe('env7');
-    } finally {
-      for (const name of ['PII_ENC_KEY', 'PII_INDEX_KEY', 'PII_ENC_KEY_ID']) {
-        if (saved[name] === undefined) delete process.env[name];
-        else process.env[name] = saved[name];
-      }
-    }
-  });
-
-  function errorOf(env: NodeJS.ProcessEnv): string {
-    try {
-      loadPiiKeys(env);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    throw new Error('loadPiiKeys did not throw');
-  }
-
-  // "PII_ENC_KEY" alone, not as a prefix of PII_ENC_KEY_ID / PII_ENC_KEYS_OLD.
-  const ENC_KEY = /PII_ENC_KEY(?![_S])/;
-
-  it('names each missing variable', () => {
-    const both = errorOf({});
-    expect(both).toMatch(ENC_KEY);
-    expect(both).toMatch(/PII_INDEX_KEY is missing/);
-    const onlyIndex = errorOf({ PII_ENC_KEY: generatePiiKeys().PII_ENC_KEY });
-    expect(onlyIndex).toMatch(/PII_INDEX_KEY is missing/);
-    expect(onlyIndex).not.toMatch(ENC_KEY);
-    const onlyEnc = errorOf({ PII_INDEX_KEY: generatePiiKeys().PII_INDEX_KEY, PII_ENC_KEY: '  ' });
-    expect(onlyEnc).toMatch(/PII_ENC_KEY is missing/);
-    expect(onlyEnc).not.toMatch(/PII_INDEX_KEY/);
-  });
-
-  it.each([
-    ['31 bytes', crypto.randomBytes(31).toString('base64')],
-    ['33 bytes', crypto.randomBytes(33).toString('base64')],
-    ['hex instead of base64', crypto.randomBytes(32).toString('hex')],
-    ['base64url alphabet', '-_' + crypto.randomBytes(32).toString('base64').slice(2)],
-    ['missing padding', crypto.randomBytes(32).toString('base64').replace(/=+$/, '')],
-    ['garbage', 'not a key at all, but long enough to look like one!!'],
-  ])('names a malformed key (%s) without printing it', (_label, bad) => {
-    const message = errorOf({ PII_ENC_KEY: bad, PII_INDEX_KEY: generatePiiKeys().PII_INDEX_KEY });
-    expect(message).toMatch(/PII_ENC_KEY must be base64 of exactly 32 random bytes/);
-    expect(message).not.toContain(bad);
-    expect(message).not.toContain(bad.slice(0, 12));
-    const other = errorOf({ PII_ENC_KEY: generatePiiKeys().PII_ENC_KEY, PII_INDEX_KEY: bad });
-    expect(other).toMatch(/PII_INDEX_KEY must be base64/);
-    expect(other).not.toContain(bad.slice(0, 12));
-  });
-
-  it('refuses the same key for encryption and index', () => {
-    const { PII_ENC_KEY } = generatePiiKeys();
-    expect(errorOf({ PII_ENC_KEY, PII_INDEX_KEY: PII_ENC_KEY })).toMatch(/PII_INDEX_KEY must differ from PII_ENC_KEY/);
-  });
-
-  it('validates PII_ENC_KEY_ID and PII_ENC_KEYS_OLD without printing keys', () => {
-    const env = generatePiiKeys();
-    expect(errorOf({ ...env, PII_ENC_KEY_ID: 'k.1' })).toMatch(/PII_ENC_KEY_ID must be/);
-    const shortKey = crypto.randomBytes(16).toString('base64');
-    const badOld = errorOf({ ...env, PII_ENC_KEYS_OLD: `k0:${generatePiiKeys().PII_ENC_KEY},k9:${shortKey}` });
-    expect(badOld).toMatch(/PII_ENC_KEYS_OLD entry 2 must be/);
-    expect(badOld).not.toContain(shortKey);
-    expect(errorOf({ ...env, PII_ENC_KEYS_OLD: 'no-colon-here' })).toMatch(/PII_ENC_KEYS_OLD entry 1/);
-    const reused = errorOf({ ...env, PII_ENC_KEYS_OLD: `k1:${generatePiiKeys().PII_ENC_KEY}` });
-    expect(reused).toMatch(/PII_ENC_KEYS_OLD entry 1 reuses key id k1/);
-  });
-
-  it('reports every problem at once', () => {
-    const message = errorOf({ PII_ENC_KEY: 'x', PII_ENC_KEY_ID: 'bad id', PII_ENC_KEYS_OLD: 'k0' });
-    expect(message).toMatch(/PII_ENC_KEY must be/);
-    expect(message).toMatch(/PII_INDEX_KEY is missing/);
-    expect(message).toMatch(/PII_ENC_KEY_ID must be/);
-    expect(message).toMatch(/PII_ENC_KEYS_OLD entry 1/);
-  });
-});
 
 describe('encryptField / decryptField', () => {
   const env = generatePiiKeys();

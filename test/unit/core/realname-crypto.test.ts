@@ -10,7 +10,6 @@ import {
   decodeRealName,
   decryptField,
   decryptRealnameInfo,
-  loadMerchantConfig,
   RealnameDecryptError,
   signRequest,
 } from '../../../server/core/realname-crypto';
@@ -319,66 +318,5 @@ describeOpenssl(`against the openssl CLI${hasOpenssl ? '' : ' (skipped: openssl 
     fs.writeFileSync(data, buildSignString(SERIAL, 1712345678));
     const sig = execFileSync('openssl', ['dgst', '-sha256', '-sign', path.join(dir, 'key.pem'), data]);
     expect(signRequest(privateKey, SERIAL, 1712345678)).toBe(sig.toString('base64'));
-  });
-});
-
-// ---------------------------------------------------------------------------- merchant config
-describe('loadMerchantConfig', () => {
-  const good = { WXPAY_MCH_ID: '1900006511', WXPAY_CERT_SERIALNO: SERIAL.toLowerCase(), WXPAY_PRIVATE_KEY: privateKey };
-
-  function errorOf(env: NodeJS.ProcessEnv): string {
-    try {
-      loadMerchantConfig(env);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    throw new Error('loadMerchantConfig did not throw');
-  }
-
-  it('loads, upper-cases the serial and parses the key', () => {
-    const config = loadMerchantConfig(good);
-    expect(config.mchId).toBe('1900006511');
-    expect(config.certSerialNo).toBe(SERIAL);
-    expect(config.privateKey.asymmetricKeyType).toBe('rsa');
-    const sign = signRequest(config.privateKey, config.certSerialNo, 1700000000);
-    expect(sign).toBe(signRequest(privateKey, SERIAL, 1700000000));
-  });
-
-  it('accepts literal \\n escapes and surrounding quotes, as env UIs produce', () => {
-    const escaped = `"${privateKey.trim().replace(/\n/g, '\\n')}"`;
-    expect(escaped).not.toContain('\n');
-    const config = loadMerchantConfig({ ...good, WXPAY_PRIVATE_KEY: escaped });
-    expect(config.privateKey.export({ type: 'pkcs8', format: 'pem' })).toBe(privateKey);
-  });
-
-  it('names every missing variable', () => {
-    const message = errorOf({});
-    expect(message).toMatch(/WXPAY_MCH_ID is missing/);
-    expect(message).toMatch(/WXPAY_CERT_SERIALNO is missing/);
-    expect(message).toMatch(/WXPAY_PRIVATE_KEY is missing/);
-    expect(errorOf({ ...good, WXPAY_MCH_ID: ' ' })).toBe('WeChat Pay merchant config: WXPAY_MCH_ID is missing');
-  });
-
-  it('names malformed variables without printing their values', () => {
-    const badSerial = 'ABCDEF0123456789ABCDEF0123456789ABCDEF0';
-    const serialMessage = errorOf({ ...good, WXPAY_CERT_SERIALNO: badSerial });
-    expect(serialMessage).toBe('WeChat Pay merchant config: WXPAY_CERT_SERIALNO must be 40 hex characters');
-    expect(errorOf({ ...good, WXPAY_CERT_SERIALNO: 'G'.repeat(40) })).toMatch(/WXPAY_CERT_SERIALNO must be/);
-    expect(errorOf({ ...good, WXPAY_MCH_ID: 'mch-1900006511' })).toMatch(/WXPAY_MCH_ID must be/);
-
-    const broken = privateKey.replace(/[A-Za-z0-9]{20}/, 'QUJDREVGR0hJSktMTU5P');
-    const keyMessage = errorOf({ ...good, WXPAY_PRIVATE_KEY: broken });
-    expect(keyMessage).toMatch(/WXPAY_PRIVATE_KEY must be an unencrypted RSA private key/);
-    expect(keyMessage).not.toMatch(/BEGIN|QUJD/);
-    expect(errorOf({ ...good, WXPAY_PRIVATE_KEY: publicKey })).toMatch(/WXPAY_PRIVATE_KEY must be/);
-    const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const ecPem = ec.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(errorOf({ ...good, WXPAY_PRIVATE_KEY: ecPem })).toMatch(/WXPAY_PRIVATE_KEY must be/);
-  });
-
-  it('reports all problems together', () => {
-    const message = errorOf({ WXPAY_MCH_ID: 'x', WXPAY_CERT_SERIALNO: '123', WXPAY_PRIVATE_KEY: 'nope' });
-    expect(message.match(/WXPAY_/g)).toHaveLength(3);
-    expect(message).not.toContain('nope');
   });
 });

@@ -3,7 +3,7 @@ import { timeLimitOf, timeoutWarning } from '../../../server/core/timeout';
 describe('timeoutWarning', () => {
   it('names the deployed and expected timeouts and where to set it', () => {
     expect(timeoutWarning('roster', 3000, 60)).toBe(
-      'function timeout is 3 s, below the 60 s roster is built for (server/functions/manifest.ts): ' +
+      'function timeout is 3 s, below the 60 s roster is built for (server/manifest/functions.ts): ' +
         'set it in 云开发控制台 → 云函数 → roster → 版本与配置',
     );
   });

@@ -20,8 +20,8 @@ import {
   UsageError,
 } from '../../../scripts/lib/deploy';
 import { consoleSteps, createCollections, isAlreadyExists } from '../../../scripts/setup';
-import type { CollectionSpec } from '../../../server/functions/collections';
-import type { FunctionSpec } from '../../../server/functions/manifest';
+import type { CollectionSpec } from '../../../server/manifest';
+import type { FunctionSpec } from '../../../server/manifest';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-unit-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));

@@ -22,6 +22,7 @@ export const COLLECTION = {
   admins: 'admins',
   roster: 'roster',
   rosterJobs: 'roster_jobs',
+  pendingCleanup: 'pending_cleanup',
 } as const;
 
 export const COLLECTIONS: CollectionSpec[] = [
@@ -72,5 +73,11 @@ export const COLLECTIONS: CollectionSpec[] = [
     description: 'Import jobs: progress saved per batch, so a retried slice resumes.',
     pii: false,
     indexes: [{ name: 'file_hash', keys: { fileHash: 1 }, unique: false }],
+  },
+  {
+    name: 'pending_cleanup',
+    description: 'Deletions that failed (uploads holding PII): the roster sweep retries them until they succeed.',
+    pii: false,
+    indexes: [{ name: 'last_failed', keys: { lastFailedAt: 1 }, unique: false }],
   },
 ];

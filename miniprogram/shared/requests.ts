@@ -1,0 +1,110 @@
+/**
+ * Checked requests: one checker per action, turning the raw event (anything a client sent) into its
+ * typed, normalised request or the error code that says what is wrong. The router applies them
+ * before any handler runs, so services only ever see requests of their contract type. Built on the
+ * shared validators, so a form on the client and the function on the server judge alike.
+ *
+ * Fields the contract does not name are ignored (an older or newer client may send more).
+ */
+import {
+  ROSTER_UPLOAD_PREFIX,
+  type ActionName,
+  type FaceConfirmRequest,
+  type FunctionName,
+  type RequestOf,
+} from './contracts';
+import type { ErrorCode } from './errors';
+import { checkIdCard } from './idcard';
+import { checkName } from './person';
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message?: string };
+export type Checker<T> = (raw: Readonly<Record<string, unknown>>) => Checked<T>;
+
+const accept = <T>(value: T): Checked<T> => ({ ok: true, value });
+const refuse = <T>(code: ErrorCode, message?: string): Checked<T> =>
+  message === undefined ? { ok: false, code } : { ok: false, code, message };
+const empty = (): Checked<Record<string, never>> => accept({});
+
+/** Credentials WeChat hands the client (verify_id, verify_result...): opaque, bounded strings. */
+export function isCredential(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 8 && value.length <= 512 && /^[\w\-+/=.~]+$/.test(value);
+}
+
+/** A roster job id: 24 lower-case hex characters (anything else cannot name a job). */
+export function isJobId(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{24}$/.test(value);
+}
+
+/** The path of a `cloud://<env>.<bucket>/<path>` file ID, or '' when it is not one. */
+export function cloudPathOf(fileID: string): string {
+  const match = /^cloud:\/\/[^/]+\/(.+)$/.exec(fileID);
+  return match ? (match[1] ?? '') : '';
+}
+
+/** A file ID under `ROSTER_UPLOAD_PREFIX`, without any `..` segment. */
+export function isRosterUpload(fileID: unknown): fileID is string {
+  if (typeof fileID !== 'string' || fileID.length > 1024) return false;
+  const path = cloudPathOf(fileID);
+  return path.indexOf(ROSTER_UPLOAD_PREFIX) === 0 && path.indexOf('..') < 0;
+}
+
+/** Excel allows 31 characters; a little room for other writers. */
+const MAX_SHEET_NAME = 100;
+
+const jobRequest: Checker<{ jobId: string }> = (raw) =>
+  isJobId(raw.jobId) ? accept({ jobId: raw.jobId }) : refuse('ROSTER_JOB_NOT_FOUND');
+
+type Checkers = { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Checker<RequestOf<F, A>> } };
+
+export const REQUESTS: Checkers = {
+  ping: { ping: empty },
+  face: {
+    start: (raw) => {
+      if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
+      const name = checkName(typeof raw.name === 'string' ? raw.name : '');
+      if (!name.ok) return refuse(name.code);
+      const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
+      if (!id.ok) return refuse(id.code);
+      return accept({ name: name.value, idCardNumber: id.value, consent: true });
+    },
+    confirm: (raw) => {
+      if (isCredential(raw.verifyId)) return accept<FaceConfirmRequest>({ verifyId: raw.verifyId });
+      if (isCredential(raw.verifyResult)) return accept<FaceConfirmRequest>({ verifyResult: raw.verifyResult });
+      return refuse('INVALID_REQUEST');
+    },
+    status: empty,
+  },
+  realname: {
+    categories: empty,
+    fetch: (raw) => {
+      const token = raw.authToken;
+      return typeof token === 'string' && token.length >= 8 && token.length <= 1024
+        ? accept({ authToken: token })
+        : refuse('INVALID_REQUEST');
+    },
+  },
+  roster: {
+    access: empty,
+    import: (raw) => {
+      if (!isRosterUpload(raw.fileID)) return refuse('INVALID_REQUEST', '请先上传 roster-uploads/ 下的表格文件');
+      if (raw.dryRun !== undefined && typeof raw.dryRun !== 'boolean') return refuse('INVALID_REQUEST');
+      const { sheet } = raw;
+      if (sheet !== undefined && (typeof sheet !== 'string' || sheet.length > MAX_SHEET_NAME)) {
+        return refuse('INVALID_REQUEST', '工作表名称不正确');
+      }
+      return accept({ fileID: raw.fileID, dryRun: raw.dryRun === true, ...(sheet ? { sheet } : {}) });
+    },
+    run: jobRequest,
+    status: jobRequest,
+    template: empty,
+    report: jobRequest,
+  },
+};
+
+/** The checker of `action` of function `name`. */
+export function checkerOf<F extends FunctionName, A extends ActionName<F>>(
+  name: F,
+  action: A,
+): Checker<RequestOf<F, A>> {
+  return (REQUESTS[name] as { readonly [K in ActionName<F>]: Checker<RequestOf<F, K>> })[action];
+}

@@ -1,0 +1,189 @@
+/**
+ * The roster import job as a pure state machine: every transition takes a job and returns a new one
+ * (nothing is mutated, nothing is stored here), and the lease arithmetic that keeps two invocations
+ * off one job is plain functions of `now`. The job store (functions/roster/job-store.ts) persists
+ * what these return; the service composes them.
+ *
+ *   newJob ──► running ──afterBatch──► running … ──finished──► done
+ *                 │                                     (a report when rows failed)
+ *                 └──────failed (file unreadable, abandoned)──► failed
+ *
+ * A lease (`leaseUntil`, ms) is held while an invocation works on the job; it is released (0) when
+ * the slice ends, and a dead slice's lease simply runs out. A lock document per file content keeps a
+ * second import of the same file out while the first is alive.
+ */
+import type { RosterJobState, RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
+
+/** How long a slice may hold a job without extending its lease. */
+export const LEASE_MS = 75_000;
+/** A running job not worked on for this long (and without a lease) no longer holds its file's lock. */
+export const LOCK_STALE_MS = 120_000;
+/** A running job nobody has continued for this long is abandoned (its upload must not linger). */
+export const ABANDONED_MS = 30 * 60_000;
+/** Row errors kept on the job (the report holds them all). */
+export const MAX_JOB_ERRORS = 100;
+
+export interface BatchCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+/** A job as stored: the status the contract exposes, plus what resuming needs. */
+export interface RosterJob extends BatchCounts {
+  _id: string;
+  kind: 'job';
+  state: RosterJobState;
+  dryRun: boolean;
+  fileID: string;
+  /** Keyed hash of the file's content: the lock's key. */
+  fileHash: string;
+  /** Known once the file is opened. */
+  sheet?: string;
+  /** The spreadsheet row up to which the job is done: a resumed slice continues after it. */
+  cursor: number;
+  total: number;
+  processed: number;
+  failed: number;
+  /** The first `MAX_JOB_ERRORS` row errors. */
+  errors: RosterRowError[];
+  errorCount: number;
+  /** Blind index of the admin's openid. */
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+  leaseUntil: number;
+  reportFileID?: string;
+  failure?: { code: string; message: string };
+}
+
+export interface NewJob {
+  id: string;
+  fileID: string;
+  fileHash: string;
+  dryRun: boolean;
+  sheet?: string;
+  createdBy: string;
+  now: number;
+}
+
+/** A running job, leased to the invocation that creates it. */
+export function newJob(input: NewJob): RosterJob {
+  const at = new Date(input.now);
+  return {
+    _id: input.id,
+    kind: 'job',
+    state: 'running',
+    dryRun: input.dryRun,
+    fileID: input.fileID,
+    fileHash: input.fileHash,
+    ...(input.sheet ? { sheet: input.sheet } : {}),
+    cursor: 0,
+    total: 0,
+    processed: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    failed: 0,
+    errors: [],
+    errorCount: 0,
+    createdBy: input.createdBy,
+    createdAt: at,
+    updatedAt: at,
+    leaseUntil: input.now + LEASE_MS,
+  };
+}
+
+/** What one batch of rows came to. */
+export interface BatchOutcome {
+  counts: BatchCounts;
+  errors: readonly RosterRowError[];
+  /** Spreadsheet row of the batch's last row: the new cursor. */
+  lastRow: number;
+  /** Non-blank data rows from the top of the sheet so far. */
+  dataRows: number;
+}
+
+/** The job once a batch is applied: counts, errors (the first 100 kept), cursor and progress. */
+export function afterBatch(job: RosterJob, batch: BatchOutcome): RosterJob {
+  const failedRows = new Set(batch.errors.map((e) => e.row)).size;
+  return {
+    ...job,
+    inserted: job.inserted + batch.counts.inserted,
+    updated: job.updated + batch.counts.updated,
+    unchanged: job.unchanged + batch.counts.unchanged,
+    failed: job.failed + failedRows,
+    errorCount: job.errorCount + batch.errors.length,
+    errors: [...job.errors, ...batch.errors.slice(0, Math.max(0, MAX_JOB_ERRORS - job.errors.length))],
+    cursor: Math.max(job.cursor, batch.lastRow),
+    processed: batch.dataRows,
+    total: batch.dataRows,
+  };
+}
+
+/** A batch that wrote data must be saved before the next, so a retried slice never redoes a write. */
+export function wroteData(counts: BatchCounts): boolean {
+  return counts.inserted + counts.updated > 0;
+}
+
+/** The job keeps every row error itself, so the report needs no second pass over the file. */
+export function hasAllErrors(job: RosterJob): boolean {
+  return job.errorCount <= job.errors.length;
+}
+
+export function withSheet(job: RosterJob, sheet: string): RosterJob {
+  return { ...job, sheet };
+}
+
+/** Still working at `now`: the lease is extended, never dropped. */
+export function leased(job: RosterJob, now: number): RosterJob {
+  return { ...job, leaseUntil: now + LEASE_MS };
+}
+
+/** The slice ends: the next `run` may continue at once. */
+export function released(job: RosterJob): RosterJob {
+  return { ...job, leaseUntil: 0 };
+}
+
+export function finished(job: RosterJob, reportFileID?: string): RosterJob {
+  return { ...job, state: 'done', leaseUntil: 0, ...(reportFileID ? { reportFileID } : {}) };
+}
+
+export function failed(job: RosterJob, code: string, message: string): RosterJob {
+  return { ...job, state: 'failed', failure: { code, message }, leaseUntil: 0 };
+}
+
+/** Another invocation may take the job at `now`: it runs and nobody holds its lease. */
+export function leaseFree(job: RosterJob, now: number): boolean {
+  return job.state === 'running' && job.leaseUntil < now;
+}
+
+/** The job still holds its file's lock: running, and leased or worked on recently. */
+export function holdsLock(job: RosterJob | undefined, now: number): boolean {
+  if (!job || job.state !== 'running') return false;
+  return job.leaseUntil > now || now - new Date(job.updatedAt).getTime() < LOCK_STALE_MS;
+}
+
+/** Nobody has continued the job for `ABANDONED_MS` and nobody holds it. */
+export function isAbandoned(job: RosterJob, now: number): boolean {
+  return job.state === 'running' && job.leaseUntil < now && now - new Date(job.updatedAt).getTime() > ABANDONED_MS;
+}
+
+/** What the contract shows of a job. */
+export function statusOf(job: RosterJob): RosterJobStatus {
+  return {
+    jobId: job._id,
+    state: job.state,
+    dryRun: job.dryRun,
+    sheet: job.sheet ?? '',
+    total: job.total,
+    processed: job.processed,
+    inserted: job.inserted,
+    updated: job.updated,
+    unchanged: job.unchanged,
+    failed: job.failed,
+    errors: job.errors,
+    ...(job.reportFileID ? { reportFileID: job.reportFileID } : {}),
+    ...(job.failure ? { failure: job.failure } : {}),
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Where roster jobs live (`roster_jobs`): find, create and save jobs, take a job's lease atomically,
+ * and the per-file lock that keeps a second import of the same file out. The decisions (is a lease
+ * free, does a lock's job still hold it, is a job abandoned) are the pure functions of
+ * core/roster/job.ts; this class only reads and writes, every request through the throttle.
+ */
+import { Refusal } from '../../core/errors';
+import { holdsLock, LEASE_MS, ABANDONED_MS, type RosterJob } from '../../core/roster/job';
+import type { CloudDb } from '../../lib/cloud-db';
+import type { Throttle } from '../../lib/throttle';
+import { COLLECTION } from '../../manifest';
+
+const JOBS = COLLECTION.rosterJobs;
+
+/** One import per file content at a time: `_id = lock_<fileHash>`. */
+interface LockDoc {
+  _id: string;
+  kind: 'lock';
+  jobId: string;
+  at: number;
+}
+
+export class JobStore {
+  constructor(
+    private readonly db: CloudDb,
+    private readonly throttle: Throttle,
+  ) {}
+
+  async create(job: RosterJob): Promise<void> {
+    await this.throttle.run(() => this.db.collection(JOBS).add({ data: job }));
+  }
+
+  async find(jobId: string): Promise<RosterJob | undefined> {
+    const res = await this.throttle.run(() =>
+      this.db.collection<RosterJob>(JOBS).where({ _id: jobId, kind: 'job' }).limit(1).get(),
+    );
+    return res.data[0];
+  }
+
+  /** Stores `job` as it is now (stamped `updatedAt`); answers what was stored. */
+  async save(job: RosterJob): Promise<RosterJob> {
+    const saved = { ...job, updatedAt: new Date() };
+    const { _id, ...fields } = saved;
+    await this.throttle.run(() => this.db.collection(JOBS).doc(_id).set({ data: fields }));
+    return saved;
+  }
+
+  /**
+   * Takes the job's lease if nobody holds it at `now` (one conditional update, so two invocations
+   * never both get it); answers the leased job, or `undefined` when another invocation holds it.
+   */
+  async takeLease(job: RosterJob, now: number): Promise<RosterJob | undefined> {
+    const _ = this.db.command;
+    const leaseUntil = now + LEASE_MS;
+    const taken = await this.throttle.run(() =>
+      this.db
+        .collection(JOBS)
+        .where({ _id: job._id, state: 'running', leaseUntil: _.lt(now) })
+        .update({ data: { leaseUntil } }),
+    );
+    return taken.stats.updated === 1 ? { ...job, leaseUntil } : undefined;
+  }
+
+  /** Drops the lease without touching anything else (a slice that failed: the next run starts at once). */
+  async releaseLease(jobId: string): Promise<void> {
+    await this.throttle.run(() =>
+      this.db
+        .collection(JOBS)
+        .doc(jobId)
+        .update({ data: { leaseUntil: 0 } }),
+    );
+  }
+
+  /** Running jobs nobody has continued for `ABANDONED_MS` and nobody holds, at most `limit`. */
+  async abandoned(now: number, limit: number): Promise<RosterJob[]> {
+    const _ = this.db.command;
+    const res = await this.throttle.run(() =>
+      this.db
+        .collection<RosterJob>(JOBS)
+        .where({
+          kind: 'job',
+          state: 'running',
+          updatedAt: _.lt(new Date(now - ABANDONED_MS)),
+          leaseUntil: _.lt(now),
+        })
+        .limit(limit)
+        .get(),
+    );
+    return res.data;
+  }
+
+  /**
+   * Locks the file content `fileHash` for `jobId`; refuses with `ROSTER_ALREADY_IMPORTING` while
+   * another job holds it, and takes over a lock whose job has ended or been abandoned. Whether the
+   * lock exists decides, never the insert error's wording (only the sandbox's is known).
+   */
+  async lock(fileHash: string, jobId: string): Promise<void> {
+    const _id = `lock_${fileHash}`;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        const lock: LockDoc = { _id, kind: 'lock', jobId, at: Date.now() };
+        await this.throttle.run(() => this.db.collection(JOBS).add({ data: lock }));
+        return;
+      } catch (err) {
+        const held = (await this.throttle.run(() => this.db.collection<LockDoc>(JOBS).where({ _id }).limit(1).get()))
+          .data[0];
+        if (!held) throw err;
+        if (holdsLock(await this.find(held.jobId), Date.now())) throw new Refusal('ROSTER_ALREADY_IMPORTING');
+        // Its job ended or was abandoned: take the lock over (only if nobody else did meanwhile).
+        await this.throttle.run(() => this.db.collection(JOBS).where({ _id, at: held.at }).remove());
+      }
+    }
+    throw new Refusal('ROSTER_ALREADY_IMPORTING');
+  }
+
+  /** Releases the job's lock (a dry run never took one); another job's lock is left alone. */
+  async unlock(job: RosterJob): Promise<void> {
+    if (job.dryRun) return;
+    await this.throttle.run(() =>
+      this.db
+        .collection(JOBS)
+        .where({ _id: `lock_${job.fileHash}`, jobId: job._id })
+        .remove(),
+    );
+  }
+}

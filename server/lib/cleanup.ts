@@ -1,0 +1,105 @@
+/**
+ * Visible best-effort work. A cleanup that may fail without failing what the user asked for still
+ * says when it failed (one log line naming the work, the error class and message), and the cleanups
+ * that matter, deleting an upload that holds plain PII, are recorded in `pending_cleanup` when they
+ * fail so that the timer sweep retries them until they succeed. Nothing is swallowed silently.
+ */
+import crypto from 'crypto';
+import { describeError } from '../core/errors';
+import type { Logger } from '../core/router';
+import { COLLECTION } from '../manifest';
+import type { CloudDb } from './cloud-db';
+import { deleteFiles, type CloudStorage } from './storage';
+
+/**
+ * Runs `work`; a failure is logged (`<what> failed`, with `fields`, which must hold no PII) and
+ * answered `false` instead of thrown. For work whose failure the caller can live with.
+ */
+export async function bestEffort(
+  logger: Logger,
+  what: string,
+  work: () => Promise<unknown>,
+  fields: Record<string, unknown> = {},
+): Promise<boolean> {
+  try {
+    await work();
+    return true;
+  } catch (err) {
+    logger.error(`${what} failed`, { ...fields, ...describeError(err) });
+    return false;
+  }
+}
+
+/** A deletion that failed, kept for the sweep: `_id` is the SHA-256 of the file ID. */
+export interface PendingCleanup {
+  _id: string;
+  fileID: string;
+  reason: string;
+  attempts: number;
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+}
+
+const PENDING = COLLECTION.pendingCleanup;
+const idOf = (fileID: string) => crypto.createHash('sha256').update(fileID, 'utf8').digest('hex');
+
+export class FileCleanup {
+  constructor(
+    private readonly db: CloudDb,
+    private readonly storage: CloudStorage,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Deletes `fileID` now. When that fails it is logged and recorded for the sweep; when even the
+   * record fails, that is logged too. Never throws: the caller's own outcome stands.
+   */
+  async delete(fileID: string, reason: string): Promise<void> {
+    const deleted = await bestEffort(this.logger, 'file deletion', () => deleteFiles(this.storage, [fileID]), {
+      reason,
+    });
+    if (deleted) return;
+    await bestEffort(this.logger, 'recording a failed file deletion', () => this.record(fileID, reason), { reason });
+  }
+
+  private async record(fileID: string, reason: string): Promise<void> {
+    const _id = idOf(fileID);
+    const _ = this.db.command;
+    const now = new Date();
+    const bumped = await this.db
+      .collection(PENDING)
+      .where({ _id })
+      .update({ data: { attempts: _.inc(1), lastFailedAt: now } });
+    if (bumped.stats.updated > 0) return;
+    const pending: PendingCleanup = { _id, fileID, reason, attempts: 1, firstFailedAt: now, lastFailedAt: now };
+    await this.db.collection(PENDING).add({ data: pending });
+  }
+
+  /** The sweep: every recorded deletion is tried again; done ones are forgotten. */
+  async retry(limit = 100): Promise<{ deleted: number; pending: number }> {
+    const res = await this.db.collection<PendingCleanup>(PENDING).orderBy('lastFailedAt', 'asc').limit(limit).get();
+    let deleted = 0;
+    for (const pending of res.data) {
+      const ok = await bestEffort(
+        this.logger,
+        'retried file deletion',
+        () => deleteFiles(this.storage, [pending.fileID]),
+        {
+          reason: pending.reason,
+          attempts: pending.attempts,
+        },
+      );
+      if (ok) {
+        await this.db.collection(PENDING).doc(pending._id).remove();
+        deleted += 1;
+      } else {
+        const _ = this.db.command;
+        await this.db
+          .collection(PENDING)
+          .doc(pending._id)
+          .update({ data: { attempts: _.inc(1), lastFailedAt: new Date() } });
+      }
+    }
+    return { deleted, pending: res.data.length - deleted };
+  }
+}

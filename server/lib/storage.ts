@@ -1,0 +1,35 @@
+/**
+ * The storage calls of wx-server-sdk the functions use (cloud.downloadFile etc.), typed as they
+ * answer, and a delete that says which files it could not delete instead of reporting it per file
+ * and resolving anyway (the SDK's `deleteFile` resolves with a status per file).
+ */
+import { InternalError } from '../core/errors';
+
+export interface CloudStorage {
+  downloadFile(options: { fileID: string }): Promise<{ fileContent: Buffer }>;
+  uploadFile(options: { cloudPath: string; fileContent: Buffer }): Promise<{ fileID: string }>;
+  getTempFileURL(options: { fileList: { fileID: string; maxAge: number }[] }): Promise<{
+    fileList: { fileID: string; tempFileURL: string; status: number }[];
+  }>;
+  deleteFile(options: { fileList: string[] }): Promise<{
+    fileList?: { fileID: string; status: number; errMsg?: string }[];
+  }>;
+}
+
+/** The SDK's status for a file that does not exist (TCB_ERR_CODE.STORAGE_FILE_NONEXIST): already gone. */
+export const FILE_NOT_FOUND_STATUS = -503003;
+
+/** Deletes `fileIDs`; throws `InternalError` naming how many could not be deleted (a missing file counts as deleted). */
+export async function deleteFiles(storage: CloudStorage, fileIDs: readonly string[]): Promise<void> {
+  if (fileIDs.length === 0) return;
+  const res = await storage.deleteFile({ fileList: [...fileIDs] });
+  const answered = new Map((res.fileList ?? []).map((f) => [f.fileID, f]));
+  const failed = fileIDs.filter((id) => {
+    const status = answered.get(id)?.status;
+    return status !== 0 && status !== FILE_NOT_FOUND_STATUS;
+  });
+  if (failed.length > 0) {
+    const statuses = failed.map((id) => answered.get(id)?.status ?? 'no answer').join(', ');
+    throw new InternalError(`${failed.length} of ${fileIDs.length} file(s) not deleted (status ${statuses})`);
+  }
+}

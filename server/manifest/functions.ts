@@ -1,0 +1,89 @@
+/**
+ * Function configuration as code: every cloud function, its runtime settings, triggers and the
+ * variable groups it reads (./variables.ts). `npm run build` writes `cloudfunctions/<name>/` from
+ * this, the deploy scripts apply and check it, the sandbox starts functions with it, and the README
+ * lists it.
+ */
+import type { FunctionName } from '../../miniprogram/shared/contracts';
+import { isRequired, VARIABLES, variablesOf, type GroupName } from './variables';
+
+/** One variable as a function needs it (what the deploy scripts report). */
+export interface EnvVarSpec {
+  name: string;
+  /** Secrets are never committed, never sent to the client; the deploy script refuses to print them. */
+  secret: boolean;
+  required: boolean;
+  description: string;
+}
+
+export interface FunctionSpec {
+  name: string;
+  description: string;
+  /** Seconds (the mini-program console allows at most 60). */
+  timeout: number;
+  /** MB. */
+  memory: number;
+  env: EnvVarSpec[];
+  triggers: { name: string; type: 'timer'; config: string }[];
+}
+
+/** The variable groups each function loads at instance start (its typed settings, see lib/settings.ts). */
+export const FUNCTION_GROUPS = {
+  ping: [],
+  face: ['wechat', 'pii', 'face'],
+  realname: ['wechat', 'pii', 'merchant'],
+  roster: ['pii', 'roster'],
+} as const satisfies { readonly [F in FunctionName]: readonly GroupName[] };
+
+export type GroupsOf<F extends FunctionName> = (typeof FUNCTION_GROUPS)[F][number];
+
+function envOf(name: FunctionName): EnvVarSpec[] {
+  return (FUNCTION_GROUPS[name] as readonly GroupName[]).flatMap((group) =>
+    variablesOf(group).map((variable) => {
+      const spec = VARIABLES[variable];
+      return { name: variable, secret: spec.secret, required: isRequired(spec), description: spec.description };
+    }),
+  );
+}
+
+export const FUNCTIONS: FunctionSpec[] = [
+  {
+    name: 'ping',
+    description: 'Health check: answers the caller OPENID from getWXContext.',
+    timeout: 3,
+    memory: 128,
+    env: envOf('ping'),
+    triggers: [],
+  },
+  {
+    name: 'face',
+    description: 'Face verification (人脸核身): start, server-side confirm, status; v2 by default, v1 legacy.',
+    timeout: 20,
+    memory: 256,
+    env: envOf('face'),
+    triggers: [{ name: 'sweep-expired-sessions', type: 'timer', config: '0 */30 * * * * *' }],
+  },
+  {
+    name: 'realname',
+    description: 'WeChat Pay real-name authorization (实名信息授权): categories, fetch + decrypt + bind.',
+    timeout: 20,
+    memory: 256,
+    env: envOf('realname'),
+    triggers: [],
+  },
+  {
+    name: 'roster',
+    description: 'Roster import (Excel → database): validated, idempotent, batched, resumable, admin-only.',
+    timeout: 60,
+    memory: 256,
+    env: envOf('roster'),
+    triggers: [{ name: 'sweep-abandoned-jobs', type: 'timer', config: '0 0 * * * * *' }],
+  },
+];
+
+export const SDK_VERSION = '4.0.2';
+
+/** The manifest's entry for `name` (every function name of the contracts has one). */
+export function functionSpec(name: string): FunctionSpec | undefined {
+  return FUNCTIONS.find((f) => f.name === name);
+}

@@ -1,0 +1,69 @@
+/**
+ * Visible best-effort work and file deletion that says what failed. (The record-and-retry path of
+ * FileCleanup runs against the sandbox in test/integration/roster.test.ts.)
+ */
+import { InternalError } from '../../../server/core/errors';
+import { bestEffort } from '../../../server/lib/cleanup';
+import { deleteFiles, FILE_NOT_FOUND_STATUS, type CloudStorage } from '../../../server/lib/storage';
+
+function logger() {
+  const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+  return {
+    lines,
+    info: () => undefined,
+    error: (message: string, fields?: Record<string, unknown>) => void lines.push({ message, fields }),
+  };
+}
+
+describe('bestEffort', () => {
+  it('answers true and logs nothing when the work succeeds', async () => {
+    const log = logger();
+    await expect(bestEffort(log, 'releasing the lease', async () => 'done')).resolves.toBe(true);
+    expect(log.lines).toEqual([]);
+  });
+
+  it('answers false and logs the work, its fields and the error when it fails, never throwing', async () => {
+    const log = logger();
+    const failing = async () => {
+      throw new Error('database down');
+    };
+    await expect(bestEffort(log, 'releasing the lease', failing, { job: 'j1' })).resolves.toBe(false);
+    expect(log.lines).toEqual([
+      { message: 'releasing the lease failed', fields: { job: 'j1', error: 'Error', detail: 'database down' } },
+    ]);
+  });
+});
+
+describe('deleteFiles', () => {
+  /** The SDK's deleteFile answer: a status per file (0 ok, -503003 not found, others failed). */
+  const storage = (statuses: Record<string, number>): CloudStorage & { calls: string[][] } => {
+    const calls: string[][] = [];
+    return {
+      calls,
+      deleteFile: async ({ fileList }) => {
+        calls.push(fileList);
+        return {
+          fileList: fileList.filter((id) => id in statuses).map((fileID) => ({ fileID, status: statuses[fileID]! })),
+        };
+      },
+      downloadFile: async () => ({ fileContent: Buffer.alloc(0) }),
+      uploadFile: async () => ({ fileID: '' }),
+      getTempFileURL: async () => ({ fileList: [] }),
+    };
+  };
+
+  it('resolves when every file is deleted or already gone, and asks nothing for an empty list', async () => {
+    const s = storage({ a: 0, b: FILE_NOT_FOUND_STATUS });
+    await expect(deleteFiles(s, ['a', 'b'])).resolves.toBeUndefined();
+    await deleteFiles(s, []);
+    expect(s.calls).toEqual([['a', 'b']]);
+  });
+
+  it('throws naming how many failed, with their statuses, when the SDK resolved with failures', async () => {
+    await expect(deleteFiles(storage({ a: 0, b: -503001 }), ['a', 'b'])).rejects.toThrow(
+      new InternalError('1 of 2 file(s) not deleted (status -503001)'),
+    );
+    // A file the answer does not mention was not deleted either.
+    await expect(deleteFiles(storage({}), ['a'])).rejects.toThrow('1 of 1 file(s) not deleted (status no answer)');
+  });
+});

@@ -15,6 +15,28 @@ export function ensureCloud(): void {
   cloudReady = true;
 }
 
+/**
+ * Why a call yielded no answer of the function: the network, or the platform saying the function
+ * failed. A plain object, not an Error subclass (the client's ES5 build does not keep `instanceof`
+ * for subclasses of built-ins).
+ */
+interface TransportFailure {
+  code: 'NETWORK' | 'INTERNAL';
+  detail: string;
+}
+
+const transportFailure = (code: TransportFailure['code'], detail: string): TransportFailure => ({ code, detail });
+
+/**
+ * `wx.cloud.callFunction` rejects both when the request does not get through and when the function
+ * itself failed (errCode -504002 "functions execute fail" and its neighbours): the latter is the
+ * server's failure, not the network's.
+ */
+function rejectionCode(err: unknown): 'NETWORK' | 'INTERNAL' {
+  const errCode = (err as { errCode?: unknown } | null)?.errCode;
+  return typeof errCode === 'number' && errCode <= -504001 && errCode >= -504999 ? 'INTERNAL' : 'NETWORK';
+}
+
 function viaGateway<T>(name: string, event: Record<string, unknown>): Promise<T> {
   return new Promise((resolve, reject) => {
     wx.request({
@@ -24,14 +46,29 @@ function viaGateway<T>(name: string, event: Record<string, unknown>): Promise<T>
       data: event,
       success: (res) => {
         if (res.statusCode === 200) resolve(res.data as T);
-        else reject(new Error(`sandbox gateway answered ${res.statusCode}`));
+        // The sandbox answered, the function did not (it crashed or timed out): the platform's failure.
+        else reject(transportFailure('INTERNAL', `sandbox gateway answered ${res.statusCode}`));
       },
-      fail: (err) => reject(new Error(err.errMsg)),
+      fail: (err) => reject(transportFailure('NETWORK', err.errMsg)),
     });
   });
 }
 
-/** Calls `action` of cloud function `name`. Network and platform failures become `WECHAT_ERROR`-style failures, never throws. */
+async function viaCloud<T>(name: string, event: Record<string, unknown>): Promise<T> {
+  ensureCloud();
+  try {
+    const res = await wx.cloud.callFunction({ name, data: event });
+    return res.result as T;
+  } catch (err) {
+    throw transportFailure(rejectionCode(err), String((err as { errMsg?: unknown } | null)?.errMsg ?? err));
+  }
+}
+
+/**
+ * Calls `action` of cloud function `name`. Never throws: the function's own answer, or a `Failure`
+ * when no answer came: `NETWORK` (the request did not get through) or `INTERNAL` (the platform says
+ * the function failed). Callers handle one result shape either way.
+ */
 export async function callCloud<F extends FunctionName, A extends ActionName<F>>(
   name: F,
   action: A,
@@ -39,13 +76,13 @@ export async function callCloud<F extends FunctionName, A extends ActionName<F>>
 ): Promise<ResponseOf<F, A>> {
   const event = { ...(request as Record<string, unknown>), action };
   try {
-    if (config.mode === 'sandbox') return await viaGateway<ResponseOf<F, A>>(name, event);
-    ensureCloud();
-    const res = await wx.cloud.callFunction({ name, data: event });
-    return res.result as ResponseOf<F, A>;
+    return config.mode === 'sandbox'
+      ? await viaGateway<ResponseOf<F, A>>(name, event)
+      : await viaCloud<ResponseOf<F, A>>(name, event);
   } catch (err) {
-    console.warn(`[callCloud] ${name}.${action} failed:`, (err as Error).message);
-    return failure('INTERNAL', '网络异常，请检查网络后重试');
+    const { code, detail } = err as TransportFailure;
+    console.warn(`[callCloud] ${name}.${action} failed:`, detail);
+    return failure(code);
   }
 }
 

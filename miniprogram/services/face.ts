@@ -7,29 +7,31 @@
  */
 import { config } from '../config';
 import type { FaceConfirmRequest, FaceStartRequest, FaceStartResponse, ResponseOf } from '../shared/contracts';
+import { failure, type Result } from '../shared/errors';
 import { deviceSupportMessage, faceClientMessage, isFaceCancelled } from '../shared/face-messages';
 import { callCloud } from './cloud';
 
-export type FaceSupport = { supported: true } | { supported: false; message: string };
+/** The device can run face verification, or `FACE_UNSUPPORTED` with the reason. */
+export type FaceSupport = Result;
 
-/** What the capture step produced: a proof for `confirmFaceVerify`, or why there is none. */
-export type CaptureOutcome =
-  | { ok: true; proof: FaceConfirmRequest }
-  /** `errCode` is absent when the capture could not even begin (WeChat too old). */
-  | { ok: false; errCode?: number; message: string; cancelled: boolean };
+/**
+ * What the capture step produced: a proof for `confirmFaceVerify`, or why there is none:
+ * `FACE_CANCELLED` (the user backed out), `FACE_CAPTURE_FAILED` (WeChat's reason in the message) or
+ * `WECHAT_OUTDATED` (the capture could not even begin).
+ */
+export type CaptureOutcome = Result<{ proof: FaceConfirmRequest }>;
 
 export const OUTDATED_WECHAT_MESSAGE = '当前微信版本过低，无法进行人脸核身，请升级微信到最新版本后重试';
 
 /** Checks the device can run face verification. The sandbox needs no camera: always supported. */
 export function checkFaceSupport(): Promise<FaceSupport> {
-  if (config.mode === 'sandbox') return Promise.resolve({ supported: true });
+  if (config.mode === 'sandbox') return Promise.resolve({ ok: true });
   return new Promise((resolve) => {
     wx.checkIsSupportFacialRecognition({
       checkAliveType: 2,
-      success: () => resolve({ supported: true }),
+      success: () => resolve({ ok: true }),
       // Android reports 10001-10003; iOS gives no errCode.
-      fail: (res) =>
-        resolve({ supported: false, message: deviceSupportMessage((res as { errCode?: number }).errCode) }),
+      fail: (res) => resolve(failure('FACE_UNSUPPORTED', deviceSupportMessage((res as { errCode?: number }).errCode))),
     });
   });
 }
@@ -40,7 +42,7 @@ export function startFaceVerify(request: FaceStartRequest): Promise<ResponseOf<'
 
 /** A capture that ended with `errCode` (a client outcome of either generation). */
 export function captureFailure(errCode: number): CaptureOutcome {
-  return { ok: false, errCode, message: faceClientMessage(errCode), cancelled: isFaceCancelled(errCode) };
+  return failure(isFaceCancelled(errCode) ? 'FACE_CANCELLED' : 'FACE_CAPTURE_FAILED', faceClientMessage(errCode));
 }
 
 /** Opens WeChat's face capture for a started verification. */
@@ -48,7 +50,7 @@ export function runFaceCapture(started: FaceStartResponse): Promise<CaptureOutco
   if (started.mode === 'v2') {
     // wx.requestFacialVerify needs base library 3.8.12; the server's verifyId only works with it.
     if (!wx.canIUse('requestFacialVerify')) {
-      return Promise.resolve({ ok: false, message: OUTDATED_WECHAT_MESSAGE, cancelled: false });
+      return Promise.resolve(failure('WECHAT_OUTDATED', OUTDATED_WECHAT_MESSAGE));
     }
     const verifyId = started.verifyId;
     return new Promise((resolve) => {

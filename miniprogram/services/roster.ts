@@ -3,13 +3,17 @@
  * function, the device steps around them (choose a file, upload it under `roster-uploads/`), and
  * `driveRosterJob`, the client-driven continuation that calls `run` until the job has finished.
  */
-import type { ResponseOf, RosterImportRequest, RosterJobStatus } from '../shared/contracts';
-import { failure } from '../shared/errors';
+import {
+  ROSTER_UPLOAD_PREFIX,
+  type ResponseOf,
+  type RosterImportRequest,
+  type RosterJobStatus,
+} from '../shared/contracts';
+import { failure, type Result } from '../shared/errors';
 import { callCloud } from './cloud';
-import { type ProgressListener, type StorageResult, uploadFile } from './storage';
+import { type ProgressListener, uploadFile } from './storage';
 
-/** Where the `roster` function accepts uploads from (it reads and deletes nothing else). */
-export const ROSTER_UPLOAD_PREFIX = 'roster-uploads/';
+export { ROSTER_UPLOAD_PREFIX };
 export const ROSTER_EXTENSIONS = ['xlsx', 'xls', 'csv'];
 
 export function getRosterAccess(): Promise<ResponseOf<'roster', 'access'>> {
@@ -49,7 +53,8 @@ export interface RosterFile {
   size: number;
 }
 
-export type ChooseResult = { ok: true; file: RosterFile } | { ok: false; cancelled: boolean; message: string };
+/** The chosen file, or `CANCELLED` (the user closed the picker) or `FILE_CHOOSE_FAILED`. */
+export type ChooseResult = Result<{ file: RosterFile }>;
 
 /** Picks one spreadsheet from a WeChat chat (the only file source a phone offers mini-programs). */
 export function chooseRosterFile(): Promise<ChooseResult> {
@@ -61,12 +66,9 @@ export function chooseRosterFile(): Promise<ChooseResult> {
       success: (res) => {
         const chosen = res.tempFiles[0];
         if (chosen) resolve({ ok: true, file: { name: chosen.name, path: chosen.path, size: chosen.size } });
-        else resolve({ ok: false, cancelled: true, message: '' });
+        else resolve(failure('CANCELLED'));
       },
-      fail: (err) => {
-        const cancelled = err.errMsg.indexOf('cancel') >= 0;
-        resolve({ ok: false, cancelled, message: cancelled ? '' : '无法选择文件，请重试' });
-      },
+      fail: (err) => resolve(failure(err.errMsg.indexOf('cancel') >= 0 ? 'CANCELLED' : 'FILE_CHOOSE_FAILED')),
     });
   });
 }
@@ -88,10 +90,7 @@ export function rosterUploadPath(fileName: string, now: number = Date.now()): st
 }
 
 /** Uploads a chosen file for one import (the function deletes it when that import is done). */
-export function uploadRosterFile(
-  file: RosterFile,
-  onProgress: ProgressListener,
-): Promise<StorageResult<{ fileID: string }>> {
+export function uploadRosterFile(file: RosterFile, onProgress: ProgressListener): Promise<Result<{ fileID: string }>> {
   return uploadFile(file.path, rosterUploadPath(file.name), onProgress);
 }
 
@@ -110,9 +109,13 @@ export interface DriveOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Answers worth asking again: no answer came (`NETWORK`), or the function failed on the way (`INTERNAL`). */
+const RETRIED = ['NETWORK', 'INTERNAL'];
+
 /**
  * Calls `run` until the job is no longer running, reporting every status. A call that fails on the
- * way (network: `INTERNAL`) is retried; what the server refuses is answered as is. When another
+ * way (`NETWORK`, or `INTERNAL`: the job keeps its place) is retried; what the server refuses is
+ * answered as is. When another
  * invocation holds the job (a slice still running, or one that died and left its lease), the job
  * does not move: it waits and asks again, and gives up after `maxStalls` such answers.
  */
@@ -128,7 +131,7 @@ export async function driveRosterJob(
   for (;;) {
     const res = await runRosterJob(jobId);
     if (!res.ok) {
-      if (res.code !== 'INTERNAL' || retries >= maxRetries) return res;
+      if (RETRIED.indexOf(res.code) < 0 || retries >= maxRetries) return res;
       retries += 1;
       await wait(pauseMs);
       continue;
@@ -142,7 +145,7 @@ export async function driveRosterJob(
       continue;
     }
     stalls += 1;
-    if (stalls > maxStalls) return failure('INTERNAL', '导入任务长时间没有进展，请稍后重新导入');
+    if (stalls > maxStalls) return failure('ROSTER_JOB_STALLED');
     await wait(pauseMs);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { config } from '../config';
 import type { FaceStartResponse } from '../shared/contracts';
+import { failure, type Result } from '../shared/errors';
 import { maskIdCard, maskName } from '../shared/mask';
 import { captureFailure, type CaptureOutcome } from './face';
 
@@ -22,13 +23,8 @@ export interface DemoChoice {
   maskedIdCard: string;
 }
 
-export type SandboxResult<T> = ({ ok: true } & T) | { ok: false; message: string };
-
 export type FaceOutcome = 'pass' | 'fail' | 'cancel';
 export type RealnameScenario = 'ok' | 'no_wxpay' | 'no_realname';
-
-const UNREACHABLE = '无法连接本地沙箱，请确认已运行 npm start';
-const REFUSED = '本地沙箱未接受该请求（可能已过期），请重新开始';
 
 /** Why a sandbox request failed: `refused` when the sandbox answered, but not 200. */
 interface SandboxError {
@@ -54,18 +50,18 @@ function sandboxRequest<T>(method: 'GET' | 'POST', route: string, data?: Record<
   });
 }
 
-async function attempt<T>(work: () => Promise<SandboxResult<T>>): Promise<SandboxResult<T>> {
+async function attempt<T>(work: () => Promise<Result<T>>): Promise<Result<T>> {
   try {
     return await work();
   } catch (err) {
     const { refused, detail } = err as SandboxError;
     console.warn('[sandbox]', detail);
-    return { ok: false, message: refused ? REFUSED : UNREACHABLE };
+    return failure(refused ? 'SANDBOX_REFUSED' : 'SANDBOX_UNREACHABLE');
   }
 }
 
 /** The sandbox's made-up people (never real persons), masked for display. */
-export function listDemoIdentities(): Promise<SandboxResult<{ choices: DemoChoice[] }>> {
+export function listDemoIdentities(): Promise<Result<{ choices: DemoChoice[] }>> {
   return attempt(async () => {
     const res = await sandboxRequest<{ identities: DemoIdentity[] }>('GET', '/sandbox/identities');
     identities = res.identities;
@@ -93,7 +89,7 @@ export function completeFaceInSandbox(
   started: FaceStartResponse,
   outcome: FaceOutcome,
   asIdentity?: number,
-): Promise<SandboxResult<{ capture: CaptureOutcome }>> {
+): Promise<Result<{ capture: CaptureOutcome }>> {
   return attempt(async () => {
     const credential = started.mode === 'v2' ? { verifyId: started.verifyId } : { userIdKey: started.userIdKey };
     const face = asIdentity === undefined ? undefined : identityAt(asIdentity);
@@ -105,7 +101,7 @@ export function completeFaceInSandbox(
     });
     if (res.errCode !== 0) return { ok: true, capture: captureFailure(res.errCode) };
     const proof = started.mode === 'v2' ? { verifyId: started.verifyId } : { verifyResult: String(res.verifyResult) };
-    return { ok: true, capture: { ok: true, proof } };
+    return { ok: true, capture: { ok: true as const, proof } };
   });
 }
 
@@ -113,7 +109,7 @@ export function completeFaceInSandbox(
 export function authorizeRealnameInSandbox(
   index: number,
   scenario: RealnameScenario = 'ok',
-): Promise<SandboxResult<{ authToken: string }>> {
+): Promise<Result<{ authToken: string }>> {
   return attempt(async () => {
     const { name, idCardNumber } = identityAt(index);
     const res = await sandboxRequest<{ auth_token: string }>('POST', '/sandbox/realname/authorize', {

@@ -5,16 +5,11 @@
  * which is what `wx.uploadFile` sends.
  */
 import { config } from '../config';
+import { failure, type Result } from '../shared/errors';
 import { ensureCloud } from './cloud';
-
-export type StorageResult<T> = ({ ok: true } & T) | { ok: false; message: string };
 
 /** Upload progress, 0–100. */
 export type ProgressListener = (percent: number) => void;
-
-const UPLOAD_FAILED = '文件上传失败，请检查网络后重试';
-const DOWNLOAD_FAILED = '文件下载失败，请稍后重试';
-const OPEN_FAILED = '无法打开该文件，请稍后重试';
 
 function clampPercent(progress: number): number {
   return Math.max(0, Math.min(100, Math.round(progress)));
@@ -65,13 +60,13 @@ export async function uploadFile(
   localPath: string,
   cloudPath: string,
   onProgress: ProgressListener = () => undefined,
-): Promise<StorageResult<{ fileID: string }>> {
+): Promise<Result<{ fileID: string }>> {
   try {
     const upload = config.mode === 'sandbox' ? uploadToSandbox : uploadToCloud;
     return { ok: true, fileID: await upload(localPath, cloudPath, onProgress) };
   } catch (err) {
     console.warn('[storage] upload failed:', (err as Error).message);
-    return { ok: false, message: UPLOAD_FAILED };
+    return failure('FILE_UPLOAD_FAILED');
   }
 }
 
@@ -104,19 +99,19 @@ function openXlsx(filePath: string): Promise<void> {
  * Downloads a spreadsheet behind a temporary link and opens it in WeChat's document viewer (its
  * menu lets the user forward or save it). Never throws.
  */
-export async function openRemoteDocument(tempFileURL: string): Promise<StorageResult<Record<never, never>>> {
+export async function openRemoteDocument(tempFileURL: string): Promise<Result> {
   let filePath: string;
   try {
     filePath = await download(tempFileURL);
   } catch (err) {
     console.warn('[storage] download failed:', (err as Error).message);
-    return { ok: false, message: DOWNLOAD_FAILED };
+    return failure('FILE_DOWNLOAD_FAILED');
   }
   try {
     await openXlsx(filePath);
     return { ok: true };
   } catch (err) {
     console.warn('[storage] openDocument failed:', (err as Error).message);
-    return { ok: false, message: OPEN_FAILED };
+    return failure('FILE_OPEN_FAILED');
   }
 }

@@ -44,9 +44,8 @@ describe('runFaceCapture, second generation (wx.requestFacialVerify)', () => {
     device.requestFacialVerify = captureApi(90100);
     await expect(runFaceCapture(V2)).resolves.toEqual({
       ok: false,
-      errCode: 90100,
+      code: 'FACE_CANCELLED',
       message: '已取消人脸核身',
-      cancelled: true,
     });
   });
 
@@ -54,16 +53,15 @@ describe('runFaceCapture, second generation (wx.requestFacialVerify)', () => {
     device.requestFacialVerify = captureApi(10004);
     await expect(runFaceCapture(V2)).resolves.toEqual({
       ok: false,
-      errCode: 10004,
+      code: 'FACE_CAPTURE_FAILED',
       message: FACE_CLIENT_MESSAGES[10004],
-      cancelled: false,
     });
   });
 
   it('an unknown code still gets a Chinese message with the code', async () => {
     device.requestFacialVerify = captureApi(12345);
     const outcome = await runFaceCapture(V2);
-    expect(outcome).toMatchObject({ ok: false, errCode: 12345, cancelled: false });
+    expect(outcome).toMatchObject({ ok: false, code: 'FACE_CAPTURE_FAILED' });
     expect(!outcome.ok && outcome.message).toContain('12345');
   });
 
@@ -72,8 +70,8 @@ describe('runFaceCapture, second generation (wx.requestFacialVerify)', () => {
     device.requestFacialVerify = captureApi(0);
     await expect(runFaceCapture(V2)).resolves.toEqual({
       ok: false,
+      code: 'WECHAT_OUTDATED',
       message: OUTDATED_WECHAT_MESSAGE,
-      cancelled: false,
     });
     expect(device.requestFacialVerify).not.toHaveBeenCalled();
   });
@@ -91,12 +89,16 @@ describe('runFaceCapture, first generation (wx.startFacialRecognitionVerify)', (
 
   it('90100 and 10004 map to their messages', async () => {
     device.startFacialRecognitionVerify = captureApi(90100);
-    await expect(runFaceCapture(V1)).resolves.toMatchObject({ ok: false, message: '已取消人脸核身', cancelled: true });
+    await expect(runFaceCapture(V1)).resolves.toMatchObject({
+      ok: false,
+      code: 'FACE_CANCELLED',
+      message: '已取消人脸核身',
+    });
     device.startFacialRecognitionVerify = captureApi(10004);
     await expect(runFaceCapture(V1)).resolves.toMatchObject({
       ok: false,
+      code: 'FACE_CAPTURE_FAILED',
       message: FACE_CLIENT_MESSAGES[10004],
-      cancelled: false,
     });
   });
 });
@@ -110,25 +112,29 @@ describe('checkFaceSupport', () => {
 
   it.each([10001, 10002, 10003])('fail %i: not supported, with the reason', async (errCode) => {
     device.checkIsSupportFacialRecognition = supportApi(errCode);
-    await expect(checkFaceSupport()).resolves.toEqual({ supported: false, message: deviceSupportMessage(errCode) });
+    await expect(checkFaceSupport()).resolves.toEqual({
+      ok: false,
+      code: 'FACE_UNSUPPORTED',
+      message: deviceSupportMessage(errCode),
+    });
   });
 
   it('iOS fails without a code: a generic reason with the fallback hint', async () => {
     device.checkIsSupportFacialRecognition = supportApi(undefined);
     const support = await checkFaceSupport();
-    expect(support).toEqual({ supported: false, message: deviceSupportMessage() });
-    expect(!support.supported && support.message).toContain('微信支付实名授权');
+    expect(support).toEqual({ ok: false, code: 'FACE_UNSUPPORTED', message: deviceSupportMessage() });
+    expect(!support.ok && support.message).toContain('微信支付实名授权');
   });
 
   it('supported devices pass', async () => {
     device.checkIsSupportFacialRecognition = supportApi(0);
-    await expect(checkFaceSupport()).resolves.toEqual({ supported: true });
+    await expect(checkFaceSupport()).resolves.toEqual({ ok: true });
   });
 
   it('the sandbox needs no camera: always supported, the device API is not asked', async () => {
     config.mode = 'sandbox';
     device.checkIsSupportFacialRecognition = supportApi(10001);
-    await expect(checkFaceSupport()).resolves.toEqual({ supported: true });
+    await expect(checkFaceSupport()).resolves.toEqual({ ok: true });
     expect(device.checkIsSupportFacialRecognition).not.toHaveBeenCalled();
   });
 });

@@ -198,7 +198,7 @@ describe('driveRosterJob against the sandbox', () => {
       },
     });
     expect(await killed).toBe(1);
-    expect(stuck).toEqual({ ok: false, code: 'INTERNAL', message: '导入任务长时间没有进展，请稍后重新导入' });
+    expect(stuck).toEqual({ ok: false, code: 'ROSTER_JOB_STALLED', message: '导入任务长时间没有进展，请稍后重新导入' });
     // One failed call (retried once), one answer that counts as the first status, 31 without progress.
     expect(sent.filter((a) => a === 'run')).toHaveLength(33);
     expect(waits).toHaveLength(31);
@@ -219,7 +219,7 @@ describe('driveRosterJob against the sandbox', () => {
         waits.push(ms);
       },
     });
-    expect(res).toEqual({ ok: false, code: 'INTERNAL', message: '网络异常，请检查网络后重试' });
+    expect(res).toEqual({ ok: false, code: 'NETWORK', message: '网络异常，请检查网络后重试' });
     expect(waits).toEqual([3000, 3000, 3000]);
     expect(sent).toEqual([]);
     expect(warn).toHaveBeenCalledTimes(4);

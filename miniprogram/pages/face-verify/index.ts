@@ -57,7 +57,7 @@ Component({
     async attached() {
       this.setData({ sandbox: isSandbox() });
       const support = await checkFaceSupport();
-      if (support.supported) this.setData({ step: 'form' });
+      if (support.ok) this.setData({ step: 'form' });
       else this.setData({ step: 'unsupported', unsupportedMessage: support.message });
     },
   },
@@ -137,7 +137,7 @@ Component({
     /** The capture's proof goes to the server, which asks WeChat for the real result. */
     async finishCapture(capture: CaptureOutcome): Promise<void> {
       if (!capture.ok) {
-        this.fail(capture.message, capture.cancelled);
+        this.fail(capture.message, capture.code === 'FACE_CANCELLED');
         return;
       }
       this.setData({ step: 'busy', busyText: '正在确认核身结果…' });

@@ -11,6 +11,7 @@ import {
 } from '../../services/roster';
 import { openRemoteDocument } from '../../services/storage';
 import type { RosterJobStatus, RosterRowError } from '../../shared/contracts';
+import { failure, isErrorCode, type Result } from '../../shared/errors';
 
 /**
  * checking → choose → working (upload, then the dry run) → preview → working (upload again, then the
@@ -82,7 +83,7 @@ function sizeText(bytes: number): string {
 }
 
 /** Sends the file, starts the job and drives it to its end; answers the final status or why not. */
-type JobOutcome = { ok: true; status: RosterJobStatus } | { ok: false; message: string; forbidden: boolean };
+type JobOutcome = Result<{ status: RosterJobStatus }>;
 
 Component({
   data: {
@@ -132,7 +133,7 @@ Component({
     async onChoose(): Promise<void> {
       const chosen = await chooseRosterFile();
       if (!chosen.ok) {
-        if (!chosen.cancelled) this.setData({ error: chosen.message });
+        if (chosen.code !== 'CANCELLED') this.setData({ error: chosen.message });
         return;
       }
       this.setData({
@@ -150,7 +151,7 @@ Component({
     async onCheck(): Promise<void> {
       const outcome = await this.runJob(true);
       if (outcome.ok) this.setData({ step: 'preview', preview: summaryView(outcome.status) });
-      else if (outcome.forbidden) await this.deny();
+      else if (outcome.code === 'FORBIDDEN') await this.deny();
       else this.setData({ step: 'choose', error: outcome.message });
     },
 
@@ -158,25 +159,26 @@ Component({
     async onConfirm(): Promise<void> {
       const outcome = await this.runJob(false);
       if (outcome.ok) this.setData({ step: 'done', result: summaryView(outcome.status) });
-      else if (outcome.forbidden) await this.deny();
+      else if (outcome.code === 'FORBIDDEN') await this.deny();
       else this.setData({ step: 'preview', error: outcome.message });
     },
 
     async runJob(dryRun: boolean): Promise<JobOutcome> {
       const file = this.data.file;
-      if (!file) return { ok: false, message: '请先选择文件', forbidden: false };
+      if (!file) return failure('INVALID_REQUEST', '请先选择文件');
       this.working('upload');
       const upload = await uploadRosterFile(file, (percent) => this.setData({ uploadPercent: percent }));
-      if (!upload.ok) return { ok: false, message: upload.message, forbidden: false };
+      if (!upload.ok) return upload;
 
       this.working(dryRun ? 'check' : 'import');
       const started = await importRoster({ fileID: upload.fileID, dryRun });
-      if (!started.ok) return { ok: false, message: started.message, forbidden: started.code === 'FORBIDDEN' };
+      if (!started.ok) return started;
 
       const res = await driveRosterJob(started.jobId, (status) => this.setData({ processed: status.processed }));
-      if (!res.ok) return { ok: false, message: res.message, forbidden: res.code === 'FORBIDDEN' };
+      if (!res.ok) return res;
       if (res.state === 'failed') {
-        return { ok: false, message: res.failure?.message ?? '导入失败，请稍后重试', forbidden: false };
+        const code = res.failure && isErrorCode(res.failure.code) ? res.failure.code : 'INTERNAL';
+        return failure(code, res.failure?.message ?? '导入失败，请稍后重试');
       }
       return { ok: true, status: res };
     },

@@ -2,6 +2,7 @@
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 const globals = require('globals');
+const layers = require('./scripts/lint-layers');
 
 // Mini-program globals (the runtime provides them; miniprogram-api-typings declares their types).
 const miniprogramGlobals = {
@@ -32,6 +33,12 @@ module.exports = tseslint.config(
       'no-console': 'off',
       eqeqeq: ['error', 'always'],
     },
+  },
+  {
+    // The layer map (scripts/lint-layers.js): every import checked against what its folder may import.
+    files: ['miniprogram/**/*.ts', 'server/**/*.ts', 'sandbox/**/*.ts', 'scripts/**/*.ts'],
+    plugins: { layers: layers.plugin },
+    rules: { 'layers/boundaries': 'error' },
   },
   {
     files: ['miniprogram/**/*.ts'],

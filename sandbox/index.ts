@@ -18,6 +18,7 @@ import { TcbService, type QuotaOptions } from './tcb';
 import { WechatEmulator } from './wechat';
 import { loadSecrets, functionEnv, type SandboxSecrets } from './secrets';
 import { readBody, parseMultipart, sendJson } from './http-util';
+import { sandboxPort } from './env';
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_ENV = 'sandbox-env';
@@ -267,7 +268,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
 
   const host = options.host ?? process.env.SANDBOX_HOST ?? '127.0.0.1';
-  const port = options.port ?? Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
+  const port = options.port ?? sandboxPort(process.env, DEFAULT_PORT);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A deep accept queue: a function firing thousands of requests at once (the seed tutorial's

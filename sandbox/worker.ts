@@ -28,6 +28,15 @@ class SandboxDate extends RealDate {
 globalThis.Date = SandboxDate as DateConstructor;
 
 /**
+ * A limit the sandbox passes from the manifest (sandbox/functions.ts: always a whole number). The
+ * worker is self-contained (compiled alone for other Node binaries), so it parses it here.
+ */
+function limitFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name] ?? '';
+  return /^\d+$/.test(raw) ? parseInt(raw, 10) : fallback;
+}
+
+/**
  * Console output travels over the IPC channel, the same ordered channel as the result, so the
  * sandbox has written an invocation's log lines before it answers the caller. (Separate stdout and
  * IPC pipes race: a test reading the log right after a call could find it empty.) Output that
@@ -73,8 +82,8 @@ process.on('message', (message: InvokeMessage) => {
   const started = RealDate.now();
   const context = {
     callbackWaitsForEmptyEventLoop: false,
-    memory_limit_in_mb: Number(process.env.SANDBOX_MEMORY_MB ?? 256),
-    time_limit_in_ms: Number(process.env.SANDBOX_TIMEOUT_MS ?? 60000),
+    memory_limit_in_mb: limitFromEnv('SANDBOX_MEMORY_MB', 256),
+    time_limit_in_ms: limitFromEnv('SANDBOX_TIMEOUT_MS', 60000),
     request_id: `sandbox-${message.id}`,
     environment: '{}',
     function_name: process.env.SCF_FUNCTIONNAME ?? '',

@@ -9,12 +9,13 @@ import { DEFAULT_PORT, startSandbox, type Sandbox } from '../sandbox';
 import { seedDemo } from '../sandbox/seed';
 import { BASIC_PLAN } from '../sandbox/tcb';
 import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox/demo';
+import { sandboxPort } from '../sandbox/env';
 import { buildFunctions, buildNpm, ROOT } from './build';
 
 export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
   if (!fs.existsSync(path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp'))) await buildNpm();
-  const port = Number(process.env.SANDBOX_PORT ?? DEFAULT_PORT);
+  const port = sandboxPort(process.env, DEFAULT_PORT);
   // --quota basic (or SANDBOX_QUOTA=basic): the basic plan's limits, as benchmarks and fault tests use.
   const quota = args.includes('--quota') || process.env.SANDBOX_QUOTA === 'basic' ? BASIC_PLAN : undefined;
   const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs'), quota });

@@ -8,7 +8,8 @@ import crypto from 'crypto';
 import { describeError } from '../core/errors';
 import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
-import type { CloudDb } from './cloud-db';
+import { cloudPathOf } from '../../miniprogram/shared/requests';
+import { serverWritten, type CloudDb } from './cloud-db';
 import { deleteFiles, type CloudStorage } from './storage';
 
 /**
@@ -75,11 +76,26 @@ export class FileCleanup {
     await this.db.collection(PENDING).add({ data: pending });
   }
 
-  /** The sweep: every recorded deletion is tried again; done ones are forgotten. */
-  async retry(limit = 100): Promise<{ deleted: number; pending: number }> {
-    const res = await this.db.collection<PendingCleanup>(PENDING).orderBy('lastFailedAt', 'asc').limit(limit).get();
+  /**
+   * The sweep: every recorded deletion is tried again; done ones are forgotten. Only records the
+   * server wrote count (a client could otherwise plant one naming any file), and only files under
+   * `prefixes` are ever deleted.
+   */
+  async retry(prefixes: readonly string[], limit = 100): Promise<{ deleted: number; pending: number }> {
+    const res = await this.db
+      .collection<PendingCleanup>(PENDING)
+      .where(serverWritten(this.db, {}))
+      .orderBy('lastFailedAt', 'asc')
+      .limit(limit)
+      .get();
     let deleted = 0;
     for (const pending of res.data) {
+      const path = cloudPathOf(String(pending.fileID));
+      if (!prefixes.some((prefix) => path.startsWith(prefix)) || path.includes('..')) {
+        this.logger.error('pending cleanup names a file outside its prefixes: forgotten', { reason: pending.reason });
+        await this.db.collection(PENDING).doc(pending._id).remove();
+        continue;
+      }
       const ok = await bestEffort(
         this.logger,
         'retried file deletion',

@@ -55,3 +55,17 @@ export async function addMany(db: CloudDb, collection: string, docs: object[]): 
 export function typedDb(db: unknown): CloudDb {
   return db as CloudDb;
 }
+
+/**
+ * Documents a client wrote carry `_openid` (the platform sets it; the server SDK never does). Under
+ * the platform's default rules a client may create documents in any collection, so nothing is ever
+ * trusted on the strength of one: every query whose answer grants something goes through this.
+ */
+export function serverWritten<W extends object>(db: CloudDb, where: W): W & { _openid: unknown } {
+  return { ...where, _openid: db.command.exists(false) };
+}
+
+/** The document was written by a client (it carries `_openid`). */
+export function isClientWritten(doc: object | undefined): boolean {
+  return doc !== undefined && Object.prototype.hasOwnProperty.call(doc, '_openid');
+}

@@ -1,13 +1,14 @@
 /**
  * The identity binding model shared by face verification and WeChat Pay real-name authorization:
  * one document per (openid, method) in `bindings`, name and ID number encrypted (AES-256-GCM) with
- * an HMAC blind index of the ID for lookups (e.g. "is this person in the roster?"). Only masked
- * values ever leave this module.
+ * an HMAC blind index of the ID for lookups (e.g. "is this person in the roster?"). Nothing in a
+ * document identifies anyone to a reader without the keys (not even masked values: they are
+ * derived when presented), and only masked values ever leave this module.
  */
-import type { CloudDb } from './cloud-db';
+import { serverWritten, type CloudDb } from './cloud-db';
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { maskIdCard, maskName } from '../../miniprogram/shared/mask';
-import { blindIndex, encryptField, type PiiKeys } from '../core/pii';
+import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
 
 export interface VerifiedIdentity {
@@ -22,8 +23,6 @@ interface BindingDoc {
   nameEnc: string;
   idEnc: string;
   idIndex: string;
-  maskedName: string;
-  maskedIdCard: string;
   verifiedAt: Date;
 }
 
@@ -54,8 +53,6 @@ export class IdentityStore {
       nameEnc: encryptField(this.keys, identity.name, `${BINDINGS}:${_id}:name`),
       idEnc: encryptField(this.keys, identity.idCard, `${BINDINGS}:${_id}:idCard`),
       idIndex: this.idIndex(identity.idCard),
-      maskedName: maskName(identity.name),
-      maskedIdCard: maskIdCard(identity.idCard),
       verifiedAt: new Date(),
     };
     await this.db.collection(BINDINGS).doc(_id).set({ data: doc });
@@ -67,7 +64,7 @@ export class IdentityStore {
   async list(openid: string): Promise<Binding[]> {
     const res = await this.db
       .collection(BINDINGS)
-      .where({ openidHash: this.openidHash(openid) })
+      .where(serverWritten(this.db, { openidHash: this.openidHash(openid) }))
       .orderBy('verifiedAt', 'desc')
       .limit(10)
       .get();
@@ -79,14 +76,14 @@ export class IdentityStore {
     const _ = this.db.command;
     const inRoster = await this.db
       .collection(ROSTER)
-      .where({ _id: _.in(docs.map((d) => d.idIndex)) })
+      .where(serverWritten(this.db, { _id: _.in(docs.map((d) => d.idIndex)) }))
       .field({ _id: true })
       .get();
     const found = new Set(inRoster.data.map((d) => String(d._id)));
     return docs.map((d) => ({
       method: d.method,
-      maskedName: d.maskedName,
-      maskedIdCard: d.maskedIdCard,
+      maskedName: maskName(decryptField(this.keys, d.nameEnc, `${BINDINGS}:${d._id}:name`)),
+      maskedIdCard: maskIdCard(decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`)),
       verifiedAt: new Date(d.verifiedAt).toISOString(),
       inRoster: found.has(d.idIndex),
     }));

@@ -3,10 +3,15 @@
  * the database for all instances (the old `/cgi-bin/token` invalidates other instances' tokens);
  * 40001/42001 → drop the cache, fetch again and retry once; -1 (busy) → bounded backoff; a hard
  * timeout on every request. AppID and AppSecret come from the environment only.
+ *
+ * The cache is a collection a client could read, or write to, under the platform's default rules:
+ * the token is stored encrypted (AES-256-GCM under the PII key, bound to the document), a keyed
+ * hash identifies it for removal, and a document a client wrote (`_openid`) is never used.
  */
+import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
 import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
 import { COLLECTION } from '../manifest';
-import type { CloudDb } from './cloud-db';
+import { serverWritten, type CloudDb } from './cloud-db';
 import { requestJson } from './http';
 
 /** The `wechat` settings group as the client uses it (see settings.ts `wechatConfig`). */
@@ -31,6 +36,14 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** The cache document: nothing in it is usable without the server's keys. */
+interface CacheDoc {
+  tokenEnc: string;
+  /** Keyed hash of the token: a rejected token is removed only if it is still the cached one. */
+  tokenHash: string;
+  expiresAt: number;
+}
+
 const TOKENS = COLLECTION.accessTokens;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -44,6 +57,7 @@ export class WechatClient {
   constructor(
     private readonly config: WechatConfig,
     private readonly db: CloudDb,
+    private readonly keys: PiiKeys,
     options: WechatClientOptions = {},
   ) {
     this.timeoutMs = config.timeoutMs;
@@ -116,24 +130,45 @@ export class WechatClient {
       throw new WechatApiError(path, -2, 'no access_token in answer');
     }
     this.memo = { token: access_token, expiresAt: now + expires_in * 1000 };
-    await this.db
-      .collection(TOKENS)
-      .doc(this.config.appid)
-      .set({ data: { token: access_token, expiresAt: this.memo.expiresAt } });
+    const doc: CacheDoc = {
+      tokenEnc: encryptField(this.keys, access_token, this.aad()),
+      tokenHash: this.tokenHash(access_token),
+      expiresAt: this.memo.expiresAt,
+    };
+    await this.db.collection(TOKENS).doc(this.config.appid).set({ data: doc });
     return access_token;
   }
 
+  private aad(): string {
+    return `${TOKENS}:${this.config.appid}:token`;
+  }
+
+  private tokenHash(token: string): string {
+    return blindIndex(this.keys, 'accessToken', token);
+  }
+
+  /** The cached token, if the server wrote it and it decrypts (a key rotation simply refetches). */
   private async readCache(): Promise<CachedToken | undefined> {
-    const res = await this.db.collection(TOKENS).where({ _id: this.config.appid }).limit(1).get();
-    const doc = res.data[0] as Partial<CachedToken> | undefined;
-    return typeof doc?.token === 'string' && typeof doc.expiresAt === 'number'
-      ? { token: doc.token, expiresAt: doc.expiresAt }
-      : undefined;
+    const res = await this.db
+      .collection(TOKENS)
+      .where(serverWritten(this.db, { _id: this.config.appid }))
+      .limit(1)
+      .get();
+    const doc = res.data[0] as Partial<CacheDoc> | undefined;
+    if (typeof doc?.tokenEnc !== 'string' || typeof doc.expiresAt !== 'number') return undefined;
+    try {
+      return { token: decryptField(this.keys, doc.tokenEnc, this.aad()), expiresAt: doc.expiresAt };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Forgets a rejected token, here and in the shared cache (unless another instance replaced it already). */
   private async dropToken(token: string): Promise<void> {
     this.memo = undefined;
-    await this.db.collection(TOKENS).where({ _id: this.config.appid, token }).remove();
+    await this.db
+      .collection(TOKENS)
+      .where({ _id: this.config.appid, tokenHash: this.tokenHash(token) })
+      .remove();
   }
 }

@@ -7,7 +7,8 @@ import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { functionEnv } from '../../sandbox/secrets';
-import { blindIndex } from '../../server/core/pii';
+import { blindIndex, decryptField } from '../../server/core/pii';
+import { rosterAad, type RosterPii } from '../../server/functions/roster/writer';
 import { loadPiiKeys } from '../../server/lib/settings';
 
 /** A sandbox on a free port with its own temporary data dir, removed again by `stop()`. */
@@ -65,8 +66,22 @@ export async function post(sandbox: Sandbox, route: string, body: unknown, heade
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** The PII keys the sandbox's functions run with. */
+export function piiKeysOf(sandbox: Sandbox) {
+  return loadPiiKeys({ PII_ENC_KEY: sandbox.secrets.piiEncKey, PII_INDEX_KEY: sandbox.secrets.piiIndexKey });
+}
+
 /** The blind index under which the sandbox's functions store `openid` (to find its documents). */
 export function openidHashOf(sandbox: Sandbox, openid: string): string {
-  const keys = loadPiiKeys({ PII_ENC_KEY: sandbox.secrets.piiEncKey, PII_INDEX_KEY: sandbox.secrets.piiIndexKey });
-  return blindIndex(keys, 'openid', openid);
+  return blindIndex(piiKeysOf(sandbox), 'openid', openid);
+}
+
+/** A keyed hash (blind index of `kind`) as the sandbox's functions compute it. */
+export function keyedHashOf(sandbox: Sandbox, kind: string, value: string): string {
+  return blindIndex(piiKeysOf(sandbox), kind, value);
+}
+
+/** What a roster document holds, decrypted with the sandbox's keys (the way a function reads it). */
+export function rosterFieldsOf(sandbox: Sandbox, doc: { _id: string; piiEnc?: unknown }): RosterPii {
+  return JSON.parse(decryptField(piiKeysOf(sandbox), String(doc.piiEnc), rosterAad(doc._id))) as RosterPii;
 }

@@ -8,7 +8,7 @@ import fs from 'fs';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, openidHashOf, persistedText, post } from '../helpers/sandbox';
+import { freshSandbox, keyedHashOf, openidHashOf, persistedText, post } from '../helpers/sandbox';
 
 jest.setTimeout(120_000);
 
@@ -79,9 +79,11 @@ describe('realname.fetch', () => {
       code: 'REALNAME_TOKEN_USED',
     });
     const used = sandbox.db.dump('used_tokens');
-    expect(used.some((d) => d._id === `realname_${crypto.createHash('sha256').update(authToken).digest('hex')}`)).toBe(
-      true,
-    );
+    // A keyed hash: the plain SHA-256 of the token (what a reader could compute) is not there.
+    expect(
+      used.some((d) => d._id === `realname_${keyedHashOf(sandbox, 'oneTimeToken', `realname\0${authToken}`)}`),
+    ).toBe(true);
+    expect(JSON.stringify(used)).not.toContain(crypto.createHash('sha256').update(authToken).digest('hex'));
     expect(JSON.stringify(used)).not.toContain(authToken);
   });
 

@@ -18,7 +18,7 @@ function faceService(): FaceService {
     const face = settings.group('face');
     service = new FaceService({
       db,
-      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db),
+      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
       keys,
       mode: face.FACE_API_VERSION,

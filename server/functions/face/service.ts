@@ -21,7 +21,7 @@ import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/
 import type { Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
-import type { CloudDb } from '../../lib/cloud-db';
+import { serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
 import { COLLECTION } from '../../manifest';
@@ -63,13 +63,15 @@ export class FaceService {
     const now = new Date();
 
     // The session is written first (state 'starting', no credential yet) and then counted, so
-    // concurrent starts cannot all slip under the limit; a refused or failed start removes it.
+    // concurrent starts cannot all slip under the limit; a refused or failed start removes it. Its
+    // verifyKey (uniquely indexed) holds a placeholder of its own until the credential arrives: a
+    // start that dies in between blocks nobody.
     const sessionId = crypto.randomBytes(16).toString('hex');
     const session: FaceSession = {
       _id: sessionId,
       openidHash,
       mode,
-      verifyKey: '',
+      verifyKey: `starting_${sessionId}`,
       state: 'starting',
       nameEnc: encryptField(keys, name, `${SESSIONS}:${sessionId}:name`),
       idEnc: encryptField(keys, idCard, `${SESSIONS}:${sessionId}:idCard`),
@@ -88,7 +90,7 @@ export class FaceService {
     const _ = db.command;
     const recent = await db
       .collection(SESSIONS)
-      .where({ openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) })
+      .where(serverWritten(db, { openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) }))
       .count();
     if (recent.total > MAX_STARTS_PER_WINDOW) {
       await discard();
@@ -176,7 +178,7 @@ export class FaceService {
   /** Finds the session by its credential, checks it is the caller's, pending and alive, and takes it atomically. */
   private async claim(openid: string, verifyKey: string, mode: FaceApiVersion): Promise<FaceSession> {
     const { db, identities } = this.deps;
-    const res = await db.collection(SESSIONS).where({ verifyKey, mode }).limit(1).get();
+    const res = await db.collection(SESSIONS).where(serverWritten(db, { verifyKey, mode })).limit(1).get();
     const session = res.data[0] as FaceSession | undefined;
     const refusal = sessionRefusal(session, identities.openidHash(openid), new Date());
     if (refusal) throw new Refusal(refusal);
@@ -277,7 +279,11 @@ export class FaceService {
       logger.info('face push ignored: malformed');
       return 'success';
     }
-    const res = await db.collection(SESSIONS).where({ _id: event.out_seq_no }).limit(1).get();
+    const res = await db
+      .collection(SESSIONS)
+      .where(serverWritten(db, { _id: event.out_seq_no }))
+      .limit(1)
+      .get();
     const session = res.data[0] as FaceSession | undefined;
     if (
       !session ||

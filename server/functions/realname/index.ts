@@ -4,6 +4,7 @@ import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, merchantOf, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { OneTimeTokens } from '../../lib/tokens';
 import { WechatClient } from '../../lib/wechat';
 import { RealnameService } from './service';
 
@@ -14,10 +15,11 @@ const db = typedDb(cloud.database());
 let service: RealnameService | undefined;
 function realnameService(): RealnameService {
   if (!service) {
+    const keys = piiKeysOf(settings.group('pii'));
     service = new RealnameService({
-      db,
-      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db),
-      identities: new IdentityStore(db, piiKeysOf(settings.group('pii'))),
+      tokens: new OneTimeTokens(db, keys),
+      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db, keys),
+      identities: new IdentityStore(db, keys),
       // Used on `fetch` only: `categories` works before the merchant is configured.
       merchant: () => merchantOf(settings.group('merchant')),
       logger,

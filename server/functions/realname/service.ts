@@ -7,21 +7,18 @@
  */
 import type { BodyOf, RealnameCategory, RealnameFetchRequest } from '../../../miniprogram/shared/contracts';
 import { Refusal } from '../../core/errors';
-import { hashToken } from '../../core/pii';
 import { decryptRealnameInfo, signRequest, type MerchantConfig } from '../../core/realname-crypto';
 import type { Logger } from '../../core/router';
 import { isAccessTokenError, isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
-import type { CloudDb } from '../../lib/cloud-db';
+import type { OneTimeTokens } from '../../lib/tokens';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
-import { COLLECTION } from '../../manifest';
 
-const USED_TOKENS = COLLECTION.usedTokens;
 const CATEGORY_TTL_MS = 3600_000;
 
 export interface RealnameDeps {
-  db: CloudDb;
+  tokens: OneTimeTokens;
   wechat: WechatClient;
   identities: IdentityStore;
   merchant: () => MerchantConfig;
@@ -47,20 +44,11 @@ export class RealnameService {
   async fetch(openid: string, request: RealnameFetchRequest): Promise<BodyOf<'realname', 'fetch'>> {
     const { authToken } = request;
     const merchant = this.deps.merchant();
-    const { db, wechat, identities, logger } = this.deps;
+    const { tokens, wechat, identities, logger } = this.deps;
 
-    // Each auth_token is used once: reserve it (unique _id) before calling WeChat; only its hash is kept.
-    const tokenId = `realname_${hashToken(authToken)}`;
-    try {
-      await db.collection(USED_TOKENS).add({
-        data: { _id: tokenId, kind: 'realname', openidHash: identities.openidHash(openid), usedAt: new Date() },
-      });
-    } catch (err) {
-      // A failed reservation whose document exists is a used token (a duplicate _id); the error's
-      // wording is not relied on. Fails closed: the token is refused either way.
-      const used = await db.collection(USED_TOKENS).where({ _id: tokenId }).limit(1).get();
-      if (used.data.length > 0) throw new Refusal('REALNAME_TOKEN_USED');
-      throw err;
+    // Each auth_token is used once: reserved before WeChat is called; only a keyed hash is kept.
+    if (!(await tokens.reserve('realname', authToken, identities.openidHash(openid)))) {
+      throw new Refusal('REALNAME_TOKEN_USED');
     }
 
     const timestamp = Math.floor(Date.now() / 1000);
@@ -79,9 +67,7 @@ export class RealnameService {
       const retryable =
         !isWechatApiError(err) || err.code === 'WECHAT_BUSY' || err.errcode === -2 || isAccessTokenError(err.errcode);
       if (retryable) {
-        await bestEffort(logger, 'releasing a reserved auth_token', () =>
-          db.collection(USED_TOKENS).doc(tokenId).remove(),
-        );
+        await bestEffort(logger, 'releasing a reserved auth_token', () => tokens.release('realname', authToken));
       }
       throw err;
     }

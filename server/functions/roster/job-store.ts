@@ -6,7 +6,7 @@
  */
 import { Refusal } from '../../core/errors';
 import { holdsLock, LEASE_MS, ABANDONED_MS, type RosterJob } from '../../core/roster/job';
-import type { CloudDb } from '../../lib/cloud-db';
+import { isClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
@@ -18,6 +18,7 @@ interface LockDoc {
   kind: 'lock';
   jobId: string;
   at: number;
+  _openid?: string;
 }
 
 export class JobStore {
@@ -32,7 +33,11 @@ export class JobStore {
 
   async find(jobId: string): Promise<RosterJob | undefined> {
     const res = await this.throttle.run(() =>
-      this.db.collection<RosterJob>(JOBS).where({ _id: jobId, kind: 'job' }).limit(1).get(),
+      this.db
+        .collection<RosterJob>(JOBS)
+        .where(serverWritten(this.db, { _id: jobId, kind: 'job' }))
+        .limit(1)
+        .get(),
     );
     return res.data[0];
   }
@@ -82,6 +87,7 @@ export class JobStore {
           state: 'running',
           updatedAt: _.lt(new Date(now - ABANDONED_MS)),
           leaseUntil: _.lt(now),
+          _openid: _.exists(false),
         })
         .limit(limit)
         .get(),
@@ -105,6 +111,11 @@ export class JobStore {
         const held = (await this.throttle.run(() => this.db.collection<LockDoc>(JOBS).where({ _id }).limit(1).get()))
           .data[0];
         if (!held) throw err;
+        if (isClientWritten(held)) {
+          // A lock a client planted (possible under the platform's default rules) holds nothing.
+          await this.throttle.run(() => this.db.collection(JOBS).where({ _id, _openid: held._openid }).remove());
+          continue;
+        }
         if (holdsLock(await this.find(held.jobId), Date.now())) throw new Refusal('ROSTER_ALREADY_IMPORTING');
         // Its job ended or was abandoned: take the lock over (only if nobody else did meanwhile).
         await this.throttle.run(() => this.db.collection(JOBS).where({ _id, at: held.at }).remove());

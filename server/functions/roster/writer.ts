@@ -5,7 +5,6 @@
  * and no cipher work. When another import stored some of the batch first (a duplicate `_id`), only
  * what is still missing is written: what the database holds decides, not the error's wording.
  */
-import { maskIdCard, maskName, maskPhone } from '../../../miniprogram/shared/mask';
 import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
 import type { RosterRecord } from '../../core/roster';
 import type { BatchCounts } from '../../core/roster/job';
@@ -15,6 +14,24 @@ import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
 const ROSTER = COLLECTION.roster;
+
+/** What `piiEnc` holds once decrypted. */
+export interface RosterPii {
+  name: string;
+  idCard: string;
+  phone?: string;
+  department?: string;
+  employeeNo?: string;
+  note?: string;
+  startDate?: string;
+}
+
+const ROSTER_OPTIONAL_FIELDS = ['phone', 'department', 'employeeNo', 'note', 'startDate'] as const;
+
+/** The additional data binding a roster ciphertext to its document. */
+export function rosterAad(id: string): string {
+  return `${ROSTER}:${id}:pii`;
+}
 
 export interface WriterDeps {
   db: CloudDb;
@@ -132,28 +149,31 @@ export class RosterWriter {
     ];
     return {
       _id: blindIndex(keys, 'idCard', record.idCard),
-      rowHash: blindIndex(keys, 'rosterRow', JSON.stringify(content.map((v) => v ?? ''))),
+      // 'rosterRow2': rows stored before every field was encrypted hash differently, so the next
+      // import rewrites them (and their plaintext fields go).
+      rowHash: blindIndex(keys, 'rosterRow2', JSON.stringify(content.map((v) => v ?? ''))),
     };
   }
 
-  /** The stored person: name, ID and phone in one AES-256-GCM field; masked copies for display. */
+  /**
+   * The stored person: every field of the row (name, ID, phone, department, staff number, note,
+   * start date) in one AES-256-GCM field bound to the document. Nothing else in it identifies
+   * anyone, not even masked values: the collection may be readable by clients where the rules were
+   * never applied. Masked values are derived when someone with the keys presents the person.
+   */
   private toDoc(row: KeyedRecord, jobId: string) {
     const { record, _id, rowHash } = row;
-    const pii = JSON.stringify({ name: record.name, idCard: record.idCard, phone: record.phone });
-    const optional = {
-      maskedPhone: record.phone ? maskPhone(record.phone) : undefined,
-      department: record.department,
-      employeeNo: record.employeeNo,
-      note: record.note,
-      startDate: record.startDate,
+    const fields: RosterPii = {
+      name: record.name,
+      idCard: record.idCard,
+      ...Object.fromEntries(
+        ROSTER_OPTIONAL_FIELDS.map((key) => [key, record[key]]).filter(([, v]) => v !== undefined && v !== ''),
+      ),
     };
     return {
       _id,
       rowHash,
-      piiEnc: encryptField(this.deps.keys, pii, `${ROSTER}:${_id}:pii`),
-      maskedName: maskName(record.name),
-      maskedIdCard: maskIdCard(record.idCard),
-      ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined && v !== '')),
+      piiEnc: encryptField(this.deps.keys, JSON.stringify(fields), rosterAad(_id)),
       jobId,
       updatedAt: new Date(),
     };

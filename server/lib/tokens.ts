@@ -1,0 +1,48 @@
+/**
+ * One-time credentials (real-name auth tokens, city-service codes...): each is reserved once, under
+ * a keyed hash of its value (`used_tokens`, unique `_id`), before anything is done with it. The value
+ * itself is never stored. A reservation a client planted (a document with `_openid`, possible under
+ * the platform's default rules) does not count as a use: it is removed and the reservation retried.
+ */
+import { blindIndex, type PiiKeys } from '../core/pii';
+import { COLLECTION } from '../manifest';
+import { isClientWritten, type CloudDb } from './cloud-db';
+
+const USED_TOKENS = COLLECTION.usedTokens;
+
+export class OneTimeTokens {
+  constructor(
+    private readonly db: CloudDb,
+    private readonly keys: PiiKeys,
+  ) {}
+
+  private idOf(kind: string, value: string): string {
+    return `${kind}_${blindIndex(this.keys, 'oneTimeToken', `${kind}\0${value}`)}`;
+  }
+
+  /**
+   * Reserves `value`: true when this call got it, false when it was used before. A failed insert
+   * whose document exists is a use (a duplicate `_id`): what the database holds decides, not the
+   * error's wording. Any other failure is thrown, and the credential stays usable.
+   */
+  async reserve(kind: string, value: string, openidHash: string): Promise<boolean> {
+    const _id = this.idOf(kind, value);
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        await this.db.collection(USED_TOKENS).add({ data: { _id, kind, openidHash, usedAt: new Date() } });
+        return true;
+      } catch (err) {
+        const held = (await this.db.collection(USED_TOKENS).where({ _id }).limit(1).get()).data[0];
+        if (!held) throw err;
+        if (!isClientWritten(held)) return false;
+        await this.db.collection(USED_TOKENS).where({ _id, _openid: held._openid }).remove();
+      }
+    }
+    return false;
+  }
+
+  /** Gives a reservation back (the credential was not consumed: WeChat was busy or unreachable). */
+  async release(kind: string, value: string): Promise<void> {
+    await this.db.collection(USED_TOKENS).doc(this.idOf(kind, value)).remove();
+  }
+}

@@ -13,8 +13,10 @@
  *   miniprogram (rest)   pages, services, utils                              + shared (never server or sandbox)
  *   scripts              build, deploy, CLI, benchmarks                      + manifest, core, sandbox, miniprogram, test fixtures
  *
- * Tests may import anything. Packages: the shared layer imports none (it runs on the device), the
- * core never imports wx-server-sdk.
+ * Tests may import anything. Packages: the shared layer, the manifest and the client import none;
+ * the core only what pure computation needs (crypto, streams, zlib, the spreadsheet libraries);
+ * the sandbox never imports wx-server-sdk (it emulates the server the SDK talks to). Specifiers must
+ * be string literals, so every import can be checked.
  */
 const path = require('path');
 
@@ -26,14 +28,19 @@ const LAYERS = [
     name: 'miniprogram/shared',
     files: 'miniprogram/shared/',
     may: ['miniprogram/shared/'],
-    packages: false,
+    packages: [],
   },
-  { name: 'server/manifest', files: 'server/manifest/', may: ['server/manifest/', 'miniprogram/shared/'] },
+  {
+    name: 'server/manifest',
+    files: 'server/manifest/',
+    may: ['server/manifest/', 'miniprogram/shared/'],
+    packages: [],
+  },
   {
     name: 'server/core',
     files: 'server/core/',
     may: ['server/core/', 'miniprogram/shared/'],
-    forbiddenPackages: ['wx-server-sdk'],
+    packages: ['crypto', 'util', 'stream', 'string_decoder', 'zlib', 'xlsx', 'node-xlsx'],
   },
   {
     name: 'server/lib',
@@ -46,8 +53,13 @@ const LAYERS = [
     // A function's own folder only: functions never import each other.
     may: ['server/functions/<own>/', 'server/lib/', 'server/core/', 'server/manifest/', 'miniprogram/shared/'],
   },
-  { name: 'sandbox', files: 'sandbox/', may: ['sandbox/', 'server/manifest/', 'miniprogram/shared/'] },
-  { name: 'miniprogram', files: 'miniprogram/', may: ['miniprogram/'] },
+  {
+    name: 'sandbox',
+    files: 'sandbox/',
+    may: ['sandbox/', 'server/manifest/', 'miniprogram/shared/'],
+    forbiddenPackages: ['wx-server-sdk'],
+  },
+  { name: 'miniprogram', files: 'miniprogram/', may: ['miniprogram/'], packages: [] },
   {
     name: 'scripts',
     files: 'scripts/',
@@ -72,9 +84,13 @@ function ownFunctionFolder(relative) {
 function violation(relative, source) {
   const layer = layerOf(relative);
   if (!layer) return undefined;
-  if (!source.startsWith('.')) {
-    const pkg = source.startsWith('@') ? source.split('/').slice(0, 2).join('/') : source.split('/')[0];
-    if (layer.packages === false) return `${layer.name} imports no packages (it runs on both sides): ${source}`;
+  if (!source.startsWith('.') && !path.isAbsolute(source)) {
+    const bare = source.replace(/^node:/, '');
+    const pkg = bare.startsWith('@') ? bare.split('/').slice(0, 2).join('/') : bare.split('/')[0];
+    if (layer.packages && !layer.packages.includes(pkg)) {
+      const allowed = layer.packages.length ? `only ${layer.packages.join(', ')}` : 'no packages';
+      return `${layer.name} imports ${allowed}: ${source}`;
+    }
     if (layer.forbiddenPackages && layer.forbiddenPackages.includes(pkg)) {
       return `${layer.name} must not import ${pkg}`;
     }
@@ -102,17 +118,29 @@ const boundaries = {
       const problem = violation(relative, source);
       if (problem) context.report({ node, message: problem });
     };
+    /** A string literal, or a template literal without expressions; anything else cannot be checked. */
+    const checkSpecifier = (node) => {
+      if (!node) return;
+      if (node.type === 'Literal') return check(node, node.value);
+      if (node.type === 'TemplateLiteral' && node.expressions.length === 0) {
+        return check(node, node.quasis[0].value.cooked);
+      }
+      context.report({
+        node,
+        message: 'module specifiers must be string literals (the layer map checks every import)',
+      });
+    };
     const fromSource = (node) => node.source && check(node.source, node.source.value);
     return {
       ImportDeclaration: fromSource,
       ExportNamedDeclaration: fromSource,
       ExportAllDeclaration: fromSource,
-      ImportExpression: (node) => node.source.type === 'Literal' && check(node.source, node.source.value),
+      ImportExpression: (node) => checkSpecifier(node.source),
       CallExpression(node) {
-        const [arg] = node.arguments;
-        if (node.callee.type === 'Identifier' && node.callee.name === 'require' && arg && arg.type === 'Literal') {
-          check(arg, arg.value);
-        }
+        if (node.callee.type === 'Identifier' && node.callee.name === 'require') checkSpecifier(node.arguments[0]);
+      },
+      TSImportEqualsDeclaration(node) {
+        if (node.moduleReference.type === 'TSExternalModuleReference') checkSpecifier(node.moduleReference.expression);
       },
       TSImportType(node) {
         const arg = node.argument;

@@ -27,14 +27,25 @@ interface TransportFailure {
 
 const transportFailure = (code: TransportFailure['code'], detail: string): TransportFailure => ({ code, detail });
 
+function isTransportFailure(value: unknown): value is TransportFailure {
+  const code = (value as TransportFailure | null)?.code;
+  return (code === 'NETWORK' || code === 'INTERNAL') && typeof (value as TransportFailure).detail === 'string';
+}
+
 /**
- * `wx.cloud.callFunction` rejects both when the request does not get through and when the function
- * itself failed (errCode -504002 "functions execute fail" and its neighbours): the latter is the
- * server's failure, not the network's.
+ * `wx.cloud.callFunction` rejects both when the request does not get through and when the platform
+ * reached the function and it failed: the function's own failures (-504xxx, -404011 "cloud function
+ * execution error", the cloud's -501xxx) are the server's, everything else the network's.
  */
 function rejectionCode(err: unknown): 'NETWORK' | 'INTERNAL' {
-  const errCode = (err as { errCode?: unknown } | null)?.errCode;
-  return typeof errCode === 'number' && errCode <= -504001 && errCode >= -504999 ? 'INTERNAL' : 'NETWORK';
+  const { errCode, errMsg } = (err ?? {}) as { errCode?: unknown; errMsg?: unknown };
+  const code = typeof errCode === 'number' ? errCode : NaN;
+  const serverSide =
+    (code <= -504001 && code >= -504999) ||
+    (code <= -501001 && code >= -501999) ||
+    code === -404011 ||
+    /-50[14]\d{3}/.test(String(errMsg ?? ''));
+  return serverSide ? 'INTERNAL' : 'NETWORK';
 }
 
 function viaGateway<T>(name: string, event: Record<string, unknown>): Promise<T> {
@@ -55,8 +66,8 @@ function viaGateway<T>(name: string, event: Record<string, unknown>): Promise<T>
 }
 
 async function viaCloud<T>(name: string, event: Record<string, unknown>): Promise<T> {
-  ensureCloud();
   try {
+    ensureCloud();
     const res = await wx.cloud.callFunction({ name, data: event });
     return res.result as T;
   } catch (err) {
@@ -80,7 +91,8 @@ export async function callCloud<F extends FunctionName, A extends ActionName<F>>
       ? await viaGateway<ResponseOf<F, A>>(name, event)
       : await viaCloud<ResponseOf<F, A>>(name, event);
   } catch (err) {
-    const { code, detail } = err as TransportFailure;
+    // Anything thrown on the way (a synchronous throw of the platform API included) gets no answer.
+    const { code, detail } = isTransportFailure(err) ? err : transportFailure('NETWORK', String(err));
     console.warn(`[callCloud] ${name}.${action} failed:`, detail);
     return failure(code);
   }

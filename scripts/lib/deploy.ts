@@ -98,6 +98,7 @@ export function resolveProjectDir(dir: string | undefined): string {
 /** The client's configuration, read from the project's own `miniprogram/config.ts`. */
 export function readClientConfig(projectDir: string, project: ProjectConfig): { mode: string; envId: string } {
   const file = path.join(projectDir, project.miniprogramRoot, 'config.ts');
+  // eslint-disable-next-line layers/boundaries -- the project's own client config, wherever the project is
   const mod = require(file) as { config?: { mode?: unknown; envId?: unknown } };
   return { mode: String(mod.config?.mode ?? ''), envId: String(mod.config?.envId ?? '') };
 }

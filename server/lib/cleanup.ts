@@ -89,33 +89,43 @@ export class FileCleanup {
       .limit(limit)
       .get();
     let deleted = 0;
+    let failed = 0;
     for (const pending of res.data) {
-      const path = cloudPathOf(String(pending.fileID));
-      if (!prefixes.some((prefix) => path.startsWith(prefix)) || path.includes('..')) {
-        this.logger.error('pending cleanup names a file outside its prefixes: forgotten', { reason: pending.reason });
-        await this.db.collection(PENDING).doc(pending._id).remove();
-        continue;
-      }
-      const ok = await bestEffort(
+      const result: { outcome?: 'deleted' | 'forgotten' } = {};
+      // One record's failure (the storage, or the database under it) never stops the others.
+      const done = await bestEffort(
         this.logger,
         'retried file deletion',
-        () => deleteFiles(this.storage, [pending.fileID]),
-        {
-          reason: pending.reason,
-          attempts: pending.attempts,
+        async () => {
+          result.outcome = await this.retryOne(pending, prefixes);
         },
+        { reason: pending.reason, attempts: pending.attempts },
       );
-      if (ok) {
-        await this.db.collection(PENDING).doc(pending._id).remove();
-        deleted += 1;
-      } else {
+      if (!done) failed += 1;
+      else if (result.outcome === 'deleted') deleted += 1;
+    }
+    return { deleted, pending: failed };
+  }
+
+  /** Deletes the record's file and forgets the record; a failure is counted on it and thrown. */
+  private async retryOne(pending: PendingCleanup, prefixes: readonly string[]): Promise<'deleted' | 'forgotten'> {
+    const path = cloudPathOf(String(pending.fileID));
+    const ours = prefixes.some((prefix) => path.startsWith(prefix)) && !path.includes('..');
+    if (ours) {
+      try {
+        await deleteFiles(this.storage, [pending.fileID]);
+      } catch (err) {
         const _ = this.db.command;
         await this.db
           .collection(PENDING)
           .doc(pending._id)
           .update({ data: { attempts: _.inc(1), lastFailedAt: new Date() } });
+        throw err;
       }
+    } else {
+      this.logger.error('pending cleanup names a file outside its prefixes: forgotten', { reason: pending.reason });
     }
-    return { deleted, pending: res.data.length - deleted };
+    await this.db.collection(PENDING).doc(pending._id).remove();
+    return ours ? 'deleted' : 'forgotten';
   }
 }

@@ -19,6 +19,15 @@ export interface CloudStorage {
 /** The SDK's status for a file that does not exist (TCB_ERR_CODE.STORAGE_FILE_NONEXIST): already gone. */
 export const FILE_NOT_FOUND_STATUS = -503003;
 
+/** The SDK's rejection for a file that does not exist (errCode -503003, or the service's code name). */
+export function isFileNotFound(err: unknown): boolean {
+  const { errCode, errMsg, message, code } = (err ?? {}) as Record<string, unknown>;
+  if (errCode === FILE_NOT_FOUND_STATUS) return true;
+  return /STORAGE_FILE_NONEXIST|not exist/i.test(
+    [errMsg, message, code].filter((v) => typeof v === 'string').join(' '),
+  );
+}
+
 /** Deletes `fileIDs`; throws `InternalError` naming how many could not be deleted (a missing file counts as deleted). */
 export async function deleteFiles(storage: CloudStorage, fileIDs: readonly string[]): Promise<void> {
   if (fileIDs.length === 0) return;

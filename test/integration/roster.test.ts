@@ -569,6 +569,9 @@ describe('resumable, sliced and concurrent imports', () => {
       const log = fs.readFileSync(misconfigured.logFile, 'utf8');
       expect(log).toContain('ROSTER_DB_QPS must be a whole number from 1 to 500');
       expect(log).toContain('ROSTER_SLICE_SECONDS must be a whole number from 0 to 60');
+      // The sweep needs none of it: abandoned uploads still go.
+      const swept = await misconfigured.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+      expect(swept).toMatchObject({ ok: true, result: { abandoned: 0, cleanup: { deleted: 0, pending: 0 } } });
     } finally {
       await misconfigured.stop();
     }

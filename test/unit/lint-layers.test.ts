@@ -28,7 +28,7 @@ it.each([
     "import { cloud } from '../../lib/runtime';",
     'server/core must not import server/lib/runtime',
   ],
-  ['server/core/x.ts', "import cloud from 'wx-server-sdk';", 'server/core must not import wx-server-sdk'],
+  ['server/core/x.ts', "import cloud from 'wx-server-sdk';", 'server/core imports only crypto, util'],
   [
     'server/lib/x.ts',
     "import { FaceService } from '../functions/face/service';",
@@ -70,6 +70,31 @@ it.each([
     "import { RosterService } from '../server/functions/roster/service';",
     'scripts must not import server/functions/roster/service',
   ],
+  [
+    'server/lib/x.ts',
+    "import service = require('../functions/roster/service');",
+    'server/lib must not import server/functions/roster/service',
+  ],
+  [
+    'server/lib/x.ts',
+    "const m = require(`../functions/${'face'}/service`);",
+    'module specifiers must be string literals',
+  ],
+  [
+    'server/lib/x.ts',
+    'const m = require(`../functions/face/service`);',
+    'server/lib must not import server/functions/face/service',
+  ],
+  [
+    'server/lib/x.ts',
+    `import x from '${ROOT}/server/functions/face/service';`,
+    'server/lib must not import server/functions/face/service',
+  ],
+  ['server/manifest/x.ts', "import fs from 'fs';", 'server/manifest imports no packages'],
+  ['server/core/x.ts', "import { execFileSync } from 'child_process';", 'server/core imports only crypto, util'],
+  ['server/core/x.ts', "import http from 'node:http';", 'server/core imports only crypto, util'],
+  ['miniprogram/services/x.ts', "import crypto from 'crypto';", 'miniprogram imports no packages'],
+  ['sandbox/x.ts', "import cloud from 'wx-server-sdk';", 'sandbox must not import wx-server-sdk'],
 ])('%s: %s is refused', async (file, code, message) => {
   const errors = await boundaryErrors(file, code);
   expect(errors).toHaveLength(1);
@@ -79,6 +104,8 @@ it.each([
 it.each([
   ['server/core/x.ts', "import { ERRORS } from '../../miniprogram/shared/errors';"],
   ['server/core/roster/x.ts', "import { AppError } from '../errors';"],
+  ['server/core/x.ts', "import crypto from 'crypto';\nimport zlib from 'node:zlib';"],
+  ['sandbox/x.ts', "import { EJSON } from 'bson';"],
   ['server/lib/x.ts', "import { COLLECTION } from '../manifest';\nimport { AppError } from '../core/errors';"],
   [
     'server/functions/face/x.ts',

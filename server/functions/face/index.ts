@@ -5,7 +5,7 @@ import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, piiKeysOf, wechatConfig } from '../../lib/settings';
 import { WechatClient } from '../../lib/wechat';
-import { FaceService, isFacePush } from './service';
+import { FaceService, isFacePush, sweepExpiredSessions } from './service';
 
 const logger = createLogger('face');
 const settings = loadSettings('face').report(logger);
@@ -42,7 +42,8 @@ const route = createRouter(
 export const main = async (event: unknown, context?: unknown) => {
   deployedTimeLimit('face', logger, context);
   const caller = callerContext();
-  if (isTimerEvent(event, caller)) return faceService().sweep();
+  // The sweep needs no settings: expired sessions lose their PII even when configuration is incomplete.
+  if (isTimerEvent(event, caller)) return sweepExpiredSessions(db);
   if (isFacePush(event)) {
     // A client calling with a made-up push for someone else: ignored (only WeChat's own push, or the
     // user's own, gets re-checked with getinfo).

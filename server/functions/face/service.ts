@@ -250,20 +250,6 @@ export class FaceService {
       .update({ data: { state, endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
   }
 
-  /**
-   * The timer trigger: sessions past their expiry (cancelled on the device, abandoned, or cut off
-   * mid-confirm) lose their encrypted name and ID.
-   */
-  async sweep(): Promise<{ expired: number }> {
-    const { db } = this.deps;
-    const _ = db.command;
-    const res = await db
-      .collection(SESSIONS)
-      .where({ expiresAt: _.lt(new Date()), nameEnc: _.exists(true) })
-      .update({ data: { state: 'expired', endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
-    return { expired: res.stats.updated };
-  }
-
   async status(openid: string): Promise<BodyOf<'face', 'status'>> {
     return { mode: this.deps.mode, bindings: await this.deps.identities.list(openid) };
   }
@@ -317,4 +303,18 @@ export class FaceService {
     logger.info('face push recorded', { session: session._id });
     return 'success';
   }
+}
+
+/**
+ * The timer trigger: sessions past their expiry (cancelled on the device, abandoned, or cut off
+ * mid-confirm) lose their encrypted name and ID. Needs nothing but the database, so it runs even
+ * when the function's settings are incomplete.
+ */
+export async function sweepExpiredSessions(db: CloudDb): Promise<{ expired: number }> {
+  const _ = db.command;
+  const res = await db
+    .collection(SESSIONS)
+    .where({ expiresAt: _.lt(new Date()), nameEnc: _.exists(true) })
+    .update({ data: { state: 'expired', endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
+  return { expired: res.stats.updated };
 }

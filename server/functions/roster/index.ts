@@ -6,18 +6,20 @@ import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import type { CloudStorage } from '../../lib/storage';
 import { Throttle } from '../../lib/throttle';
+import { sweepRoster } from './job-closer';
 import { RosterService } from './service';
 
 const logger = createLogger('roster');
 const settings = loadSettings('roster').report(logger);
 const db = typedDb(cloud.database());
+const storage = cloud as unknown as CloudStorage;
 
 /** One service per invocation: its throttle counts this invocation's calls, its deadline is this slice's. */
 function service(startedAt: number, timeLimitMs?: number): RosterService {
   const roster = settings.group('roster');
   return new RosterService({
     db,
-    storage: cloud as unknown as CloudStorage,
+    storage,
     keys: piiKeysOf(settings.group('pii')),
     // The plan's ~30 QPS with headroom for other functions' traffic.
     throttle: new Throttle(roster.ROSTER_DB_QPS),
@@ -46,7 +48,8 @@ export const main = async (event: unknown, context?: unknown) => {
   const startedAt = Date.now();
   const timeLimitMs = deployedTimeLimit('roster', logger, context);
   const caller = callerContext();
-  if (isTimerEvent(event, caller)) return service(startedAt, timeLimitMs).sweep();
+  // The sweep needs no settings: abandoned uploads go even when configuration is incomplete.
+  if (isTimerEvent(event, caller)) return sweepRoster({ db, storage, logger });
   let instance: RosterService | undefined;
   return route(event, { caller, service: () => (instance ??= service(startedAt, timeLimitMs)) });
 };

@@ -1,11 +1,13 @@
 /**
  * Where roster jobs live (`roster_jobs`): find, create and save jobs, take a job's lease atomically,
  * and the per-file lock that keeps a second import of the same file out. The decisions (is a lease
- * free, does a lock's job still hold it, is a job abandoned) are the pure functions of
- * core/roster/job.ts; this class only reads and writes, every request through the throttle.
+ * free, does a lock's job still hold it) are the pure functions of core/roster/job.ts, applied to
+ * what was read; where a decision must be atomic (taking a lease) or must select documents (finding
+ * abandoned jobs), the same condition is also the database query, and the service checks the answer
+ * with the pure function again. Every request goes through the throttle.
  */
 import { Refusal } from '../../core/errors';
-import { holdsLock, LEASE_MS, ABANDONED_MS, type RosterJob } from '../../core/roster/job';
+import { ABANDONED_MS, holdsLock, LEASE_MS, leaseFree, type RosterJob } from '../../core/roster/job';
 import { isClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
@@ -55,6 +57,8 @@ export class JobStore {
    * never both get it); answers the leased job, or `undefined` when another invocation holds it.
    */
   async takeLease(job: RosterJob, now: number): Promise<RosterJob | undefined> {
+    // Visibly held (or not running) as read: no request needed to learn that.
+    if (!leaseFree(job, now)) return undefined;
     const _ = this.db.command;
     const leaseUntil = now + LEASE_MS;
     const taken = await this.throttle.run(() =>

@@ -8,22 +8,18 @@
  * Around them: access, the files (download, template, report, deleting the upload) and the sweep.
  */
 import crypto from 'crypto';
-import {
-  ROSTER_UPLOAD_PREFIX,
-  type BodyOf,
-  type RosterImportRequest,
-  type RosterJobRequest,
-  type RosterRowError,
+import type {
+  BodyOf,
+  RosterImportRequest,
+  RosterJobRequest,
+  RosterRowError,
 } from '../../../miniprogram/shared/contracts';
-import { ERRORS } from '../../../miniprogram/shared/errors';
 import { cloudPathOf } from '../../../miniprogram/shared/requests';
-import { describeError, Refusal } from '../../core/errors';
+import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
 import { buildErrorReport, buildTemplate, openRoster, RosterFileError, type RosterImport } from '../../core/roster';
 import {
   afterBatch,
-  failed,
-  finished,
   hasAllErrors,
   leased,
   newJob,
@@ -37,9 +33,10 @@ import { isRosterFileError } from '../../core/roster/types';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import { serverWritten, type CloudDb } from '../../lib/cloud-db';
-import type { CloudStorage } from '../../lib/storage';
+import { isFileNotFound, type CloudStorage } from '../../lib/storage';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
+import { JobCloser } from './job-closer';
 import { JobStore } from './job-store';
 import { RosterWriter } from './writer';
 
@@ -65,11 +62,13 @@ export class RosterService {
   private readonly jobs: JobStore;
   private readonly writer: RosterWriter;
   private readonly files: FileCleanup;
+  private readonly closer: JobCloser;
 
   constructor(private readonly deps: RosterDeps) {
     this.jobs = new JobStore(deps.db, deps.throttle);
     this.writer = new RosterWriter({ ...deps, batchSize: BATCH_SIZE });
     this.files = new FileCleanup(deps.db, deps.storage, deps.logger);
+    this.closer = new JobCloser(this.jobs, this.files, deps.logger);
   }
 
   // ------------------------------------------------------------ access
@@ -121,11 +120,17 @@ export class RosterService {
     return res.fileList[0]?.tempFileURL ?? '';
   }
 
+  /**
+   * The upload's bytes. A file that does not exist is the admin's problem (ROSTER_FILE_NOT_FOUND,
+   * which fails a running job); anything else is a fault of the moment, thrown as is, so a running
+   * job keeps its place and the next `run` tries again.
+   */
   private async download(fileID: string): Promise<Buffer> {
     try {
       return (await this.deps.storage.downloadFile({ fileID })).fileContent;
-    } catch {
-      throw new RosterFileError('ROSTER_FILE_NOT_FOUND');
+    } catch (err) {
+      if (isFileNotFound(err)) throw new RosterFileError('ROSTER_FILE_NOT_FOUND');
+      throw new InternalError(`downloading the upload failed: ${describeError(err).detail}`, err);
     }
   }
 
@@ -206,8 +211,12 @@ export class RosterService {
       });
     } catch (err) {
       // The upload vanished or changed under a running job: it fails, it does not hang.
-      if (!isRosterFileError(err)) throw err;
-      return statusOf(await this.fail(job, err.code, err.publicMessage));
+      if (isRosterFileError(err)) return statusOf(await this.fail(job, err.code, err.publicMessage));
+      // Storage failed for the moment: the job keeps its place and its lease goes, so the next run starts at once.
+      await bestEffort(this.deps.logger, 'releasing the job lease', () => this.jobs.releaseLease(job._id), {
+        job: job._id,
+      });
+      throw err;
     }
     return statusOf(await this.slice(job, roster));
   }
@@ -220,16 +229,6 @@ export class RosterService {
     const job = await this.jobs.find(jobId);
     if (!job) throw new Refusal('ROSTER_JOB_NOT_FOUND');
     return job;
-  }
-
-  /**
-   * The timer trigger: fails jobs abandoned mid-way (the admin closed the page), which deletes their
-   * uploads and releases their locks; then retries the deletions that failed earlier.
-   */
-  async sweep(): Promise<{ abandoned: number; cleanup: { deleted: number; pending: number } }> {
-    const stale = await this.jobs.abandoned(Date.now(), 100);
-    for (const job of stale) await this.fail(job, 'ROSTER_JOB_ABANDONED', ERRORS.ROSTER_JOB_ABANDONED);
-    return { abandoned: stale.length, cleanup: await this.files.retry([ROSTER_UPLOAD_PREFIX]) };
   }
 
   // ------------------------------------------------------------ the work
@@ -264,11 +263,8 @@ export class RosterService {
     }
   }
 
-  private async fail(job: RosterJob, code: string, message: string): Promise<RosterJob> {
-    const saved = await this.jobs.save(failed(job, code, message));
-    await this.afterEnd(saved, 'import failed');
-    this.deps.logger.info('roster import failed', { job: job._id, code });
-    return saved;
+  private fail(job: RosterJob, code: string, message: string): Promise<RosterJob> {
+    return this.closer.fail(job, code, message);
   }
 
   private async finish(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
@@ -282,8 +278,7 @@ export class RosterService {
         })
       ).fileID;
     }
-    const done = await this.jobs.save(finished(job, reportFileID));
-    await this.afterEnd(done, 'import finished');
+    const done = await this.closer.finish(job, reportFileID);
     this.deps.logger.info('roster import finished', {
       job: done._id,
       total: done.total,
@@ -294,16 +289,6 @@ export class RosterService {
       dbCalls: this.deps.throttle.calls,
     });
     return done;
-  }
-
-  /**
-   * A job that ended gives up its upload and its lock. Neither can fail the job: a deletion that
-   * fails is recorded for the sweep, and a lock left behind by an ended job is taken over by the next
-   * import of the file.
-   */
-  private async afterEnd(job: RosterJob, reason: string): Promise<void> {
-    await this.deleteUpload(job.fileID, reason);
-    await bestEffort(this.deps.logger, 'releasing the import lock', () => this.jobs.unlock(job), { job: job._id });
   }
 }
 

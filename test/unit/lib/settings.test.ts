@@ -252,18 +252,38 @@ describe('kinds, defaults and ranges', () => {
     );
   });
 
-  it.each(Object.keys(VARIABLES) as VariableName[])('%s: its declared default loads as is', (name) => {
-    const spec = VARIABLES[name];
-    if (!('default' in spec) || spec.default === undefined) {
-      expect(isRequired(spec) || spec.kind === 'list' || spec.kind === 'keyring').toBe(true);
-      return;
-    }
-    if (spec.kind === 'integer') {
-      expect(Number.isInteger(spec.default) && spec.default >= spec.min && spec.default <= spec.max).toBe(true);
-    }
-    if (spec.kind === 'choice') expect(spec.values).toContain(spec.default);
-    if (spec.kind === 'text' && spec.pattern) expect(spec.default).toMatch(spec.pattern);
-  });
+  /** Values every required variable of `group` accepts, so a group loads with one variable under test. */
+  const REQUIRED: Record<string, string> = {
+    WECHAT_APPID: 'wx1234567890abcdef',
+    WECHAT_APPSECRET: 'a'.repeat(32),
+    ...generatePiiKeys(),
+    WXPAY_MCH_ID: '1900006511',
+    WXPAY_CERT_SERIALNO: SERIAL,
+    WXPAY_PRIVATE_KEY: privateKey,
+  };
+
+  it.each(Object.keys(VARIABLES) as VariableName[])(
+    '%s: unset, it loads as its default; its declared default, written out, is accepted and means the same',
+    (name) => {
+      const spec = VARIABLES[name];
+      const base = Object.fromEntries(Object.entries(REQUIRED).filter(([key]) => key !== name));
+      if (isRequired(spec)) {
+        expect(configErrorOf(() => loadGroup(spec.group, base)).variables).toEqual([name]);
+        return;
+      }
+      const unset = (loadGroup(spec.group, base) as Record<string, unknown>)[name];
+      if (!('default' in spec)) {
+        // Lists and key rings: empty when unset.
+        expect(unset instanceof Map ? unset.size : (unset as unknown[]).length).toBe(0);
+        return;
+      }
+      expect(unset).toEqual(spec.default);
+      const written = (loadGroup(spec.group, { ...base, [name]: String(spec.default) }) as Record<string, unknown>)[
+        name
+      ];
+      expect(written).toEqual(unset);
+    },
+  );
 });
 
 describe('loadSettings', () => {

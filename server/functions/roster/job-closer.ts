@@ -1,0 +1,86 @@
+/**
+ * Ending roster jobs: the state saved, the upload (plain PII) deleted or recorded for retry, the
+ * file's lock released. Also the timer sweep, which ends abandoned jobs and retries failed
+ * deletions. None of it needs the PII keys or the roster settings, so the sweep runs even when the
+ * function's configuration is incomplete: an upload never outlives its job because of a typo in
+ * ROSTER_DB_QPS.
+ */
+import { ROSTER_UPLOAD_PREFIX } from '../../../miniprogram/shared/contracts';
+import { ERRORS } from '../../../miniprogram/shared/errors';
+import { failed, finished, isAbandoned, type RosterJob } from '../../core/roster/job';
+import type { Logger } from '../../core/router';
+import { bestEffort, FileCleanup } from '../../lib/cleanup';
+import type { CloudDb } from '../../lib/cloud-db';
+import type { CloudStorage } from '../../lib/storage';
+import { Throttle } from '../../lib/throttle';
+import { JobStore } from './job-store';
+
+/** The sweep's own pace: well inside the plan's quota, whatever the settings say. */
+export const SWEEP_QPS = 10;
+/** Jobs one sweep ends at most (the next one, an hour later, takes the rest). */
+export const SWEEP_LIMIT = 100;
+
+export class JobCloser {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly files: FileCleanup,
+    private readonly logger: Logger,
+  ) {}
+
+  async fail(job: RosterJob, code: string, message: string): Promise<RosterJob> {
+    const saved = await this.jobs.save(failed(job, code, message));
+    await this.afterEnd(saved, 'import failed');
+    this.logger.info('roster import failed', { job: job._id, code });
+    return saved;
+  }
+
+  async finish(job: RosterJob, reportFileID: string | undefined): Promise<RosterJob> {
+    const done = await this.jobs.save(finished(job, reportFileID));
+    await this.afterEnd(done, 'import finished');
+    return done;
+  }
+
+  /**
+   * A job that ended gives up its upload and its lock. Neither can fail the job: a deletion that
+   * fails is recorded for the sweep, and a lock left behind by an ended job is taken over by the
+   * next import of the file.
+   */
+  private async afterEnd(job: RosterJob, reason: string): Promise<void> {
+    await this.files.delete(job.fileID, reason);
+    await bestEffort(this.logger, 'releasing the import lock', () => this.jobs.unlock(job), { job: job._id });
+  }
+}
+
+export interface SweepResult {
+  abandoned: number;
+  cleanup: { deleted: number; pending: number };
+}
+
+/**
+ * The timer trigger: fails jobs abandoned mid-way (the admin closed the page), which deletes their
+ * uploads and releases their locks; then retries the deletions that failed earlier. Each part is
+ * best effort: one failure is logged and the rest goes on.
+ */
+export async function sweepRoster(deps: { db: CloudDb; storage: CloudStorage; logger: Logger }): Promise<SweepResult> {
+  const { db, storage, logger } = deps;
+  const jobs = new JobStore(db, new Throttle(SWEEP_QPS));
+  const files = new FileCleanup(db, storage, logger);
+  const closer = new JobCloser(jobs, files, logger);
+  const now = Date.now();
+  let abandoned = 0;
+  const stale = (await jobs.abandoned(now, SWEEP_LIMIT)).filter((job) => isAbandoned(job, now));
+  for (const job of stale) {
+    const ended = await bestEffort(
+      logger,
+      'ending an abandoned import',
+      () => closer.fail(job, 'ROSTER_JOB_ABANDONED', ERRORS.ROSTER_JOB_ABANDONED),
+      { job: job._id },
+    );
+    if (ended) abandoned += 1;
+  }
+  let cleanup = { deleted: 0, pending: 0 };
+  await bestEffort(logger, 'retrying failed deletions', async () => {
+    cleanup = await files.retry([ROSTER_UPLOAD_PREFIX]);
+  });
+  return { abandoned, cleanup };
+}

@@ -1,8 +1,9 @@
 /**
  * The sandbox's document database: MongoDB semantics from `mingo` (queries, projection, sort,
  * update operators) and `bson` EJSON (the wire format wx-server-sdk speaks), with the cloud's
- * rules layered on top: collections must exist before use, `_id` is unique, reads default to 100
- * and cap at 1000 documents, transactions are server-side and conflict-checked.
+ * rules layered on top: collections must exist before use, `_id` is unique, so is every key of a
+ * unique index (created through the management API, as a deploy does), reads default to 100 and
+ * cap at 1000 documents, transactions are server-side and conflict-checked.
  *
  * Durability: every acknowledged write is appended to a journal (`db.jsonl`) and fsync'ed before
  * the answer goes out; on start the journal is replayed, then compacted.
@@ -27,15 +28,25 @@ export class DbError extends Error {
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
+/** A secondary index as the management API describes it (only uniqueness is enforced). */
+export interface IndexSpec {
+  name: string;
+  keys: Record<string, 1 | -1>;
+  unique: boolean;
+}
+
 type JournalEntry =
   | { op: 'create'; c: string }
   | { op: 'drop'; c: string }
+  | { op: 'index'; c: string; index: IndexSpec }
+  | { op: 'dropIndex'; c: string; name: string }
   | { op: 'put'; c: string; d: string }
   | { op: 'del'; c: string; id: string };
 
 interface Collection {
   docs: Map<string, Doc>;
   versions: Map<string, number>;
+  indexes: IndexSpec[];
 }
 
 /** Copy-on-write view of a transaction: its own writes (null = deleted) and the versions it saw. */
@@ -87,6 +98,7 @@ export class Database {
     const fd = fs.openSync(tmp, 'w');
     for (const [name, coll] of this.collections) {
       fs.writeSync(fd, JSON.stringify({ op: 'create', c: name }) + '\n');
+      for (const index of coll.indexes) fs.writeSync(fd, JSON.stringify({ op: 'index', c: name, index }) + '\n');
       for (const doc of coll.docs.values()) fs.writeSync(fd, JSON.stringify(this.putEntry(name, doc)) + '\n');
     }
     fs.fsyncSync(fd);
@@ -96,9 +108,13 @@ export class Database {
   }
 
   private replay(entry: JournalEntry): void {
-    if (entry.op === 'create') this.collections.set(entry.c, { docs: new Map(), versions: new Map() });
+    if (entry.op === 'create') this.collections.set(entry.c, { docs: new Map(), versions: new Map(), indexes: [] });
     else if (entry.op === 'drop') this.collections.delete(entry.c);
-    else if (entry.op === 'put') {
+    else if (entry.op === 'index') this.coll(entry.c).indexes.push(entry.index);
+    else if (entry.op === 'dropIndex') {
+      const coll = this.coll(entry.c);
+      coll.indexes = coll.indexes.filter((i) => i.name !== entry.name);
+    } else if (entry.op === 'put') {
       const doc = EJSON.parse(entry.d, { relaxed: true }) as Doc;
       this.coll(entry.c).docs.set(doc._id, doc);
     } else this.coll(entry.c).docs.delete(entry.id);
@@ -165,8 +181,52 @@ export class Database {
     if (this.collections.has(name)) {
       throw new DbError('DATABASE_COLLECTION_ALREADY_EXIST', `Table exist: ${name}. [ResourceInUse]`);
     }
-    this.collections.set(name, { docs: new Map(), versions: new Map() });
+    this.collections.set(name, { docs: new Map(), versions: new Map(), indexes: [] });
     this.journal([{ op: 'create', c: name }]);
+  }
+
+  indexes(c: string): IndexSpec[] {
+    return clone(this.coll(c).indexes);
+  }
+
+  /**
+   * Adds an index (replacing one of the same name). A unique index over documents that already
+   * collide is refused, as the database refuses to build it.
+   */
+  createIndex(c: string, index: IndexSpec): void {
+    const coll = this.coll(c);
+    if (index.unique) {
+      const seen = new Set<string>();
+      for (const doc of coll.docs.values()) {
+        const key = indexKey(doc, index);
+        if (seen.has(key)) throw duplicateKey(c, index.name, key);
+        seen.add(key);
+      }
+    }
+    coll.indexes = [...coll.indexes.filter((i) => i.name !== index.name), clone(index)];
+    this.journal([{ op: 'index', c, index }]);
+  }
+
+  dropIndex(c: string, name: string): void {
+    const coll = this.coll(c);
+    coll.indexes = coll.indexes.filter((i) => i.name !== name);
+    this.journal([{ op: 'dropIndex', c, name }]);
+  }
+
+  /** Refuses `puts` (new versions of documents) when one would share a unique index key with another document. */
+  private checkUnique(c: string, puts: Doc[], tx: Transaction | undefined): void {
+    const unique = this.coll(c).indexes.filter((i) => i.unique);
+    if (unique.length === 0 || puts.length === 0) return;
+    const replaced = new Set(puts.map((d) => d._id));
+    const others = this.view(c, tx).filter((d) => !replaced.has(d._id));
+    for (const index of unique) {
+      const taken = new Set(others.map((d) => indexKey(d, index)));
+      for (const doc of puts) {
+        const key = indexKey(doc, index);
+        if (taken.has(key)) throw duplicateKey(c, index.name, key);
+        taken.add(key);
+      }
+    }
   }
 
   // ------------------------------------------------------------ transactions
@@ -306,6 +366,7 @@ export class Database {
       prepared.push({ ...clone(raw), _id: id });
     }
     // All or nothing: a duplicate anywhere in the batch writes none of it.
+    this.checkUnique(c, prepared, tx);
     this.write(c, tx, prepared, []);
     return prepared.map((d) => d._id);
   }
@@ -348,9 +409,11 @@ export class Database {
       const id = typeof criteria._id === 'string' ? criteria._id : newId();
       const base: Doc = { _id: id };
       const doc = options.merge ? updated(base, data) : { ...clone(stripOperators(data)), _id: id };
+      this.checkUnique(c, [doc], tx);
       this.write(c, tx, [doc], []);
       return { updated: 0, upsertId: id };
     }
+    this.checkUnique(c, puts, tx);
     this.write(c, tx, puts, []);
     return { updated: puts.length };
   }
@@ -372,6 +435,27 @@ export class Database {
   dump(c: string): Doc[] {
     return [...this.coll(c).docs.values()].map((d) => clone(d));
   }
+}
+
+/** A document's key under an index: its values of the index's fields (a missing field is null, as in MongoDB). */
+function indexKey(doc: Record<string, unknown>, index: IndexSpec): string {
+  return EJSON.stringify(Object.keys(index.keys).map((field) => fieldValue(doc, field) ?? null));
+}
+
+function fieldValue(doc: Record<string, unknown>, field: string): unknown {
+  let value: unknown = doc;
+  for (const part of field.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function duplicateKey(c: string, index: string, key: string): DbError {
+  return new DbError(
+    'DATABASE_DUPLICATE_KEY',
+    `E11000 duplicate key error collection: ${c} index: ${index} dup key: ${key}`,
+  );
 }
 
 function splitKey(key: string): [string, string] {

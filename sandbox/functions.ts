@@ -1,8 +1,9 @@
 /**
- * Runs the built cloud functions (`cloudfunctions/<name>/index.js`, unmodified, with the real
- * wx-server-sdk) in pooled child processes: one invocation at a time per process, a few processes
- * per function, the manifest's timeout enforced by killing the instance, V8 heap capped at the
- * function's memory, stdout/stderr captured to the sandbox log.
+ * Runs the deployed cloud functions (the code a deploy uploaded, unmodified, with the real
+ * wx-server-sdk bundled in) in pooled child processes: one invocation at a time per process, a few
+ * processes per function, the deployed timeout enforced by killing the instance, V8 heap capped at
+ * the deployed memory, the deployed variables as its environment, stdout/stderr captured to the
+ * sandbox log. A function that was never deployed does not exist.
  */
 import { fork, type ChildProcess } from 'child_process';
 import fs from 'fs';
@@ -17,16 +18,20 @@ export type InvokeResult =
   | { ok: true; result: unknown; durationMs: number; maxRssMB: number }
   | { ok: false; error: string; durationMs: number; maxRssMB?: number; timedOut?: boolean };
 
+/** A function as deployed: where its entry file is and how it runs. */
 export interface FunctionSettings {
+  entry: string;
   timeout: number;
   memory: number;
   env: Record<string, string>;
+  /** Changes with every deploy of code or configuration: instances of an older one retire. */
+  revision: number;
 }
 
 export interface FunctionRunnerOptions {
-  functionsDir: string;
   baseEnv: Record<string, string>;
-  settings: (name: string) => FunctionSettings;
+  /** The deployed function, or undefined when there is none of that name. */
+  resolve: (name: string) => FunctionSettings | undefined;
   clockOffsetMs: () => number;
   logFile: string;
   echo?: boolean;
@@ -44,7 +49,7 @@ interface Instance {
   child: ChildProcess;
   ready: Promise<void>;
   busy: boolean;
-  mtimeMs: number;
+  revision: number;
 }
 
 const WORKER = path.join(__dirname, 'worker.ts');
@@ -74,21 +79,21 @@ export class FunctionRunner {
     if (this.options.echo) process.stdout.write(line);
   }
 
-  entry(name: string): string | undefined {
+  /** The deployed function `name`, if there is one. */
+  deployed(name: string): FunctionSettings | undefined {
     if (!/^[a-z][\w-]*$/i.test(name)) return undefined;
-    const file = path.join(this.options.functionsDir, name, 'index.js');
-    return fs.existsSync(file) ? file : undefined;
+    const settings = this.options.resolve(name);
+    return settings && fs.existsSync(settings.entry) ? settings : undefined;
   }
 
-  private spawn(name: string, entry: string): Instance {
-    const settings = this.options.settings(name);
+  private spawn(name: string, settings: FunctionSettings): Instance {
     const child = fork(this.worker.file, [], {
       execPath: this.worker.execPath,
       execArgv: [...this.worker.execArgv, `--max-old-space-size=${settings.memory}`],
       env: {
         ...this.options.baseEnv,
         ...settings.env,
-        SANDBOX_FUNCTION_ENTRY: entry,
+        SANDBOX_FUNCTION_ENTRY: settings.entry,
         SANDBOX_MEMORY_MB: String(settings.memory),
         SANDBOX_TIMEOUT_MS: String(settings.timeout * 1000),
         SCF_FUNCTIONNAME: name,
@@ -127,7 +132,7 @@ export class FunctionRunner {
       child.once('exit', (code) => reject(new Error(`function ${name} exited during start (code ${code})`)));
     });
     ready.catch(() => undefined);
-    const instance: Instance = { child, ready, busy: false, mtimeMs: fs.statSync(entry).mtimeMs };
+    const instance: Instance = { child, ready, busy: false, revision: settings.revision };
     child.on('exit', () => this.retire(name, instance));
     return instance;
   }
@@ -145,21 +150,20 @@ export class FunctionRunner {
     next?.();
   }
 
-  /** An idle instance of the current build, a new one if the pool has room, else wait. */
-  private async acquire(name: string, entry: string, fresh: boolean): Promise<Instance> {
-    const mtimeMs = fs.statSync(entry).mtimeMs;
+  /** An idle instance of the current deployment, a new one if the pool has room, else wait. */
+  private async acquire(name: string, settings: FunctionSettings, fresh: boolean): Promise<Instance> {
     const pool = this.pools.get(name) ?? [];
     this.pools.set(name, pool);
-    for (const stale of pool.filter((i) => !i.busy && i.mtimeMs !== mtimeMs)) this.retire(name, stale);
+    for (const stale of pool.filter((i) => !i.busy && i.revision !== settings.revision)) this.retire(name, stale);
     for (;;) {
       if (this.closed) throw new Error('sandbox is shutting down');
-      const idle = fresh ? undefined : pool.find((i) => !i.busy);
+      const idle = fresh ? undefined : pool.find((i) => !i.busy && i.revision === settings.revision);
       if (idle) {
         idle.busy = true;
         return idle;
       }
       if (pool.length < (this.options.maxInstances ?? 4)) {
-        const instance = this.spawn(name, entry);
+        const instance = this.spawn(name, settings);
         instance.busy = true;
         pool.push(instance);
         await instance.ready;
@@ -185,10 +189,9 @@ export class FunctionRunner {
    * peak RSS alone) that is discarded afterwards.
    */
   async invoke(name: string, event: unknown, context: InvokeContext, fresh = false): Promise<InvokeResult> {
-    const entry = this.entry(name);
-    if (!entry) return { ok: false, error: `FunctionName parameter could not be found: ${name}`, durationMs: 0 };
-    const settings = this.options.settings(name);
-    const instance = await this.acquire(name, entry, fresh);
+    const settings = this.deployed(name);
+    if (!settings) return { ok: false, error: `FunctionName parameter could not be found: ${name}`, durationMs: 0 };
+    const instance = await this.acquire(name, settings, fresh);
     const id = this.nextId++;
     const started = Date.now();
     return new Promise<InvokeResult>((resolve) => {

@@ -8,22 +8,23 @@ import fs from 'fs';
 import http from 'http';
 import path from 'path';
 import type { AddressInfo } from 'net';
-import { FUNCTIONS } from '../server/manifest';
-import { COLLECTIONS } from '../server/manifest';
+import { handleCloudApi } from './cloudapi';
+import { clientDatabase, mayReadFile, mayWriteFile } from './client';
 import { Database } from './db';
+import { Environment } from './environment';
 import { DEMO_IDENTITIES } from './demo';
 import { FunctionRunner, type InvokeResult } from './functions';
 import { Storage } from './storage';
 import { TcbService, type QuotaOptions } from './tcb';
 import { WechatEmulator } from './wechat';
-import { loadSecrets, functionEnv, type SandboxSecrets } from './secrets';
+import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
 import { readBody, parseMultipart, sendJson } from './http-util';
 import { sandboxPort } from './env';
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_ENV = 'sandbox-env';
 export const DEFAULT_DATA_DIR = path.resolve(__dirname, '../.sandbox');
-export const FUNCTIONS_DIR = path.resolve(__dirname, '../cloudfunctions');
+export const REGION = 'ap-shanghai';
 
 export interface SandboxOptions {
   /** 0 picks a free port. Default SANDBOX_PORT or 8787. */
@@ -34,14 +35,9 @@ export interface SandboxOptions {
   dataDir?: string;
   env?: string;
   quota?: QuotaOptions;
-  /** Extra environment for every function (e.g. FACE_API_VERSION=v1). */
-  functionEnv?: Record<string, string>;
   /** Echo function logs to this process's stdout. */
   echoLogs?: boolean;
-  functionsDir?: string;
   maxInstances?: number;
-  /** Per-function timeout overrides in seconds (fault tests: a slice killed mid-way). */
-  functionTimeouts?: Record<string, number>;
   /** Node.js binary for function instances. Default SANDBOX_FUNCTION_NODE, else this process's. */
   functionNode?: string;
 }
@@ -53,6 +49,10 @@ export interface Sandbox {
   dataDir: string;
   logFile: string;
   secrets: SandboxSecrets;
+  /** What deploys applied: functions, permissions (see environment.ts). */
+  environment: Environment;
+  /** Where the management API is (a deploy's TCB and SCF endpoints), and the key pair it checks. */
+  cloudApi: { url: string; secretId: string; secretKey: string; envId: string; region: string; bucket: string };
   db: Database;
   storage: Storage;
   tcb: TcbService;
@@ -78,8 +78,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
   };
   let baseUrl = '';
+  // A blank environment until a deploy applies the manifest (collections, indexes, rules, functions).
   const db = new Database(path.join(dataDir, 'db'), () => clock.now());
-  for (const spec of COLLECTIONS) if (!db.hasCollection(spec.name)) db.createCollection(spec.name);
+  const environment = new Environment(dataDir);
   const storage = new Storage(
     dataDir,
     env,
@@ -88,15 +89,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   );
   const logFile = path.join(dataDir, 'logs', 'functions.log');
 
-  const specs = new Map(FUNCTIONS.map((f) => [f.name, f]));
   const functions = new FunctionRunner({
-    functionsDir: options.functionsDir ?? FUNCTIONS_DIR,
     baseEnv: {},
-    settings: (name) => ({
-      timeout: options.functionTimeouts?.[name] ?? specs.get(name)?.timeout ?? 60,
-      memory: specs.get(name)?.memory ?? 256,
-      env: { ...functionEnv(secrets, env, baseUrl), ...options.functionEnv },
-    }),
+    // As deployed: the platform's own variables, then the ones the deploy set.
+    resolve: (name) => {
+      const fn = environment.function(name);
+      if (!fn) return undefined;
+      return {
+        entry: path.join(environment.codeDir(fn), `${fn.handler.split('.')[0]}.js`),
+        timeout: fn.timeout,
+        memory: fn.memory,
+        env: { ...fn.env, ...platformEnv(env, baseUrl) },
+        revision: fn.revision,
+      };
+    },
     clockOffsetMs: () => clock.offsetMs + clock.functionSkewMs,
     logFile,
     echo: options.echoLogs,
@@ -132,10 +138,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ok: true,
         env,
         appid: secrets.appid,
-        functions: listFunctions(functions),
+        functions: listFunctions(environment),
         functionRuntimes: [...functions.versions],
       }),
     'POST /admin': async (req, res) => sendJson(res, 200, await tcb.handle(await json(req), baseUrl)),
+    // What a mini-program can do without a function (wx.cloud.database() as the X-WX-OPENID user).
+    'POST /sandbox/client/database': async (req, res) => {
+      const openid = callerOf(req);
+      if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
+      return send(res, clientDatabase(db, environment, openid, await json(req)));
+    },
+    'POST /sandbox/client/storage/download': async (req, res) => {
+      const openid = callerOf(req);
+      if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
+      const cloudPath = storage.pathOf(String((await json(req)).fileID ?? ''));
+      if (!cloudPath || !storage.exists(cloudPath)) return sendJson(res, 404, { error: 'file not found' });
+      if (!mayReadFile(environment.storagePermission(), storage.ownerOf(cloudPath), openid)) {
+        return sendJson(res, 403, { error: 'STORAGE_EXCEED_AUTHORITY: permission denied' });
+      }
+      const content = storage.read(cloudPath)!;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': content.length });
+      res.end(content);
+    },
+    /** Every collection and the storage back to the platform's defaults: a team that skipped the rules step. */
+    'POST /sandbox/rules/reset': async (_req, res) => {
+      environment.resetRules();
+      sendJson(res, 200, { ok: true });
+    },
     'GET /sandbox/identities': async (_req, res) => sendJson(res, 200, { identities: DEMO_IDENTITIES }),
     'GET /sandbox/stats': async (_req, res) => sendJson(res, 200, { db: tcb.stats, wechat: wechat.stats() }),
     'GET /sandbox/clock': async (_req, res) => sendJson(res, 200, clockState()),
@@ -156,8 +185,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     },
     'POST /sandbox/functions/crash': async (req, res) => {
       const name = (await json(req)).name;
-      if (typeof name !== 'string' || !functions.entry(name)) {
-        return sendJson(res, 400, { error: 'name must be a built function' });
+      if (typeof name !== 'string' || !functions.deployed(name)) {
+        return sendJson(res, 400, { error: 'name must be a deployed function' });
       }
       return sendJson(res, 200, { killed: functions.crash(name) });
     },
@@ -172,12 +201,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     'POST /sandbox/db/faults': async (req, res) => send(res, tcb.injectFault(await json(req))),
     'POST /sandbox/storage/faults': async (req, res) => send(res, tcb.injectStorageFault(await json(req))),
     'POST /sandbox/storage/upload': async (req, res, url) => {
-      // What wx.uploadFile sends in sandbox mode: multipart/form-data with one file part.
+      // What wx.uploadFile sends in sandbox mode: multipart/form-data with one file part, as the
+      // X-WX-OPENID user, under the storage permission (the file becomes theirs).
+      const openid = callerOf(req);
+      if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
       const cloudPath = storage.safePath(url.searchParams.get('cloudPath') ?? '');
       if (!cloudPath) return sendJson(res, 400, { error: 'cloudPath query parameter required' });
+      const exists = storage.exists(cloudPath);
+      if (!mayWriteFile(environment.storagePermission(), storage.ownerOf(cloudPath), openid, exists)) {
+        return sendJson(res, 403, { error: 'STORAGE_EXCEED_AUTHORITY: permission denied' });
+      }
       const raw = await readBody(req);
       const content = parseMultipart(raw, String(req.headers['content-type'] ?? '')) ?? raw;
-      return sendJson(res, 200, { fileID: storage.write(cloudPath, content) });
+      return sendJson(res, 200, { fileID: storage.write(cloudPath, content, openid) });
     },
     'POST /sandbox/storage/temp-url': async (req, res) => {
       const cloudPath = storage.pathOf(String((await json(req)).fileID ?? ''));
@@ -218,9 +254,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       'POST',
       '/gateway/functions/',
       async (name, req, res) => {
-        if (!functions.entry(name)) return sendJson(res, 404, { error: `no such function: ${name}` });
-        const openid = String(req.headers['x-wx-openid'] ?? '');
-        if (!/^[\w-]{1,64}$/.test(openid)) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
+        if (!functions.deployed(name)) return sendJson(res, 404, { error: `no such function: ${name}` });
+        const openid = callerOf(req);
+        if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
         const result = await invoke(name, await json(req), openid);
         if (!result.ok) return sendJson(res, 502, { error: result.error });
         return sendJson(res, 200, result.result);
@@ -228,7 +264,29 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ],
     ['GET', '/wechat/', wechatRoute],
     ['POST', '/wechat/', wechatRoute],
+    [
+      'POST',
+      '/tcloud/',
+      async (service, req, res, url) => {
+        const body = (await readBody(req)).toString('utf8');
+        sendJson(
+          res,
+          200,
+          handleCloudApi({ service, path: url.pathname, headers: req.headers, body }, cloudApiContext),
+        );
+      },
+    ],
   ];
+
+  const cloudApiContext = {
+    envId: env,
+    bucket: storage.bucket,
+    region: REGION,
+    env: environment,
+    db,
+    credentials: { secretId: secrets.cloudApiSecretId, secretKey: secrets.cloudApiSecretKey },
+    now: () => clock.now(),
+  };
 
   async function wechatRoute(rest: string, req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
     const raw = req.method === 'GET' ? '' : (await readBody(req)).toString('utf8');
@@ -285,6 +343,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     dataDir,
     logFile,
     secrets,
+    environment,
+    cloudApi: {
+      url: `${baseUrl}/tcloud`,
+      secretId: secrets.cloudApiSecretId,
+      secretKey: secrets.cloudApiSecretKey,
+      envId: env,
+      region: REGION,
+      bucket: storage.bucket,
+    },
     db,
     storage,
     tcb,
@@ -310,6 +377,12 @@ function send(res: http.ServerResponse, answer: { status: number; body: unknown 
   sendJson(res, answer.status, answer.body);
 }
 
-function listFunctions(functions: FunctionRunner): string[] {
-  return FUNCTIONS.map((f) => f.name).filter((name) => functions.entry(name));
+function listFunctions(environment: Environment): string[] {
+  return environment.functionNames();
+}
+
+/** The caller a request names (X-WX-OPENID), when it is a plausible openid. */
+function callerOf(req: http.IncomingMessage): string | undefined {
+  const openid = String(req.headers['x-wx-openid'] ?? '');
+  return /^[\w-]{1,64}$/.test(openid) ? openid : undefined;
 }

@@ -9,6 +9,9 @@ import fs from 'fs';
 import path from 'path';
 
 export interface SandboxSecrets {
+  /** The API key pair the management API (/tcloud/*) checks signatures with, like Tencent Cloud's. */
+  cloudApiSecretId: string;
+  cloudApiSecretKey: string;
   appid: string;
   appSecret: string;
   mchId: string;
@@ -19,11 +22,26 @@ export interface SandboxSecrets {
   piiIndexKey: string;
 }
 
+function cloudApiKeys(): Pick<SandboxSecrets, 'cloudApiSecretId' | 'cloudApiSecretKey'> {
+  return {
+    cloudApiSecretId: `AKIDsandbox${crypto.randomBytes(12).toString('hex')}`,
+    cloudApiSecretKey: crypto.randomBytes(24).toString('base64url'),
+  };
+}
+
 export function loadSecrets(dataDir: string): SandboxSecrets {
   const file = path.join(dataDir, 'secrets.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as SandboxSecrets;
+  if (fs.existsSync(file)) {
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<SandboxSecrets>;
+    if (stored.cloudApiSecretId && stored.cloudApiSecretKey) return stored as SandboxSecrets;
+    // A data dir from before the management API: it gains its key pair.
+    const upgraded = { ...cloudApiKeys(), ...stored } as SandboxSecrets;
+    fs.writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const secrets: SandboxSecrets = {
+    ...cloudApiKeys(),
     appid: `wx${crypto.randomBytes(8).toString('hex')}`,
     appSecret: crypto.randomBytes(16).toString('hex'),
     mchId: String(1_900_000_000 + crypto.randomInt(99_999_999)),
@@ -37,8 +55,11 @@ export function loadSecrets(dataDir: string): SandboxSecrets {
   return secrets;
 }
 
-/** What a function process gets: the SDK's emulator wiring plus the secrets, as in production. */
-export function functionEnv(secrets: SandboxSecrets, env: string, baseUrl: string): Record<string, string> {
+/**
+ * What the platform gives every function process (not deployed: the runtime's own variables): the
+ * SDK's wiring to the sandbox's TCB endpoint, the environment, the context keys.
+ */
+export function platformEnv(env: string, baseUrl: string): Record<string, string> {
   return {
     // wx-server-sdk → the sandbox's TCB endpoint (read on every request).
     TCB_CONTEXT_CNFG: JSON.stringify({ URL: `${baseUrl}/admin` }),
@@ -50,7 +71,17 @@ export function functionEnv(secrets: SandboxSecrets, env: string, baseUrl: strin
     TENCENTCLOUD_RUNENV: 'SCF',
     TENCENTCLOUD_REGION: 'ap-shanghai',
     WX_CONTEXT_KEYS: 'WX_OPENID,WX_APPID,WX_UNIONID,WX_CLIENTIP',
-    // The starter's own configuration (see server/manifest/functions.ts).
+    PATH: process.env.PATH ?? '',
+  };
+}
+
+/**
+ * The values a deploy to this sandbox gives the starter's variables (server/manifest/variables.ts):
+ * its own credentials and keys, and its WeChat emulator as the API base. What a team keeps in its
+ * untracked deploy file for a real environment.
+ */
+export function deployValues(secrets: SandboxSecrets, baseUrl: string): Record<string, string> {
+  return {
     WECHAT_API_BASE: `${baseUrl}/wechat`,
     WECHAT_APPID: secrets.appid,
     WECHAT_APPSECRET: secrets.appSecret,
@@ -59,6 +90,10 @@ export function functionEnv(secrets: SandboxSecrets, env: string, baseUrl: strin
     WXPAY_PRIVATE_KEY: secrets.merchantPrivateKey,
     PII_ENC_KEY: secrets.piiEncKey,
     PII_INDEX_KEY: secrets.piiIndexKey,
-    PATH: process.env.PATH ?? '',
   };
+}
+
+/** Everything a function process saw before deploys existed: platform and deploy values together (tests' SDK). */
+export function functionEnv(secrets: SandboxSecrets, env: string, baseUrl: string): Record<string, string> {
+  return { ...platformEnv(env, baseUrl), ...deployValues(secrets, baseUrl) };
 }

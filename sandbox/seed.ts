@@ -31,7 +31,7 @@ export async function seedDemo(sandbox: Sandbox): Promise<string[]> {
     sandbox.db.insert('admins', [{ _id: DEMO_ADMIN_OPENID, note: 'demo admin (sandbox)', addedAt: new Date() }]);
     done.push(`admin ${DEMO_ADMIN_OPENID}`);
   }
-  if (sandbox.db.count('roster', {}) === 0 && sandbox.functions.entry('roster')) {
+  if (sandbox.db.count('roster', {}) === 0 && sandbox.functions.deployed('roster')) {
     const fileID = sandbox.storage.write('roster-uploads/demo-roster.csv', Buffer.from(demoRosterCsv(), 'utf8'));
     const started = await sandbox.invoke('roster', { action: 'import', fileID }, DEMO_ADMIN_OPENID);
     const jobId = started.ok ? (started.result as { jobId?: string }).jobId : undefined;

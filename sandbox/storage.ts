@@ -10,6 +10,9 @@ import path from 'path';
 export class Storage {
   readonly root: string;
   private readonly key = crypto.randomBytes(32);
+  /** Who uploaded each file from a client (its `_openid`); files the server side wrote have none. */
+  private readonly ownersFile: string;
+  private owners: Record<string, string>;
 
   constructor(
     dataDir: string,
@@ -19,6 +22,23 @@ export class Storage {
   ) {
     this.root = path.join(dataDir, 'storage');
     fs.mkdirSync(this.root, { recursive: true });
+    this.ownersFile = path.join(dataDir, 'storage-owners.json');
+    this.owners = fs.existsSync(this.ownersFile)
+      ? (JSON.parse(fs.readFileSync(this.ownersFile, 'utf8')) as Record<string, string>)
+      : {};
+  }
+
+  ownerOf(cloudPath: string): string | undefined {
+    return Object.prototype.hasOwnProperty.call(this.owners, cloudPath) ? this.owners[cloudPath] : undefined;
+  }
+
+  private setOwner(cloudPath: string, owner: string | undefined): void {
+    if (owner === this.ownerOf(cloudPath)) return;
+    if (owner === undefined) delete this.owners[cloudPath];
+    else this.owners[cloudPath] = owner;
+    const tmp = `${this.ownersFile}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.owners));
+    fs.renameSync(tmp, this.ownersFile);
   }
 
   get bucket(): string {
@@ -47,12 +67,14 @@ export class Storage {
     return path.join(this.root, ...cloudPath.split('/'));
   }
 
-  write(cloudPath: string, content: Buffer): string {
+  /** Writes a file; `owner` is the uploading user's openid for a client upload, none for the server side. */
+  write(cloudPath: string, content: Buffer, owner?: string): string {
     const file = this.file(cloudPath);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, content);
     fs.renameSync(tmp, file);
+    this.setOwner(cloudPath, owner);
     return this.fileId(cloudPath);
   }
 
@@ -69,6 +91,7 @@ export class Storage {
     const file = this.file(cloudPath);
     if (!fs.existsSync(file)) return false;
     fs.unlinkSync(file);
+    this.setOwner(cloudPath, undefined);
     return true;
   }
 

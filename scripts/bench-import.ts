@@ -13,7 +13,9 @@ import { buildSync } from 'esbuild';
 import { startSandbox, type Sandbox } from '../sandbox';
 import { BASIC_PLAN } from '../sandbox/tcb';
 import { cleanRoster } from '../test/fixtures/roster/generate';
-import { buildFunctions, FUNCTIONS_OUT, ROOT } from './build';
+import { buildFunctions, ROOT } from './build';
+import { deploySandbox, sandboxApi } from './lib/sandbox-deploy';
+import { zip } from './lib/zip';
 
 const ADMIN = 'o_bench_admin';
 
@@ -30,11 +32,11 @@ interface Line {
   outcome?: unknown;
 }
 
+/** Builds `roster` (deployed as usual) and the seed tutorial's import as a function of its own. */
 function prepareFunctions(): string {
   buildFunctions(['roster']);
   const dir = path.join(ROOT, '.tmp/bench-functions');
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.cpSync(path.join(FUNCTIONS_OUT, 'roster'), path.join(dir, 'roster'), { recursive: true });
   buildSync({
     entryPoints: [path.join(__dirname, 'bench/seed-import.ts')],
     outfile: path.join(dir, 'seed/index.js'),
@@ -42,10 +44,24 @@ function prepareFunctions(): string {
     platform: 'node',
     target: 'node16',
     format: 'cjs',
-    external: ['wx-server-sdk'],
     logLevel: 'warning',
   });
   return dir;
+}
+
+/** The seed's function is not in the manifest: it is created through the same management API. */
+async function deploySeed(sandbox: Sandbox, functionsDir: string): Promise<void> {
+  const code = zip(new Map([['index.js', fs.readFileSync(path.join(functionsDir, 'seed/index.js'))]]));
+  await sandboxApi(sandbox).call('scf', 'CreateFunction', {
+    FunctionName: 'seed',
+    Namespace: sandbox.env,
+    Runtime: 'Nodejs20.19',
+    Handler: 'index.main',
+    Timeout: 60,
+    MemorySize: 256,
+    InstallDependency: 'FALSE',
+    Code: { ZipFile: code.toString('base64') },
+  });
 }
 
 async function upload(sandbox: Sandbox, content: Buffer, name: string): Promise<string> {
@@ -115,14 +131,11 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 async function withSandbox<T>(functionsDir: string, run: (sandbox: Sandbox) => Promise<T>): Promise<T> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-import-'));
-  const sandbox = await startSandbox({
-    port: 0,
-    dataDir,
-    functionsDir,
-    quota: BASIC_PLAN,
-    functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN },
-  });
+  const sandbox = await startSandbox({ port: 0, dataDir, quota: BASIC_PLAN });
   try {
+    // The management API is outside the database's quota model: the deploy is not what is measured.
+    await deploySandbox(sandbox, { env: { ROSTER_ADMIN_OPENIDS: ADMIN }, only: ['roster'] });
+    await deploySeed(sandbox, functionsDir);
     return await run(sandbox);
   } finally {
     await sandbox.stop();

@@ -69,8 +69,10 @@ export function checkFunctionDir(dir: string, spec: FunctionSpec, sdkVersion = S
   const pkg = readJson('package.json');
   if (pkg) {
     const deps = JSON.stringify(pkg.dependencies ?? {});
+    if (deps !== '{}') errors.push(`package.json dependencies are ${deps}; expected none (they are bundled)`);
+    const bundled = JSON.stringify(pkg.bundledDependencies ?? {});
     const want = JSON.stringify({ 'wx-server-sdk': sdkVersion });
-    if (deps !== want) errors.push(`package.json dependencies are ${deps}; expected only ${want}`);
+    if (bundled !== want) errors.push(`package.json bundledDependencies are ${bundled}; expected ${want}`);
     if (pkg.main !== undefined && pkg.main !== 'index.js') errors.push(`package.json main is ${String(pkg.main)}`);
   }
   const config = readJson('config.json');
@@ -100,9 +102,10 @@ function checkIndex(index: string, sdkVersion: string): string[] {
   const result = JSON.parse(line.slice('@@load-check@@'.length)) as { main: string; requires: string[] };
   const errors: string[] = [];
   if (result.main !== 'function') errors.push(`index.js exports main as ${result.main}, not a function`);
-  const foreign = result.requires.filter((r) => r !== 'wx-server-sdk');
-  if (foreign.length) {
-    errors.push(`index.js requires ${foreign.join(', ')} at load; the cloud installs only wx-server-sdk@${sdkVersion}`);
+  if (result.requires.length) {
+    errors.push(
+      `index.js requires ${result.requires.join(', ')} at load; the cloud installs nothing (wx-server-sdk@${sdkVersion} is bundled)`,
+    );
   }
   return errors;
 }

@@ -11,7 +11,7 @@
  *   server/functions/<f> adapter + services of one function                  + lib, core, manifest, shared
  *   sandbox              the emulated cloud (a black box)                    + manifest, shared
  *   miniprogram (rest)   pages, services, utils                              + shared (never server or sandbox)
- *   scripts              build, deploy, CLI, benchmarks                      + manifest, core, sandbox, miniprogram, test fixtures
+ *   scripts              build, deploy, CLI, benchmarks                      + manifest, core, lib/settings, sandbox, miniprogram, test fixtures
  *
  * Tests may import anything. Packages: the shared layer, the manifest and the client import none;
  * the core only what pure computation needs (crypto, streams, zlib, the spreadsheet libraries);
@@ -63,7 +63,17 @@ const LAYERS = [
   {
     name: 'scripts',
     files: 'scripts/',
-    may: ['scripts/', 'server/manifest/', 'server/core/', 'sandbox/', 'miniprogram/', 'test/fixtures/', 'package.json'],
+    // server/lib/settings: a deploy checks the values exactly as the functions will load them.
+    may: [
+      'scripts/',
+      'server/manifest/',
+      'server/core/',
+      'server/lib/settings',
+      'sandbox/',
+      'miniprogram/',
+      'test/fixtures/',
+      'package.json',
+    ],
   },
 ];
 

@@ -10,7 +10,9 @@ import { seedDemo } from '../sandbox/seed';
 import { BASIC_PLAN } from '../sandbox/tcb';
 import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox/demo';
 import { sandboxPort } from '../sandbox/env';
+import { VARIABLES } from '../server/manifest';
 import { buildFunctions, buildNpm, ROOT } from './build';
+import { deploySandbox } from './lib/sandbox-deploy';
 
 export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
@@ -19,8 +21,17 @@ export async function main(args: string[]): Promise<number | undefined> {
   // --quota basic (or SANDBOX_QUOTA=basic): the basic plan's limits, as benchmarks and fault tests use.
   const quota = args.includes('--quota') || process.env.SANDBOX_QUOTA === 'basic' ? BASIC_PLAN : undefined;
   const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs'), quota });
+  // Configured like a real environment: the deploy applies the manifest through the sandbox's
+  // management API. A declared variable set in this shell (FACE_API_VERSION=v1 npm start) is deployed too.
+  const shell = Object.fromEntries(
+    Object.keys(VARIABLES)
+      .filter((name) => process.env[name]?.trim())
+      .map((name) => [name, process.env[name]!.trim()]),
+  );
+  const problems = await deploySandbox(sandbox, { env: shell });
+  for (const problem of problems) console.error(`note: ${problem}`);
   const seeded = await seedDemo(sandbox);
-  printWelcome(sandbox, built, seeded);
+  printWelcome(sandbox, built, seeded, Object.keys(shell));
   if (args.includes('--exit')) {
     await sandbox.stop();
     return 0;
@@ -35,13 +46,15 @@ export async function main(args: string[]): Promise<number | undefined> {
   return undefined;
 }
 
-function printWelcome(sandbox: Sandbox, functions: string[], seeded: string[]): void {
+function printWelcome(sandbox: Sandbox, functions: string[], seeded: string[], shell: string[]): void {
   const u = sandbox.url;
   const lines = [
     '',
     `realname-starter sandbox is running at ${u}  (env ${sandbox.env}, data in ${path.relative(ROOT, sandbox.dataDir) || '.'})`,
     '',
     `  functions        ${functions.join(', ')}   →  POST ${u}/gateway/functions/<name>  (header X-WX-OPENID)`,
+    `  configured       by the deploy (npm run deploy -- --check --sandbox ${u} reads it back)` +
+      (shell.length ? `; from this shell: ${shell.join(', ')}` : ''),
     `  health           GET ${u}/health`,
     `  wx-server-sdk    TCB_CONTEXT_CNFG='{"URL":"${u}/admin"}'`,
     `  WeChat APIs      ${u}/wechat/...  (stable_token, face v1/v2, get_category, getrealnameinfo)`,

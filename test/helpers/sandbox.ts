@@ -7,19 +7,41 @@ import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { functionEnv } from '../../sandbox/secrets';
+import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { blindIndex, decryptField } from '../../server/core/pii';
 import { rosterAad, type RosterPii } from '../../server/functions/roster/writer';
 import { loadPiiKeys } from '../../server/lib/settings';
 
-/** A sandbox on a free port with its own temporary data dir, removed again by `stop()`. */
-export async function freshSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-test-'));
-  const sandbox = await startSandbox({ port: 0, ...options, dataDir });
+export interface FreshSandboxOptions extends SandboxOptions {
+  /** Variable values over the sandbox's own, deployed to every function (e.g. FACE_API_VERSION=v1). */
+  functionEnv?: Record<string, string>;
+  /** Timeouts (seconds) other than the manifest's (fault tests: a slice killed mid-way). */
+  functionTimeouts?: Record<string, number>;
+  /** Configure it with the deploy (default); false leaves it blank, as a team that skipped the deploy. */
+  deploy?: boolean;
+}
+
+/**
+ * A sandbox on a free port with its own temporary data dir, removed again by `stop()`, configured
+ * by the real deploy code (scripts/lib/sandbox-deploy.ts) through its management API.
+ */
+export async function freshSandbox(options: FreshSandboxOptions = {}): Promise<Sandbox> {
+  const { functionEnv, functionTimeouts, deploy = true, ...sandboxOptions } = options;
+  const dataDir = sandboxOptions.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-test-'));
+  const sandbox = await startSandbox({ port: 0, ...sandboxOptions, dataDir });
   const stop = sandbox.stop.bind(sandbox);
   sandbox.stop = async () => {
     await stop();
-    if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!sandboxOptions.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   };
+  if (deploy) {
+    try {
+      await deploySandbox(sandbox, { env: functionEnv, timeouts: functionTimeouts });
+    } catch (err) {
+      await sandbox.stop();
+      throw err;
+    }
+  }
   return sandbox;
 }
 
@@ -42,14 +64,18 @@ export function sdkFor(sandbox: Sandbox, openid = 'o_test_user'): Sdk {
   return sdk!;
 }
 
-/** Every byte the sandbox persisted (database journal, storage, logs) as one string, for PII scans. */
+/**
+ * Every byte the sandbox persisted (database journal, storage, logs, environment) as one string, for
+ * PII scans. Not the deployed function code (`functions/`: the bundles, which hold no person's data).
+ */
 export function persistedText(sandbox: Sandbox): string {
   const parts: string[] = [];
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(file);
-      else if (entry.name !== 'secrets.json')
+      if (entry.isDirectory()) {
+        if (file !== sandbox.environment.codeRoot) walk(file);
+      } else if (entry.name !== 'secrets.json')
         parts.push(fs.readFileSync(file).toString('latin1'), fs.readFileSync(file, 'utf8'));
     }
   };

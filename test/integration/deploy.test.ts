@@ -11,8 +11,9 @@ import path from 'path';
 import util from 'util';
 import type { Sandbox } from '../../sandbox';
 import { freshSandbox } from '../helpers/sandbox';
-import { COLLECTIONS } from '../../server/manifest';
-import { FUNCTIONS } from '../../server/manifest';
+import { COLLECTIONS, FUNCTIONS } from '../../server/manifest';
+import { sandboxApi } from '../../scripts/lib/sandbox-deploy';
+import { zip } from '../../scripts/lib/zip';
 
 jest.setTimeout(180_000);
 
@@ -250,41 +251,165 @@ describe('npm run functions -- --dry-run', () => {
   });
 });
 
-describe('npm run setup', () => {
-  it('--dry-run prints the plan: collections, unique indexes, the security rule', async () => {
-    const r = await run('setup', ['--dry-run']);
+describe('npm run deploy', () => {
+  const secrets = {
+    WECHAT_APPSECRET: crypto.randomBytes(16).toString('hex'),
+    PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
+    PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
+  };
+  const envFile = path.join(scratch, 'deploy.env');
+  fs.writeFileSync(
+    envFile,
+    [`WECHAT_APPID=wx1234567890abcdef`, ...Object.entries(secrets).map(([k, v]) => `${k}=${v}`)].join('\n'),
+  );
+
+  it('--dry-run needs no key and no network: every call an empty environment needs, secrets masked', async () => {
+    const r = await run('deploy', ['--dry-run', '--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
     expect(r.code).toBe(0);
-    for (const spec of COLLECTIONS) expect(r.out).toContain(`  ${spec.name}\n`);
-    expect(r.out).toContain('name "verify_key", 唯一 (unique), verifyKey 升序 (1)');
-    expect(r.out).toContain('数据权限 → 自定义安全规则 → paste: {"read":false,"write":false}');
-    expect(r.out).toContain('createCollection(name)');
+    expect(r.out).toContain('deploy (dry run) → env prod-test-1a2b3c');
+    for (const spec of FUNCTIONS) {
+      const create = r.out
+        .split('\n')
+        .find((l) => l.includes('scf.CreateFunction') && l.includes(`"FunctionName":"${spec.name}"`));
+      expect(create).toBeDefined();
+      expect(create).toContain(`"Runtime":"${spec.runtime}"`);
+      expect(create).toContain(`"Timeout":${spec.timeout},"MemorySize":${spec.memory}`);
+      expect(create).toContain('"InstallDependency":"FALSE"');
+      expect(create).toMatch(/"ZipFile":"<\d+ characters>"/);
+      for (const trigger of spec.triggers)
+        expect(r.out).toContain(`${spec.name}: timer ${trigger.name} (${trigger.config})`);
+    }
+    expect(r.out).toContain('"Key":"WECHAT_APPSECRET","Value":"<secret, 32 characters>"');
+    for (const spec of COLLECTIONS) {
+      expect(r.out).toContain(`tcb.CreateTable {"EnvId":"prod-test-1a2b3c","MongoConnector":`);
+      expect(r.out).toContain(`"TableName":"${spec.name}"`);
+      expect(r.out).toContain(`"ResourceType":"collection","Resource":"${spec.name}","Permission":"ADMINONLY"`);
+    }
+    expect(r.out).toContain(
+      '"IndexName":"verify_key","MgoKeySchema":{"MgoIsUnique":true,"MgoIndexKeys":[{"Name":"verifyKey","Direction":"1"}]}',
+    );
+    expect(r.out).toMatch(
+      /tcb\.ModifyStorageSafeRule \{"EnvId":"prod-test-1a2b3c","Bucket":"<bucket>","AclTag":"PRIVATE"\}/,
+    );
+    // Values the functions would refuse are named (realname has no merchant here), never printed.
+    expect(r.out).toContain('note: realname: WeChat Pay merchant config: WXPAY_MCH_ID is missing');
+    for (const value of Object.values(secrets)) expect(r.out).not.toContain(value);
   });
 
-  it('--sandbox creates what is missing with the real wx-server-sdk and accepts what exists (idempotent)', async () => {
-    sandbox = await freshSandbox();
-    // The sandbox creates every collection at start: drop one (its internal map) so setup must create it.
-    const internals = sandbox.db as unknown as { collections: Map<string, unknown> };
-    expect(internals.collections).toBeInstanceOf(Map);
-    internals.collections.delete('roster_jobs');
-    expect(sandbox.db.hasCollection('roster_jobs')).toBe(false);
-
-    const first = await run('setup', ['--sandbox', sandbox.url], {}, true);
-    expect(first.code).toBe(0);
-    expect(first.out).toContain('  roster_jobs: created');
-    expect(first.out).toContain('  bindings: exists');
-    for (const spec of COLLECTIONS) expect(sandbox.db.hasCollection(spec.name)).toBe(true);
-
-    const again = await run('setup', ['--sandbox', sandbox.url], {}, true);
-    expect(again.code).toBe(0);
-    for (const spec of COLLECTIONS) expect(again.out).toContain(`  ${spec.name}: exists`);
-  });
-
-  it('without a Tencent Cloud API key stops with one message naming what to set', async () => {
-    const r = await run('setup', [], { CLOUD_ENV: 'prod-test-1a2b3c' });
+  it('a real run without a Tencent Cloud API key stops with one message, before building or any network', async () => {
+    const r = await run('deploy', ['--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
     expect(r.code).toBe(2);
     expect(r.stderr.match(/^error: .*/gm)).toEqual([
-      expect.stringContaining('set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY'),
+      expect.stringContaining('TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY'),
     ]);
+  });
+
+  it('a real run with values the functions would refuse stops naming each one, before any network', async () => {
+    const r = await run('deploy', ['--env-file', envFile, '--only', 'realname'], {
+      CLOUD_ENV: 'prod-test-1a2b3c',
+      TENCENTCLOUD_SECRETID: 'AKIDtest',
+      TENCENTCLOUD_SECRETKEY: 'test-key',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'error: realname: WeChat Pay merchant config: WXPAY_MCH_ID is missing; WXPAY_CERT_SERIALNO is missing',
+    );
+    expect(r.stderr).toContain('deploy with --allow-incomplete');
+  });
+
+  describe('against a sandbox (the same deploy code, the same API)', () => {
+    const deploy = (target: Sandbox, ...args: string[]) =>
+      // --no-build: the suite's sandbox was deployed from this build already.
+      run('deploy', [...args, '--no-build', '--sandbox', target.url], { SANDBOX_DATA_DIR: target.dataDir }, true);
+    let blank: Sandbox | undefined;
+    afterAll(() => blank?.stop());
+
+    it('--check finds no drift on a deployed sandbox; after /sandbox/rules/reset it names each weaker rule; deploy repairs it, idempotently', async () => {
+      sandbox = await freshSandbox();
+      const clean = await deploy(sandbox, '--check');
+      expect(clean.code).toBe(0);
+      expect(clean.out).toContain('no drift: the environment matches the manifest');
+
+      await fetch(`${sandbox.url}/sandbox/rules/reset`, { method: 'POST' });
+      const reset = await deploy(sandbox, '--check');
+      expect(reset.code).toBe(1);
+      for (const spec of COLLECTIONS) {
+        expect(reset.out).toContain(`drift: collection ${spec.name}: permission READONLY is weaker than ADMINONLY`);
+      }
+      expect(reset.out).toContain('drift: storage: permission READONLY is weaker than PRIVATE');
+
+      const repaired = await deploy(sandbox);
+      expect(repaired.code).toBe(0);
+      expect(repaired.out).toContain('  bindings: permission ADMINONLY');
+      expect(repaired.out).not.toMatch(/: created|code updated|configuration updated/);
+      const again = await deploy(sandbox);
+      expect(again.code).toBe(0);
+      expect(again.out).not.toMatch(/^ {2}\S.*(created|updated|permission|index|timer)/m);
+      expect((await deploy(sandbox, '--check')).code).toBe(0);
+    });
+
+    it('--check names a timeout below the manifest, a dropped unique index, a missing secret, a changed timer', async () => {
+      const api = sandboxApi(sandbox!);
+      const face = FUNCTIONS.find((f) => f.name === 'face')!;
+      const current = await api.call('scf', 'GetFunction', { FunctionName: 'face', Namespace: sandbox!.env });
+      const variables = (current.Environment as { Variables: { Key: string; Value: string }[] }).Variables;
+      await api.call('scf', 'UpdateFunctionConfiguration', {
+        FunctionName: 'face',
+        Namespace: sandbox!.env,
+        Timeout: 3,
+        Environment: { Variables: variables.filter((v) => v.Key !== 'WECHAT_APPSECRET') },
+      });
+      await api.call('tcb', 'UpdateTable', {
+        EnvId: sandbox!.env,
+        TableName: 'face_sessions',
+        DropIndexes: [{ IndexName: 'verify_key' }],
+      });
+      await api.call('scf', 'DeleteTrigger', {
+        FunctionName: 'face',
+        Namespace: sandbox!.env,
+        TriggerName: face.triggers[0]!.name,
+      });
+      const r = await deploy(sandbox!, '--check');
+      expect(r.code).toBe(1);
+      expect(r.out).toContain(`drift: function face: timeout 3 s is below ${face.timeout} s`);
+      expect(r.out).toContain('drift: function face: variable WECHAT_APPSECRET missing');
+      expect(r.out).toContain('drift: collection face_sessions: index verify_key missing (unique)');
+      expect(r.out).toContain(`drift: function face: timer ${face.triggers[0]!.name} missing`);
+      expect(r.out).not.toContain(sandbox!.secrets.appSecret);
+      // The deploy puts it all back.
+      expect((await deploy(sandbox!)).code).toBe(0);
+      expect((await deploy(sandbox!, '--check')).code).toBe(0);
+    });
+
+    it('a function on a runtime older than Node.js 16 is drift, and the deploy refuses to pretend it can fix it', async () => {
+      blank = await freshSandbox({ deploy: false });
+      const zipped = zip(
+        new Map(
+          ['index.js', 'package.json', 'config.json'].map((f) => [
+            f,
+            fs.readFileSync(path.join(ROOT, 'cloudfunctions/ping', f)),
+          ]),
+        ),
+      );
+      await sandboxApi(blank).call('scf', 'CreateFunction', {
+        FunctionName: 'ping',
+        Namespace: blank.env,
+        Runtime: 'Nodejs8.9',
+        Handler: 'index.main',
+        InstallDependency: 'FALSE',
+        Code: { ZipFile: zipped.toString('base64') },
+      });
+      const check = await deploy(blank, '--check');
+      expect(check.code).toBe(1);
+      expect(check.out).toContain('drift: function ping: runtime Nodejs8.9 is older than Node.js 16');
+      expect(check.out).toContain('drift: function face: missing');
+      expect(check.out).toContain('drift: collection admins: missing');
+      const apply = await deploy(blank);
+      expect(apply.code).not.toBe(0);
+      expect(apply.out).toContain(
+        'a runtime can only be chosen at creation. Delete the function in the console and deploy again.',
+      );
+    });
   });
 });
 

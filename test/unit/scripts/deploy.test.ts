@@ -1,6 +1,6 @@
 /**
  * The deploy scripts' pure parts, in-process: arguments, configuration problems, the upload key's
- * temp file, package sizes, function folder checks, and the database setup plan.
+ * temp file, package sizes, function folder checks, and the environment deploy's pure parts.
  */
 import crypto from 'crypto';
 import fs from 'fs';
@@ -19,8 +19,9 @@ import {
   resolveConfig,
   UsageError,
 } from '../../../scripts/lib/deploy';
-import { consoleSteps, createCollections, isAlreadyExists } from '../../../scripts/setup';
-import type { CollectionSpec } from '../../../server/manifest';
+import { manualSteps, parseEnvFile } from '../../../scripts/deploy';
+import { describeCall } from '../../../scripts/lib/cloud-api';
+import { desiredState, SECRET_VARIABLES } from '../../../scripts/lib/env-deploy';
 import type { FunctionSpec } from '../../../server/manifest';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-unit-'));
@@ -81,14 +82,15 @@ describe('resolveConfig', () => {
     expect(resolveConfig(dir, { CLOUD_ENV: 'other-env' }).env).toBe('other-env');
   });
 
-  it('flags a client that calls another env than CLOUD_ENV, a bad robot, and sandbox mode on preview as a warning', () => {
+  it('flags a client that calls another env than CLOUD_ENV, a bad robot, and refuses sandbox mode on preview too', () => {
     const dir = project('wx1234567890abcdef', { mode: 'sandbox', envId: 'prod-1a2b' });
     const config = resolveConfig(dir, { CLOUD_ENV: 'test-9z', MP_ROBOT: '31' }, { client: 'preview' });
     expect(config.problems).toEqual([
       expect.stringContaining('MP_ROBOT="31": set a robot number from 1 to 30'),
       expect.stringContaining('CLOUD_ENV=test-9z but the client calls envId "prod-1a2b"'),
+      expect.stringContaining('mode is "sandbox"'),
     ]);
-    expect(config.warnings).toEqual([expect.stringContaining('mode is "sandbox"')]);
+    expect(config.warnings).toEqual([]);
   });
 });
 
@@ -158,6 +160,7 @@ describe('checkFunctionDir', () => {
   const spec: FunctionSpec = {
     name: 'demo',
     description: '',
+    runtime: 'Nodejs20.19',
     timeout: 5,
     memory: 128,
     env: [
@@ -171,7 +174,7 @@ describe('checkFunctionDir', () => {
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
     return dir;
   }
-  const pkg = JSON.stringify({ main: 'index.js', dependencies: { 'wx-server-sdk': '4.0.2' } });
+  const pkg = JSON.stringify({ main: 'index.js', dependencies: {}, bundledDependencies: { 'wx-server-sdk': '4.0.2' } });
   const config = JSON.stringify({ permissions: { openapi: [] }, triggers: [] });
 
   it('passes a folder like `npm run build` writes', () => {
@@ -182,7 +185,10 @@ describe('checkFunctionDir', () => {
   it('names every defect: no main, a foreign runtime require, extra dependencies, drifted triggers', () => {
     const dir = folder({
       'index.js': "require('left-pad'); exports.handler = 1;",
-      'package.json': JSON.stringify({ dependencies: { 'wx-server-sdk': '4.0.2', lodash: '4.17.21' } }),
+      'package.json': JSON.stringify({
+        dependencies: { lodash: '4.17.21' },
+        bundledDependencies: { 'wx-server-sdk': '4.0.2' },
+      }),
       'config.json': JSON.stringify({ triggers: [{ name: 't', type: 'timer', config: '0 0 * * * * *' }] }),
     });
     const { errors } = checkFunctionDir(dir, spec, '4.0.2');
@@ -193,12 +199,12 @@ describe('checkFunctionDir', () => {
     ]);
     fs.writeFileSync(path.join(dir, 'index.js'), "require('os'); exports.handler = 1;");
     expect(checkFunctionDir(dir, spec, '4.0.2').errors[0]).toBe('index.js exports main as undefined, not a function');
-    // Loads here (a local node_modules), but the cloud installs only wx-server-sdk.
+    // Loads here (a local node_modules), but the cloud installs nothing: everything must be bundled.
     fs.mkdirSync(path.join(dir, 'node_modules/fake-dep'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'node_modules/fake-dep/index.js'), 'module.exports = 1;');
     fs.writeFileSync(path.join(dir, 'index.js'), "require('fake-dep'); exports.main = async () => 1;");
     expect(checkFunctionDir(dir, spec, '4.0.2').errors[0]).toBe(
-      'index.js requires fake-dep at load; the cloud installs only wx-server-sdk@4.0.2',
+      'index.js requires fake-dep at load; the cloud installs nothing (wx-server-sdk@4.0.2 is bundled)',
     );
     fs.rmSync(path.join(dir, 'config.json'));
     expect(checkFunctionDir(dir, spec, '4.0.2').errors).toContain('config.json is missing');
@@ -214,35 +220,91 @@ describe('checkFunctionDir', () => {
   });
 });
 
-describe('setup', () => {
-  const specs: CollectionSpec[] = [
-    { name: 'a', description: '', pii: false, indexes: [{ name: 'k', keys: { k: 1, t: -1 }, unique: true }] },
-    { name: 'b', description: '', pii: false, indexes: [] },
-    { name: 'c', description: '', pii: false, indexes: [] },
-  ];
-
-  it('creates what is missing, counts "already exists" as done, reports other failures', async () => {
-    const db = {
-      async createCollection(name: string) {
-        if (name === 'b')
-          throw { code: 'DATABASE_COLLECTION_ALREADY_EXIST', errMsg: 'createCollection:fail Table exist: b' };
-        if (name === 'c') throw { errCode: -501001, errMsg: 'createCollection:fail resource system error' };
-        return { errMsg: 'createCollection:ok' };
-      },
-    };
-    expect(await createCollections(db, specs)).toEqual([
-      { name: 'a', status: 'created' },
-      { name: 'b', status: 'exists' },
-      { name: 'c', status: 'failed', error: 'createCollection:fail resource system error' },
-    ]);
-    expect(isAlreadyExists(new Error('anything else'))).toBe(false);
+describe('deploy: env file, values, calls', () => {
+  it('reads KEY=VALUE files: comments, export, quotes, multi-line PEMs, \\n escapes', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\nAAAA\nBBBB\n-----END PRIVATE KEY-----';
+    const text = [
+      '# a comment',
+      'export WECHAT_APPID=wx1234567890abcdef',
+      "ROSTER_ADMIN_OPENIDS='o_a,o_b'",
+      'FACE_API_VERSION=v1   # trailing comment',
+      `WXPAY_PRIVATE_KEY="${pem}"`,
+      'PII_ENC_KEYS_OLD="k0:abc\\nnot-a-newline"',
+      '',
+    ].join('\n');
+    expect(parseEnvFile(text)).toEqual({
+      WECHAT_APPID: 'wx1234567890abcdef',
+      ROSTER_ADMIN_OPENIDS: 'o_a,o_b',
+      FACE_API_VERSION: 'v1',
+      WXPAY_PRIVATE_KEY: pem,
+      PII_ENC_KEYS_OLD: 'k0:abc\nnot-a-newline',
+    });
+    expect(() => parseEnvFile('no equals sign here')).toThrow('env file line 1: expected KEY=VALUE');
+    expect(() => parseEnvFile('A="never closed\nB=1')).toThrow('env file: A has no closing quote');
   });
 
-  it('prints console steps for indexes (unique, direction) and the rule to paste', () => {
-    const steps = consoleSteps(specs, 'prod-1a2b', { read: false, write: false }).join('\n');
+  it('checks the values as the functions will load them, naming variables and never values', () => {
+    const { state, problems } = desiredState({
+      values: {
+        WECHAT_APPID: 'wx1234567890abcdef',
+        WECHAT_APPSECRET: 'hunter2',
+        ROSTER_DB_QPS: 'fast',
+        NOT_A_VARIABLE: 'x',
+      },
+      functionsDir: path.join(ROOT, 'cloudfunctions'),
+      only: ['roster', 'realname'],
+    });
+    expect(state.functions.map((f) => f.spec.name)).toEqual(['realname', 'roster']);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'values for variables the manifest does not declare: NOT_A_VARIABLE',
+        expect.stringMatching(/^realname: WeChat API: WECHAT_APPSECRET must be the 32 hex characters/),
+        expect.stringMatching(/^roster: roster settings: ROSTER_DB_QPS must be a whole number/),
+        expect.stringMatching(/^roster: PII keys not configured: PII_ENC_KEY is missing/),
+      ]),
+    );
+    expect(problems.join('\n')).not.toMatch(/hunter2|fast/);
+    // Only the function's own variables, only those given a value.
+    expect(state.functions.find((f) => f.spec.name === 'roster')!.env).toEqual({
+      WECHAT_APPID: 'wx1234567890abcdef',
+      ROSTER_DB_QPS: 'fast',
+    });
+    // The code digest is in the description, and the zip is what the build wrote.
+    const roster = state.functions.find((f) => f.spec.name === 'roster')!;
+    expect(roster.description).toMatch(/ \[code sha256:[0-9a-f]{16}\]$/);
+    expect(roster.codeSha256.startsWith(/\[code sha256:([0-9a-f]{16})\]/.exec(roster.description)![1]!)).toBe(true);
+  });
+
+  it('prints calls with secrets masked and blobs summarised', () => {
+    const line = describeCall(
+      'scf',
+      'CreateFunction',
+      {
+        FunctionName: 'face',
+        Environment: {
+          Variables: [
+            { Key: 'WECHAT_APPID', Value: 'wx1234567890abcdef' },
+            { Key: 'WECHAT_APPSECRET', Value: 'abcdef0123456789abcdef0123456789' },
+          ],
+        },
+        Code: { ZipFile: 'x'.repeat(5000) },
+      },
+      SECRET_VARIABLES,
+    );
+    expect(line).toContain('"Key":"WECHAT_APPID","Value":"wx1234567890abcdef"');
+    expect(line).toContain('"Key":"WECHAT_APPSECRET","Value":"<secret, 32 characters>"');
+    expect(line).toContain('"ZipFile":"<5000 characters>"');
+    expect(line).not.toContain('abcdef0123456789abcdef0123456789');
+  });
+
+  it('lists the manual steps from the manifest for a team without API keys', () => {
+    const steps = manualSteps('prod-1a2b').join('\n');
     expect(steps).toContain('云开发控制台 (env prod-1a2b)');
-    expect(steps).toContain('索引管理 → 添加索引: name "k", 唯一 (unique), k 升序 (1) + t 降序 (-1)');
-    expect(steps.match(/自定义安全规则 → paste: \{"read":false,"write":false\}/g)).toHaveLength(3);
+    expect(steps).toMatch(/face: create with runtime Nodejs20\.19 .*timeout 20 s, memory 256 MB/);
+    expect(steps).toContain(
+      'face_sessions: 数据权限 ADMINONLY (仅管理端可读写); 索引 verify_key: verifyKey 升序，唯一',
+    );
+    expect(steps).toContain('Storage (存储 → 权限设置): PRIVATE');
   });
 });
 

@@ -56,6 +56,7 @@ async function upload(o: Options, content: Buffer): Promise<string> {
   const cloudPath = `roster-uploads/cli-${Date.now()}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
   const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
+    headers: { 'X-WX-OPENID': o.openid },
     body: content,
   });
   if (res.status !== 200) throw new Error(`upload failed: ${res.status}`);

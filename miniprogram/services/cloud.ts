@@ -5,6 +5,7 @@
 import { config } from '../config';
 import type { ActionName, FunctionName, RequestOf, ResponseOf } from '../shared/contracts';
 import { failure } from '../shared/errors';
+import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
 
 let cloudReady = false;
 
@@ -86,8 +87,10 @@ export async function callCloud<F extends FunctionName, A extends ActionName<F>>
   request: RequestOf<F, A>,
 ): Promise<ResponseOf<F, A>> {
   const event = { ...(request as Record<string, unknown>), action };
+  const mode = clientMode();
+  if (!mode) return failure('NOT_CONFIGURED', RELEASE_SANDBOX_MESSAGE);
   try {
-    return config.mode === 'sandbox'
+    return mode === 'sandbox'
       ? await viaGateway<ResponseOf<F, A>>(name, event)
       : await viaCloud<ResponseOf<F, A>>(name, event);
   } catch (err) {
@@ -99,5 +102,5 @@ export async function callCloud<F extends FunctionName, A extends ActionName<F>>
 }
 
 export function isSandbox(): boolean {
-  return config.mode === 'sandbox';
+  return clientMode() === 'sandbox';
 }

@@ -5,11 +5,11 @@
  * `wx.startFacialRecognitionVerify`). The capture result is only a proof: the server re-checks it
  * with WeChat in `confirmFaceVerify`.
  */
-import { config } from '../config';
 import type { FaceConfirmRequest, FaceStartRequest, FaceStartResponse, ResponseOf } from '../shared/contracts';
 import { failure, type Result } from '../shared/errors';
 import { deviceSupportMessage, faceClientMessage, isFaceCancelled } from '../shared/face-messages';
 import { callCloud } from './cloud';
+import { clientMode } from './mode';
 
 /** The device can run face verification, or `FACE_UNSUPPORTED` with the reason. */
 export type FaceSupport = Result;
@@ -25,7 +25,7 @@ export const OUTDATED_WECHAT_MESSAGE = '当前微信版本过低，无法进行�
 
 /** Checks the device can run face verification. The sandbox needs no camera: always supported. */
 export function checkFaceSupport(): Promise<FaceSupport> {
-  if (config.mode === 'sandbox') return Promise.resolve({ ok: true });
+  if (clientMode() === 'sandbox') return Promise.resolve({ ok: true });
   return new Promise((resolve) => {
     wx.checkIsSupportFacialRecognition({
       checkAliveType: 2,

@@ -7,6 +7,7 @@
 import { config } from '../config';
 import { failure, type Result } from '../shared/errors';
 import { ensureCloud } from './cloud';
+import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
 
 /** Upload progress, 0–100. */
 export type ProgressListener = (percent: number) => void;
@@ -42,6 +43,8 @@ function uploadToSandbox(localPath: string, cloudPath: string, onProgress: Progr
       url: `${config.sandboxUrl}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`,
       filePath: localPath,
       name: 'file',
+      // The sandbox's storage permission decides as the cloud's does: the file becomes this user's.
+      header: { 'X-WX-OPENID': config.sandboxOpenid },
       success: (res) => {
         try {
           resolve(fileIdOf(res.statusCode, res.data));
@@ -62,7 +65,9 @@ export async function uploadFile(
   onProgress: ProgressListener = () => undefined,
 ): Promise<Result<{ fileID: string }>> {
   try {
-    const upload = config.mode === 'sandbox' ? uploadToSandbox : uploadToCloud;
+    const mode = clientMode();
+    if (!mode) return failure('NOT_CONFIGURED', RELEASE_SANDBOX_MESSAGE);
+    const upload = mode === 'sandbox' ? uploadToSandbox : uploadToCloud;
     return { ok: true, fileID: await upload(localPath, cloudPath, onProgress) };
   } catch (err) {
     console.warn('[storage] upload failed:', (err as Error).message);

@@ -13,6 +13,7 @@ export const ERRORS = {
   FORBIDDEN: '没有权限执行此操作',
   WECHAT_BUSY: '微信服务繁忙，请稍后重试',
   WECHAT_ERROR: '微信接口调用失败，请稍后重试',
+  RATE_LIMITED: '操作过于频繁，请稍后再试',
   INTERNAL: '系统错误，请稍后重试',
 
   // --- the client's own failures (never answered by a function) ---

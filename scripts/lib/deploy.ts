@@ -161,8 +161,10 @@ function clientProblems(
     problems.push(`CLOUD_ENV=${cloudEnv} but the client calls envId "${client.envId}": make ${root}config.ts match`);
   }
   if (client.mode !== 'cloud') {
-    const message = `${root}config.ts mode is "${client.mode}": the client calls the local sandbox; set mode: 'cloud'`;
-    (kind === 'upload' ? problems : warnings).push(message);
+    // A preview runs on a real phone like an upload: it must not point at someone's local sandbox.
+    problems.push(
+      `${root}config.ts mode is "${client.mode}": the client calls the local sandbox; set mode: 'cloud' (${kind})`,
+    );
   }
   return { problems, warnings };
 }

@@ -50,6 +50,12 @@ export interface RouterOptions<F extends FunctionName, C> {
   logger: Logger;
   /** One guard per access level this function's actions use besides `user`. */
   guards: { [K in GuardedAccess<F>]: Guard<C> };
+  /**
+   * The mini-program this environment serves (WECHAT_APPID): a call that comes from another one
+   * (environments can be shared) is refused. Read when a call arrives; a missing setting is
+   * NOT_CONFIGURED like any other.
+   */
+  appid?: () => string;
 }
 
 export function createRouter<F extends FunctionName, C extends { caller: CallerContext }>(
@@ -63,6 +69,10 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
   const { logger } = options;
 
   async function handle(action: ActionName<F>, raw: Record<string, unknown>, context: C) {
+    const expected = options.appid?.();
+    if (expected !== undefined && context.caller.appid !== expected) {
+      return failure('FORBIDDEN', '调用来源不正确：本服务只接受本小程序的请求');
+    }
     const level = access[action] ?? 'user';
     if (level !== 'user') {
       const guard = guards[level];

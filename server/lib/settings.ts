@@ -249,10 +249,10 @@ export function loadSettings<F extends FunctionName>(fn: F, env: Env = process.e
 
 // ---------------------------------------------------------------- the groups as the code uses them
 
-export function wechatConfig(values: GroupSettings<'wechat'>): WechatConfig {
+export function wechatConfig(app: GroupSettings<'app'>, values: GroupSettings<'wechat'>): WechatConfig {
   return Object.freeze({
     base: values.WECHAT_API_BASE,
-    appid: values.WECHAT_APPID,
+    appid: app.WECHAT_APPID,
     secret: values.WECHAT_APPSECRET,
     timeoutMs: values.WECHAT_TIMEOUT_MS,
   });

@@ -4,6 +4,7 @@
  * itself is never stored. A reservation a client planted (a document with `_openid`, possible under
  * the platform's default rules) does not count as a use: it is removed and the reservation retried.
  */
+import { USED_TOKEN_RETENTION_MS } from '../core/limits';
 import { blindIndex, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
 import { isClientWritten, type CloudDb } from './cloud-db';
@@ -29,7 +30,9 @@ export class OneTimeTokens {
     const _id = this.idOf(kind, value);
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
-        await this.db.collection(USED_TOKENS).add({ data: { _id, kind, openidHash, usedAt: new Date() } });
+        const usedAt = new Date();
+        const expiresAt = new Date(usedAt.getTime() + USED_TOKEN_RETENTION_MS);
+        await this.db.collection(USED_TOKENS).add({ data: { _id, kind, openidHash, usedAt, expiresAt } });
         return true;
       } catch (err) {
         const held = (await this.db.collection(USED_TOKENS).where({ _id }).limit(1).get()).data[0];

@@ -13,6 +13,19 @@ export interface CollectionSpec {
 
 export const CLIENT_RULE = { read: false, write: false } as const;
 
+/**
+ * The same rule as the platform's permission tag a deploy applies to every collection: ADMINONLY
+ * (仅管理端可读写: clients neither read nor write; functions, through the server SDK, do everything).
+ */
+export const COLLECTION_PERMISSION = 'ADMINONLY' as const;
+
+/**
+ * Cloud storage: PRIVATE (仅创建者及管理员可读写). The mini-program uploads roster files (its own),
+ * reads none back (reports and the template come as short-lived links the function signs), and no
+ * user can read another's upload.
+ */
+export const STORAGE_PERMISSION = 'PRIVATE' as const;
+
 /** The collection names, for the code that uses them (the specs below describe the same set). */
 export const COLLECTION = {
   bindings: 'bindings',
@@ -23,6 +36,7 @@ export const COLLECTION = {
   roster: 'roster',
   rosterJobs: 'roster_jobs',
   pendingCleanup: 'pending_cleanup',
+  rateLimits: 'rate_limits',
 } as const;
 
 export const COLLECTIONS: CollectionSpec[] = [
@@ -46,9 +60,9 @@ export const COLLECTIONS: CollectionSpec[] = [
   },
   {
     name: 'used_tokens',
-    description: 'SHA-256 of consumed one-time credentials (real-name auth tokens, face results, push events).',
+    description: 'Keyed hashes of consumed one-time credentials (real-name auth tokens), swept a day later.',
     pii: false,
-    indexes: [],
+    indexes: [{ name: 'expires', keys: { expiresAt: 1 }, unique: false }],
   },
   {
     name: 'wx_access_tokens',
@@ -79,5 +93,14 @@ export const COLLECTIONS: CollectionSpec[] = [
     description: 'Deletions that failed (uploads holding PII): the roster sweep retries them until they succeed.',
     pii: false,
     indexes: [{ name: 'last_failed', keys: { lastFailedAt: 1 }, unique: false }],
+  },
+  {
+    name: 'rate_limits',
+    description: 'Attempts per caller or ID number and window (keyed hashes only): bounds what junk calls can cost.',
+    pii: false,
+    indexes: [
+      { name: 'expires', keys: { expiresAt: 1 }, unique: false },
+      { name: 'key_window', keys: { keyHash: 1, windowStart: 1 }, unique: false },
+    ],
   },
 ];

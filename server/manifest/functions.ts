@@ -19,6 +19,8 @@ export interface EnvVarSpec {
 export interface FunctionSpec {
   name: string;
   description: string;
+  /** The runtime a deploy creates the function with (it can only be chosen at creation). */
+  runtime: string;
   /** Seconds (the mini-program console allows at most 60). */
   timeout: number;
   /** MB. */
@@ -30,9 +32,9 @@ export interface FunctionSpec {
 /** The variable groups each function loads at instance start (its typed settings, see lib/settings.ts). */
 export const FUNCTION_GROUPS = {
   ping: [],
-  face: ['wechat', 'pii', 'face'],
-  realname: ['wechat', 'pii', 'merchant'],
-  roster: ['pii', 'roster'],
+  face: ['app', 'wechat', 'pii', 'face'],
+  realname: ['app', 'wechat', 'pii', 'merchant'],
+  roster: ['app', 'pii', 'roster'],
 } as const satisfies { readonly [F in FunctionName]: readonly GroupName[] };
 
 export type GroupsOf<F extends FunctionName> = (typeof FUNCTION_GROUPS)[F][number];
@@ -46,10 +48,19 @@ function envOf(name: FunctionName): EnvVarSpec[] {
   );
 }
 
+/**
+ * The cloud runtime: Node.js 20, what `npm test` runs the functions on (manager-node's own default
+ * for new functions). The bundles target Node 16 and `npm run test:node-matrix` runs them on 16, 18
+ * and 22 too; a function found on a runtime older than MIN_RUNTIME_MAJOR is drift.
+ */
+export const RUNTIME = 'Nodejs20.19';
+export const MIN_RUNTIME_MAJOR = 16;
+
 export const FUNCTIONS: FunctionSpec[] = [
   {
     name: 'ping',
     description: 'Health check: answers the caller OPENID from getWXContext.',
+    runtime: RUNTIME,
     timeout: 3,
     memory: 128,
     env: envOf('ping'),
@@ -58,6 +69,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   {
     name: 'face',
     description: 'Face verification (人脸核身): start, server-side confirm, status; v2 by default, v1 legacy.',
+    runtime: RUNTIME,
     timeout: 20,
     memory: 256,
     env: envOf('face'),
@@ -66,14 +78,16 @@ export const FUNCTIONS: FunctionSpec[] = [
   {
     name: 'realname',
     description: 'WeChat Pay real-name authorization (实名信息授权): categories, fetch + decrypt + bind.',
+    runtime: RUNTIME,
     timeout: 20,
     memory: 256,
     env: envOf('realname'),
-    triggers: [],
+    triggers: [{ name: 'sweep-expired-records', type: 'timer', config: '0 30 * * * * *' }],
   },
   {
     name: 'roster',
     description: 'Roster import (Excel → database): validated, idempotent, batched, resumable, admin-only.',
+    runtime: RUNTIME,
     timeout: 60,
     memory: 256,
     env: envOf('roster'),

@@ -10,6 +10,7 @@
 
 /** Variables are loaded in groups: a function needs whole groups, and a group is usable or not as a whole. */
 export const VARIABLE_GROUPS = {
+  app: 'mini-program',
   wechat: 'WeChat API',
   pii: 'PII keys not configured',
   merchant: 'WeChat Pay merchant config',
@@ -97,12 +98,12 @@ export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,16}$/;
 export const VARIABLES = {
   // ------------------------------------------------------------ wechat
   WECHAT_APPID: {
-    group: 'wechat',
+    group: 'app',
     kind: 'text',
     pattern: /^wx[0-9a-fA-F]{16}$/,
     rule: 'must be the mini-program AppID (wx and 16 hex characters)',
     secret: false,
-    description: 'Mini-program AppID (公众平台 → 开发管理 → 开发设置).',
+    description: 'Mini-program AppID (公众平台 → 开发管理 → 开发设置); calls from another appid are refused.',
   },
   WECHAT_APPSECRET: {
     group: 'wechat',

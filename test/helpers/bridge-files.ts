@@ -73,6 +73,7 @@ interface UploadOption {
   cloudPath?: string;
   filePath: string;
   name?: string;
+  header?: Record<string, string>;
   success?: Callback<Record<string, unknown>>;
   fail?: Callback<{ errMsg: string }>;
   complete?: Callback<{ errMsg: string }>;
@@ -202,9 +203,11 @@ export function installFileBridge(): FileBridge {
         path.basename(option.filePath),
         fs.readFileSync(option.filePath),
       );
+      // wx.uploadFile sends the page's headers; the device's cloud client sends the user it runs as.
+      const identity = via === 'uploadFile' ? (option.header ?? {}) : { 'X-WX-OPENID': config.sandboxOpenid };
       const answer = await postInChunks(
         url,
-        { 'content-type': type },
+        { ...identity, 'content-type': type },
         body,
         (sent) => {
           const update = {

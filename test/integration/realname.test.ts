@@ -121,9 +121,10 @@ describe('realname.fetch', () => {
     [94009, 'REALNAME_MERCHANT_CONFIG'],
     [94010, 'REALNAME_MERCHANT_CONFIG'],
   ])('maps WeChat errcode %i to %s', async (errcode, code) => {
-    const authToken = await authorize('o_rn_codes', PEOPLE.plain);
+    const caller = `o_rn_codes_${errcode}`; // one caller per code: each stays under the per-caller limit
+    const authToken = await authorize(caller, PEOPLE.plain);
     await post(sandbox, '/sandbox/faults', { path: '/cgi-bin/wxopen/getrealnameinfo', errcode, times: 1 });
-    const res = await realname('o_rn_codes', { action: 'fetch', authToken });
+    const res = await realname(caller, { action: 'fetch', authToken });
     expect(res).toMatchObject({ ok: false, code });
     expect(String(res.message)).toMatch(/[\u4e00-\u9fa5]/);
   });

@@ -6,9 +6,9 @@ import { spawn } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import type { Sandbox, SandboxOptions } from '../../sandbox';
+import type { Sandbox } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, persistedText, post, rosterFieldsOf } from '../helpers/sandbox';
+import { freshSandbox, persistedText, post, rosterFieldsOf, type FreshSandboxOptions } from '../helpers/sandbox';
 import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -42,13 +42,14 @@ const roster = (event: Record<string, unknown>, openid = ADMIN, target = sandbox
   gateway(event, openid, target).then((r) => r.body);
 
 /** A sandbox of the test's own (its quota, clock, timeouts or faults change), with the same admin. */
-const ownSandbox = (options: SandboxOptions = {}) =>
+const ownSandbox = (options: FreshSandboxOptions = {}) =>
   freshSandbox({ ...options, functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ...options.functionEnv } });
 
 /** Puts `content` at `cloudPath` in `target`'s storage, as the page's upload does; answers its fileID. */
 async function putUpload(target: Sandbox, cloudPath: string, content: Buffer): Promise<string> {
   const res = await fetch(`${target.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
+    headers: { 'X-WX-OPENID': ADMIN },
     body: content,
   });
   return String(((await res.json()) as { fileID: string }).fileID);

@@ -65,3 +65,24 @@ it('in sandbox mode: a non-200 from the gateway is INTERNAL, a failed request NE
   });
   await expect(callCloud('ping', 'ping', {})).resolves.toMatchObject({ code: 'NETWORK' });
 });
+
+it('a release build never talks to the sandbox, whatever the config says: a clear refusal instead', async () => {
+  config.mode = 'sandbox';
+  const request = jest.fn();
+  device.request = request;
+  const account = device.getAccountInfoSync;
+  device.getAccountInfoSync = () => ({ miniProgram: { envVersion: 'release', appId: 'wx1234567890abcdef' } });
+  try {
+    const res = await callCloud('ping', 'ping', {});
+    expect(res).toMatchObject({ ok: false, code: 'NOT_CONFIGURED' });
+    expect(!res.ok && res.message).toContain('正式版不能连接本地沙箱');
+    expect(request).not.toHaveBeenCalled();
+    // 体验版 and 开发版 may.
+    device.getAccountInfoSync = () => ({ miniProgram: { envVersion: 'trial', appId: 'wx1234567890abcdef' } });
+    type Options = { success: (res: unknown) => void };
+    device.request = jest.fn((o: Options) => o.success({ statusCode: 200, data: { ok: true, openid: 'o' } }));
+    await expect(callCloud('ping', 'ping', {})).resolves.toMatchObject({ ok: true });
+  } finally {
+    device.getAccountInfoSync = account;
+  }
+});

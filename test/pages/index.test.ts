@@ -46,7 +46,7 @@ async function importRoster(people: { name: string; idCardNumber: string }[]): P
   const upload = await httpExchange(
     `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent('roster-uploads/index-page.csv')}`,
     'POST',
-    { 'content-type': 'text/csv' },
+    { 'content-type': 'text/csv', 'X-WX-OPENID': ADMIN },
     csv,
   );
   const { fileID } = JSON.parse(upload.text) as { fileID: string };

@@ -3,6 +3,7 @@ import fs from 'fs';
 import path from 'path';
 import { ERRORS } from '../../miniprogram/shared/errors';
 import { COLLECTIONS, FUNCTIONS, VARIABLES, type VariableName } from '../../server/manifest';
+import { ENV_EXAMPLE, envExample } from '../../scripts/env-example';
 
 const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
 
@@ -44,4 +45,9 @@ it.each(COLLECTIONS.map((c) => c.name))('documents the collection %s', (name) =>
 
 it('documents the first-generation face API shutdown date', () => {
   expect(readme).toContain('2026-06-30');
+});
+
+it('deploy.env.example lists every variable as the manifest declares it', () => {
+  // Regenerate with: node scripts/run.js scripts/env-example.ts
+  expect(fs.readFileSync(ENV_EXAMPLE, 'utf8')).toBe(envExample());
 });

@@ -4,6 +4,7 @@ import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { RateLimiter, sweepExpiredRecords } from '../../lib/rate-limit';
 import { WechatClient } from '../../lib/wechat';
 import { FaceService, isFacePush, sweepExpiredSessions } from './service';
 
@@ -18,7 +19,8 @@ function faceService(): FaceService {
     const face = settings.group('face');
     service = new FaceService({
       db,
-      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db, keys),
+      limiter: new RateLimiter(db, keys),
+      wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
       keys,
       mode: face.FACE_API_VERSION,
@@ -36,14 +38,17 @@ const route = createRouter(
     confirm: (request, { caller }) => faceService().confirm(caller.openid, request),
     status: (_request, { caller }) => faceService().status(caller.openid),
   },
-  { logger, guards: {} },
+  { logger, guards: {}, appid: () => settings.group('app').WECHAT_APPID },
 );
 
 export const main = async (event: unknown, context?: unknown) => {
   deployedTimeLimit('face', logger, context);
   const caller = callerContext();
   // The sweep needs no settings: expired sessions lose their PII even when configuration is incomplete.
-  if (isTimerEvent(event, caller)) return sweepExpiredSessions(db);
+  if (isTimerEvent(event, caller)) {
+    const [sessions, records] = await Promise.all([sweepExpiredSessions(db), sweepExpiredRecords(db)]);
+    return { ...sessions, ...records };
+  }
   if (isFacePush(event)) {
     // A client calling with a made-up push for someone else: ignored (only WeChat's own push, or the
     // user's own, gets re-checked with getinfo).

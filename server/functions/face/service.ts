@@ -17,11 +17,13 @@ import { isCredential } from '../../../miniprogram/shared/requests';
 import { describeError, Refusal } from '../../core/errors';
 import { certHash, evaluateGetInfo, evaluateQueryVerifyInfo, type FaceCheckResult } from '../../core/face-check';
 import { type FaceSession, MAX_STARTS_PER_WINDOW, sessionRefusal, START_WINDOW_SECONDS } from '../../core/face-flow';
+import { FACE_CONFIRM_PER_CALLER, FACE_START_PER_ID } from '../../core/limits';
 import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
 import type { Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
 import { serverWritten, type CloudDb } from '../../lib/cloud-db';
+import type { RateLimiter } from '../../lib/rate-limit';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
 import { COLLECTION } from '../../manifest';
@@ -31,6 +33,7 @@ const PATH = '/cityservice/face/identify';
 
 export interface FaceDeps {
   db: CloudDb;
+  limiter: RateLimiter;
   wechat: WechatClient;
   identities: IdentityStore;
   keys: PiiKeys;
@@ -58,6 +61,8 @@ export class FaceService {
   /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
   async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
     const { name, idCardNumber: idCard } = request;
+    // Counted per ID number before anything is written: probing one person's ID gets nowhere fast.
+    await this.deps.limiter.hit(FACE_START_PER_ID, 'id', idCard, 'FACE_RATE_LIMITED');
     const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
     const now = new Date();
@@ -162,7 +167,9 @@ export class FaceService {
   }
 
   private async confirmV1(openid: string, verifyResult: string): Promise<BodyOf<'face', 'confirm'>> {
-    // getinfo first: its user_id_key tells which session this result belongs to.
+    // getinfo first: its user_id_key tells which session this result belongs to. So it is counted
+    // per caller before it is asked: junk results cannot burn the API quota.
+    await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
     const answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: verifyResult });
     const userIdKey = typeof answer.user_id_key === 'string' ? answer.user_id_key : '';
     if (!userIdKey) throw new Refusal('FACE_RESULT_INVALID');

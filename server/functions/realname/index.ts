@@ -1,9 +1,10 @@
 /** `realname`: thin adapter: SDK, caller and settings in; RealnameService does the work. */
-import { createRouter } from '../../core/router';
+import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, merchantOf, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { RateLimiter, sweepExpiredRecords } from '../../lib/rate-limit';
 import { OneTimeTokens } from '../../lib/tokens';
 import { WechatClient } from '../../lib/wechat';
 import { RealnameService } from './service';
@@ -18,7 +19,8 @@ function realnameService(): RealnameService {
     const keys = piiKeysOf(settings.group('pii'));
     service = new RealnameService({
       tokens: new OneTimeTokens(db, keys),
-      wechat: new WechatClient(wechatConfig(settings.group('wechat')), db, keys),
+      limiter: new RateLimiter(db, keys),
+      wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
       // Used on `fetch` only: `categories` works before the merchant is configured.
       merchant: () => merchantOf(settings.group('merchant')),
@@ -34,10 +36,13 @@ const route = createRouter(
     categories: () => realnameService().categories(),
     fetch: (request, { caller }) => realnameService().fetch(caller.openid, request),
   },
-  { logger, guards: {} },
+  { logger, guards: {}, appid: () => settings.group('app').WECHAT_APPID },
 );
 
 export const main = (event: unknown, context?: unknown) => {
   deployedTimeLimit('realname', logger, context);
-  return route(event, { caller: callerContext() });
+  const caller = callerContext();
+  // The timer: expired token reservations and rate counters go (needs no settings).
+  if (isTimerEvent(event, caller)) return sweepExpiredRecords(db);
+  return route(event, { caller });
 };

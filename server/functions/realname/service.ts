@@ -11,6 +11,8 @@ import { decryptRealnameInfo, signRequest, type MerchantConfig } from '../../cor
 import type { Logger } from '../../core/router';
 import { isAccessTokenError, isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
+import { REALNAME_FETCH_PER_CALLER } from '../../core/limits';
+import type { RateLimiter } from '../../lib/rate-limit';
 import type { OneTimeTokens } from '../../lib/tokens';
 import type { IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
@@ -19,6 +21,7 @@ const CATEGORY_TTL_MS = 3600_000;
 
 export interface RealnameDeps {
   tokens: OneTimeTokens;
+  limiter: RateLimiter;
   wechat: WechatClient;
   identities: IdentityStore;
   merchant: () => MerchantConfig;
@@ -44,7 +47,9 @@ export class RealnameService {
   async fetch(openid: string, request: RealnameFetchRequest): Promise<BodyOf<'realname', 'fetch'>> {
     const { authToken } = request;
     const merchant = this.deps.merchant();
-    const { tokens, wechat, identities, logger } = this.deps;
+    const { tokens, wechat, identities, logger, limiter } = this.deps;
+    // Before anything is written or asked: a caller sending junk tokens is stopped after a few.
+    await limiter.hit(REALNAME_FETCH_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
 
     // Each auth_token is used once: reserved before WeChat is called; only a keyed hash is kept.
     if (!(await tokens.reserve('realname', authToken, identities.openidHash(openid)))) {

@@ -41,7 +41,11 @@ const route = createRouter<'roster', Context>(
     template: (_request, { service }) => service().template(),
     report: (request, { service }) => service().report(request),
   },
-  { logger, guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) } },
+  {
+    logger,
+    guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) },
+    appid: () => settings.group('app').WECHAT_APPID,
+  },
 );
 
 export const main = async (event: unknown, context?: unknown) => {

@@ -181,15 +181,16 @@ describe('loadMerchantConfig', () => {
 });
 
 describe('kinds, defaults and ranges', () => {
-  const wechat = { WECHAT_APPID: 'wx1234567890abcdef', WECHAT_APPSECRET: 'a'.repeat(32) };
+  const wechat = { WECHAT_APPSECRET: 'a'.repeat(32) };
+  const app = { WECHAT_APPID: 'wx1234567890abcdef' };
 
   it('fills defaults for what is not set (blank counts as not set) and freezes the group', () => {
     const group = loadGroup('wechat', { ...wechat, WECHAT_TIMEOUT_MS: '   ' });
     expect(group).toEqual({ ...wechat, WECHAT_API_BASE: 'https://api.weixin.qq.com', WECHAT_TIMEOUT_MS: 5000 });
     expect(Object.isFrozen(group)).toBe(true);
-    expect(wechatConfig(group)).toEqual({
+    expect(wechatConfig(loadGroup('app', app), group)).toEqual({
       base: 'https://api.weixin.qq.com',
-      appid: wechat.WECHAT_APPID,
+      appid: app.WECHAT_APPID,
       secret: wechat.WECHAT_APPSECRET,
       timeoutMs: 5000,
     });
@@ -236,20 +237,21 @@ describe('kinds, defaults and ranges', () => {
   it('checks the WeChat settings it can: the AppID form, the secret form, the URL', () => {
     const err = configErrorOf(() =>
       loadGroup('wechat', {
-        WECHAT_APPID: 'my-app',
         WECHAT_APPSECRET: 'hunter2',
         WECHAT_API_BASE: 'api.weixin.qq.com',
       }),
     );
-    expect(err.variables).toEqual(['WECHAT_APPID', 'WECHAT_APPSECRET', 'WECHAT_API_BASE']);
+    expect(err.variables).toEqual(['WECHAT_APPSECRET', 'WECHAT_API_BASE']);
+    const appError = configErrorOf(() => loadGroup('app', { WECHAT_APPID: 'my-app' }));
+    expect(appError.message).toBe(
+      'mini-program: WECHAT_APPID must be the mini-program AppID (wx and 16 hex characters)',
+    );
     expect(err.message).not.toContain('hunter2');
     expect(err.message).not.toContain('my-app');
     expect(loadGroup('wechat', { ...wechat, WECHAT_API_BASE: 'http://127.0.0.1:8787/wechat/' }).WECHAT_API_BASE).toBe(
       'http://127.0.0.1:8787/wechat',
     );
-    expect(configErrorOf(() => loadGroup('wechat', {})).message).toBe(
-      'WeChat API: WECHAT_APPID is missing; WECHAT_APPSECRET is missing',
-    );
+    expect(configErrorOf(() => loadGroup('wechat', {})).message).toBe('WeChat API: WECHAT_APPSECRET is missing');
   });
 
   /** Values every required variable of `group` accepts, so a group loads with one variable under test. */
@@ -293,7 +295,7 @@ describe('loadSettings', () => {
       WECHAT_APPSECRET: 'b'.repeat(32),
       ...generatePiiKeys(),
     });
-    expect(FUNCTION_GROUPS.realname).toEqual(['wechat', 'pii', 'merchant']);
+    expect(FUNCTION_GROUPS.realname).toEqual(['app', 'wechat', 'pii', 'merchant']);
     expect(settings.group('wechat').WECHAT_TIMEOUT_MS).toBe(5000);
     expect(settings.group('pii').PII_ENC_KEY_ID).toBe('k1');
     const err = configErrorOf(() => settings.group('merchant'));
@@ -308,7 +310,11 @@ describe('loadSettings', () => {
       info: () => undefined,
       error: (message: string, fields?: Record<string, unknown>) => void lines.push({ message, ...fields }),
     };
-    loadSettings('roster', { PII_ENC_KEY: 'c2VjcmV0', ROSTER_DB_QPS: 'fast' }).report(logger);
+    loadSettings('roster', {
+      WECHAT_APPID: 'wx1234567890abcdef',
+      PII_ENC_KEY: 'c2VjcmV0',
+      ROSTER_DB_QPS: 'fast',
+    }).report(logger);
     expect(lines).toHaveLength(2);
     expect(lines.map((l) => l.variables)).toEqual([['PII_ENC_KEY', 'PII_INDEX_KEY'], ['ROSTER_DB_QPS']]);
     expect(JSON.stringify(lines)).not.toMatch(/c2VjcmV0|fast/);

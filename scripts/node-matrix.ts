@@ -1,6 +1,6 @@
 /**
  * `npm run test:node-matrix [-- --versions 16.20.2,22.23.3]`: runs the built cloud functions,
- * unmodified and with the real wx-server-sdk, on the Node.js versions the cloud offers, and the
+ * unmodified and with the real wx-server-sdk bundled in, on the Node.js versions the cloud offers, and the
  * sandbox integration suites (face, real-name, roster, SDK) against them.
  *
  * The cloud's runtimes include Node 16, 18, 20 and 22, and real-name decryption has a trap that
@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { startSandbox } from '../sandbox';
+import { deploySandbox } from './lib/sandbox-deploy';
 
 /** The cloud function runtimes' majors, latest patch on the registry. 20 is this process's own. */
 export const NODE_MATRIX = ['16.20.2', '18.20.8', '22.23.3'] as const;
@@ -67,6 +68,8 @@ async function smoke(bin: string, version: string): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(ROOT, '.tmp', `matrix-${version}-`));
   const sandbox = await startSandbox({ port: 0, dataDir, functionNode: bin });
   try {
+    // Configured as every sandbox is: the deploy puts the functions there.
+    await deploySandbox(sandbox, { only: ['ping'] });
     const result = await sandbox.invoke('ping', {}, 'o_matrix');
     if (!result.ok) throw new Error(`ping on Node ${version} failed: ${result.error}`);
     const seen = [...sandbox.functions.versions];

@@ -12,7 +12,7 @@
  * A query is answered with the documents the caller may read (the platform instead requires the
  * query to name `_openid` where the rule depends on it; the sandbox filters, and says so).
  */
-import type { Database, Doc } from './db';
+import { DbError, type Database, type Doc } from './db';
 import type { Environment, Permission } from './environment';
 
 export const CLIENT_QUERY_LIMIT = 20;
@@ -82,12 +82,18 @@ function unsafeQuery(value: unknown): boolean {
   return false;
 }
 
-function touchesOwner(data: Record<string, unknown>): boolean {
+/**
+ * The update names `_openid` or `_id`: as a field (top level, dotted, or inside any operator's
+ * argument) or as `$rename`'s target. A client may change neither (the owner is the platform's).
+ */
+function touchesOwner(data: unknown, renaming = false): boolean {
+  const owner = (path: string) => ['_openid', '_id'].includes(path.split('.')[0]!);
+  if (typeof data === 'string') return renaming && owner(data);
+  if (Array.isArray(data)) return data.some((item) => touchesOwner(item, renaming));
+  if (!data || typeof data !== 'object') return false;
   return Object.entries(data).some(
     ([key, value]) =>
-      key === '_openid' ||
-      key === '_id' ||
-      (key.startsWith('$') && value && typeof value === 'object' && ('_openid' in value || '_id' in value)),
+      owner(key) || (key.startsWith('$') || renaming ? touchesOwner(value, renaming || key === '$rename') : false),
   );
 }
 
@@ -153,6 +159,21 @@ function change(
 
 /** One client database operation as `openid`. */
 export function clientDatabase(db: Database, env: Environment, openid: string, input: ClientRequest): ClientAnswer {
+  try {
+    return clientOperation(db, env, openid, input);
+  } catch (err) {
+    // What the database refuses (an unsafe field path, a duplicate key) is the client's answer, as the SDK gets it.
+    if (err instanceof DbError) {
+      return {
+        status: err.code === 'INVALID_PARAM' ? 400 : 200,
+        body: { ok: false, code: err.code, message: err.message },
+      };
+    }
+    throw err;
+  }
+}
+
+function clientOperation(db: Database, env: Environment, openid: string, input: ClientRequest): ClientAnswer {
   const { collection, action } = input;
   if (typeof collection !== 'string' || !db.hasCollection(collection)) {
     return {

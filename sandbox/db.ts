@@ -110,8 +110,10 @@ export class Database {
   private replay(entry: JournalEntry): void {
     if (entry.op === 'create') this.collections.set(entry.c, { docs: new Map(), versions: new Map(), indexes: [] });
     else if (entry.op === 'drop') this.collections.delete(entry.c);
-    else if (entry.op === 'index') this.coll(entry.c).indexes.push(entry.index);
-    else if (entry.op === 'dropIndex') {
+    else if (entry.op === 'index') {
+      const coll = this.coll(entry.c);
+      coll.indexes = [...coll.indexes.filter((i) => i.name !== entry.index.name), entry.index];
+    } else if (entry.op === 'dropIndex') {
       const coll = this.coll(entry.c);
       coll.indexes = coll.indexes.filter((i) => i.name !== entry.name);
     } else if (entry.op === 'put') {
@@ -256,6 +258,12 @@ export class Database {
         );
       }
     }
+    // Unique keys again, against what was committed meanwhile (the writes were checked against
+    // the state the transaction saw).
+    for (const [c, writes] of tx.writes) {
+      const puts = [...writes.values()].filter((doc): doc is Doc => doc !== null);
+      this.checkUnique(c, puts, tx);
+    }
     const entries: JournalEntry[] = [];
     for (const [c, writes] of tx.writes) {
       for (const [docId, doc] of writes) {
@@ -305,6 +313,7 @@ export class Database {
    * database's primary index would, else every document.
    */
   private candidates(c: string, criteria: Record<string, unknown>, tx: Transaction | undefined): Doc[] {
+    refuseUnsafePaths(criteria);
     const id = criteria._id as unknown;
     let ids: unknown[] | undefined;
     if (typeof id === 'string') ids = [id];
@@ -355,6 +364,7 @@ export class Database {
     const batch = new Set<string>();
     const prepared: Doc[] = [];
     for (const raw of docs) {
+      refuseUnsafePaths(raw);
       const id = raw._id === undefined ? newId() : String(raw._id);
       if (batch.has(id) || this.lookup(c, id, tx)) {
         throw new DbError(
@@ -373,6 +383,7 @@ export class Database {
 
   query(c: string, criteria: Record<string, unknown>, options: QueryOptions = {}, txId?: string): Doc[] {
     const tx = this.tx(txId);
+    refuseUnsafePaths([options.projection, options.order]);
     let cursor = find<Doc>(
       this.candidates(c, criteria, tx),
       criteria,
@@ -399,6 +410,7 @@ export class Database {
     txId?: string,
   ): { updated: number; upsertId?: string } {
     const tx = this.tx(txId);
+    refuseUnsafePaths(data);
     const matches = find<Doc>(this.candidates(c, criteria, tx), criteria).all();
     const targets = options.multi ? matches : matches.slice(0, 1);
     const puts: Doc[] = [];
@@ -461,6 +473,31 @@ function duplicateKey(c: string, index: string, key: string): DbError {
 function splitKey(key: string): [string, string] {
   const at = key.indexOf('\u0000');
   return [key.slice(0, at), key.slice(at + 1)];
+}
+
+const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Refuses field paths through `__proto__`, `constructor` or `prototype`, in keys (dotted or not) and
+ * in `$rename`'s targets: mingo follows them, and a client's update could otherwise change
+ * Object.prototype in the sandbox process (whose children inherit its environment).
+ */
+function refuseUnsafePaths(value: unknown, renaming = false): void {
+  const unsafe = (path: string) => path.split('.').some((segment) => UNSAFE_SEGMENTS.has(segment));
+  if (typeof value === 'string' && renaming && unsafe(value)) throw unsafePath(value);
+  if (Array.isArray(value)) {
+    for (const item of value) refuseUnsafePaths(item, renaming);
+    return;
+  }
+  if (!value || typeof value !== 'object' || value instanceof Date) return;
+  for (const key of Object.keys(value)) {
+    if (unsafe(key)) throw unsafePath(key);
+    refuseUnsafePaths((value as Record<string, unknown>)[key], renaming || key === '$rename');
+  }
+}
+
+function unsafePath(path: string): DbError {
+  return new DbError('INVALID_PARAM', `field path not allowed: ${JSON.stringify(path.slice(0, 60))}`);
 }
 
 function newId(): string {

@@ -215,9 +215,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const content = parseMultipart(raw, String(req.headers['content-type'] ?? '')) ?? raw;
       return sendJson(res, 200, { fileID: storage.write(cloudPath, content, openid) });
     },
+    /** wx.cloud.getTempFileURL for a signed-in user: a link only to what the storage permission lets them read. */
     'POST /sandbox/storage/temp-url': async (req, res) => {
+      const openid = callerOf(req);
+      if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
       const cloudPath = storage.pathOf(String((await json(req)).fileID ?? ''));
       if (!cloudPath || !storage.exists(cloudPath)) return sendJson(res, 404, { error: 'file not found' });
+      if (!mayReadFile(environment.storagePermission(), storage.ownerOf(cloudPath), openid)) {
+        return sendJson(res, 403, { error: 'STORAGE_EXCEED_AUTHORITY: permission denied' });
+      }
       return sendJson(res, 200, { tempFileURL: storage.tempUrl(cloudPath, 600) });
     },
   };

@@ -10,12 +10,17 @@ export type ClientMode = 'sandbox' | 'cloud';
 export const RELEASE_SANDBOX_MESSAGE =
   '此版本配置有误：正式版不能连接本地沙箱，请把 miniprogram/config.ts 的 mode 设为 cloud 后重新发布';
 
-/** The running version is the released one (体验版 and 开发版 are not). */
+/**
+ * The running version is the released one (体验版 and 开发版 are not). Anything but a known
+ * development or trial answer counts as release: the sandbox is refused rather than risked.
+ */
 export function isReleaseBuild(): boolean {
   try {
-    return wx.getAccountInfoSync().miniProgram.envVersion === 'release';
+    const version = wx.getAccountInfoSync().miniProgram.envVersion;
+    return version !== 'develop' && version !== 'trial';
   } catch {
-    return false;
+    // Unknown is treated as release: the sandbox is refused rather than risked.
+    return true;
   }
 }
 

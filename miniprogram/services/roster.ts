@@ -74,11 +74,13 @@ export function chooseRosterFile(): Promise<ChooseResult> {
 }
 
 /**
- * `roster-uploads/<timestamp>-<safe name>`: the name keeps ASCII letters, digits, `.`, `_` and `-`
- * (anything else becomes `_`), at most 60 characters, and its spreadsheet extension, which the
- * function uses to tell CSV from Excel.
+ * `roster-uploads/<timestamp>-<nonce>-<safe name>`: the name keeps ASCII letters, digits, `.`, `_`
+ * and `-` (anything else becomes `_`), at most 60 characters, and its spreadsheet extension, which
+ * the function uses to tell CSV from Excel. The nonce (16 hex digits) keeps the path unguessable:
+ * storage left at the platform's default lets any user read a file whose path they know (the deploy
+ * sets PRIVATE, which is the real protection; this is depth).
  */
-export function rosterUploadPath(fileName: string, now: number = Date.now()): string {
+export function rosterUploadPath(fileName: string, now: number = Date.now(), nonce: string = randomHex(16)): string {
   const dot = fileName.lastIndexOf('.');
   const extension = dot > 0 ? fileName.slice(dot + 1).toLowerCase() : '';
   const base = (dot > 0 ? fileName.slice(0, dot) : fileName)
@@ -86,7 +88,16 @@ export function rosterUploadPath(fileName: string, now: number = Date.now()): st
     .replace(/^[._]+|[._]+$/g, '')
     .slice(0, 60);
   const safeExtension = ROSTER_EXTENSIONS.indexOf(extension) >= 0 ? extension : 'xlsx';
-  return `${ROSTER_UPLOAD_PREFIX}${now}-${base || 'roster'}.${safeExtension}`;
+  return `${ROSTER_UPLOAD_PREFIX}${now}-${nonce}-${base || 'roster'}.${safeExtension}`;
+}
+
+function randomHex(digits: number): string {
+  let out = '';
+  while (out.length < digits)
+    out += Math.floor(Math.random() * 0x10000)
+      .toString(16)
+      .padStart(4, '0');
+  return out.slice(0, digits);
 }
 
 /** Uploads a chosen file for one import (the function deletes it when that import is done). */

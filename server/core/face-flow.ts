@@ -1,7 +1,7 @@
 /**
- * Pure rules of a face-verification session: how often a caller may start one, and whether a session
- * may be confirmed by this caller now. No SDK, no I/O. (Which generation runs and how long a session
- * lives are settings: FACE_API_VERSION and FACE_SESSION_TTL_SECONDS in server/manifest/variables.ts.)
+ * Pure rules of a face-verification session: whether this caller may confirm it now. No SDK, no
+ * I/O. (How often one may be started: server/core/limits.ts. Which generation runs and how long a
+ * session lives are settings: FACE_API_VERSION and FACE_SESSION_TTL_SECONDS.)
  */
 import type { FaceApiVersion } from '../../miniprogram/shared/contracts';
 import type { ErrorCode } from '../../miniprogram/shared/errors';
@@ -21,9 +21,6 @@ export interface FaceSession {
   /** v1 only: the face_identify push, verified server-side, as a second signal. */
   push?: { verifyResultHash: string; receivedAt: Date };
 }
-
-export const MAX_STARTS_PER_WINDOW = 5;
-export const START_WINDOW_SECONDS = 600;
 
 /** Why this caller may not confirm this session now, or undefined when it may. */
 export function sessionRefusal(session: FaceSession | undefined, callerHash: string, now: Date): ErrorCode | undefined {

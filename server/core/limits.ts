@@ -13,11 +13,25 @@ export interface RateLimit {
 
 /** Real-name authorization: one token per try, a couple of retries at most. */
 export const REALNAME_FETCH_PER_CALLER: RateLimit = { scope: 'realname.fetch', max: 5, windowSeconds: 600 };
-/** Face verification for one ID number, whoever starts it: room for one person's retries at the
- * per-caller limit (5 per 10 minutes), not for a prober with many accounts. */
-export const FACE_START_PER_ID: RateLimit = { scope: 'face.start.id', max: 30, windowSeconds: 3600 };
-/** First-generation confirm asks WeChat (getinfo) before it knows the session: counted per caller. */
+/** Face verification started by one caller: a real user's retries fit, a prober's do not. */
+export const FACE_START_PER_CALLER: RateLimit = { scope: 'face.start', max: 5, windowSeconds: 600 };
+/**
+ * Face verification for one ID number: how many different callers may start it in an hour. Counted
+ * once per caller and ID (FACE_START_ID_CALLER), and only after the caller's own limit let them
+ * through, so one account cannot lock a person out however often it tries; a caller admitted once
+ * stays admitted for the window. Many accounts probing one ID get nowhere fast.
+ */
+export const FACE_START_CALLERS_PER_ID: RateLimit = { scope: 'face.start.id', max: 5, windowSeconds: 3600 };
+/** Marks that a caller has started face verification for an ID in this window (never refuses). */
+export const FACE_START_ID_CALLER: RateLimit = {
+  scope: 'face.start.id.caller',
+  max: Number.MAX_SAFE_INTEGER,
+  windowSeconds: 3600,
+};
+/** Confirm asks WeChat (getinfo or queryverifyinfo) whatever the session's state: counted per caller. */
 export const FACE_CONFIRM_PER_CALLER: RateLimit = { scope: 'face.confirm', max: 10, windowSeconds: 600 };
+/** face_identify pushes naming one user's sessions: each is re-checked with getinfo, so counted too. */
+export const FACE_PUSH_PER_USER: RateLimit = { scope: 'face.push', max: 10, windowSeconds: 600 };
 
 /** The window `now` falls in (its start, ms). */
 export function windowStart(limit: RateLimit, now: number): number {

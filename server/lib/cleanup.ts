@@ -4,12 +4,12 @@
  * that matter, deleting an upload that holds plain PII, are recorded in `pending_cleanup` when they
  * fail so that the timer sweep retries them until they succeed. Nothing is swallowed silently.
  */
-import crypto from 'crypto';
 import { describeError } from '../core/errors';
+import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
 import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
 import { cloudPathOf } from '../../miniprogram/shared/requests';
-import { serverWritten, type CloudDb } from './cloud-db';
+import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 import { deleteFiles, type CloudStorage } from './storage';
 
 /**
@@ -31,10 +31,14 @@ export async function bestEffort(
   }
 }
 
-/** A deletion that failed, kept for the sweep: `_id` is the SHA-256 of the file ID. */
+/**
+ * A deletion that failed, kept for the sweep. `_id` is a keyed hash of the file ID and the file ID
+ * is stored encrypted: where the rules are left at the platform's defaults, a client can read this
+ * collection and any file whose ID it knows.
+ */
 export interface PendingCleanup {
   _id: string;
-  fileID: string;
+  fileIDEnc: string;
   reason: string;
   attempts: number;
   firstFailedAt: Date;
@@ -42,13 +46,14 @@ export interface PendingCleanup {
 }
 
 const PENDING = COLLECTION.pendingCleanup;
-const idOf = (fileID: string) => crypto.createHash('sha256').update(fileID, 'utf8').digest('hex');
+const aadOf = (_id: string) => `${PENDING}:${_id}:fileID`;
 
 export class FileCleanup {
   constructor(
     private readonly db: CloudDb,
     private readonly storage: CloudStorage,
     private readonly logger: Logger,
+    private readonly keys: PiiKeys,
   ) {}
 
   /**
@@ -64,15 +69,24 @@ export class FileCleanup {
   }
 
   private async record(fileID: string, reason: string): Promise<void> {
-    const _id = idOf(fileID);
+    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
     const _ = this.db.command;
     const now = new Date();
     const bumped = await this.db
       .collection(PENDING)
-      .where({ _id })
+      .where(serverWritten(this.db, { _id }))
       .update({ data: { attempts: _.inc(1), lastFailedAt: now } });
     if (bumped.stats.updated > 0) return;
-    const pending: PendingCleanup = { _id, fileID, reason, attempts: 1, firstFailedAt: now, lastFailedAt: now };
+    // A document a client planted under this _id (the platform's default rules allow it) goes first.
+    await removeClientWritten(this.db, PENDING, _id);
+    const pending: PendingCleanup = {
+      _id,
+      fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
+      reason,
+      attempts: 1,
+      firstFailedAt: now,
+      lastFailedAt: now,
+    };
     await this.db.collection(PENDING).add({ data: pending });
   }
 
@@ -109,11 +123,17 @@ export class FileCleanup {
 
   /** Deletes the record's file and forgets the record; a failure is counted on it and thrown. */
   private async retryOne(pending: PendingCleanup, prefixes: readonly string[]): Promise<'deleted' | 'forgotten'> {
-    const path = cloudPathOf(String(pending.fileID));
+    // Records written before file IDs were encrypted still name theirs in plain.
+    const legacy = (pending as { fileID?: unknown }).fileID;
+    const fileID =
+      pending.fileIDEnc === undefined && typeof legacy === 'string'
+        ? legacy
+        : decryptField(this.keys, String(pending.fileIDEnc), aadOf(pending._id));
+    const path = cloudPathOf(fileID);
     const ours = prefixes.some((prefix) => path.startsWith(prefix)) && !path.includes('..');
     if (ours) {
       try {
-        await deleteFiles(this.storage, [pending.fileID]);
+        await deleteFiles(this.storage, [fileID]);
       } catch (err) {
         const _ = this.db.command;
         await this.db

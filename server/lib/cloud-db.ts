@@ -69,3 +69,15 @@ export function serverWritten<W extends object>(db: CloudDb, where: W): W & { _o
 export function isClientWritten(doc: object | undefined): boolean {
   return doc !== undefined && Object.prototype.hasOwnProperty.call(doc, '_openid');
 }
+
+/**
+ * Removes the client-written document with this `_id`, if there is one (whatever its `_openid`
+ * holds: the filter never trusts the planted value). Server-written documents are never touched.
+ */
+export async function removeClientWritten(db: CloudDb, collection: string, _id: string): Promise<number> {
+  const res = await db
+    .collection(collection)
+    .where({ _id, _openid: db.command.exists(true) })
+    .remove();
+  return res.stats.removed;
+}

@@ -5,7 +5,7 @@
  * document identifies anyone to a reader without the keys (not even masked values: they are
  * derived when presented), and only masked values ever leave this module.
  */
-import { serverWritten, type CloudDb } from './cloud-db';
+import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { maskIdCard, maskName } from '../../miniprogram/shared/mask';
 import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
@@ -55,6 +55,9 @@ export class IdentityStore {
       idIndex: this.idIndex(identity.idCard),
       verifiedAt: new Date(),
     };
+    // A client-written document under this _id (the platform's default rules allow one) goes first:
+    // set() must replace it whole, whatever the platform would keep of the client's _openid.
+    await removeClientWritten(this.db, BINDINGS, _id);
     await this.db.collection(BINDINGS).doc(_id).set({ data: doc });
     const [binding] = await this.present([{ _id, ...doc }]);
     return binding!;

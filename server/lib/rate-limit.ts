@@ -9,7 +9,7 @@ import { Refusal } from '../core/errors';
 import { windowStart, type RateLimit } from '../core/limits';
 import { blindIndex, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
-import { isClientWritten, serverWritten, type CloudDb } from './cloud-db';
+import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 
 const RATE_LIMITS = COLLECTION.rateLimits;
 
@@ -40,11 +40,25 @@ export class RateLimiter {
     code: ErrorCode,
     now = Date.now(),
   ): Promise<void> {
+    if ((await this.count(limit, kind, subject, now)) > limit.max) throw new Refusal(code);
+  }
+
+  /** Counts one attempt of `limit` by `subject` and answers the window's count so far (never refuses). */
+  async count(limit: RateLimit, kind: 'caller' | 'id', subject: string, now = Date.now()): Promise<number> {
+    const { _id, keyHash, start } = this.keyOf(limit, kind, subject, now);
+    return this.increment(_id, { scope: limit.scope, keyHash, windowStart: start, limit });
+  }
+
+  /** Forgets `subject`'s count in the current window of `limit` (its next attempt counts as the first). */
+  async forget(limit: RateLimit, kind: 'caller' | 'id', subject: string, now = Date.now()): Promise<void> {
+    const { _id } = this.keyOf(limit, kind, subject, now);
+    await this.db.collection(RATE_LIMITS).where(serverWritten(this.db, { _id })).remove();
+  }
+
+  private keyOf(limit: RateLimit, kind: 'caller' | 'id', subject: string, now: number) {
     const keyHash = blindIndex(this.keys, 'rateLimit', `${limit.scope}\0${kind}\0${subject}`);
     const start = windowStart(limit, now);
-    const _id = `${keyHash}_${start}`;
-    const count = await this.increment(_id, { scope: limit.scope, keyHash, windowStart: start, limit });
-    if (count > limit.max) throw new Refusal(code);
+    return { _id: `${keyHash}_${start}`, keyHash, start };
   }
 
   private async increment(
@@ -76,7 +90,7 @@ export class RateLimiter {
         // Someone else opened the window first (count again), or a client planted the document.
         const held = (await db.collection<Counter>(RATE_LIMITS).where({ _id }).limit(1).get()).data[0];
         if (!held) throw err;
-        if (isClientWritten(held)) await db.collection(RATE_LIMITS).where({ _id, _openid: held._openid }).remove();
+        if (isClientWritten(held)) await removeClientWritten(db, RATE_LIMITS, _id);
         continue;
       }
       // A new window for this key: its older ones are done with.

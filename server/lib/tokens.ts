@@ -7,7 +7,7 @@
 import { USED_TOKEN_RETENTION_MS } from '../core/limits';
 import { blindIndex, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
-import { isClientWritten, type CloudDb } from './cloud-db';
+import { isClientWritten, removeClientWritten, type CloudDb } from './cloud-db';
 
 const USED_TOKENS = COLLECTION.usedTokens;
 
@@ -38,7 +38,7 @@ export class OneTimeTokens {
         const held = (await this.db.collection(USED_TOKENS).where({ _id }).limit(1).get()).data[0];
         if (!held) throw err;
         if (!isClientWritten(held)) return false;
-        await this.db.collection(USED_TOKENS).where({ _id, _openid: held._openid }).remove();
+        await removeClientWritten(this.db, USED_TOKENS, _id);
       }
     }
     return false;

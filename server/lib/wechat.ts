@@ -11,7 +11,7 @@
 import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
 import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
 import { COLLECTION } from '../manifest';
-import { serverWritten, type CloudDb } from './cloud-db';
+import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 import { requestJson } from './http';
 
 /** The `wechat` settings group as the client uses it (see settings.ts `wechatConfig`). */
@@ -135,6 +135,7 @@ export class WechatClient {
       tokenHash: this.tokenHash(access_token),
       expiresAt: this.memo.expiresAt,
     };
+    await removeClientWritten(this.db, TOKENS, this.config.appid);
     await this.db.collection(TOKENS).doc(this.config.appid).set({ data: doc });
     return access_token;
   }

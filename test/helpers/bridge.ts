@@ -180,4 +180,6 @@ export function installBridge(): void {
   const wx = (globalThis as unknown as { wx: Record<string, unknown> }).wx;
   wx.request = request;
   wx.cloud = cloud;
+  // What DevTools answers for a development build (the simulator has no account info).
+  wx.getAccountInfoSync = () => ({ miniProgram: { envVersion: 'develop', appId: 'wx1234567890abcdef' } });
 }

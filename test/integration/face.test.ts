@@ -6,7 +6,7 @@
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, persistedText, post } from '../helpers/sandbox';
+import { freshSandbox, openidHashOf, persistedText, post } from '../helpers/sandbox';
 
 jest.setTimeout(120_000);
 
@@ -30,7 +30,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     const text = persistedText(sandbox);
     await sandbox.stop();
     // Nothing the sandbox persisted (database journal, storage, function logs) holds a test name or ID.
-    for (const person of Object.values(PEOPLE)) {
+    for (const person of [...Object.values(PEOPLE), ...strangers.values()]) {
       expect(text).not.toContain(person.idCardNumber);
       expect(text).not.toContain(person.idCardNumber.slice(0, 14));
       expect(text).not.toContain(person.name);
@@ -40,7 +40,20 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
   const face = (openid: string, event: Record<string, unknown>) =>
     post(sandbox, '/gateway/functions/face', event, { 'X-WX-OPENID': openid }).then((r) => r.body);
 
-  async function start(openid: string, person = PEOPLE.alice) {
+  /**
+   * Someone of one's own per caller: one ID number may be started by 5 callers an hour
+   * (FACE_START_CALLERS_PER_ID), and most tests here are about something else.
+   */
+  const strangers = new Map<string, { name: string; idCardNumber: string }>();
+  function someoneFor(openid: string) {
+    if (!strangers.has(openid)) {
+      const seq = String(100 + strangers.size).padStart(3, '0');
+      strangers.set(openid, { name: '林小雨', idCardNumber: makeIdCard('110101', '19900101', seq) });
+    }
+    return strangers.get(openid)!;
+  }
+
+  async function start(openid: string, person = someoneFor(openid)) {
     const res = await face(openid, { action: 'start', ...person, consent: true });
     expect(res).toMatchObject({ ok: true, mode });
     return res as { verifyId?: string; userIdKey?: string };
@@ -60,7 +73,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
   }
 
   it('passes, binds the caller to the verified identity (masked), and reports it in status', async () => {
-    const started = await start('o_alice');
+    const started = await start('o_alice', PEOPLE.alice);
     expect(mode === 'v2' ? started.verifyId : started.userIdKey).toBeTruthy();
     const proof = await complete('o_alice', started, 'pass');
     const res = await face('o_alice', { action: 'confirm', ...proof });
@@ -212,7 +225,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     await start('o_busy');
     // One call and two retries: three answers of -1 exhaust the backoff.
     await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 3 });
-    expect(await face('o_busy2', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+    expect(await face('o_busy2', { action: 'start', ...someoneFor('o_busy2'), consent: true })).toMatchObject({
       ok: false,
       code: 'WECHAT_BUSY',
     });
@@ -224,7 +237,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
     await post(sandbox, '/sandbox/faults', { path, latencyMs: 10_000, times: 1 });
     const started = Date.now();
-    expect(await face('o_hang', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+    expect(await face('o_hang', { action: 'start', ...someoneFor('o_hang'), consent: true })).toMatchObject({
       ok: false,
       code: 'WECHAT_BUSY',
     });
@@ -241,7 +254,42 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     expect(tokenCalls()).toBe(before + 1);
   });
 
+  it('counts every confirm per caller: asking again and again makes at most 10 WeChat calls', async () => {
+    const started = await start('o_confirm_loop', PEOPLE.bob);
+    const path = mode === 'v2' ? '/cityservice/face/identify/queryverifyinfo' : '/cityservice/face/identify/getinfo';
+    const before = sandbox.wechat.stats()[path] ?? 0;
+    // v2: the user never finishes (WeChat answers 84003 and the session stays pending); v1: junk results.
+    const answers = [];
+    for (let i = 0; i < 25; i += 1) {
+      const proof = mode === 'v2' ? { verifyId: started.verifyId } : { verifyResult: `junk-verify-result-${i}-0000` };
+      answers.push(await face('o_confirm_loop', { action: 'confirm', ...proof }));
+    }
+    expect((sandbox.wechat.stats()[path] ?? 0) - before).toBe(10);
+    expect(answers.slice(10).every((a) => a.code === 'FACE_RATE_LIMITED')).toBe(true);
+  });
+
   if (mode === 'v1') {
+    it('counts face_identify pushes per user: junk pushes for one’s own session cannot burn getinfo', async () => {
+      await start('o_push_spam', PEOPLE.bob);
+      const session = sandbox.db
+        .dump('face_sessions')
+        .find((s) => s.state === 'pending' && s.openidHash === openidHashOf(sandbox, 'o_push_spam'))!;
+      const path = '/cityservice/face/identify/getinfo';
+      const before = sandbox.wechat.stats()[path] ?? 0;
+      for (let i = 0; i < 25; i += 1) {
+        const event = {
+          MsgType: 'event',
+          Event: 'face_identify',
+          openid: 'o_push_spam',
+          out_seq_no: session._id,
+          verify_result: `junk-verify-result-${i}-0000`,
+        };
+        expect(await sandbox.invoke('face', event, 'o_push_spam')).toMatchObject({ ok: true, result: 'success' });
+      }
+      expect((sandbox.wechat.stats()[path] ?? 0) - before).toBe(10);
+      expect(sandbox.db.dump('face_sessions').find((s) => s._id === session._id)).not.toHaveProperty('push');
+    });
+
     it('handles the face_identify push idempotently as a second signal, and ignores forged ones', async () => {
       const started = await start('o_push', PEOPLE.carol);
       const proof = await complete('o_push', started, 'pass');

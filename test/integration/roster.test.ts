@@ -8,7 +8,15 @@ import os from 'os';
 import path from 'path';
 import type { Sandbox } from '../../sandbox';
 import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, persistedText, post, rosterFieldsOf, type FreshSandboxOptions } from '../helpers/sandbox';
+import {
+  freshSandbox,
+  persistedText,
+  piiKeysOf,
+  post,
+  rosterFieldsOf,
+  type FreshSandboxOptions,
+} from '../helpers/sandbox';
+import { decryptField } from '../../server/core/pii';
 import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -541,7 +549,13 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'done', inserted: 20 });
       expect(stuck.storage.exists('roster-uploads/stuck.xlsx')).toBe(true);
       const pending = stuck.db.dump('pending_cleanup');
-      expect(pending).toEqual([expect.objectContaining({ fileID, reason: 'import finished', attempts: 1 })]);
+      expect(pending).toEqual([expect.objectContaining({ reason: 'import finished', attempts: 1 })]);
+      // The record names the file only encrypted (bound to the record): a client reading it learns nothing.
+      expect(JSON.stringify(pending)).not.toContain('stuck.xlsx');
+      const _id = String(pending[0]!._id);
+      expect(decryptField(piiKeysOf(stuck), String(pending[0]!.fileIDEnc), `pending_cleanup:${_id}:fileID`)).toBe(
+        fileID,
+      );
       const log = fs.readFileSync(stuck.logFile, 'utf8');
       expect(log).toMatch(/"message":"file deletion failed".*1 of 1 file\(s\) not deleted \(status -503001\)/);
 

@@ -77,6 +77,36 @@ describe('with the rules at the platform default (a team that skipped the rules 
       await client(ATTACKER, { collection: 'admins', action: 'add', data: { _id: 'o_other', _openid: 'o_other' } }),
     ).toMatchObject({ ok: true });
     expect(sandbox.db.dump('admins').find((d) => d._id === 'o_other')).toMatchObject({ _openid: ATTACKER });
+    // Not through an operator either: renaming a field onto the owner mark, or setting it inside one.
+    for (const data of [
+      { $rename: { note: '_openid' } },
+      { $rename: { _openid: 'note' } },
+      { $set: { '_openid.x': 1 } },
+      { $unset: { _openid: '' } },
+    ]) {
+      expect(await client(ATTACKER, { collection: 'admins', action: 'update', docId: ATTACKER, data })).toMatchObject({
+        ok: false,
+        code: 'INVALID_PARAM',
+      });
+    }
+    expect(sandbox.db.dump('admins').find((d) => d._id === ATTACKER)).toMatchObject({ _openid: ATTACKER });
+  });
+
+  it('field paths through __proto__ are refused: a client cannot pollute the sandbox process', async () => {
+    for (const data of [
+      { $set: { '__proto__.sandboxPolluted': 'yes' } },
+      { $set: { 'a.constructor.prototype.sandboxPolluted': 'yes' } },
+      { $rename: { note: '__proto__.sandboxPolluted' } },
+    ]) {
+      const answer = await client(ATTACKER, { collection: 'admins', action: 'update', docId: ATTACKER, data });
+      expect(answer).toMatchObject({ ok: false });
+    }
+    expect(await client(ATTACKER, { collection: 'admins', action: 'get', where: { '__proto__.x': 1 } })).toMatchObject({
+      ok: false,
+    });
+    expect(({} as Record<string, unknown>).sandboxPolluted).toBeUndefined();
+    // The sandbox still answers.
+    expect(await client(ATTACKER, { collection: 'admins', action: 'get' })).toMatchObject({ ok: true });
   });
 
   it('a planted face session cannot be confirmed, and WeChat is not even asked', async () => {
@@ -202,6 +232,91 @@ describe('with the rules at the platform default (a team that skipped the rules 
     expect(sandbox.storage.exists('roster-reports/someone.xlsx')).toBe(true);
   });
 
+  it('a planted document under a binding’s id is replaced by the real binding', async () => {
+    const _id = `face_${openidHashOf(sandbox, 'o_trust_carol')}`;
+    expect(
+      await client(ATTACKER, { collection: 'bindings', action: 'add', data: { _id, method: 'face', verifiedAt: 0 } }),
+    ).toMatchObject({ ok: true });
+    expect(await faceVerify('o_trust_carol', PEOPLE.mallory)).toMatchObject({ ok: true });
+    expect(sandbox.db.dump('bindings').find((d) => d._id === _id)).not.toHaveProperty('_openid');
+    expect(await call('face', 'o_trust_carol', { action: 'status' })).toMatchObject({
+      bindings: [expect.objectContaining({ method: 'face', maskedIdCard: maskIdCard(PEOPLE.mallory.idCardNumber) })],
+    });
+  });
+
+  it('a planted cleanup record under the real key cannot make the sweep keep an upload', async () => {
+    const keys = piiKeysOf(sandbox);
+    const csv = Buffer.from(`姓名,身份证号\n${PEOPLE.bob.name},${PEOPLE.bob.idCardNumber}\n`, 'utf8');
+    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/planted-cleanup.csv`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': ADMIN },
+      body: csv,
+    });
+    const { fileID } = (await upload.json()) as { fileID: string };
+    // The worst case: the attacker knows the record's keyed id.
+    const _id = blindIndex(keys, 'pendingCleanup', fileID);
+    expect(await client(ATTACKER, { collection: 'pending_cleanup', action: 'add', data: { _id } })).toMatchObject({
+      ok: true,
+    });
+    // The deletion after the import fails once: the server's own record replaces the planted one.
+    await post(sandbox, '/sandbox/storage/faults', { times: 1 });
+    expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({ ok: true });
+    const record = sandbox.db.dump('pending_cleanup').find((d) => d._id === _id)!;
+    expect(record).not.toHaveProperty('_openid');
+    expect(decryptField(keys, String(record.fileIDEnc), `pending_cleanup:${_id}:fileID`)).toBe(fileID);
+    // What a client reads of it names no file.
+    const readable = await client(ATTACKER, { collection: 'pending_cleanup', action: 'get', where: { _id } });
+    expect(readable).toMatchObject({ ok: true, data: [expect.objectContaining({ _id })] });
+    expect(JSON.stringify(readable)).not.toMatch(/cloud:\/\/|roster-uploads/);
+    const swept = await sandbox.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+    expect(swept).toMatchObject({ ok: true, result: { cleanup: { deleted: 1 } } });
+    expect(sandbox.storage.exists('roster-uploads/planted-cleanup.csv')).toBe(false);
+  });
+
+  it('a planted roster row with the right key and hash does not stand in for the real row', async () => {
+    const keys = piiKeysOf(sandbox);
+    const csv = Buffer.from(`姓名,身份证号\n${PEOPLE.bob.name},${PEOPLE.bob.idCardNumber}\n`, 'utf8');
+    const _id = blindIndex(keys, 'idCard', PEOPLE.bob.idCardNumber);
+    const real = sandbox.db.dump('roster').find((d) => d._id === _id);
+    if (real) sandbox.db.remove('roster', { _id }, false);
+    // The worst case: the attacker copies the row's hash too (as if they could compute it).
+    await client(ATTACKER, {
+      collection: 'roster',
+      action: 'add',
+      data: { _id, rowHash: real?.rowHash ?? 'x', piiEnc: 'v1.k1.AAAA.BBBB.CCCC' },
+    });
+    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/planted-row.csv`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': ADMIN },
+      body: csv,
+    });
+    const { fileID } = (await upload.json()) as { fileID: string };
+    expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({ ok: true });
+    const row = sandbox.db.dump('roster').find((d) => d._id === _id)!;
+    expect(row).not.toHaveProperty('_openid');
+    expect(row.piiEnc).not.toBe('v1.k1.AAAA.BBBB.CCCC');
+  });
+
+  it('a planted lock whose owner mark is not a string is still removed', async () => {
+    const keys = piiKeysOf(sandbox);
+    const csv = Buffer.from(
+      `姓名,身份证号\n${PEOPLE.alice.name},${PEOPLE.alice.idCardNumber}\n名二,${makeIdCard('440106', '19900307', '058')}\n`,
+      'utf8',
+    );
+    const fileHash = blindIndex(keys, 'rosterFile', crypto.createHash('sha256').update(csv).digest('hex'));
+    // Written directly: no client route can forge an owner like this any more, the server must cope anyway.
+    sandbox.db.insert('roster_jobs', [
+      { _id: `lock_${fileHash}`, kind: 'lock', jobId: 'f'.repeat(24), at: Date.now(), _openid: { $exists: false } },
+    ]);
+    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/forged-lock.csv`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': ADMIN },
+      body: csv,
+    });
+    const { fileID } = (await upload.json()) as { fileID: string };
+    expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({ ok: true });
+  });
+
   it('nothing a client can read is a usable credential or identifies anyone, not even masked', async () => {
     // A pending session too, with its encrypted name and ID.
     await call('face', 'o_trust_pending', { action: 'start', ...PEOPLE.bob, consent: true });
@@ -217,6 +332,11 @@ describe('with the rules at the platform default (a team that skipped the rules 
     expect(read.length).toBeGreaterThan(10);
     const text = JSON.stringify(read);
     expect(text).not.toContain(token);
+    // Nor names a file: under the platform's default storage rule anyone may read a file whose ID they know.
+    // (The documents the attacker planted above name files of their own choosing: left out.)
+    const served = JSON.stringify(read.filter((doc) => !Object.hasOwn(doc as object, '_openid')));
+    expect(sandbox.db.dump('roster_jobs').some((d) => d.kind === 'job')).toBe(true);
+    expect(served).not.toMatch(/cloud:\/\/|roster-uploads|roster-reports/);
     for (const person of Object.values(PEOPLE)) {
       expect(text).not.toContain(person.idCardNumber);
       expect(text).not.toContain(person.idCardNumber.slice(-8));
@@ -267,6 +387,11 @@ describe('with the manifest’s rules applied (the deploy)', () => {
       body: 'replaced',
     });
     expect(overwrite.status).toBe(403);
+    // Nor get a link to it (wx.cloud.getTempFileURL).
+    const link = (headers: Record<string, string>) => post(sandbox, '/sandbox/storage/temp-url', { fileID }, headers);
+    expect((await link({ 'X-WX-OPENID': ATTACKER })).status).toBe(403);
+    expect((await link({})).status).toBe(400);
+    expect((await link({ 'X-WX-OPENID': ADMIN })).status).toBe(200);
     await resetRules();
     expect(await download(ATTACKER)).toBe(200);
     await deploySandbox(sandbox, { env: { ROSTER_ADMIN_OPENIDS: ADMIN } });
@@ -290,6 +415,27 @@ describe('placeholders and abuse bounds', () => {
       ),
     );
     expect(starts.filter((s) => s.ok)).toHaveLength(50);
+  });
+
+  it('one account cannot lock a person out of face verification, and many accounts are bounded', async () => {
+    const victim = { name: '张伟', idCardNumber: makeIdCard('320102', '19880808', '231') };
+    const start = (openid: string, person = victim) =>
+      call('face', openid, { action: 'start', ...person, consent: true });
+    // One persistent account: its own limit stops it (5 per 10 minutes); the person is unaffected.
+    const attempts = [];
+    for (let i = 0; i < 32; i += 1) attempts.push(await start('o_lockout', { ...victim, name: '李四' }));
+    expect(attempts.filter((a) => a.ok)).toHaveLength(5);
+    expect(attempts.slice(5).every((a) => a.code === 'FACE_RATE_LIMITED')).toBe(true);
+    expect(await start('o_lockout_victim')).toMatchObject({ ok: true });
+    // Different accounts for one ID: 5 an hour (the two above and three more); a caller let in stays in.
+    for (const openid of ['o_lockout_2', 'o_lockout_3', 'o_lockout_4']) {
+      expect(await start(openid)).toMatchObject({ ok: true });
+    }
+    expect(await start('o_lockout_6')).toMatchObject({ ok: false, code: 'FACE_RATE_LIMITED' });
+    expect(await start('o_lockout_6')).toMatchObject({ ok: false, code: 'FACE_RATE_LIMITED' });
+    expect(await start('o_lockout_victim')).toMatchObject({ ok: true });
+    // Another ID is not affected by any of it.
+    expect(await start('o_lockout_6', PEOPLE.bob)).toMatchObject({ ok: true });
   });
 
   it('a start that dies between its writes leaves nothing that blocks the next user', async () => {

@@ -82,6 +82,16 @@ it('a release build never talks to the sandbox, whatever the config says: a clea
     type Options = { success: (res: unknown) => void };
     device.request = jest.fn((o: Options) => o.success({ statusCode: 200, data: { ok: true, openid: 'o' } }));
     await expect(callCloud('ping', 'ping', {})).resolves.toMatchObject({ ok: true });
+    // A version it cannot tell counts as release: refused rather than risked.
+    request.mockClear();
+    device.request = request;
+    device.getAccountInfoSync = () => {
+      throw new TypeError('getAccountInfoSync is not a function');
+    };
+    await expect(callCloud('ping', 'ping', {})).resolves.toMatchObject({ ok: false, code: 'NOT_CONFIGURED' });
+    device.getAccountInfoSync = () => ({ miniProgram: { appId: 'wx1234567890abcdef' } });
+    await expect(callCloud('ping', 'ping', {})).resolves.toMatchObject({ ok: false, code: 'NOT_CONFIGURED' });
+    expect(request).not.toHaveBeenCalled();
   } finally {
     device.getAccountInfoSync = account;
   }

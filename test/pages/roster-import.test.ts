@@ -77,7 +77,9 @@ async function rosterCount(): Promise<number> {
 
 /** Whether a file is still in the sandbox's storage. */
 async function stored(fileID: string): Promise<boolean> {
-  return (await postJson('/sandbox/storage/temp-url', { fileID })).status === 200;
+  const res = await postJson('/sandbox/client/storage/download', { fileID }, { 'X-WX-OPENID': ADMIN });
+  if (res.status !== 200 && res.status !== 404) throw new Error(`storage answered ${res.status}`);
+  return res.status === 200;
 }
 
 function sheetOf(content: Buffer): unknown[][] {
@@ -144,7 +146,7 @@ describe('roster-import page, admin', () => {
       field: 'file',
       filePath: file.path,
       statusCode: 200,
-      cloudPath: expect.stringMatching(/^roster-uploads\/\d{13}-2024\.xlsx$/),
+      cloudPath: expect.stringMatching(/^roster-uploads\/\d{13}-[0-9a-f]{16}-2024\.xlsx$/),
     });
     expect(files.progress[files.progress.length - 1]).toBe(100);
     expect(page.data.uploadPercent).toBe(100);
@@ -319,7 +321,7 @@ describe('roster-import page, admin', () => {
     expect(files.uploads[0]).toMatchObject({
       via: 'cloud.uploadFile',
       statusCode: 200,
-      cloudPath: expect.stringMatching(/^roster-uploads\/\d{13}-roster\.xls\.xlsx$/),
+      cloudPath: expect.stringMatching(/^roster-uploads\/\d{13}-[0-9a-f]{16}-roster\.xls\.xlsx$/),
     });
     expect(page.data.preview).toMatchObject({ total: 5, failed: 0 });
     expect(page.data.uploadPercent).toBe(100);

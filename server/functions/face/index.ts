@@ -54,6 +54,8 @@ export const main = async (event: unknown, context?: unknown) => {
     // user's own, gets re-checked with getinfo).
     if (caller.openid && caller.openid !== event.openid) return 'success';
     try {
+      // Nor is one from another mini-program sharing the environment.
+      if (caller.appid && caller.appid !== settings.group('app').WECHAT_APPID) return 'success';
       return await faceService().push(event);
     } catch (err) {
       logger.error('face push failed', { error: (err as Error).name });

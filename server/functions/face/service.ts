@@ -16,8 +16,14 @@ import type {
 import { isCredential } from '../../../miniprogram/shared/requests';
 import { describeError, Refusal } from '../../core/errors';
 import { certHash, evaluateGetInfo, evaluateQueryVerifyInfo, type FaceCheckResult } from '../../core/face-check';
-import { type FaceSession, MAX_STARTS_PER_WINDOW, sessionRefusal, START_WINDOW_SECONDS } from '../../core/face-flow';
-import { FACE_CONFIRM_PER_CALLER, FACE_START_PER_ID } from '../../core/limits';
+import { type FaceSession, sessionRefusal } from '../../core/face-flow';
+import {
+  FACE_CONFIRM_PER_CALLER,
+  FACE_PUSH_PER_USER,
+  FACE_START_CALLERS_PER_ID,
+  FACE_START_ID_CALLER,
+  FACE_START_PER_CALLER,
+} from '../../core/limits';
 import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
 import type { Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
@@ -61,16 +67,14 @@ export class FaceService {
   /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
   async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
     const { name, idCardNumber: idCard } = request;
-    // Counted per ID number before anything is written: probing one person's ID gets nowhere fast.
-    await this.deps.limiter.hit(FACE_START_PER_ID, 'id', idCard, 'FACE_RATE_LIMITED');
+    await this.admit(openid, idCard);
     const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
     const now = new Date();
 
-    // The session is written first (state 'starting', no credential yet) and then counted, so
-    // concurrent starts cannot all slip under the limit; a refused or failed start removes it. Its
-    // verifyKey (uniquely indexed) holds a placeholder of its own until the credential arrives: a
-    // start that dies in between blocks nobody.
+    // The session is written with state 'starting' and no credential yet. Its verifyKey (uniquely
+    // indexed) holds a placeholder of its own until the credential arrives: a start that dies in
+    // between blocks nobody.
     const sessionId = crypto.randomBytes(16).toString('hex');
     const session: FaceSession = {
       _id: sessionId,
@@ -92,15 +96,6 @@ export class FaceService {
         () => db.collection(SESSIONS).doc(sessionId).remove(),
         { session: sessionId },
       );
-    const _ = db.command;
-    const recent = await db
-      .collection(SESSIONS)
-      .where(serverWritten(db, { openidHash, createdAt: _.gt(new Date(now.getTime() - START_WINDOW_SECONDS * 1000)) }))
-      .count();
-    if (recent.total > MAX_STARTS_PER_WINDOW) {
-      await discard();
-      throw new Refusal('FACE_RATE_LIMITED');
-    }
 
     let credential: string;
     try {
@@ -117,6 +112,25 @@ export class FaceService {
     return mode === 'v2'
       ? { mode, verifyId: credential, expiresIn: ttlSeconds }
       : { mode, userIdKey: credential, expiresIn: ttlSeconds };
+  }
+
+  /**
+   * Rate limits, before anything is written: the caller's own first (atomic counters, so concurrent
+   * starts cannot slip under it), then the ID number's. The ID counts each caller once per window
+   * and only callers their own limit let through, so one account, however persistent, cannot lock
+   * a person out; a caller the ID's limit turned away is not remembered as admitted.
+   */
+  private async admit(openid: string, idCard: string): Promise<void> {
+    const { limiter } = this.deps;
+    await limiter.hit(FACE_START_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
+    const pair = `${idCard}\0${openid}`;
+    if ((await limiter.count(FACE_START_ID_CALLER, 'id', pair)) > 1) return;
+    try {
+      await limiter.hit(FACE_START_CALLERS_PER_ID, 'id', idCard, 'FACE_RATE_LIMITED');
+    } catch (err) {
+      await limiter.forget(FACE_START_ID_CALLER, 'id', pair);
+      throw err;
+    }
   }
 
   /** WeChat's credential for the client step: verify_id (v2) or user_id_key (v1). */
@@ -146,6 +160,9 @@ export class FaceService {
 
   /** `request` carries a well-formed credential of one generation (checked by the router). */
   async confirm(openid: string, request: FaceConfirmRequest): Promise<BodyOf<'face', 'confirm'>> {
+    // Every confirm asks WeChat (v2 may ask again while the user has not finished: 84003), and v1
+    // asks getinfo before it knows the session: counted per caller before anything else.
+    await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
     return 'verifyId' in request
       ? this.confirmV2(openid, request.verifyId)
       : this.confirmV1(openid, request.verifyResult);
@@ -167,9 +184,7 @@ export class FaceService {
   }
 
   private async confirmV1(openid: string, verifyResult: string): Promise<BodyOf<'face', 'confirm'>> {
-    // getinfo first: its user_id_key tells which session this result belongs to. So it is counted
-    // per caller before it is asked: junk results cannot burn the API quota.
-    await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
+    // getinfo first: its user_id_key tells which session this result belongs to (confirm counted the call).
     const answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: verifyResult });
     const userIdKey = typeof answer.user_id_key === 'string' ? answer.user_id_key : '';
     if (!userIdKey) throw new Refusal('FACE_RESULT_INVALID');
@@ -289,9 +304,11 @@ export class FaceService {
     }
     let answer: Record<string, unknown>;
     try {
+      // Anyone can send a push naming their own session: each costs a getinfo, so it is counted.
+      await this.deps.limiter.hit(FACE_PUSH_PER_USER, 'caller', String(event.openid), 'FACE_RATE_LIMITED');
       answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: event.verify_result });
     } catch (err) {
-      logger.info('face push ignored: getinfo failed', { session: session._id, ...describeError(err) });
+      logger.info('face push ignored: not checked', { session: session._id, ...describeError(err) });
       return 'success';
     }
     const genuine =

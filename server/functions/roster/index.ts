@@ -52,8 +52,10 @@ export const main = async (event: unknown, context?: unknown) => {
   const startedAt = Date.now();
   const timeLimitMs = deployedTimeLimit('roster', logger, context);
   const caller = callerContext();
-  // The sweep needs no settings: abandoned uploads go even when configuration is incomplete.
-  if (isTimerEvent(event, caller)) return sweepRoster({ db, storage, logger });
+  // The sweep needs only the PII keys: abandoned uploads go even when the roster settings are broken.
+  if (isTimerEvent(event, caller)) {
+    return sweepRoster({ db, storage, logger, keys: piiKeysOf(settings.group('pii')) });
+  }
   let instance: RosterService | undefined;
   return route(event, { caller, service: () => (instance ??= service(startedAt, timeLimitMs)) });
 };

@@ -1,13 +1,14 @@
 /**
  * Ending roster jobs: the state saved, the upload (plain PII) deleted or recorded for retry, the
  * file's lock released. Also the timer sweep, which ends abandoned jobs and retries failed
- * deletions. None of it needs the PII keys or the roster settings, so the sweep runs even when the
- * function's configuration is incomplete: an upload never outlives its job because of a typo in
- * ROSTER_DB_QPS.
+ * deletions. It needs the PII keys (the uploads' file IDs are stored encrypted) and none of the
+ * roster settings, so it runs even when the rest of the function's configuration is incomplete: an
+ * upload never outlives its job because of a typo in ROSTER_DB_QPS.
  */
 import { ROSTER_UPLOAD_PREFIX } from '../../../miniprogram/shared/contracts';
 import { ERRORS } from '../../../miniprogram/shared/errors';
 import { failed, finished, isAbandoned, type RosterJob } from '../../core/roster/job';
+import type { PiiKeys } from '../../core/pii';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import type { CloudDb } from '../../lib/cloud-db';
@@ -61,10 +62,15 @@ export interface SweepResult {
  * uploads and releases their locks; then retries the deletions that failed earlier. Each part is
  * best effort: one failure is logged and the rest goes on.
  */
-export async function sweepRoster(deps: { db: CloudDb; storage: CloudStorage; logger: Logger }): Promise<SweepResult> {
-  const { db, storage, logger } = deps;
-  const jobs = new JobStore(db, new Throttle(SWEEP_QPS));
-  const files = new FileCleanup(db, storage, logger);
+export async function sweepRoster(deps: {
+  db: CloudDb;
+  storage: CloudStorage;
+  logger: Logger;
+  keys: PiiKeys;
+}): Promise<SweepResult> {
+  const { db, storage, logger, keys } = deps;
+  const jobs = new JobStore(db, new Throttle(SWEEP_QPS), keys);
+  const files = new FileCleanup(db, storage, logger, keys);
   const closer = new JobCloser(jobs, files, logger);
   const now = Date.now();
   let abandoned = 0;

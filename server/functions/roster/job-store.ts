@@ -5,10 +5,15 @@
  * what was read; where a decision must be atomic (taking a lease) or must select documents (finding
  * abandoned jobs), the same condition is also the database query, and the service checks the answer
  * with the pure function again. Every request goes through the throttle.
+ *
+ * The file IDs in a job are stored encrypted (bound to the job): where the rules are left at the
+ * platform's defaults, a client can read the collection and every file whose ID it knows, and the
+ * upload holds a roster's names and ID numbers.
  */
 import { Refusal } from '../../core/errors';
+import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
 import { ABANDONED_MS, holdsLock, LEASE_MS, leaseFree, type RosterJob } from '../../core/roster/job';
-import { isClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
+import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
@@ -23,31 +28,58 @@ interface LockDoc {
   _openid?: string;
 }
 
+/** A job as stored: its file IDs encrypted. */
+type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID'> & { fileIDEnc: string; reportFileIDEnc?: string };
+
 export class JobStore {
   constructor(
     private readonly db: CloudDb,
     private readonly throttle: Throttle,
+    private readonly keys: PiiKeys,
   ) {}
 
   async create(job: RosterJob): Promise<void> {
-    await this.throttle.run(() => this.db.collection(JOBS).add({ data: job }));
+    await this.throttle.run(() => this.db.collection(JOBS).add({ data: this.toDoc(job) }));
+  }
+
+  private toDoc(job: RosterJob): JobDoc {
+    const { fileID, reportFileID, ...rest } = job;
+    return {
+      ...rest,
+      fileIDEnc: encryptField(this.keys, fileID, `${JOBS}:${job._id}:fileID`),
+      ...(reportFileID
+        ? { reportFileIDEnc: encryptField(this.keys, reportFileID, `${JOBS}:${job._id}:reportFileID`) }
+        : {}),
+    };
+  }
+
+  private fromDoc(doc: JobDoc): RosterJob {
+    const { fileIDEnc, reportFileIDEnc, ...rest } = doc;
+    return {
+      ...rest,
+      fileID: decryptField(this.keys, fileIDEnc, `${JOBS}:${doc._id}:fileID`),
+      ...(reportFileIDEnc
+        ? { reportFileID: decryptField(this.keys, reportFileIDEnc, `${JOBS}:${doc._id}:reportFileID`) }
+        : {}),
+    };
   }
 
   async find(jobId: string): Promise<RosterJob | undefined> {
     const res = await this.throttle.run(() =>
       this.db
-        .collection<RosterJob>(JOBS)
+        .collection<JobDoc>(JOBS)
         .where(serverWritten(this.db, { _id: jobId, kind: 'job' }))
         .limit(1)
         .get(),
     );
-    return res.data[0];
+    const doc = res.data[0];
+    return doc && this.fromDoc(doc);
   }
 
   /** Stores `job` as it is now (stamped `updatedAt`); answers what was stored. */
   async save(job: RosterJob): Promise<RosterJob> {
     const saved = { ...job, updatedAt: new Date() };
-    const { _id, ...fields } = saved;
+    const { _id, ...fields } = this.toDoc(saved);
     await this.throttle.run(() => this.db.collection(JOBS).doc(_id).set({ data: fields }));
     return saved;
   }
@@ -85,7 +117,7 @@ export class JobStore {
     const _ = this.db.command;
     const res = await this.throttle.run(() =>
       this.db
-        .collection<RosterJob>(JOBS)
+        .collection<JobDoc>(JOBS)
         .where({
           kind: 'job',
           state: 'running',
@@ -96,7 +128,7 @@ export class JobStore {
         .limit(limit)
         .get(),
     );
-    return res.data;
+    return res.data.map((doc) => this.fromDoc(doc));
   }
 
   /**
@@ -117,7 +149,7 @@ export class JobStore {
         if (!held) throw err;
         if (isClientWritten(held)) {
           // A lock a client planted (possible under the platform's default rules) holds nothing.
-          await this.throttle.run(() => this.db.collection(JOBS).where({ _id, _openid: held._openid }).remove());
+          await this.throttle.run(() => removeClientWritten(this.db, JOBS, _id));
           continue;
         }
         if (holdsLock(await this.find(held.jobId), Date.now())) throw new Refusal('ROSTER_ALREADY_IMPORTING');

@@ -65,9 +65,9 @@ export class RosterService {
   private readonly closer: JobCloser;
 
   constructor(private readonly deps: RosterDeps) {
-    this.jobs = new JobStore(deps.db, deps.throttle);
+    this.jobs = new JobStore(deps.db, deps.throttle, deps.keys);
     this.writer = new RosterWriter({ ...deps, batchSize: BATCH_SIZE });
-    this.files = new FileCleanup(deps.db, deps.storage, deps.logger);
+    this.files = new FileCleanup(deps.db, deps.storage, deps.logger, deps.keys);
     this.closer = new JobCloser(this.jobs, this.files, deps.logger);
   }
 

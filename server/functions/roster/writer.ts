@@ -9,7 +9,7 @@ import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
 import type { RosterRecord } from '../../core/roster';
 import type { BatchCounts } from '../../core/roster/job';
 import type { Logger } from '../../core/router';
-import { addMany, type CloudDb } from '../../lib/cloud-db';
+import { addMany, isClientWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
@@ -128,11 +128,13 @@ export class RosterWriter {
       db
         .collection<StoredRow>(ROSTER)
         .where({ _id: db.command.in(ids) })
-        .field({ rowHash: true })
+        .field({ rowHash: true, _openid: true })
         .limit(batchSize)
         .get(),
     );
-    return new Map(res.data.map((d) => [d._id, d.rowHash]));
+    // A row a client planted (possible under the platform's default rules) matches nothing: it is
+    // seen as changed, so the real row replaces it.
+    return new Map(res.data.map((d) => [d._id, isClientWritten(d) ? '' : d.rowHash]));
   }
 
   /** The row's key (blind index of the ID) and a keyed hash of its content (to skip unchanged rows). */

@@ -71,6 +71,55 @@ describe('unique indexes', () => {
     db.insert('s', [{ _id: 'i', k: 'x' }]);
     expect(() => db.createIndex('s', { name: 'k', keys: { k: 1 }, unique: true })).toThrow(/duplicate key/);
   });
+
+  it('checks a transaction’s writes again at commit, against what was committed meanwhile', () => {
+    const db = new Database(undefined);
+    db.createCollection('s');
+    db.createIndex('s', { name: 'k', keys: { k: 1 }, unique: true });
+    const tx = db.startTransaction();
+    db.insert('s', [{ _id: 'a', k: 'x' }], tx);
+    db.insert('s', [{ _id: 'b', k: 'x' }]);
+    expect(() => db.commitTransaction(tx)).toThrow(/duplicate key/);
+    expect(db.dump('s').map((d) => d._id)).toEqual(['b']);
+  });
+
+  it('replays an index created twice under one name as one index', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-db-'));
+    try {
+      const db = new Database(dir);
+      db.createCollection('s');
+      db.createIndex('s', { name: 'k', keys: { k: 1 }, unique: false });
+      db.createIndex('s', { name: 'k', keys: { k: 1 }, unique: true });
+      db.close();
+      const again = new Database(dir);
+      expect(again.indexes('s')).toEqual([{ name: 'k', keys: { k: 1 }, unique: true }]);
+      again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('field paths', () => {
+  it('refuses paths through __proto__, constructor or prototype, in data, queries and renames', () => {
+    const db = new Database(undefined);
+    db.createCollection('s');
+    db.insert('s', [{ _id: 'a' }]);
+    const merge = { multi: false, merge: true, upsert: false };
+    expect(() => db.modify('s', { _id: 'a' }, { $set: { '__proto__.polluted': 1 } }, merge)).toThrow(/not allowed/);
+    expect(() => db.modify('s', { _id: 'a' }, { $set: { a: { constructor: { prototype: 1 } } } }, merge)).toThrow(
+      /not allowed/,
+    );
+    expect(() => db.modify('s', { _id: 'a' }, { $rename: { x: 'prototype' } }, merge)).toThrow(/not allowed/);
+    expect(() => db.query('s', { '__proto__.polluted': 1 })).toThrow(/not allowed/);
+    expect(() => db.insert('s', [JSON.parse('{"__proto__": {"polluted": 1}}') as Record<string, unknown>])).toThrow(
+      /not allowed/,
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Ordinary fields that merely contain the words are fine.
+    db.modify('s', { _id: 'a' }, { $set: { prototypeName: 'x', note: '__proto__' } }, merge);
+    expect(db.dump('s')).toEqual([{ _id: 'a', prototypeName: 'x', note: '__proto__' }]);
+  });
 });
 
 describe('function packages', () => {

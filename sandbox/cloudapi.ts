@@ -2,13 +2,15 @@
  * The Tencent Cloud API actions a deploy makes through `@cloudbase/manager-node` (TC3-signed JSON
  * over HTTPS; here `POST /tcloud/<service>` on the sandbox), emulated over the sandbox's own
  * environment: `tcb` (environment info, collections and indexes, collection and storage
- * permissions) and `scf` (functions: code, runtime, timeout, memory, variables, timers).
+ * permissions, MongoDB commands on a collection's documents) and `scf` (functions: code, runtime,
+ * timeout, memory, variables, timers).
  *
  * Requests are authenticated like the real API: the TC3-HMAC-SHA256 signature is recomputed with the
  * sandbox's own API key pair (secrets.json) and the timestamp must be within 5 minutes. Answers are
  * the API's envelope: `{ Response: { …, RequestId } }` or `{ Response: { Error: { Code, Message }, RequestId } }`.
  */
 import crypto from 'crypto';
+import { EJSON } from 'bson';
 import type { Database } from './db';
 import { ACLS, type Acl, type DeployedFunction, type Environment, type Trigger } from './environment';
 import { unzip } from './zip';
@@ -124,6 +126,63 @@ function parseAcl(value: unknown, rule: unknown, collection: boolean): { acl: Ac
   return { acl: 'CUSTOM', rule: rule as string };
 }
 
+interface MgoCommand {
+  TableName?: unknown;
+  CommandType?: unknown;
+  Command?: unknown;
+}
+
+type Filter = Record<string, unknown>;
+const filterOf = (value: unknown): Filter => (value && typeof value === 'object' ? (value as Filter) : {});
+
+/** The command document of `input`, which must name its table first (`{ "count": "<table>", … }`). */
+function commandOf(input: MgoCommand, ctx: CloudApiContext): { name: string; verb: string; command: Params } {
+  const name = typeof input.TableName === 'string' ? input.TableName : '';
+  if (!ctx.db.hasCollection(name)) fail('ResourceNotFound.TableNotExist', `Table ${name} does not exist.`);
+  let command: Params;
+  try {
+    command = EJSON.parse(String(input.Command ?? '')) as Params;
+  } catch {
+    return fail('InvalidParameterValue', 'Command must be a JSON (EJSON) command document.');
+  }
+  const verb = Object.keys(command)[0] ?? '';
+  if (command[verb] !== name) fail('InvalidParameterValue', `The command must name table ${name} first.`);
+  return { name, verb, command };
+}
+
+function deleteCommand(name: string, command: Params, ctx: CloudApiContext): Params {
+  let n = 0;
+  for (const d of command.deletes as { q?: unknown; limit?: unknown }[]) {
+    if (d.limit !== 0 && d.limit !== 1) fail('InvalidParameterValue', 'Each delete needs limit 0 (all) or 1.');
+    n += ctx.db.remove(name, filterOf(d.q), d.limit === 0);
+  }
+  return { n, ok: 1 };
+}
+
+/**
+ * One command of `RunCommands`, with the management API's own rights (no collection permission
+ * applies): `count` (CommandType QUERY) and `delete` (DELETE), MongoDB's command documents, answered
+ * with MongoDB's result document `{ n, ok: 1 }`. The other commands the cloud runs are not emulated.
+ */
+function runCommand(input: MgoCommand, ctx: CloudApiContext): Params {
+  const { name, verb, command } = commandOf(input, ctx);
+  try {
+    if (input.CommandType === 'QUERY' && verb === 'count') {
+      return { n: ctx.db.count(name, filterOf(command.query)), ok: 1 };
+    }
+    if (input.CommandType === 'DELETE' && verb === 'delete' && Array.isArray(command.deletes)) {
+      return deleteCommand(name, command, ctx);
+    }
+  } catch (err) {
+    if (err instanceof CloudApiError) throw err;
+    fail('InvalidParameterValue', (err as Error).message);
+  }
+  return fail(
+    'UnsupportedOperation',
+    `The sandbox runs count (QUERY) and delete (DELETE) commands only, not ${String(input.CommandType)} ${verb}.`,
+  );
+}
+
 const TCB: Record<string, Action> = {
   DescribeEnvInfo: (params, ctx) => {
     checkEnv(params, ctx);
@@ -169,6 +228,13 @@ const TCB: Record<string, Action> = {
       }
     }
     return {};
+  },
+  RunCommands: (params, ctx) => {
+    checkEnv(params, ctx);
+    const commands = params.MgoCommands;
+    if (!Array.isArray(commands) || commands.length === 0) fail('MissingParameter', 'MgoCommands is required.');
+    // Each answer is a JSON string, as the cloud gives it.
+    return { Data: (commands as MgoCommand[]).map((command) => JSON.stringify(runCommand(command, ctx))) };
   },
   ModifyResourcePermission: (params, ctx) => {
     checkEnv(params, ctx);

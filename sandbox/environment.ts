@@ -66,12 +66,19 @@ export class Environment {
   constructor(dataDir: string) {
     this.file = path.join(dataDir, 'environment.json');
     this.codeRoot = path.join(dataDir, 'functions');
-    if (fs.existsSync(this.file)) this.state = JSON.parse(fs.readFileSync(this.file, 'utf8')) as State;
+    if (fs.existsSync(this.file)) {
+      // A data dir from before the file was owner-only.
+      fs.chmodSync(this.file, 0o600);
+      this.state = JSON.parse(fs.readFileSync(this.file, 'utf8')) as State;
+    }
   }
 
+  /** Owner-only (0600), like secrets.json: the deployed variables include the sandbox's secrets. */
   private save(): void {
     const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(this.state, null, 2));
+    fs.writeFileSync(tmp, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    // A temporary file left by an interrupted save keeps its old mode through writeFileSync.
+    fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, this.file);
   }
 

@@ -15,9 +15,12 @@
  * - Tencent Cloud API key: TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY, or `--key-file` (JSON
  *   `{ "secretId", "secretKey" }`). Environment: CLOUD_ENV, else `envId` in miniprogram/config.ts.
  * - `--dry-run`: no key, no network: prints every call it would make on an empty environment,
- *   secrets masked. `--check`: reads the environment back, lists every drift, exits 1 if any.
+ *   secrets masked; nothing is changed, whatever the target. `--check`: reads the environment back,
+ *   lists every drift, exits 1 if any; it only reads.
  * - `--sandbox <url>`: the same against a running `npm start` sandbox (its key and values are read
- *   from its data dir, SANDBOX_DATA_DIR or .sandbox/).
+ *   from its data dir, SANDBOX_DATA_DIR or .sandbox/). `.env.deploy` is not read; an `--env-file`
+ *   given may set the sandbox's settings but never a secret, WECHAT_API_BASE or another value the
+ *   sandbox sets itself, and TENCENTCLOUD_* from the shell are not used (names ignored are printed).
  * - `--manual`: for a team without Tencent Cloud API keys: prints every step to make by hand.
  */
 import fs from 'fs';
@@ -27,6 +30,7 @@ import { deployValues, type SandboxSecrets } from '../sandbox/secrets';
 import { COLLECTION_PERMISSION, COLLECTIONS, FUNCTIONS, STORAGE_PERMISSION } from '../server/manifest';
 import { buildFunctions, FUNCTIONS_OUT, ROOT } from './build';
 import { dryRunApi, managerApi, type CloudApi } from './lib/cloud-api';
+import { CLOUD_CREDENTIALS, outsideValues } from './lib/sandbox-deploy';
 import { parseArgs, resolveConfig, runScript, UsageError } from './lib/deploy';
 import {
   applyState,
@@ -50,8 +54,10 @@ const ARGS = {
 } as const;
 
 /**
- * `KEY=VALUE` lines (`#` comments, optional `export `); a value in double quotes may span lines and
- * takes `\n` escapes (a PEM key fits either way), single quotes are literal.
+ * `KEY=VALUE` lines (`#` comments, optional `export `). A value in double quotes may span lines and
+ * takes the escapes `\n`, `\"` and `\\` (a PEM key fits either way); single quotes are literal. A
+ * quoted value ends at its closing quote: only spaces and a `# comment` may follow it. Errors name
+ * the line, never a value.
  */
 export function parseEnvFile(text: string): Record<string, string> {
   const values: Record<string, string> = {};
@@ -62,20 +68,53 @@ export function parseEnvFile(text: string): Record<string, string> {
     const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
     if (!match) throw new UsageError(`env file line ${i + 1}: expected KEY=VALUE`);
     const [, key, rest] = match as unknown as [string, string, string];
-    let value = rest;
-    if (value.startsWith('"')) {
-      let body = value.slice(1);
-      while (!/(^|[^\\])"\s*$/.test(body) && i + 1 < lines.length) body += `\n${lines[++i]}`;
-      if (!/(^|[^\\])"\s*$/.test(body)) throw new UsageError(`env file: ${key} has no closing quote`);
-      value = body.replace(/"\s*$/, '').replace(/\\n/g, '\n').replace(/\\"/g, '"');
-    } else if (value.startsWith("'")) {
-      value = value.replace(/^'|'\s*$/g, '');
+    if (rest.startsWith('"') || rest.startsWith("'")) {
+      const quoted = quotedValue(lines, i, key, rest);
+      values[key] = quoted.value;
+      i = quoted.lastLine;
     } else {
-      value = value.replace(/\s+#.*$/, '');
+      values[key] = rest.replace(/\s+#.*$/, '');
     }
-    values[key] = value;
   }
   return values;
+}
+
+const DOUBLE_QUOTE_ESCAPES: Readonly<Record<string, string | undefined>> = { n: '\n', '"': '"', '\\': '\\' };
+
+/**
+ * The value of a quoted `rest` starting on line `first` (0-based): its text and the line its
+ * closing quote is on. Only a double-quoted value continues on the next lines.
+ */
+function quotedValue(lines: string[], first: number, key: string, rest: string): { value: string; lastLine: number } {
+  const quote = rest[0]!;
+  let value = '';
+  let line = first;
+  let text = rest.slice(1);
+  for (;;) {
+    for (let at = 0; at < text.length; at += 1) {
+      const char = text[at]!;
+      const escaped = quote === '"' && char === '\\' ? DOUBLE_QUOTE_ESCAPES[text[at + 1] ?? ''] : undefined;
+      if (escaped !== undefined) {
+        value += escaped;
+        at += 1;
+      } else if (char === quote) {
+        if (!/^\s*(#.*)?$/.test(text.slice(at + 1))) {
+          throw new UsageError(
+            `env file line ${line + 1}: ${key} has text after its closing quote (only a # comment may follow)`,
+          );
+        }
+        return { value, lastLine: line };
+      } else {
+        value += char;
+      }
+    }
+    if (quote !== '"' || line + 1 >= lines.length) {
+      throw new UsageError(`env file line ${first + 1}: ${key} has no closing quote`);
+    }
+    line += 1;
+    text = lines[line]!;
+    value += '\n';
+  }
 }
 
 function readEnvFile(file: string, required: boolean): Record<string, string> {
@@ -103,7 +142,12 @@ interface Target {
   managedValues: boolean;
 }
 
-async function sandboxTarget(url: string, envFileValues: Record<string, string>): Promise<Target> {
+/**
+ * A running sandbox: its own key signs the calls, its own values are deployed; of the env file's
+ * values only settings are taken (see outsideValues), and the names left out are printed. A dry run
+ * calls nothing there either.
+ */
+async function sandboxTarget(url: string, envFileValues: Record<string, string>, dryRun: boolean): Promise<Target> {
   const base = url.replace(/\/+$/, '');
   const health = (await fetch(`${base}/health`).then((r) => r.json())) as { env?: string };
   if (!health.env) throw new UsageError(`${base}/health gave no env: is it a sandbox (npm start)?`);
@@ -111,17 +155,21 @@ async function sandboxTarget(url: string, envFileValues: Record<string, string>)
   const file = path.join(dataDir, 'secrets.json');
   if (!fs.existsSync(file)) throw new UsageError(`${file} not found: set SANDBOX_DATA_DIR to the sandbox's data dir`);
   const secrets = JSON.parse(fs.readFileSync(file, 'utf8')) as SandboxSecrets;
-  return {
-    envId: health.env,
-    api: managerApi({
-      envId: health.env,
-      secretId: process.env.TENCENTCLOUD_SECRETID?.trim() || secrets.cloudApiSecretId,
-      secretKey: process.env.TENCENTCLOUD_SECRETKEY?.trim() || secrets.cloudApiSecretKey,
-      apiBase: `${base}/tcloud`,
-    }),
-    values: { ...deployValues(secrets, base), ...envFileValues },
-    managedValues: true,
-  };
+  const own = deployValues(secrets, base);
+  const { values, ignored } = outsideValues(envFileValues, own);
+  const credentials = CLOUD_CREDENTIALS.filter((name) => process.env[name]?.trim());
+  if (ignored.length || credentials.length) {
+    console.error(`note: ignored for the sandbox (it keeps its own): ${[...ignored, ...credentials].join(', ')}`);
+  }
+  const api = dryRun
+    ? dryRunApi({ envId: health.env }, (l) => console.log(`  ${l}`), SECRET_VARIABLES)
+    : managerApi({
+        envId: health.env,
+        secretId: secrets.cloudApiSecretId,
+        secretKey: secrets.cloudApiSecretKey,
+        apiBase: `${base}/tcloud`,
+      });
+  return { envId: health.env, api, values: { ...own, ...values }, managedValues: true };
 }
 
 function cloudTarget(args: Args, values: Record<string, string>): Target {
@@ -182,10 +230,19 @@ export function manualSteps(envId: string): string[] {
 
 type Args = ReturnType<typeof parseArgs<typeof ARGS>>;
 
-async function targetOf(args: Args, envFile: string): Promise<Target> {
+/** The values file: `--env-file`, else `.env.deploy`, which holds a real environment's values (never a sandbox's). */
+export function envFileOf(args: { sandbox?: string; 'env-file'?: string }, root: string): string | undefined {
+  if (args['env-file']) return path.resolve(root, args['env-file']);
+  return args.sandbox ? undefined : path.resolve(root, '.env.deploy');
+}
+
+async function targetOf(args: Args, envFile: string | undefined): Promise<Target> {
   const dryRun = args['dry-run'] === true;
-  const fileValues = readEnvFile(envFile, Boolean(args['env-file']) && !dryRun);
-  const target = args.sandbox ? await sandboxTarget(args.sandbox, fileValues) : cloudTarget(args, fileValues);
+  if (args.sandbox && args['key-file']) {
+    throw new UsageError('--key-file is for a cloud environment: a sandbox is called with its own key (its data dir)');
+  }
+  const fileValues = envFile ? readEnvFile(envFile, Boolean(args['env-file']) && !dryRun) : {};
+  const target = args.sandbox ? await sandboxTarget(args.sandbox, fileValues, dryRun) : cloudTarget(args, fileValues);
   const mode = args.check ? 'check' : dryRun ? 'dry run' : 'apply';
   console.log(`deploy (${mode}) → env ${target.envId}${args.sandbox ? ` (sandbox ${args.sandbox})` : ''}`);
   return target;
@@ -195,11 +252,13 @@ async function targetOf(args: Args, envFile: string): Promise<Target> {
  * Prints the values' problems; a real apply of the team's own values stops on them (true) unless
  * --allow-incomplete. Dry runs and checks only note them; a sandbox's values are its own.
  */
-function refused(args: Args, target: Target, problems: string[], envFile: string): boolean {
+function refused(args: Args, target: Target, problems: string[], envFile: string | undefined): boolean {
   const blocking = !args['dry-run'] && !args.check && !args['allow-incomplete'] && !target.managedValues;
   for (const problem of problems) console.error(`${blocking ? 'error' : 'note'}: ${problem}`);
   if (!problems.length || !blocking) return false;
-  console.error(`fix ${path.relative(ROOT, envFile)} (see deploy.env.example), or deploy with --allow-incomplete`);
+  console.error(
+    `fix ${path.relative(ROOT, envFile ?? '.env.deploy')} (see deploy.env.example), or deploy with --allow-incomplete`,
+  );
   return true;
 }
 
@@ -229,7 +288,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const line of manualSteps(resolveConfig(ROOT, process.env).env)) console.log(line);
       return 0;
     }
-    const envFile = path.resolve(ROOT, args['env-file'] ?? '.env.deploy');
+    const envFile = envFileOf(args, ROOT);
     const target = await targetOf(args, envFile);
     if (!args['no-build']) buildFunctions(only);
     const { state, problems } = desiredState({ values: target.values, functionsDir: FUNCTIONS_OUT, only });

@@ -10,9 +10,10 @@ import { seedDemo } from '../sandbox/seed';
 import { BASIC_PLAN } from '../sandbox/tcb';
 import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox/demo';
 import { sandboxPort } from '../sandbox/env';
+import { deployValues } from '../sandbox/secrets';
 import { VARIABLES } from '../server/manifest';
 import { buildFunctions, buildNpm, ROOT } from './build';
-import { deploySandbox } from './lib/sandbox-deploy';
+import { deploySandbox, outsideValues } from './lib/sandbox-deploy';
 
 export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
@@ -22,12 +23,17 @@ export async function main(args: string[]): Promise<number | undefined> {
   const quota = args.includes('--quota') || process.env.SANDBOX_QUOTA === 'basic' ? BASIC_PLAN : undefined;
   const sandbox = await startSandbox({ port, echoLogs: args.includes('--logs'), quota });
   // Configured like a real environment: the deploy applies the manifest through the sandbox's
-  // management API. A declared variable set in this shell (FACE_API_VERSION=v1 npm start) is deployed too.
-  const shell = Object.fromEntries(
-    Object.keys(VARIABLES)
-      .filter((name) => process.env[name]?.trim())
-      .map((name) => [name, process.env[name]!.trim()]),
+  // management API. A declared setting set in this shell (FACE_API_VERSION=v1 npm start) is deployed
+  // too; a secret or a value the sandbox sets itself never is (a production key stays out of .sandbox/).
+  const { values: shell, ignored } = outsideValues(
+    Object.fromEntries(
+      Object.keys(VARIABLES)
+        .filter((name) => process.env[name]?.trim())
+        .map((name) => [name, process.env[name]!.trim()]),
+    ),
+    deployValues(sandbox.secrets, sandbox.url),
   );
+  if (ignored.length) console.error(`note: ignored for the sandbox (it keeps its own): ${ignored.join(', ')}`);
   const problems = await deploySandbox(sandbox, { env: shell });
   for (const problem of problems) console.error(`note: ${problem}`);
   const seeded = await seedDemo(sandbox);

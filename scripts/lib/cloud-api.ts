@@ -77,6 +77,30 @@ export function managerApi(target: CloudTarget): CloudApi {
   };
 }
 
+/** Actions that only read: `Get…`, `Describe…`, `List…`, and `RunCommands` made only of queries. */
+export function isRead(action: string, params: Params): boolean {
+  if (/^(Get|Describe|List)/.test(action)) return true;
+  if (action !== 'RunCommands') return false;
+  const commands = params.MgoCommands;
+  return (
+    Array.isArray(commands) &&
+    commands.length > 0 &&
+    commands.every((c) => (c as { CommandType?: unknown } | null)?.CommandType === 'QUERY')
+  );
+}
+
+/** The same API, refusing (before sending) every action that could change something: what `--check` uses. */
+export function readOnlyApi(api: CloudApi): CloudApi {
+  return {
+    call(service, action, params) {
+      if (!isRead(action, params)) {
+        return Promise.reject(new Error(`${service}.${action} would change the environment: a check only reads`));
+      }
+      return api.call(service, action, params);
+    },
+  };
+}
+
 /** One line per call: `scf.CreateFunction { … }`, values of `secretKeys` masked, long blobs summarised. */
 export function describeCall(
   service: Service,

@@ -5,8 +5,17 @@
  * list every drift. `npm run deploy` and the sandbox's own configuration (`npm start`, the test
  * sandboxes) both go through here, so a test of the sandbox is a test of the deploy.
  *
- * Idempotent: every step reads first and writes only what differs. A function's code is compared by
- * the digest the deploy writes into its description (`[code sha256:…]`).
+ * Order: the rules first (collections exist, their permission and the storage permission are
+ * applied before anything that can fail), then the collections' contents (client-written documents
+ * removed, indexes built), then the functions. A collection never holds a client-written document
+ * (one with `_openid`: the server SDK never sets it), and a unique index cannot be built over two
+ * documents that lack its field (a missing field counts as null).
+ *
+ * Idempotent: every step reads first and writes only what differs, except a function's code. The
+ * management API gives no digest of the deployed code (GetFunction's ModTime also moves with every
+ * configuration change, CodeSize proves nothing), so the deploy uploads the code of every function on
+ * every run; the digest it writes into the description (`[code sha256:…]`) lets `--check` see code
+ * deployed from another build, not code uploaded by other means (the console, miniprogram-ci).
  */
 import crypto from 'crypto';
 import fs from 'fs';
@@ -24,7 +33,7 @@ import {
   type VariableName,
 } from '../../server/manifest';
 import type { FunctionName } from '../../miniprogram/shared/contracts';
-import { CloudApiCallError, type CloudApi, type Params } from './cloud-api';
+import { CloudApiCallError, readOnlyApi, type CloudApi, type Params } from './cloud-api';
 import { zip } from './zip';
 
 /** Values of the manifest's variables, by name (what the untracked deploy file holds). */
@@ -148,13 +157,21 @@ async function read(
   }
 }
 
+interface DeployedTrigger {
+  name: string;
+  type: string;
+  /** A timer's cron expression; any other trigger's description as given. */
+  config: string;
+}
+
 interface DeployedFunction {
   runtime: string;
   timeout: number;
   memory: number;
   description: string;
   env: Record<string, string>;
-  triggers: { name: string; config: string }[];
+  /** Every trigger, of any type (the manifest declares timers only). */
+  triggers: DeployedTrigger[];
   status: string;
 }
 
@@ -162,17 +179,17 @@ function deployedFunction(res: Params): DeployedFunction {
   const variables = (
     (res.Environment as { Variables?: { Key: string; Value: string }[] } | undefined)?.Variables ?? []
   ).map((v) => [v.Key, v.Value] as const);
-  const triggers = ((res.Triggers as { TriggerName?: string; TriggerDesc?: string; Type?: string }[] | undefined) ?? [])
-    .filter((t) => t.Type === 'timer')
-    .map((t) => {
-      let config = String(t.TriggerDesc ?? '');
-      try {
-        config = String((JSON.parse(config) as { cron?: unknown }).cron ?? config);
-      } catch {
-        // a bare cron expression
-      }
-      return { name: String(t.TriggerName), config };
-    });
+  const triggers = (
+    (res.Triggers as { TriggerName?: string; TriggerDesc?: string; Type?: string }[] | undefined) ?? []
+  ).map((t) => {
+    let config = String(t.TriggerDesc ?? '');
+    try {
+      if (t.Type === 'timer') config = String((JSON.parse(config) as { cron?: unknown }).cron ?? config);
+    } catch {
+      // a bare cron expression
+    }
+    return { name: String(t.TriggerName), type: String(t.Type ?? ''), config };
+  });
   return {
     runtime: String(res.Runtime ?? ''),
     timeout: Number(res.Timeout),
@@ -251,16 +268,15 @@ async function applyFunction(api: CloudApi, info: EnvInfo, fn: DesiredFunction, 
           'a runtime can only be chosen at creation. Delete the function in the console and deploy again.',
       );
     }
-    if (CODE_MARK.exec(deployed.description)?.[1] !== fn.codeSha256.slice(0, 16)) {
-      await api.call('scf', 'UpdateFunctionCode', {
-        ...ns,
-        Handler: 'index.main',
-        InstallDependency: 'FALSE',
-        ZipFile: fn.zip.toString('base64'),
-      });
-      await waitActive(api, info.namespace, spec.name, wait);
-      options.log(`  ${spec.name}: code updated`);
-    }
+    // Always: nothing the API answers proves the deployed code is this build (see the module comment).
+    await api.call('scf', 'UpdateFunctionCode', {
+      ...ns,
+      Handler: 'index.main',
+      InstallDependency: 'FALSE',
+      ZipFile: fn.zip.toString('base64'),
+    });
+    await waitActive(api, info.namespace, spec.name, wait);
+    options.log(`  ${spec.name}: code uploaded`);
     const configured =
       deployed.timeout === fn.timeout &&
       deployed.memory === spec.memory &&
@@ -283,17 +299,24 @@ async function applyFunction(api: CloudApi, info: EnvInfo, fn: DesiredFunction, 
   await applyTriggers(api, info, fn, found ? deployedFunction(found).triggers : [], options);
 }
 
+const sameTrigger = (deployed: DeployedTrigger, wanted: { name: string; config: string }) =>
+  deployed.type === 'timer' && deployed.name === wanted.name && deployed.config === wanted.config;
+
+/** Timers as the manifest says: a changed one is replaced, one the manifest does not declare (any type) removed. */
 async function applyTriggers(
   api: CloudApi,
   info: EnvInfo,
   fn: DesiredFunction,
-  existing: { name: string; config: string }[],
+  existing: DeployedTrigger[],
   options: ApplyOptions,
 ): Promise<void> {
   const ns = { FunctionName: fn.spec.name, Namespace: info.namespace };
-  const missing = fn.spec.triggers.filter((t) => !existing.some((e) => e.name === t.name && e.config === t.config));
-  for (const t of missing.filter((m) => existing.some((e) => e.name === m.name))) {
-    await api.call('scf', 'DeleteTrigger', { ...ns, TriggerName: t.name, Type: 'timer' });
+  const missing = fn.spec.triggers.filter((t) => !existing.some((e) => sameTrigger(e, t)));
+  for (const stale of existing.filter((e) => !fn.spec.triggers.some((t) => sameTrigger(e, t)))) {
+    await api.call('scf', 'DeleteTrigger', { ...ns, TriggerName: stale.name, Type: stale.type });
+    if (!fn.spec.triggers.some((t) => t.name === stale.name)) {
+      options.log(`  ${fn.spec.name}: ${stale.type} trigger ${stale.name} removed (not in the manifest)`);
+    }
   }
   if (missing.length === 0) return;
   const triggers = missing.map((t) => ({ TriggerName: t.name, Type: 'timer', TriggerDesc: t.config }));
@@ -320,38 +343,152 @@ function indexesOf(res: Params): IndexState[] {
 const sameIndex = (a: IndexState, b: IndexState) =>
   a.unique === b.unique && JSON.stringify(a.keys) === JSON.stringify(b.keys);
 
-async function applyCollection(
+/**
+ * Unique indexes the manifest does not declare for the collection: each can refuse the functions'
+ * writes. (`_id_` is the database's own; a non-unique extra index only costs space and is left alone.)
+ */
+function extraUniqueIndexes(spec: CollectionSpec, existing: IndexState[]): IndexState[] {
+  return existing.filter((e) => e.unique && e.name !== '_id_' && !spec.indexes.some((i) => i.name === e.name));
+}
+
+const tableOf = (envId: string, info: EnvInfo, name: string) => ({
+  EnvId: envId,
+  MongoConnector: info.mongo,
+  TableName: name,
+});
+
+/** The collection's indexes, creating it first if it is missing (`created`: nothing can be in it). */
+async function ensureCollection(
   api: CloudApi,
   envId: string,
   info: EnvInfo,
   spec: CollectionSpec,
   options: ApplyOptions,
-) {
-  const table = { EnvId: envId, MongoConnector: info.mongo, TableName: spec.name };
-  let described = await read(api, 'tcb', 'DescribeTable', table);
-  if (!described) {
-    await api.call('tcb', 'CreateTable', table);
-    options.log(`  ${spec.name}: created`);
-    described = { Indexes: [] };
+): Promise<{ created: boolean; indexes: IndexState[] }> {
+  const table = tableOf(envId, info, spec.name);
+  const described = await read(api, 'tcb', 'DescribeTable', table);
+  if (described) return { created: false, indexes: indexesOf(described) };
+  await api.call('tcb', 'CreateTable', table);
+  options.log(`  ${spec.name}: created`);
+  return { created: true, indexes: [] };
+}
+
+// A document a client wrote: the platform sets `_openid` on it, the server SDK never does.
+const CLIENT_WRITTEN = { _openid: { $exists: true } };
+
+/** One MongoDB command through the management API (tcb RunCommands); answers the command's result document. */
+async function runCommand(
+  api: CloudApi,
+  envId: string,
+  info: EnvInfo,
+  name: string,
+  type: 'QUERY' | 'DELETE',
+  command: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const res = await api.call('tcb', 'RunCommands', {
+    EnvId: envId,
+    MongoConnector: info.mongo,
+    MgoCommands: [{ TableName: name, CommandType: type, Command: JSON.stringify(command) }],
+  });
+  let result: unknown = (res.Data as unknown[] | undefined)?.[0];
+  // Each answer is a JSON string (of a list of JSON strings for some commands).
+  for (let depth = 0; depth < 3; depth += 1) {
+    if (typeof result === 'string') result = JSON.parse(result) as unknown;
+    else if (Array.isArray(result)) result = result[0];
+    else break;
   }
-  const existing = indexesOf(described);
+  return result && typeof result === 'object' ? (result as Record<string, unknown>) : {};
+}
+
+/** `n` of a command's answer (a number, or EJSON's `{ "$numberInt": "2" }`); undefined if it has none. */
+function countOf(result: Record<string, unknown>): number | undefined {
+  const raw = result.n as unknown;
+  const n =
+    typeof raw === 'object' && raw !== null
+      ? Number((raw as Record<string, unknown>).$numberInt ?? (raw as Record<string, unknown>).$numberLong)
+      : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+async function clientWrittenCount(api: CloudApi, envId: string, info: EnvInfo, name: string): Promise<number> {
+  const result = await runCommand(api, envId, info, name, 'QUERY', { count: name, query: CLIENT_WRITTEN });
+  const n = countOf(result);
+  if (n === undefined) throw new Error(`tcb.RunCommands gave no count of the client-written documents of ${name}`);
+  return n;
+}
+
+const documents = (n: number) => `${n} client-written document${n === 1 ? '' : 's'}`;
+
+/** Removes every document a client wrote (none belongs in any collection of the manifest). */
+async function removeClientWritten(
+  api: CloudApi,
+  envId: string,
+  info: EnvInfo,
+  name: string,
+  options: ApplyOptions,
+): Promise<void> {
+  const counted = await clientWrittenCount(api, envId, info, name);
+  if (counted === 0) return;
+  const result = await runCommand(api, envId, info, name, 'DELETE', {
+    delete: name,
+    deletes: [{ q: CLIENT_WRITTEN, limit: 0 }],
+  });
+  // The answer's own count when it gives one, else the count just read.
+  options.log(`  ${name}: removed ${documents(countOf(result) ?? counted)}`);
+}
+
+/** The manifest's indexes: missing or changed ones built, unique ones it does not declare dropped. */
+async function applyIndexes(
+  api: CloudApi,
+  envId: string,
+  info: EnvInfo,
+  spec: CollectionSpec,
+  existing: IndexState[],
+  options: ApplyOptions,
+): Promise<void> {
   const wanted = spec.indexes.map((i) => ({ name: i.name, keys: i.keys, unique: i.unique }));
   const changed = wanted.filter((w) => existing.some((e) => e.name === w.name && !sameIndex(e, w)));
   const missing = wanted.filter((w) => !existing.some((e) => e.name === w.name && sameIndex(e, w)));
-  if (missing.length > 0) {
+  const drops = [...changed, ...extraUniqueIndexes(spec, existing)];
+  if (missing.length === 0 && drops.length === 0) return;
+  try {
     await api.call('tcb', 'UpdateTable', {
-      ...table,
-      ...(changed.length ? { DropIndexes: changed.map((c) => ({ IndexName: c.name })) } : {}),
-      CreateIndexes: missing.map((m) => ({
-        IndexName: m.name,
-        MgoKeySchema: {
-          MgoIsUnique: m.unique,
-          MgoIndexKeys: Object.entries(m.keys).map(([Name, d]) => ({ Name, Direction: String(d) })),
-        },
-      })),
+      ...tableOf(envId, info, spec.name),
+      ...(drops.length ? { DropIndexes: drops.map((c) => ({ IndexName: c.name })) } : {}),
+      ...(missing.length
+        ? {
+            CreateIndexes: missing.map((m) => ({
+              IndexName: m.name,
+              MgoKeySchema: {
+                MgoIsUnique: m.unique,
+                MgoIndexKeys: Object.entries(m.keys).map(([Name, d]) => ({ Name, Direction: String(d) })),
+              },
+            })),
+          }
+        : {}),
     });
+  } catch (err) {
+    throw uniqueIndexError(spec.name, missing, err);
+  }
+  const extra = extraUniqueIndexes(spec, existing);
+  if (extra.length)
+    options.log(`  ${spec.name}: unique index ${extra.map((e) => e.name).join(', ')} dropped (not in the manifest)`);
+  if (missing.length) {
     options.log(`  ${spec.name}: index ${missing.map((m) => `${m.name}${m.unique ? ' (unique)' : ''}`).join(', ')}`);
   }
+}
+
+/** A unique index the database refused to build: which one, why, and what the team does about it. */
+function uniqueIndexError(collection: string, missing: IndexState[], err: unknown): unknown {
+  const unique = missing.filter((m) => m.unique);
+  if (!(err instanceof CloudApiCallError) || unique.length === 0) return err;
+  const fields = [...new Set(unique.flatMap((u) => Object.keys(u.keys)))].join(', ');
+  return new Error(
+    `collection ${collection}: unique index ${unique.map((u) => u.name).join(', ')} cannot be built (${err.message}). ` +
+      `Two or more documents share a value of ${fields} (a missing field counts as null). The permissions are ` +
+      `applied and client-written documents were removed, so these were written by a function or by hand: ` +
+      `find them in 云开发控制台 → 数据库 → ${collection}, delete or correct them, then deploy again.`,
+  );
 }
 
 async function collectionPermissions(api: CloudApi, envId: string, names: string[]): Promise<Map<string, string>> {
@@ -387,19 +524,19 @@ async function storageAcl(api: CloudApi, envId: string, info: EnvInfo): Promise<
   return res ? permissionLabel(res.AclTag, res.Rule) : undefined;
 }
 
-/** Applies `state`: functions (in parallel), then collections with indexes and permissions, then storage. */
-export async function applyState(api: CloudApi, state: DesiredState, options: ApplyOptions): Promise<void> {
-  const info = await envInfo(api, options.envId);
-  options.log('functions:');
-  await Promise.all(state.functions.map((fn) => applyFunction(api, info, fn, options)));
-  options.log('collections:');
-  for (const spec of state.collections) await applyCollection(api, options.envId, info, spec, options);
+/** Every collection's permission, then the storage's: from here on no client writes anything. */
+async function applyPermissions(
+  api: CloudApi,
+  info: EnvInfo,
+  collections: CollectionSpec[],
+  options: ApplyOptions,
+): Promise<void> {
   const permissions = await collectionPermissions(
     api,
     options.envId,
-    state.collections.map((c) => c.name),
+    collections.map((c) => c.name),
   );
-  for (const spec of state.collections) {
+  for (const spec of collections) {
     if (permissions.get(spec.name) === COLLECTION_PERMISSION) continue;
     await api.call('tcb', 'ModifyResourcePermission', {
       EnvId: options.envId,
@@ -419,44 +556,76 @@ export async function applyState(api: CloudApi, state: DesiredState, options: Ap
   }
 }
 
+/**
+ * Applies `state`: the collections (created if missing) and their permissions and the storage
+ * permission first, so a step that fails later never leaves a rule open; then each collection's
+ * client-written documents are removed and its indexes built; then the functions (in parallel).
+ */
+export async function applyState(api: CloudApi, state: DesiredState, options: ApplyOptions): Promise<void> {
+  const info = await envInfo(api, options.envId);
+  options.log('collections:');
+  const found = [];
+  for (const spec of state.collections) found.push(await ensureCollection(api, options.envId, info, spec, options));
+  await applyPermissions(api, info, state.collections, options);
+  for (const [i, spec] of state.collections.entries()) {
+    const { created, indexes } = found[i]!;
+    if (!created) await removeClientWritten(api, options.envId, info, spec.name, options);
+    await applyIndexes(api, options.envId, info, spec, indexes, options);
+  }
+  options.log('functions:');
+  await Promise.all(state.functions.map((fn) => applyFunction(api, info, fn, options)));
+}
+
 // ------------------------------------------------------------ checking
 
-/** Every way the environment differs from `state` (empty: no drift). Values are never printed. */
+/**
+ * Every way the environment differs from `state` (empty: no drift). Values are never printed. Only
+ * reads: the API it is given refuses anything else.
+ */
 export async function checkState(api: CloudApi, state: DesiredState, envId: string): Promise<string[]> {
-  const info = await envInfo(api, envId);
+  const reader = readOnlyApi(api);
+  const info = await envInfo(reader, envId);
   const drift: string[] = [];
-  for (const fn of state.functions) drift.push(...(await checkFunction(api, info, fn)));
+  for (const fn of state.functions) drift.push(...(await checkFunction(reader, info, fn)));
   const permissions = await collectionPermissions(
-    api,
+    reader,
     envId,
     state.collections.map((c) => c.name),
   );
   for (const spec of state.collections) {
-    const described = await read(api, 'tcb', 'DescribeTable', {
-      EnvId: envId,
-      MongoConnector: info.mongo,
-      TableName: spec.name,
-    });
+    const described = await read(reader, 'tcb', 'DescribeTable', tableOf(envId, info, spec.name));
     if (!described) {
       drift.push(`collection ${spec.name}: missing`);
       continue;
     }
-    const existing = indexesOf(described);
-    for (const index of spec.indexes) {
-      const found = existing.find((e) => e.name === index.name);
-      if (!found) drift.push(`collection ${spec.name}: index ${index.name} missing${index.unique ? ' (unique)' : ''}`);
-      else if (!sameIndex(found, index))
-        drift.push(`collection ${spec.name}: index ${index.name} differs from the manifest`);
-    }
+    drift.push(...indexDrift(spec, indexesOf(described)));
     const permission = permissions.get(spec.name) ?? 'unknown';
     if (!asStrongAsAdminOnly(permission)) {
       drift.push(`collection ${spec.name}: permission ${permission} is weaker than ${COLLECTION_PERMISSION}`);
     }
+    const clientWritten = await clientWrittenCount(reader, envId, info, spec.name);
+    if (clientWritten > 0) {
+      drift.push(`collection ${spec.name}: ${documents(clientWritten)} (with _openid; a deploy removes them)`);
+    }
   }
-  const acl = (await storageAcl(api, envId, info)) ?? 'unknown';
+  const acl = (await storageAcl(reader, envId, info)) ?? 'unknown';
   if (acl !== STORAGE_PERMISSION) {
     const weaker = acl === 'READONLY' || acl.startsWith('CUSTOM') || acl === 'unknown';
     drift.push(`storage: permission ${acl} ${weaker ? 'is weaker than' : 'differs from'} ${STORAGE_PERMISSION}`);
+  }
+  return drift;
+}
+
+function indexDrift(spec: CollectionSpec, existing: IndexState[]): string[] {
+  const drift: string[] = [];
+  for (const index of spec.indexes) {
+    const found = existing.find((e) => e.name === index.name);
+    if (!found) drift.push(`collection ${spec.name}: index ${index.name} missing${index.unique ? ' (unique)' : ''}`);
+    else if (!sameIndex(found, index))
+      drift.push(`collection ${spec.name}: index ${index.name} differs from the manifest`);
+  }
+  for (const extra of extraUniqueIndexes(spec, existing)) {
+    drift.push(`collection ${spec.name}: unique index ${extra.name} is not in the manifest`);
   }
   return drift;
 }
@@ -475,24 +644,56 @@ async function checkFunction(api: CloudApi, info: EnvInfo, fn: DesiredFunction):
   if (deployed.memory < fn.spec.memory)
     drift.push(`function ${name}: memory ${deployed.memory} MB is below ${fn.spec.memory} MB`);
   drift.push(...variableDrift(fn, deployed.env));
+  // Code deployed from another build; code uploaded by other means keeps the mark (see the module comment).
   if (CODE_MARK.exec(deployed.description)?.[1] !== fn.codeSha256.slice(0, 16)) {
     drift.push(`function ${name}: code differs from this build`);
   }
+  drift.push(...triggerDrift(fn, deployed.triggers));
+  return drift;
+}
+
+function triggerDrift(fn: DesiredFunction, deployed: DeployedTrigger[]): string[] {
+  const name = fn.spec.name;
+  const drift: string[] = [];
   for (const t of fn.spec.triggers) {
-    const trigger = deployed.triggers.find((d) => d.name === t.name);
+    const trigger = deployed.find((d) => d.name === t.name);
     if (!trigger) drift.push(`function ${name}: timer ${t.name} missing`);
+    else if (trigger.type !== 'timer') drift.push(`function ${name}: timer ${t.name} is a ${trigger.type} trigger`);
     else if (trigger.config !== t.config)
       drift.push(`function ${name}: timer ${t.name} is ${trigger.config}, not ${t.config}`);
+  }
+  for (const extra of deployed.filter((d) => !fn.spec.triggers.some((t) => t.name === d.name))) {
+    drift.push(`function ${name}: ${extra.type} trigger ${extra.name} is not in the manifest (a deploy removes it)`);
   }
   return drift;
 }
 
-/** Required variables that are missing, and set ones the function will refuse (named, never shown). */
+/**
+ * Each variable that is not what a deploy would set: missing, different from the deploy values, set
+ * without a value there, not declared for the function at all, or one the function will refuse.
+ * Named, never shown: neither the deployed value nor the desired one is printed.
+ */
 function variableDrift(fn: DesiredFunction, env: Record<string, string>): string[] {
   const name = fn.spec.name;
-  const drift = fn.spec.env
-    .filter((v) => v.required && !env[v.name])
-    .map((v) => `function ${name}: variable ${v.name} missing`);
+  const drift: string[] = [];
+  for (const v of fn.spec.env) {
+    const desired = fn.env[v.name];
+    const deployed = env[v.name];
+    if (!deployed) {
+      if (v.required || desired !== undefined) drift.push(`function ${name}: variable ${v.name} missing`);
+    } else if (desired === undefined) {
+      drift.push(
+        `function ${name}: variable ${v.name} is set but has no value in the deploy values (a deploy removes it)`,
+      );
+    } else if (deployed !== desired) {
+      drift.push(`function ${name}: variable ${v.name} differs from the deploy values`);
+    }
+  }
+  for (const extra of Object.keys(env).filter((key) => !fn.spec.env.some((v) => v.name === key))) {
+    drift.push(
+      `function ${name}: variable ${extra} is set but not declared for ${name} in the manifest (a deploy removes it)`,
+    );
+  }
   // What the function will say at instance start.
   for (const problem of loadSettings(name as FunctionName, env).problems) {
     const malformed = problem.variables.filter((variable) => env[variable]);

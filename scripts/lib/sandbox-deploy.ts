@@ -3,12 +3,34 @@
  * the manifest through the sandbox's management API with `@cloudbase/manager-node`, using the
  * sandbox's own credentials and values. `npm start`, `npm run deploy -- --sandbox` and every test
  * sandbox go through here.
+ *
+ * Values from outside the sandbox (an env file, the shell) never replace its secrets or the values
+ * it sets itself (`outsideValues`): a production key must not land in its data dir or travel to
+ * whatever URL it was reached at, and its WeChat emulator only knows its own appid and keys.
  */
 import type { Sandbox } from '../../sandbox';
 import { deployValues } from '../../sandbox/secrets';
 import { FUNCTIONS_OUT } from '../build';
 import { managerApi, type CloudApi } from './cloud-api';
-import { applyState, checkState, desiredState, type DeployValues } from './env-deploy';
+import { applyState, checkState, desiredState, SECRET_VARIABLES, type DeployValues } from './env-deploy';
+
+/** Tencent Cloud credentials: a sandbox checks signatures with its own key pair (secrets.json), never these. */
+export const CLOUD_CREDENTIALS = ['TENCENTCLOUD_SECRETID', 'TENCENTCLOUD_SECRETKEY', 'TENCENTCLOUD_SESSIONTOKEN'];
+
+/**
+ * What a deploy to a sandbox takes of `given` (values from an env file or the shell): settings such
+ * as FACE_API_VERSION or ROSTER_ADMIN_OPENIDS, never a secret variable and never one the sandbox
+ * gives its own value (`own`: WECHAT_API_BASE, its appid and merchant). `ignored`: the names left
+ * out, in the order given (their values are never shown).
+ */
+export function outsideValues(
+  given: DeployValues,
+  own: DeployValues,
+): { values: Record<string, string>; ignored: string[] } {
+  const ignored = Object.keys(given).filter((name) => SECRET_VARIABLES.has(name) || name in own);
+  const values = Object.fromEntries(Object.entries(given).filter(([name]) => !ignored.includes(name)));
+  return { values, ignored };
+}
 
 /** What a deploy needs to know of a sandbox (a running one in this process, or one found by its URL). */
 export type SandboxTarget = Pick<Sandbox, 'url' | 'cloudApi' | 'secrets'>;

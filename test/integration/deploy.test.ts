@@ -318,11 +318,215 @@ describe('npm run deploy', () => {
   });
 
   describe('against a sandbox (the same deploy code, the same API)', () => {
-    const deploy = (target: Sandbox, ...args: string[]) =>
+    const deployWith = (target: Sandbox, env: Record<string, string>, ...args: string[]) =>
       // --no-build: the suite's sandbox was deployed from this build already.
-      run('deploy', [...args, '--no-build', '--sandbox', target.url], { SANDBOX_DATA_DIR: target.dataDir }, true);
+      run(
+        'deploy',
+        [...args, '--no-build', '--sandbox', target.url],
+        { SANDBOX_DATA_DIR: target.dataDir, ...env },
+        true,
+      );
+    const deploy = (target: Sandbox, ...args: string[]) => deployWith(target, {}, ...args);
     let blank: Sandbox | undefined;
-    afterAll(() => blank?.stop());
+    const others: Sandbox[] = [];
+    afterAll(async () => {
+      await blank?.stop();
+      await Promise.all(others.map((s) => s.stop()));
+    });
+    const another = async (options: { deploy?: boolean } = {}) => {
+      const made = await freshSandbox(options);
+      others.push(made);
+      return made;
+    };
+    const clientAdd = (target: Sandbox, openid: string, collection: string, data: object) =>
+      fetch(`${target.url}/sandbox/client/database`, {
+        method: 'POST',
+        headers: { 'X-WX-OPENID': openid },
+        body: JSON.stringify({ collection, action: 'add', data }),
+      }).then((r) => r.json() as Promise<{ ok: boolean }>);
+    /** face_sessions without its unique index, every rule back to the platform's defaults. */
+    const unprotected = async (target: Sandbox) => {
+      await sandboxApi(target).call('tcb', 'UpdateTable', {
+        EnvId: target.env,
+        TableName: 'face_sessions',
+        DropIndexes: [{ IndexName: 'verify_key' }],
+      });
+      await fetch(`${target.url}/sandbox/rules/reset`, { method: 'POST' });
+    };
+    const CLIENT_WRITTEN = { _openid: { $exists: true } };
+
+    it('client-written documents cannot stop the deploy: rules close first, --check counts them, the deploy removes them, then builds the unique index', async () => {
+      const target = await another();
+      await unprotected(target);
+      // Under READONLY a user may add documents; two without verifyKey collide under a unique index.
+      for (const n of [1, 2]) {
+        expect(await clientAdd(target, 'o_attacker', 'face_sessions', { n })).toMatchObject({ ok: true });
+      }
+      expect(await clientAdd(target, 'o_attacker', 'bindings', { method: 'face' })).toMatchObject({ ok: true });
+
+      const check = await deploy(target, '--check');
+      expect(check.code).toBe(1);
+      expect(check.out).toContain('drift: collection face_sessions: 2 client-written documents');
+      expect(check.out).toContain('drift: collection bindings: 1 client-written document');
+      // --check changes nothing.
+      expect(target.db.count('face_sessions', CLIENT_WRITTEN)).toBe(2);
+      expect(target.environment.collectionPermission('face_sessions').acl).toBe('READONLY');
+
+      const apply = await deploy(target);
+      expect(apply.code).toBe(0);
+      expect(apply.out).toContain('  face_sessions: removed 2 client-written documents');
+      // The rules were closed before any index was built.
+      expect(apply.out.indexOf('  face_sessions: permission ADMINONLY')).toBeGreaterThan(-1);
+      expect(apply.out.indexOf('storage: permission PRIVATE')).toBeGreaterThan(-1);
+      expect(apply.out.indexOf('  face_sessions: permission ADMINONLY')).toBeLessThan(
+        apply.out.indexOf('  face_sessions: index verify_key'),
+      );
+      expect(apply.out.indexOf('storage: permission PRIVATE')).toBeLessThan(
+        apply.out.indexOf('  face_sessions: index verify_key'),
+      );
+      for (const spec of COLLECTIONS) {
+        expect(target.environment.collectionPermission(spec.name).acl).toBe('ADMINONLY');
+        expect(target.db.count(spec.name, CLIENT_WRITTEN)).toBe(0);
+      }
+      expect(target.environment.storagePermission().acl).toBe('PRIVATE');
+      expect(target.db.indexes('face_sessions').find((i) => i.name === 'verify_key')).toMatchObject({ unique: true });
+      expect((await deploy(target, '--check')).code).toBe(0);
+    });
+
+    it('a unique index that still cannot be built names the collection and index and what to do; the rules are applied anyway', async () => {
+      const target = await another();
+      await unprotected(target);
+      // Two documents without verifyKey written by the server side (no _openid): the deploy must not delete them.
+      target.db.insert('face_sessions', [{ _id: 'server-a' }, { _id: 'server-b' }]);
+      const r = await deploy(target);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/collection face_sessions: unique index verify_key cannot be built/);
+      expect(r.stderr).toContain('then deploy again');
+      expect(target.db.count('face_sessions', {})).toBe(2);
+      for (const spec of COLLECTIONS) expect(target.environment.collectionPermission(spec.name).acl).toBe('ADMINONLY');
+      expect(target.environment.storagePermission().acl).toBe('PRIVATE');
+    });
+
+    it('--dry-run --sandbox changes nothing', async () => {
+      const target = await another({ deploy: false });
+      const r = await deploy(target, '--dry-run');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('dry run done (nothing was changed)');
+      expect(r.out).toContain('scf.CreateFunction');
+      expect(target.environment.functionNames()).toEqual([]);
+      expect(target.db.collectionNames()).toEqual([]);
+      expect(target.environment.storagePermission().acl).toBe('READONLY');
+    });
+
+    it('--sandbox never takes secrets, WECHAT_API_BASE or cloud credentials from the env file or the shell; environment.json is 0600', async () => {
+      const target = await another();
+      const production = {
+        WECHAT_APPSECRET: crypto.randomBytes(16).toString('hex'),
+        PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
+        PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
+        WXPAY_PRIVATE_KEY: newKey(),
+      };
+      const file = path.join(scratch, 'production.env');
+      fs.writeFileSync(
+        file,
+        [
+          ...Object.entries(production).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+          'WECHAT_API_BASE=https://api.weixin.qq.com',
+          'FACE_API_VERSION=v1',
+        ].join('\n'),
+      );
+      const shell = { TENCENTCLOUD_SECRETID: 'AKIDproductionkey0001', TENCENTCLOUD_SECRETKEY: 'production-secret-key' };
+      const r = await deployWith(target, shell, '--env-file', file);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(
+        /ignored for the sandbox \(it keeps its own\): .*WECHAT_APPSECRET.*WECHAT_API_BASE.*TENCENTCLOUD_SECRETID/,
+      );
+      const face = target.environment.function('face')!;
+      expect(face.env.FACE_API_VERSION).toBe('v1');
+      expect(face.env.WECHAT_APPSECRET).toBe(target.secrets.appSecret);
+      expect(face.env.WECHAT_API_BASE).toBe(`${target.url}/wechat`);
+      const stored = fs.readFileSync(path.join(target.dataDir, 'environment.json'), 'utf8');
+      for (const value of [...Object.values(production), ...keyBody(production.WXPAY_PRIVATE_KEY)]) {
+        expect(stored).not.toContain(value);
+        expect(r.out).not.toContain(value);
+      }
+      expect(stored).not.toContain('api.weixin.qq.com');
+      expect(fs.statSync(path.join(target.dataDir, 'environment.json')).mode & 0o777).toBe(0o600);
+    });
+
+    it('--check names changed and undeclared variables (never their values), extra triggers and extra unique indexes; the deploy removes them', async () => {
+      const target = await another();
+      const api = sandboxApi(target);
+      const ns = { FunctionName: 'face', Namespace: target.env };
+      const current = await api.call('scf', 'GetFunction', ns);
+      const variables = (current.Environment as { Variables: { Key: string; Value: string }[] }).Variables;
+      const changed = crypto.randomBytes(16).toString('hex');
+      await api.call('scf', 'UpdateFunctionConfiguration', {
+        ...ns,
+        Environment: {
+          Variables: [
+            ...variables.map((v) => (v.Key === 'WECHAT_APPSECRET' ? { Key: v.Key, Value: changed } : v)),
+            { Key: 'LEFTOVER_TOKEN', Value: 'leftover-value-123' },
+          ],
+        },
+      });
+      await api.call('scf', 'BatchCreateTrigger', {
+        ...ns,
+        Triggers: JSON.stringify([{ TriggerName: 'stray', Type: 'timer', TriggerDesc: '0 0 3 * * * *' }]),
+        Count: 1,
+      });
+      await api.call('tcb', 'UpdateTable', {
+        EnvId: target.env,
+        TableName: 'admins',
+        CreateIndexes: [
+          {
+            IndexName: 'stray_unique',
+            MgoKeySchema: { MgoIsUnique: true, MgoIndexKeys: [{ Name: 'note', Direction: '1' }] },
+          },
+        ],
+      });
+      const check = await deploy(target, '--check');
+      expect(check.code).toBe(1);
+      expect(check.out).toContain('drift: function face: variable WECHAT_APPSECRET differs from the deploy values');
+      expect(check.out).toContain('drift: function face: variable LEFTOVER_TOKEN is set but not declared for face');
+      expect(check.out).toContain('drift: function face: timer trigger stray is not in the manifest');
+      expect(check.out).toContain('drift: collection admins: unique index stray_unique is not in the manifest');
+      for (const value of [changed, 'leftover-value-123', target.secrets.appSecret]) {
+        expect(check.out).not.toContain(value);
+      }
+      const apply = await deploy(target);
+      expect(apply.code).toBe(0);
+      const face = target.environment.function('face')!;
+      expect(face.env.WECHAT_APPSECRET).toBe(target.secrets.appSecret);
+      expect(face.env.LEFTOVER_TOKEN).toBeUndefined();
+      expect(face.triggers.map((t) => t.name)).not.toContain('stray');
+      expect(target.db.indexes('admins').map((i) => i.name)).not.toContain('stray_unique');
+      expect((await deploy(target, '--check')).code).toBe(0);
+    });
+
+    it('code uploaded behind the deploy’s back (the description keeps the old mark) is replaced by the deploy', async () => {
+      const target = await another();
+      const built = target.environment.function('ping')!.codeSha256;
+      const files = new Map(
+        ['index.js', 'package.json', 'config.json'].map((f) => [
+          f,
+          fs.readFileSync(path.join(ROOT, 'cloudfunctions/ping', f)),
+        ]),
+      );
+      files.set('index.js', Buffer.concat([files.get('index.js')!, Buffer.from('\n// uploaded in the console\n')]));
+      await sandboxApi(target).call('scf', 'UpdateFunctionCode', {
+        FunctionName: 'ping',
+        Namespace: target.env,
+        Handler: 'index.main',
+        InstallDependency: 'FALSE',
+        ZipFile: zip(files).toString('base64'),
+      });
+      expect(target.environment.function('ping')!.codeSha256).not.toBe(built);
+      const r = await deploy(target);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('  ping: code uploaded');
+      expect(target.environment.function('ping')!.codeSha256).toBe(built);
+    });
 
     it('--check finds no drift on a deployed sandbox; after /sandbox/rules/reset it names each weaker rule; deploy repairs it, idempotently', async () => {
       sandbox = await freshSandbox();
@@ -341,10 +545,13 @@ describe('npm run deploy', () => {
       const repaired = await deploy(sandbox);
       expect(repaired.code).toBe(0);
       expect(repaired.out).toContain('  bindings: permission ADMINONLY');
-      expect(repaired.out).not.toMatch(/: created|code updated|configuration updated/);
+      expect(repaired.out).not.toMatch(/: created|configuration updated/);
       const again = await deploy(sandbox);
       expect(again.code).toBe(0);
-      expect(again.out).not.toMatch(/^ {2}\S.*(created|updated|permission|index|timer)/m);
+      // Only the code is uploaded again (nothing the API answers proves it is this build's); nothing else is written.
+      expect((again.out.match(/^ {2}\S.*$/gm) ?? []).sort()).toEqual(
+        FUNCTIONS.map((f) => `  ${f.name}: code uploaded`).sort(),
+      );
       expect((await deploy(sandbox, '--check')).code).toBe(0);
     });
 

@@ -1,5 +1,6 @@
 /** `npm start` as a user runs it: a child process that serves /health and the gateway, and stops on Ctrl-C. */
 import { spawn } from 'child_process';
+import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
@@ -44,6 +45,64 @@ it('starts the sandbox, reaches a real function through the gateway, and stops c
     expect(await exited).toBe(0);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+it('takes settings from the shell but never a secret or a value the sandbox sets itself; environment.json is 0600', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-start-shell-'));
+  const production = {
+    WECHAT_APPSECRET: crypto.randomBytes(16).toString('hex'),
+    PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
+    PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
+    WXPAY_PRIVATE_KEY: crypto
+      .generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString(),
+  };
+  try {
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['scripts/run.js', 'scripts/start.ts', '--exit'], {
+        cwd: path.resolve(__dirname, '../..'),
+        env: {
+          // This shell's own manifest variables, if any, would change what is ignored.
+          ...Object.fromEntries(
+            Object.entries(process.env).filter(
+              ([name]) => !/^(TENCENTCLOUD_|WECHAT_|PII_|WXPAY_|FACE_|ROSTER_)/.test(name),
+            ),
+          ),
+          SANDBOX_PORT: '0',
+          SANDBOX_DATA_DIR: dataDir,
+          ...production,
+          WECHAT_API_BASE: 'https://api.weixin.qq.com',
+          FACE_API_VERSION: 'v1',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        code === 0 ? resolve(text) : reject(new Error(`npm start exited ${code}:\n${text}`)),
+      );
+    });
+    expect(output).toContain(
+      'note: ignored for the sandbox (it keeps its own): WECHAT_APPSECRET, WECHAT_API_BASE, PII_ENC_KEY, PII_INDEX_KEY, WXPAY_PRIVATE_KEY',
+    );
+    expect(output).toContain('from this shell: FACE_API_VERSION');
+    const file = path.join(dataDir, 'environment.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const stored = fs.readFileSync(file, 'utf8');
+    const face = (JSON.parse(stored) as { functions: Record<string, { env: Record<string, string> }> }).functions.face!;
+    expect(face.env.FACE_API_VERSION).toBe('v1');
+    expect(stored).not.toContain('api.weixin.qq.com');
+    const pemLine = production.WXPAY_PRIVATE_KEY.split('\n')[1]!;
+    for (const value of [...Object.values(production), pemLine]) {
+      expect(stored).not.toContain(value);
+      expect(output).not.toContain(value);
+    }
+  } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

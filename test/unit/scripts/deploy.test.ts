@@ -19,10 +19,12 @@ import {
   resolveConfig,
   UsageError,
 } from '../../../scripts/lib/deploy';
-import { manualSteps, parseEnvFile } from '../../../scripts/deploy';
-import { describeCall } from '../../../scripts/lib/cloud-api';
-import { desiredState, SECRET_VARIABLES } from '../../../scripts/lib/env-deploy';
-import type { FunctionSpec } from '../../../server/manifest';
+import { envFileOf, manualSteps, parseEnvFile } from '../../../scripts/deploy';
+import { describeCall, readOnlyApi, type CloudApi, type Params } from '../../../scripts/lib/cloud-api';
+import { applyState, checkState, desiredState, SECRET_VARIABLES } from '../../../scripts/lib/env-deploy';
+import { outsideValues } from '../../../scripts/lib/sandbox-deploy';
+import { deployValues, type SandboxSecrets } from '../../../sandbox/secrets';
+import { COLLECTIONS, type FunctionSpec } from '../../../server/manifest';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-unit-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -240,7 +242,74 @@ describe('deploy: env file, values, calls', () => {
       PII_ENC_KEYS_OLD: 'k0:abc\nnot-a-newline',
     });
     expect(() => parseEnvFile('no equals sign here')).toThrow('env file line 1: expected KEY=VALUE');
-    expect(() => parseEnvFile('A="never closed\nB=1')).toThrow('env file: A has no closing quote');
+    expect(() => parseEnvFile('A="never closed\nB=1')).toThrow('env file line 1: A has no closing quote');
+  });
+
+  it('ends a quoted value at its closing quote: a trailing comment never swallows the lines after it', () => {
+    const text = [
+      'WECHAT_APPSECRET="abc" # prod',
+      'WECHAT_APPID=wx1234567890abcdef',
+      "ROSTER_ADMIN_OPENIDS='o_a' # admins",
+      'FACE_API_VERSION="v2"',
+      'PII_ENC_KEY_ID="k\\"1\\\\"   ',
+      'WXPAY_MCH_ID="1900000001"',
+    ].join('\n');
+    expect(parseEnvFile(text)).toEqual({
+      WECHAT_APPSECRET: 'abc',
+      WECHAT_APPID: 'wx1234567890abcdef',
+      ROSTER_ADMIN_OPENIDS: 'o_a',
+      FACE_API_VERSION: 'v2',
+      PII_ENC_KEY_ID: 'k"1\\',
+      WXPAY_MCH_ID: '1900000001',
+    });
+    // A multi-line PEM still ends at its own closing quote, comment and all.
+    const pem = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----';
+    expect(parseEnvFile(`WXPAY_PRIVATE_KEY="${pem}" # merchant\nWXPAY_MCH_ID=1`)).toEqual({
+      WXPAY_PRIVATE_KEY: pem,
+      WXPAY_MCH_ID: '1',
+    });
+  });
+
+  it('refuses text after a closing quote, naming the line and never the value', () => {
+    const secret = '0123456789abcdef0123456789abcdef';
+    for (const [text, line] of [
+      [`A=1\nWECHAT_APPSECRET="${secret}"trailing`, 2],
+      [`WECHAT_APPSECRET='${secret}' x`, 1],
+      [`WXPAY_PRIVATE_KEY="-----BEGIN-----\n${secret}\n-----END-----" oops`, 3],
+    ] as const) {
+      let message = '';
+      try {
+        parseEnvFile(text);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(new RegExp(`^env file line ${line}: \\w+ has text after its closing quote`));
+      expect(message).not.toContain(secret);
+    }
+    expect(() => parseEnvFile("A='never closed\nB=1'")).toThrow('env file line 1: A has no closing quote');
+  });
+
+  it('a sandbox takes settings from outside, never secrets or the values it sets itself', () => {
+    const own = deployValues({ appid: 'wx_sandbox' } as SandboxSecrets, 'http://127.0.0.1:8787');
+    const given = {
+      FACE_API_VERSION: 'v1',
+      WECHAT_APPSECRET: 'production-secret',
+      ROSTER_ADMIN_OPENIDS: 'o_admin',
+      WECHAT_API_BASE: 'https://api.weixin.qq.com',
+      PII_ENC_KEYS_OLD: 'k0:production',
+      WECHAT_APPID: 'wx_production',
+      WXPAY_PRIVATE_KEY: 'production-key',
+    };
+    expect(outsideValues(given, own)).toEqual({
+      values: { FACE_API_VERSION: 'v1', ROSTER_ADMIN_OPENIDS: 'o_admin' },
+      ignored: ['WECHAT_APPSECRET', 'WECHAT_API_BASE', 'PII_ENC_KEYS_OLD', 'WECHAT_APPID', 'WXPAY_PRIVATE_KEY'],
+    });
+    // .env.deploy holds a real environment's values: a sandbox deploy reads only a file it is given.
+    expect(envFileOf({ sandbox: 'http://127.0.0.1:8787' }, '/repo')).toBeUndefined();
+    expect(envFileOf({ sandbox: 'http://127.0.0.1:8787', 'env-file': 'sandbox.env' }, '/repo')).toBe(
+      '/repo/sandbox.env',
+    );
+    expect(envFileOf({}, '/repo')).toBe('/repo/.env.deploy');
   });
 
   it('checks the values as the functions will load them, naming variables and never values', () => {
@@ -305,6 +374,92 @@ describe('deploy: env file, values, calls', () => {
       'face_sessions: 数据权限 ADMINONLY (仅管理端可读写); 索引 verify_key: verifyKey 升序，唯一',
     );
     expect(steps).toContain('Storage (存储 → 权限设置): PRIVATE');
+  });
+});
+
+describe('deploy: the order of the steps, and a check that only reads', () => {
+  /**
+   * An environment where every collection exists without indexes, under the platform's default
+   * permission, each holding two documents a client wrote: the answers a real one would give.
+   */
+  function recordingApi(): { api: CloudApi; calls: string[] } {
+    const calls: string[] = [];
+    const clientWritten = new Map(COLLECTIONS.map((c) => [c.name, 2]));
+    const api: CloudApi = {
+      call(_service, action, params: Params) {
+        const command = (params.MgoCommands as { TableName: string; CommandType: string }[] | undefined)?.[0];
+        calls.push(
+          `${action}${command ? ` ${command.CommandType}` : ''} ${String(params.TableName ?? params.Resource ?? command?.TableName ?? '')}`.trim(),
+        );
+        if (action === 'DescribeEnvInfo') {
+          return Promise.resolve({
+            EnvInfo: {
+              EnvBaseInfo: { EnvId: 'env-1', Databases: [{ InstanceId: 'db' }], Storages: [{ Bucket: 'b' }] },
+            },
+          });
+        }
+        if (action === 'DescribeTable') return Promise.resolve({ Indexes: [] });
+        if (action === 'DescribeResourcePermission') {
+          return Promise.resolve({
+            Data: { PermissionList: COLLECTIONS.map((c) => ({ Resource: c.name, Permission: 'READONLY' })) },
+          });
+        }
+        if (action === 'DescribeStorageSafeRule') return Promise.resolve({ AclTag: 'READONLY' });
+        if (action === 'RunCommands') {
+          const n = clientWritten.get(command!.TableName)!;
+          if (command!.CommandType === 'DELETE') clientWritten.set(command!.TableName, 0);
+          return Promise.resolve({ Data: [JSON.stringify({ n, ok: 1 })] });
+        }
+        if (action === 'UpdateTable' && clientWritten.get(String(params.TableName))) {
+          return Promise.reject(new Error(`duplicate key in ${String(params.TableName)}`));
+        }
+        return Promise.resolve({});
+      },
+    };
+    return { api, calls };
+  }
+  const state = { functions: [], collections: COLLECTIONS };
+
+  it('closes every rule before anything else, and removes client-written documents before building indexes', async () => {
+    const { api, calls } = recordingApi();
+    const log: string[] = [];
+    await applyState(api, state, { envId: 'env-1', log: (line) => log.push(line) });
+    const firstIndex = calls.findIndex((c) => c.startsWith('UpdateTable'));
+    const lastRule = Math.max(...calls.map((c, i) => (/^Modify(ResourcePermission|StorageSafeRule)/.test(c) ? i : -1)));
+    expect(calls.filter((c) => c.startsWith('ModifyResourcePermission'))).toHaveLength(COLLECTIONS.length);
+    expect(calls).toContain('ModifyStorageSafeRule');
+    expect(lastRule).toBeLessThan(firstIndex);
+    for (const spec of COLLECTIONS) {
+      const removed = calls.indexOf(`RunCommands DELETE ${spec.name}`);
+      expect(removed).toBeGreaterThan(lastRule);
+      const indexed = calls.indexOf(`UpdateTable ${spec.name}`);
+      if (spec.indexes.length) expect(indexed).toBeGreaterThan(removed);
+      expect(log).toContain(`  ${spec.name}: removed 2 client-written documents`);
+    }
+  });
+
+  it('--check makes read calls only, and counts client-written documents as drift', async () => {
+    const { api, calls } = recordingApi();
+    const drift = await checkState(api, state, 'env-1');
+    expect(calls.every((c) => /^(Describe\w+|RunCommands QUERY)\b/.test(c))).toBe(true);
+    expect(drift).toContain(
+      'collection face_sessions: 2 client-written documents (with _openid; a deploy removes them)',
+    );
+    const writes: string[] = [];
+    const guarded = readOnlyApi({
+      call: (_service, action) => {
+        writes.push(action);
+        return Promise.resolve({});
+      },
+    });
+    await expect(guarded.call('tcb', 'ModifyStorageSafeRule', {})).rejects.toThrow(/a check only reads/);
+    await expect(
+      guarded.call('tcb', 'RunCommands', { MgoCommands: [{ CommandType: 'DELETE', TableName: 'a', Command: '{}' }] }),
+    ).rejects.toThrow(/a check only reads/);
+    await guarded.call('tcb', 'RunCommands', {
+      MgoCommands: [{ CommandType: 'QUERY', TableName: 'a', Command: '{}' }],
+    });
+    expect(writes).toEqual(['RunCommands']);
   });
 });
 

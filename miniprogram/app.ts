@@ -1,3 +1,9 @@
+import { receiveReferrer } from './services/citycheck';
+
 App<IAppOption>({
   globalData: {},
+  /** Back from another mini-program: the city service's consent page returns its code here. */
+  onShow(options) {
+    receiveReferrer(options);
+  },
 });

@@ -197,6 +197,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     'POST /sandbox/face/complete': async (req, res) => send(res, wechat.completeFace((await json(req)) as never)),
     'POST /sandbox/realname/authorize': async (req, res) =>
       send(res, wechat.authorizeRealname((await json(req)) as never)),
+    'POST /sandbox/citycheck/authorize': async (req, res) =>
+      send(res, wechat.authorizeCityCheck((await json(req)) as never)),
     'POST /sandbox/faults': async (req, res) => send(res, wechat.injectFault((await json(req)) as never)),
     'POST /sandbox/db/faults': async (req, res) => send(res, tcb.injectFault(await json(req))),
     'POST /sandbox/storage/faults': async (req, res) => send(res, tcb.injectStorageFault(await json(req))),

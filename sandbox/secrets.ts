@@ -80,6 +80,14 @@ export function platformEnv(env: string, baseUrl: string): Record<string, string
  * its own credentials and keys, and its WeChat emulator as the API base. What a team keeps in its
  * untracked deploy file for a real environment.
  */
+/**
+ * Settings a sandbox is deployed with unless told otherwise (a test's or the shell's value wins): it
+ * emulates every method, so it offers them all.
+ */
+export const SANDBOX_SETTINGS: Readonly<Record<string, string>> = {
+  IDENTITY_METHODS: 'wxcheck,face,manual,wxpay',
+};
+
 export function deployValues(secrets: SandboxSecrets, baseUrl: string): Record<string, string> {
   return {
     WECHAT_API_BASE: `${baseUrl}/wechat`,

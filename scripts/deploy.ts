@@ -26,7 +26,7 @@
 import fs from 'fs';
 import path from 'path';
 import { DEFAULT_DATA_DIR } from '../sandbox';
-import { deployValues, type SandboxSecrets } from '../sandbox/secrets';
+import { deployValues, SANDBOX_SETTINGS, type SandboxSecrets } from '../sandbox/secrets';
 import { COLLECTION_PERMISSION, COLLECTIONS, FUNCTIONS, STORAGE_PERMISSION } from '../server/manifest';
 import { buildFunctions, FUNCTIONS_OUT, ROOT } from './build';
 import { dryRunApi, managerApi, type CloudApi } from './lib/cloud-api';
@@ -169,7 +169,7 @@ async function sandboxTarget(url: string, envFileValues: Record<string, string>,
         secretKey: secrets.cloudApiSecretKey,
         apiBase: `${base}/tcloud`,
       });
-  return { envId: health.env, api, values: { ...own, ...values }, managedValues: true };
+  return { envId: health.env, api, values: { ...SANDBOX_SETTINGS, ...own, ...values }, managedValues: true };
 }
 
 function cloudTarget(args: Args, values: Record<string, string>): Target {

@@ -26,6 +26,7 @@ const CACHE = path.join(ROOT, '.cache', 'node-matrix');
 const SUITES = [
   'test/integration/face.test.ts',
   'test/integration/realname.test.ts',
+  'test/integration/methods.test.ts',
   'test/integration/roster.test.ts',
   'test/integration/sandbox-sdk.test.ts',
 ];

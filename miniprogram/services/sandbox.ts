@@ -1,6 +1,6 @@
 /**
  * What WeChat's client and the user do, emulated by the local sandbox (`config.mode === 'sandbox'`
- * only): the face capture screen and the WeChat Pay authorization. Pages show the demo identities
+ * only): the face capture screen, the WeChat Pay authorization and the city service's consent page. Pages show the demo identities
  * masked; the full demo records stay in this module.
  */
 import { config } from '../config';
@@ -119,6 +119,26 @@ export function authorizeRealnameInSandbox(
       scenario,
     });
     return { ok: true, authToken: res.auth_token };
+  });
+}
+
+/**
+ * The city service's consent page: the user agrees, and WeChat Pay knows them as the demo identity
+ * `index`, or (`index` undefined) as nobody (never gave WeChat Pay a real name). Answers the code the
+ * consent mini-program would return.
+ */
+export function authorizeCityCheckInSandbox(index?: number): Promise<Result<{ code: string }>> {
+  return attempt(async () => {
+    let known: Record<string, string> = { scenario: 'no_realname' };
+    if (index !== undefined) {
+      const { name, idCardNumber } = identityAt(index);
+      known = { name, idCardNumber };
+    }
+    const res = await sandboxRequest<{ code: string }>('POST', '/sandbox/citycheck/authorize', {
+      openid: config.sandboxOpenid,
+      ...known,
+    });
+    return { ok: true, code: res.code };
   });
 }
 

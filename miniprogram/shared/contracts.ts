@@ -6,21 +6,31 @@
  * Every call sends the event `{ action, ...request }` and answers `{ ok: true, ...response }` or a
  * `Failure` (`{ ok: false, code, message }`, codes in ./errors).
  */
+import type { DocType, ReviewDocType } from './documents';
 import type { Result } from './errors';
 
 // ---------------------------------------------------------------- shared shapes
 
-export type VerificationMethod = 'face' | 'wxpay';
+/**
+ * How a person was verified: face verification (人脸核身), WeChat Pay real-name authorization
+ * (the closed button), the city-service real-name check (城市服务实名信息校验), staff review of a
+ * document (人工核验).
+ */
+export type VerificationMethod = 'face' | 'wxpay' | 'wxcheck' | 'manual';
+export const VERIFICATION_METHODS: readonly VerificationMethod[] = ['face', 'wxpay', 'wxcheck', 'manual'];
 export type FaceApiVersion = 'v1' | 'v2';
 
 /** What a client may see of a verified identity: masked values only. */
 export interface Binding {
   method: VerificationMethod;
+  /** The document verified: `id_card` for every WeChat method, the reviewed one for `manual`. */
+  docType: DocType;
   maskedName: string;
+  /** The document's number, masked (an ID number: first 4 and last 4). */
   maskedIdCard: string;
   /** ISO 8601. */
   verifiedAt: string;
-  /** The verified ID number is in the imported roster. */
+  /** The verified ID number is in the imported roster (only ever true for an `id_card`). */
   inRoster: boolean;
 }
 
@@ -71,6 +81,62 @@ export interface RealnameCategoriesResponse {
 }
 export interface RealnameFetchRequest {
   authToken: string;
+}
+/** The city-service check: the identity the user typed, and the code WeChat's consent page returned. */
+export interface RealnameCheckRequest {
+  name: string;
+  idCardNumber: string;
+  code: string;
+  /** Anything but `true` is refused. */
+  consent: boolean;
+}
+
+// ---------------------------------------------------------------- review (staff verification)
+
+export type ReviewState = 'pending' | 'approved' | 'rejected';
+
+export interface ReviewSubmitRequest {
+  name: string;
+  docType: ReviewDocType;
+  docNumber: string;
+  consent: boolean;
+}
+export interface ReviewSubmitResponse {
+  requestId: string;
+}
+/** A request as its holder and the reviewers see it: masked. */
+export interface ReviewRequestView {
+  requestId: string;
+  docType: ReviewDocType;
+  maskedName: string;
+  maskedNumber: string;
+  state: ReviewState;
+  /** Why it was rejected, as the reviewer wrote it for the holder. */
+  reason?: string;
+  /** ISO 8601. */
+  submittedAt: string;
+  decidedAt?: string;
+}
+export interface ReviewListResponse {
+  requests: ReviewRequestView[];
+}
+export interface ReviewDecideRequest {
+  requestId: string;
+  approve: boolean;
+  /** Required to reject: the holder reads it. */
+  reason?: string;
+}
+export interface ReviewDecideResponse {
+  request: ReviewRequestView;
+}
+
+// ---------------------------------------------------------------- identity
+
+export interface IdentityMethodsResponse {
+  /** The methods this deployment offers, in the order to show them (IDENTITY_METHODS). */
+  methods: VerificationMethod[];
+  /** The caller may review staff-verification requests. */
+  reviewer: boolean;
 }
 
 // ---------------------------------------------------------------- roster
@@ -143,6 +209,16 @@ export interface CloudApi {
   realname: {
     categories: [Empty, RealnameCategoriesResponse];
     fetch: [RealnameFetchRequest, BindingResponse];
+    check: [RealnameCheckRequest, BindingResponse];
+  };
+  review: {
+    submit: [ReviewSubmitRequest, ReviewSubmitResponse];
+    mine: [Empty, ReviewListResponse];
+    queue: [Empty, ReviewListResponse];
+    decide: [ReviewDecideRequest, ReviewDecideResponse];
+  };
+  identity: {
+    methods: [Empty, IdentityMethodsResponse];
   };
   roster: {
     access: [Empty, RosterAccessResponse];
@@ -172,7 +248,9 @@ export type EventOf<F extends FunctionName, A extends ActionName<F>> = { action:
 export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] } = {
   ping: ['ping'],
   face: ['start', 'confirm', 'status'],
-  realname: ['categories', 'fetch'],
+  realname: ['categories', 'fetch', 'check'],
+  review: ['submit', 'mine', 'queue', 'decide'],
+  identity: ['methods'],
   roster: ['access', 'import', 'run', 'status', 'template', 'report'],
 };
 
@@ -180,16 +258,20 @@ export const FUNCTION_NAMES = Object.keys(ACTIONS) as FunctionName[];
 
 /**
  * Who may call each action, besides being an identified caller (an OPENID from the platform):
- * `user` is anyone, `admin` a roster admin. The router applies it before the request is checked.
+ * `user` is anyone, `admin` a roster admin, `reviewer` a staff verifier (REVIEWER_OPENIDS, else the
+ * roster admins). The router applies it before the request is checked.
  */
 export const ACCESS = {
   ping: { ping: 'user' },
   face: { start: 'user', confirm: 'user', status: 'user' },
-  realname: { categories: 'user', fetch: 'user' },
+  realname: { categories: 'user', fetch: 'user', check: 'user' },
+  review: { submit: 'user', mine: 'user', queue: 'reviewer', decide: 'reviewer' },
+  identity: { methods: 'user' },
   roster: { access: 'user', import: 'admin', run: 'admin', status: 'admin', template: 'admin', report: 'admin' },
-} as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: 'user' | 'admin' } };
+} as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Access } };
 
-export type Access = 'user' | 'admin';
+/** `user`: anyone identified; `admin`: a roster admin; `reviewer`: may decide staff-verification requests. */
+export type Access = 'user' | 'admin' | 'reviewer';
 /** The access levels other than `user` that function `F` needs a guard for. */
 export type GuardedAccess<F extends FunctionName> = Exclude<
   Extract<(typeof ACCESS)[F][keyof (typeof ACCESS)[F]], Access>,

@@ -14,6 +14,7 @@ export const ERRORS = {
   WECHAT_BUSY: '微信服务繁忙，请稍后重试',
   WECHAT_ERROR: '微信接口调用失败，请稍后重试',
   RATE_LIMITED: '操作过于频繁，请稍后再试',
+  METHOD_DISABLED: '本服务未开放这种认证方式，请选择其他方式',
   INTERNAL: '系统错误，请稍后重试',
 
   // --- the client's own failures (never answered by a function) ---
@@ -61,6 +62,32 @@ export const ERRORS = {
   REALNAME_NOT_AUTHORIZED: '本小程序未开通实名信息授权能力',
   REALNAME_MERCHANT_CONFIG: '商户配置有误（证书序列号、签名、商户号或时间），请联系管理员',
   REALNAME_DECRYPT_FAILED: '实名信息处理失败，请稍后重试',
+
+  // --- city-service real-name check (城市服务实名信息校验) ---
+  REALNAME_CHECK_NO_REALNAME: '当前微信尚未完成微信支付实名认证，无法校验，请改用其他方式',
+  REALNAME_CHECK_NAME_MISMATCH: '填写的姓名与微信支付实名信息不一致',
+  REALNAME_CHECK_ID_MISMATCH: '填写的身份证号与姓名不匹配',
+  REALNAME_CHECK_CODE_INVALID: '授权已失效，请重新点击“去微信授权”',
+  REALNAME_CHECK_CODE_USED: '该授权已使用，请重新点击“去微信授权”',
+  REALNAME_CHECK_NOT_AUTHORIZED: '本小程序未开通城市服务实名信息校验能力',
+  REALNAME_CHECK_INVALID: '实名校验结果无法确认，请稍后重试',
+
+  // --- staff verification (人工核验) ---
+  DOC_TYPE_INVALID: '请选择证件类型',
+  DOC_REQUIRED: '请填写证件号码',
+  DOC_HK_MO_FORMAT: '港澳居民来往内地通行证号码应为 H 或 M 开头加 8 位数字（旧证另加 2 位）',
+  DOC_TW_FORMAT: '台湾居民来往大陆通行证号码应为 8 位数字（旧证 10 位）',
+  DOC_RESIDENCE_FORMAT: '港澳台居民居住证号码应为 18 位（前 17 位数字，最后一位数字或 X），含有效的出生日期',
+  DOC_RESIDENCE_REGION: '港澳台居民居住证号码应以 810000（香港）、820000（澳门）或 830000（台湾）开头',
+  DOC_FOREIGN_FORMAT: '外国人永久居留身份证号码应为 9 开头的 18 位，或 3 个字母加 12 位数字（旧证）',
+  DOC_PASSPORT_FORMAT: '护照号码应为 5–20 位字母或数字',
+  DOC_CHECKSUM: '证件号码校验位不正确，请检查是否输错',
+  DOC_NAME_INVALID: '姓名应与证件一致（2–60 个汉字、字母、空格或“·”）',
+  REVIEW_PENDING_EXISTS: '您已有一份待审核的申请，请等待审核结果',
+  REVIEW_NOT_FOUND: '审核申请不存在',
+  REVIEW_ALREADY_DECIDED: '该申请已经审核过了',
+  REVIEW_OWN_REQUEST: '不能审核自己提交的申请',
+  REVIEW_REASON_REQUIRED: '驳回时请填写原因（1–200 字），申请人会看到它',
 
   // --- roster import ---
   ROSTER_FILE_NOT_FOUND: '找不到上传的文件，请重新上传',

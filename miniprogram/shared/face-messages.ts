@@ -106,7 +106,7 @@ export function faceClientMessage(errCode: number): string {
 }
 
 /** What to do when face verification is impossible on this device. */
-export const FACE_FALLBACK_HINT = '您可以改用微信支付实名授权，或联系客服协助认证。';
+export const FACE_FALLBACK_HINT = '您可以选择其他认证方式（如实名信息校验或人工核验），或联系客服协助认证。';
 
 /** `wx.checkIsSupportFacialRecognition` fail codes (Android only; iOS gives none). */
 export function deviceSupportMessage(errCode?: number): string {

@@ -13,6 +13,13 @@ export function maskIdCard(id: string): string {
   return id.slice(0, 4) + '*'.repeat(id.length - 8) + id.slice(-4);
 }
 
+/** A document other than the ID card: H12345678 → H******78 (first 1, last 2; short numbers all hidden). */
+export function maskDocNumber(number: string): string {
+  const chars = Array.from(number);
+  if (chars.length < 6) return '*'.repeat(chars.length);
+  return chars[0] + '*'.repeat(chars.length - 3) + chars.slice(-2).join('');
+}
+
 /** 13812345678 → 138****5678. */
 export function maskPhone(phone: string): string {
   if (phone.length < 7) return '*'.repeat(phone.length);

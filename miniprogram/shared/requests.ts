@@ -6,6 +6,7 @@
  *
  * Fields the contract does not name are ignored (an older or newer client may send more).
  */
+import { isCityCheckCode } from './citycheck';
 import {
   ROSTER_UPLOAD_PREFIX,
   type ActionName,
@@ -13,6 +14,7 @@ import {
   type FunctionName,
   type RequestOf,
 } from './contracts';
+import { checkDocument, checkDocumentName, isReviewDocType } from './documents';
 import type { ErrorCode } from './errors';
 import { checkIdCard } from './idcard';
 import { checkName } from './person';
@@ -48,22 +50,33 @@ export function isRosterUpload(fileID: unknown): fileID is string {
   return path.indexOf(ROSTER_UPLOAD_PREFIX) === 0 && path.indexOf('..') < 0;
 }
 
+/** A review request id: 32 lower-case hex characters. */
+export function isRequestId(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
+}
+
+/** Longest reason a reviewer may give for a rejection (characters). */
+export const MAX_REVIEW_REASON = 200;
+
 const jobRequest: Checker<{ jobId: string }> = (raw) =>
   isJobId(raw.jobId) ? accept({ jobId: raw.jobId }) : refuse('ROSTER_JOB_NOT_FOUND');
+
+/** Consent given, and a name and mainland ID number that pass the shared validators (normalised). */
+const typedIdentity: Checker<{ name: string; idCardNumber: string; consent: true }> = (raw) => {
+  if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
+  const name = checkName(typeof raw.name === 'string' ? raw.name : '');
+  if (!name.ok) return refuse(name.code);
+  const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
+  if (!id.ok) return refuse(id.code);
+  return accept({ name: name.value, idCardNumber: id.value, consent: true });
+};
 
 type Checkers = { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Checker<RequestOf<F, A>> } };
 
 export const REQUESTS: Checkers = {
   ping: { ping: empty },
   face: {
-    start: (raw) => {
-      if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
-      const name = checkName(typeof raw.name === 'string' ? raw.name : '');
-      if (!name.ok) return refuse(name.code);
-      const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
-      if (!id.ok) return refuse(id.code);
-      return accept({ name: name.value, idCardNumber: id.value, consent: true });
-    },
+    start: typedIdentity,
     confirm: (raw) => {
       if (isCredential(raw.verifyId)) return accept<FaceConfirmRequest>({ verifyId: raw.verifyId });
       if (isCredential(raw.verifyResult)) return accept<FaceConfirmRequest>({ verifyResult: raw.verifyResult });
@@ -79,6 +92,36 @@ export const REQUESTS: Checkers = {
         ? accept({ authToken: token })
         : refuse('INVALID_REQUEST');
     },
+    check: (raw) => {
+      const identity = typedIdentity(raw);
+      if (!identity.ok) return identity;
+      if (!isCityCheckCode(raw.code)) return refuse('REALNAME_CHECK_CODE_INVALID');
+      return accept({ ...identity.value, code: raw.code });
+    },
+  },
+  review: {
+    submit: (raw) => {
+      if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
+      if (!isReviewDocType(raw.docType)) return refuse('DOC_TYPE_INVALID');
+      const name = checkDocumentName(typeof raw.name === 'string' ? raw.name : '');
+      if (!name.ok) return refuse(name.code);
+      const number = checkDocument(raw.docType, typeof raw.docNumber === 'string' ? raw.docNumber : '');
+      if (!number.ok) return refuse(number.code);
+      return accept({ name: name.value, docType: raw.docType, docNumber: number.value, consent: true });
+    },
+    mine: empty,
+    queue: empty,
+    decide: (raw) => {
+      if (!isRequestId(raw.requestId)) return refuse('REVIEW_NOT_FOUND');
+      if (typeof raw.approve !== 'boolean') return refuse('INVALID_REQUEST');
+      if (raw.approve) return accept({ requestId: raw.requestId, approve: true });
+      const reason = typeof raw.reason === 'string' ? raw.reason.trim() : '';
+      if (reason === '' || Array.from(reason).length > MAX_REVIEW_REASON) return refuse('REVIEW_REASON_REQUIRED');
+      return accept({ requestId: raw.requestId, approve: false, reason });
+    },
+  },
+  identity: {
+    methods: empty,
   },
   roster: {
     access: empty,

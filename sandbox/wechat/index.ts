@@ -6,6 +6,7 @@
  * Request order in `handle`: count → injected fault (latency, then errcode) → route (404 when unknown) →
  * HTTP method (43001/43002) → access_token (all but the two token endpoints) → the endpoint.
  */
+import { CityCheckEmulator, type CityCheckScenario } from './citycheck';
 import { FaceEmulator } from './face';
 import { FaultTable, faultMessage } from './faults';
 import { RealnameEmulator } from './realname';
@@ -28,6 +29,7 @@ export class WechatEmulator {
   private readonly tokens: TokenStore;
   private readonly face: FaceEmulator;
   private readonly realname: RealnameEmulator;
+  private readonly cityCheck: CityCheckEmulator;
   private readonly faults = new FaultTable();
   private readonly counts = new Map<string, number>();
   private readonly routes: ReadonlyMap<string, Route>;
@@ -41,6 +43,7 @@ export class WechatEmulator {
     this.tokens = new TokenStore({ appid, secret, clock });
     this.face = new FaceEmulator(clock, appid, options.pushFaceEvent);
     this.realname = new RealnameEmulator(clock, merchant, options.categories);
+    this.cityCheck = new CityCheckEmulator(clock);
     const post = (run: (body: unknown) => HttpResult): Route => ({
       method: 'POST',
       auth: true,
@@ -55,6 +58,7 @@ export class WechatEmulator {
       ['/cityservice/face/identify/getinfo', post((body) => this.face.getInfo(body))],
       ['/wxa/get_category', { method: 'GET', auth: true, run: () => this.realname.getCategory() }],
       ['/cgi-bin/wxopen/getrealnameinfo', post((body) => this.realname.getRealnameInfo(body))],
+      ['/intp/realname/checkrealnameinfo', post((body) => this.cityCheck.check(body))],
     ]);
   }
 
@@ -95,6 +99,17 @@ export class WechatEmulator {
   }): HttpResult {
     this.count('/sandbox/realname/authorize');
     return this.realname.authorize(input);
+  }
+
+  /** POST /sandbox/citycheck/authorize → { code }: the user agreed on the city service's consent page. */
+  authorizeCityCheck(input: {
+    openid: string;
+    name?: string;
+    idCardNumber?: string;
+    scenario?: CityCheckScenario;
+  }): HttpResult {
+    this.count('/sandbox/citycheck/authorize');
+    return this.cityCheck.authorize(input);
   }
 
   /** POST /sandbox/faults: the next `times` calls to `path` answer { errcode, errmsg } and/or wait latencyMs. */

@@ -9,7 +9,7 @@
  * whatever URL it was reached at, and its WeChat emulator only knows its own appid and keys.
  */
 import type { Sandbox } from '../../sandbox';
-import { deployValues } from '../../sandbox/secrets';
+import { deployValues, SANDBOX_SETTINGS } from '../../sandbox/secrets';
 import { FUNCTIONS_OUT } from '../build';
 import { managerApi, type CloudApi } from './cloud-api';
 import { applyState, checkState, desiredState, SECRET_VARIABLES, type DeployValues } from './env-deploy';
@@ -58,7 +58,7 @@ function sandboxState(target: SandboxTarget, options: SandboxDeployOptions) {
   // Values the functions will refuse (a test's missing key) are deployed as given: the functions say
   // NOT_CONFIGURED, which is what such a test is about.
   return desiredState({
-    values: { ...deployValues(target.secrets, target.url), ...options.env },
+    values: { ...SANDBOX_SETTINGS, ...deployValues(target.secrets, target.url), ...options.env },
     functionsDir: FUNCTIONS_OUT,
     only: options.only,
     timeouts: options.timeouts,

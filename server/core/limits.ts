@@ -11,6 +11,10 @@ export interface RateLimit {
   windowSeconds: number;
 }
 
+/** The city-service check: one code per try (the consent page each time), a few retries. */
+export const REALNAME_CHECK_PER_CALLER: RateLimit = { scope: 'realname.check', max: 5, windowSeconds: 600 };
+/** Staff verification requests: a person submits one and waits; a few corrections at most. */
+export const REVIEW_SUBMIT_PER_CALLER: RateLimit = { scope: 'review.submit', max: 5, windowSeconds: 3600 };
 /** Real-name authorization: one token per try, a couple of retries at most. */
 export const REALNAME_FETCH_PER_CALLER: RateLimit = { scope: 'realname.fetch', max: 5, windowSeconds: 600 };
 /** Face verification started by one caller: a real user's retries fit, a prober's do not. */

@@ -30,6 +30,14 @@ const MAP: Readonly<Record<number, ErrorCode>> = {
   94010: 'REALNAME_MERCHANT_CONFIG',
 };
 
+/** Codes whose meaning depends on the API that answered them. */
+const BY_PATH: Readonly<Record<string, Readonly<Record<number, ErrorCode>>>> = {
+  // The city-service check: 48001 is WeChat's "api unauthorized" (the capability was not granted to
+  // this mini-program); 80113, developers report, answers a code that is invalid, expired or another
+  // user's (assumed: not in the API's page).
+  '/intp/realname/checkrealnameinfo': { 48001: 'REALNAME_CHECK_NOT_AUTHORIZED', 80113: 'REALNAME_CHECK_CODE_INVALID' },
+};
+
 /** API-frequency limits (45009: daily quota, 45011: per-minute). */
 const RATE_LIMITS = new Set([45009, 45011]);
 
@@ -49,6 +57,8 @@ export function isBusyError(errcode: number): boolean {
  */
 export function wechatErrorCode(errcode: number, path = ''): ErrorCode {
   if (RATE_LIMITS.has(errcode)) return path.includes('/cityservice/face/') ? 'FACE_RATE_LIMITED' : 'WECHAT_BUSY';
+  const specific = BY_PATH[path]?.[errcode];
+  if (specific) return specific;
   return Object.prototype.hasOwnProperty.call(MAP, errcode) ? (MAP[errcode] ?? 'WECHAT_ERROR') : 'WECHAT_ERROR';
 }
 

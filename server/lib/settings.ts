@@ -6,8 +6,9 @@
  * fallback, and its problems are logged once at start. Messages name variables, never values.
  */
 import crypto, { type KeyObject } from 'crypto';
-import type { FunctionName } from '../../miniprogram/shared/contracts';
+import type { FunctionName, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { ConfigError } from '../core/errors';
+import { methodsProblem } from '../core/methods';
 import type { MerchantConfig } from '../core/realname-crypto';
 import type { PiiKeys } from '../core/pii';
 import type { Logger } from '../core/router';
@@ -103,7 +104,7 @@ function defaultOf(spec: VariableSpec): unknown {
     case 'url':
       return spec.default;
     case 'list':
-      return Object.freeze([]);
+      return Object.freeze([...(spec.default ?? [])]);
     case 'keyring':
       return new Map();
     default:
@@ -160,6 +161,10 @@ type CrossProblem = [VariableName, string];
 
 /** Checks across the variables of one group (run only when each variable parsed). */
 const GROUP_CHECKS: { [G in GroupName]?: (values: GroupSettings<G>) => CrossProblem[] } = {
+  methods: (values) => {
+    const problem = methodsProblem(values.IDENTITY_METHODS);
+    return problem ? [['IDENTITY_METHODS', `IDENTITY_METHODS ${problem}`]] : [];
+  },
   pii: (values) => {
     const problems: CrossProblem[] = [];
     if (values.PII_ENC_KEY.equals(values.PII_INDEX_KEY)) {
@@ -262,6 +267,18 @@ export function piiKeysOf(values: GroupSettings<'pii'>): PiiKeys {
   const encKeys = new Map(values.PII_ENC_KEYS_OLD);
   encKeys.set(values.PII_ENC_KEY_ID, values.PII_ENC_KEY);
   return Object.freeze({ encKeyId: values.PII_ENC_KEY_ID, encKeys, indexKey: values.PII_INDEX_KEY });
+}
+
+/** The methods offered, in order (each matched the variable's pattern: one of VerificationMethod). */
+export function methodsOf(values: GroupSettings<'methods'>): readonly VerificationMethod[] {
+  return values.IDENTITY_METHODS as readonly VerificationMethod[];
+}
+
+/** Who reviews staff verifications: REVIEWER_OPENIDS, or the roster admins when it is empty. */
+export function reviewersOf(values: GroupSettings<'admins'>): { openids: readonly string[]; ofAdmins: boolean } {
+  return values.REVIEWER_OPENIDS.length > 0
+    ? { openids: values.REVIEWER_OPENIDS, ofAdmins: false }
+    : { openids: values.ROSTER_ADMIN_OPENIDS, ofAdmins: true };
 }
 
 export function merchantOf(values: GroupSettings<'merchant'>): MerchantConfig {

@@ -37,6 +37,7 @@ export const COLLECTION = {
   rosterJobs: 'roster_jobs',
   pendingCleanup: 'pending_cleanup',
   rateLimits: 'rate_limits',
+  reviewRequests: 'review_requests',
 } as const;
 
 export const COLLECTIONS: CollectionSpec[] = [
@@ -93,6 +94,17 @@ export const COLLECTIONS: CollectionSpec[] = [
     description: 'Deletions that failed (uploads holding PII): the roster sweep retries them until they succeed.',
     pii: false,
     indexes: [{ name: 'last_failed', keys: { lastFailedAt: 1 }, unique: false }],
+  },
+  {
+    name: 'review_requests',
+    description: 'Staff verification requests: name and document number encrypted, keyed indexes, state, reason.',
+    pii: true,
+    indexes: [
+      { name: 'owner', keys: { openidHash: 1, submittedAt: -1 }, unique: false },
+      { name: 'state', keys: { state: 1, submittedAt: 1 }, unique: false },
+      // One pending request per person: the holder's openid hash while pending, `decided_<random>` after.
+      { name: 'pending_owner', keys: { pendingKey: 1 }, unique: true },
+    ],
   },
   {
     name: 'rate_limits',

@@ -32,9 +32,11 @@ export interface FunctionSpec {
 /** The variable groups each function loads at instance start (its typed settings, see lib/settings.ts). */
 export const FUNCTION_GROUPS = {
   ping: [],
-  face: ['app', 'wechat', 'pii', 'face'],
-  realname: ['app', 'wechat', 'pii', 'merchant'],
-  roster: ['app', 'pii', 'roster'],
+  face: ['app', 'wechat', 'pii', 'methods', 'face'],
+  realname: ['app', 'wechat', 'pii', 'methods', 'merchant'],
+  roster: ['app', 'pii', 'admins', 'roster'],
+  review: ['app', 'pii', 'methods', 'admins'],
+  identity: ['app', 'pii', 'methods', 'admins'],
 } as const satisfies { readonly [F in FunctionName]: readonly GroupName[] };
 
 export type GroupsOf<F extends FunctionName> = (typeof FUNCTION_GROUPS)[F][number];
@@ -77,7 +79,8 @@ export const FUNCTIONS: FunctionSpec[] = [
   },
   {
     name: 'realname',
-    description: 'WeChat Pay real-name authorization (实名信息授权): categories, fetch + decrypt + bind.',
+    description:
+      'WeChat real-name paths without a face: Pay authorization (fetch + decrypt + bind) and the city-service check.',
     runtime: RUNTIME,
     timeout: 20,
     memory: 256,
@@ -92,6 +95,24 @@ export const FUNCTIONS: FunctionSpec[] = [
     memory: 256,
     env: envOf('roster'),
     triggers: [{ name: 'sweep-abandoned-jobs', type: 'timer', config: '0 0 * * * * *' }],
+  },
+  {
+    name: 'review',
+    description: 'Staff verification (人工核验) of documents other than the mainland ID card: submit, queue, decide.',
+    runtime: RUNTIME,
+    timeout: 20,
+    memory: 256,
+    env: envOf('review'),
+    triggers: [],
+  },
+  {
+    name: 'identity',
+    description: "The caller's identity: the methods this deployment offers.",
+    runtime: RUNTIME,
+    timeout: 10,
+    memory: 256,
+    env: envOf('identity'),
+    triggers: [],
   },
 ];
 

@@ -15,6 +15,8 @@ export const VARIABLE_GROUPS = {
   pii: 'PII keys not configured',
   merchant: 'WeChat Pay merchant config',
   face: 'face verification settings',
+  methods: 'identity methods',
+  admins: 'admins and reviewers',
   roster: 'roster settings',
 } as const;
 
@@ -54,11 +56,12 @@ export interface ChoiceVariable extends Common {
   default: string;
 }
 
-/** Comma-separated items (blank items dropped), each matching `pattern`. */
+/** Comma-separated items (blank items dropped), each matching `pattern`; default: empty, or `default`. */
 export interface ListVariable extends Common {
   kind: 'list';
   pattern: RegExp;
   rule: string;
+  default?: readonly string[];
 }
 
 /** An http(s) URL; a trailing slash is removed. */
@@ -206,15 +209,36 @@ export const VARIABLES = {
     description: 'Pending face session lifetime.',
   },
 
-  // ------------------------------------------------------------ roster
+  // ------------------------------------------------------------ methods
+  IDENTITY_METHODS: {
+    group: 'methods',
+    kind: 'list',
+    default: ['wxcheck', 'face', 'manual'],
+    pattern: /^(face|wxpay|wxcheck|manual)$/,
+    rule: 'must list methods among face, wxpay, wxcheck, manual, separated by commas',
+    secret: false,
+    description: 'The identity methods offered, in the order shown (wxcheck, face, manual, wxpay); face never alone.',
+  },
+
+  // ------------------------------------------------------------ admins
   ROSTER_ADMIN_OPENIDS: {
-    group: 'roster',
+    group: 'admins',
     kind: 'list',
     pattern: /^[A-Za-z0-9_-]{1,64}$/,
     rule: 'must be openids (letters, digits, _ and -) separated by commas',
     secret: false,
-    description: 'Comma-separated admin openids (besides the admins collection).',
+    description: 'Comma-separated admin openids (besides server-written documents of the admins collection).',
   },
+  REVIEWER_OPENIDS: {
+    group: 'admins',
+    kind: 'list',
+    pattern: /^[A-Za-z0-9_-]{1,64}$/,
+    rule: 'must be openids (letters, digits, _ and -) separated by commas',
+    secret: false,
+    description: 'Staff who review document verifications; empty: the roster admins.',
+  },
+
+  // ------------------------------------------------------------ roster
   ROSTER_SLICE_SECONDS: {
     group: 'roster',
     kind: 'integer',

@@ -13,8 +13,9 @@ const simulate = require('miniprogram-simulate') as typeof import('miniprogram-s
 export const ROOT = path.resolve(__dirname, '../..');
 export const MINIPROGRAM = path.join(ROOT, 'miniprogram');
 
+/** `index` → pages/index/index; a path with a slash is a subpackage page (`admin/pages/review-queue`). */
 export function pagePath(page: string): string {
-  return path.join(MINIPROGRAM, 'pages', page, 'index');
+  return page.includes('/') ? path.join(MINIPROGRAM, page, 'index') : path.join(MINIPROGRAM, 'pages', page, 'index');
 }
 
 function vantComponents(componentPath: string): Record<string, string> {
@@ -36,6 +37,8 @@ const loaded = new Map<string, string>();
 /**
  * Renders and attaches a fresh instance of a page. Each page is loaded once per test file (jest's
  * module registry would not run the page's `Component()` a second time), then rendered per test.
+ * One page per test file: for the same reason, vant's components register only with the first page
+ * loaded in a file, and a second page would show them as empty tags.
  */
 export function renderPage(page: string): Rendered {
   const id = loaded.get(page) ?? loadPage(page);

@@ -81,6 +81,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
       ok: true,
       binding: {
         method: 'face',
+        docType: 'id_card',
         maskedName: '欧***',
         maskedIdCard: `4401**********${PEOPLE.alice.idCardNumber.slice(-4)}`,
         verifiedAt: expect.any(String),

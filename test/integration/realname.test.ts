@@ -60,6 +60,7 @@ describe('realname.fetch', () => {
       ok: true,
       binding: {
         method: 'wxpay',
+        docType: 'id_card',
         maskedName: chars[0] + '*'.repeat(chars.length - 1),
         maskedIdCard: `${person.idCardNumber.slice(0, 4)}**********${person.idCardNumber.slice(-4)}`,
         verifiedAt: expect.any(String),

@@ -123,7 +123,7 @@ describe('checkFaceSupport', () => {
     device.checkIsSupportFacialRecognition = supportApi(undefined);
     const support = await checkFaceSupport();
     expect(support).toEqual({ ok: false, code: 'FACE_UNSUPPORTED', message: deviceSupportMessage() });
-    expect(!support.ok && support.message).toContain('微信支付实名授权');
+    expect(!support.ok && support.message).toContain('其他认证方式');
   });
 
   it('supported devices pass', async () => {

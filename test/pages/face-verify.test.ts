@@ -113,6 +113,7 @@ describe.each(['v2', 'v1'] as const)('face-verify page, sandbox mode, face API %
       method: 'face',
       methodLabel: '人脸核身',
       maskedName: '欧***',
+      docLabel: '身份证号',
       maskedIdCard,
       verifiedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/),
       inRoster: false,
@@ -243,22 +244,21 @@ describe('face-verify page, cloud mode (device doubles, real function through th
     newCaller();
   });
 
-  it('device without front camera (10001): the fallback to WeChat Pay real-name is offered', async () => {
+  it('device without front camera (10001): the other methods are offered', async () => {
     device.checkIsSupportFacialRecognition = (option: { fail: (res: { errCode: number; errMsg: string }) => void }) =>
       option.fail({ errCode: 10001, errMsg: 'checkIsSupportFacialRecognition:fail' });
-    const redirectTo = jest.fn();
-    device.redirectTo = redirectTo;
+    const navigateBack = jest.fn();
+    device.navigateBack = navigateBack;
 
     const page = renderPage('face-verify');
     await reach(page, 'unsupported');
     expect(page.data.unsupportedMessage).toBe(deviceSupportMessage(10001));
     expect(html(page)).toContain('您的设备没有前置摄像头');
-    expect(html(page)).toContain('改用微信支付实名授权');
+    expect(html(page)).toContain('选择其他认证方式');
     expect(page.querySelector('#start')).toBeUndefined();
 
-    tapButton(page, '#use-realname');
-    await waitFor(() => redirectTo.mock.calls.length > 0);
-    expect(redirectTo).toHaveBeenCalledWith({ url: '/pages/realname-auth/index' });
+    tapButton(page, '#use-other');
+    await waitFor(() => navigateBack.mock.calls.length > 0);
   });
 
   it('runs the real capture (wx.requestFacialVerify) and confirms with the server', async () => {

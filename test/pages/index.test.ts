@@ -1,7 +1,7 @@
 /**
  * The home page against a real sandbox: the caller's bindings from face.status (after real
- * verifications through the face and realname functions), the two methods, the sandbox notice, and
- * the connection check.
+ * verifications through the face and realname functions), the methods the server offers
+ * (identity.methods), the sandbox notice, and the connection check.
  */
 import { config } from '../../miniprogram/config';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
@@ -84,7 +84,12 @@ async function show(): Promise<Rendered> {
   const page = renderPage('index');
   // j-component has it; miniprogram-simulate's typings do not list it.
   (page as unknown as { triggerPageLifeTime(name: 'show'): void }).triggerPageLifeTime('show');
-  await waitFor(() => page.data.statusLoaded || page.data.statusError !== '', 15_000);
+  await waitFor(
+    () =>
+      (page.data.statusLoaded || page.data.statusError !== '') &&
+      (page.data.methodsLoaded || page.data.methodsError !== ''),
+    15_000,
+  );
   return page;
 }
 
@@ -100,6 +105,24 @@ describe('index page', () => {
     expect(html(page)).toContain('人脸核身');
     expect(html(page)).toContain('微信支付实名授权');
     expect(html(page)).toContain('导入名单');
+  });
+
+  it('offers every method the server enables, in its order, saying whom each serves', async () => {
+    const page = await show();
+    expect(page.data.methods.map((m: { method: string }) => m.method)).toEqual(['wxcheck', 'face', 'manual', 'wxpay']);
+    const text = page.querySelector('#methods')!.dom!.textContent!;
+    expect(text).toContain('实名信息校验');
+    expect(text).toContain('无需刷脸');
+    expect(text).toContain('港澳台居民、外国人');
+    // Not a reviewer: no review queue.
+    expect(page.querySelector('#go-review-queue')).toBeUndefined();
+  });
+
+  it('shows the review queue to a reviewer (the roster admins when no reviewer list is set)', async () => {
+    config.sandboxOpenid = ADMIN;
+    const page = await show();
+    expect(page.data.reviewer).toBe(true);
+    expect(page.querySelector('#go-review-queue')!.dom!.textContent).toContain('审核人工核验申请');
   });
 
   it('shows the bindings after verifications: method, masked name and ID, time, roster membership', async () => {
@@ -136,12 +159,14 @@ describe('index page', () => {
     (globalThis as unknown as { getCurrentPages: () => unknown[] }).getCurrentPages = () => [];
     const page = await show();
 
-    page.querySelector('#go-face')!.querySelector('.van-cell')!.dispatchEvent('tap');
-    await waitFor(() => navigateTo.mock.calls.length === 1);
-    page.querySelector('#go-realname')!.querySelector('.van-cell')!.dispatchEvent('tap');
-    await waitFor(() => navigateTo.mock.calls.length === 2);
+    for (const [i, method] of ['wxcheck', 'face', 'manual', 'wxpay'].entries()) {
+      page.querySelector(`#go-${method}`)!.querySelector('.van-cell')!.dispatchEvent('tap');
+      await waitFor(() => navigateTo.mock.calls.length === i + 1);
+    }
     expect(navigateTo.mock.calls.map(([option]) => (option as { url: string }).url)).toEqual([
+      '/pages/realname-check/index',
       '/pages/face-verify/index',
+      '/pages/review-submit/index',
       '/pages/realname-auth/index',
     ]);
   });
@@ -160,11 +185,13 @@ describe('index page', () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     const page = await show();
     expect(page.data.statusError).toBe('网络异常，请检查网络后重试');
+    expect(page.data.methodsError).toBe('网络异常，请检查网络后重试');
     tapButton(page, '#ping');
     await waitFor(() => page.data.error !== '');
     expect(page.data.error).toBe('网络异常，请检查网络后重试');
     expect(page.data.loading).toBe(false);
-    expect(warn).toHaveBeenCalledTimes(2);
+    // face.status, identity.methods, ping.
+    expect(warn).toHaveBeenCalledTimes(3);
     warn.mockRestore();
   });
 });

@@ -73,6 +73,10 @@ describe('realname-auth page, sandbox mode', () => {
     expect(html(page)).toContain('实名信息使用说明');
     expect(html(page)).toContain('姓名和身份证号');
     expect(html(page)).toContain('沙箱：模拟微信支付实名授权');
+    // Says plainly that a new mini-program cannot obtain this button, and what to use instead.
+    const closed = page.querySelector('#closed-notice')!.dom!.textContent!;
+    expect(closed).toContain('2019-11-10');
+    expect(closed).toContain('实名信息校验');
     expect(page.querySelector('#authorize')).toBeUndefined();
     expect(page.data.choices).toHaveLength(DEMO_IDENTITIES.length);
     expect(JSON.stringify(page.data)).not.toMatch(/\d{17}[\dX]/);

@@ -152,8 +152,9 @@ Component({
     onRetry() {
       this.setData({ step: 'form', failMessage: '', cancelled: false, formError: '' });
     },
-    onUseRealname() {
-      wx.redirectTo({ url: '/pages/realname-auth/index' });
+    /** Face must never be the only way: back to the home page, which lists every method offered. */
+    onUseOther() {
+      wx.navigateBack();
     },
     onBack() {
       wx.navigateBack();

@@ -3,7 +3,7 @@ import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
-import { loadSettings, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { loadSettings, methodsOf, piiKeysOf, wechatConfig } from '../../lib/settings';
 import { RateLimiter, sweepExpiredRecords } from '../../lib/rate-limit';
 import { WechatClient } from '../../lib/wechat';
 import { FaceService, isFacePush, sweepExpiredSessions } from './service';
@@ -25,6 +25,7 @@ function faceService(): FaceService {
       keys,
       mode: face.FACE_API_VERSION,
       ttlSeconds: face.FACE_SESSION_TTL_SECONDS,
+      methods: methodsOf(settings.group('methods')),
       logger,
     });
   }

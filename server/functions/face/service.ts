@@ -12,9 +12,11 @@ import type {
   FaceApiVersion,
   FaceConfirmRequest,
   FaceStartRequest,
+  VerificationMethod,
 } from '../../../miniprogram/shared/contracts';
 import { isCredential } from '../../../miniprogram/shared/requests';
 import { describeError, Refusal } from '../../core/errors';
+import { requireMethod } from '../../core/methods';
 import { certHash, evaluateGetInfo, evaluateQueryVerifyInfo, type FaceCheckResult } from '../../core/face-check';
 import { type FaceSession, sessionRefusal } from '../../core/face-flow';
 import {
@@ -30,7 +32,7 @@ import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
 import { serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { RateLimiter } from '../../lib/rate-limit';
-import type { IdentityStore } from '../../lib/identity';
+import { idCardHolder, type IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
 import { COLLECTION } from '../../manifest';
 
@@ -45,6 +47,8 @@ export interface FaceDeps {
   keys: PiiKeys;
   mode: FaceApiVersion;
   ttlSeconds: number;
+  /** The methods offered (IDENTITY_METHODS): start and confirm need face. */
+  methods: readonly VerificationMethod[];
   logger: Logger;
 }
 
@@ -67,6 +71,7 @@ export class FaceService {
   /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
   async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
     const { name, idCardNumber: idCard } = request;
+    requireMethod(this.deps.methods, 'face');
     await this.admit(openid, idCard);
     const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
@@ -160,6 +165,7 @@ export class FaceService {
 
   /** `request` carries a well-formed credential of one generation (checked by the router). */
   async confirm(openid: string, request: FaceConfirmRequest): Promise<BodyOf<'face', 'confirm'>> {
+    requireMethod(this.deps.methods, 'face');
     // Every confirm asks WeChat (v2 may ask again while the user has not finished: 84003), and v1
     // asks getinfo before it knows the session: counted per caller before anything else.
     await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
@@ -234,7 +240,7 @@ export class FaceService {
     }
     let binding;
     try {
-      binding = await this.deps.identities.bind(openid, 'face', identity);
+      binding = await this.deps.identities.bind(openid, 'face', idCardHolder(identity.name, identity.idCard));
     } catch (err) {
       // Never leave the session holding PII (if even that fails, the sweep clears it on expiry).
       await bestEffort(this.deps.logger, 'closing a face session', () => this.close(session, 'failed'), {

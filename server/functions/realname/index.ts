@@ -3,7 +3,7 @@ import { createRouter, isTimerEvent } from '../../core/router';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
-import { loadSettings, merchantOf, piiKeysOf, wechatConfig } from '../../lib/settings';
+import { loadSettings, merchantOf, methodsOf, piiKeysOf, wechatConfig } from '../../lib/settings';
 import { RateLimiter, sweepExpiredRecords } from '../../lib/rate-limit';
 import { OneTimeTokens } from '../../lib/tokens';
 import { WechatClient } from '../../lib/wechat';
@@ -24,6 +24,7 @@ function realnameService(): RealnameService {
       identities: new IdentityStore(db, keys),
       // Used on `fetch` only: `categories` works before the merchant is configured.
       merchant: () => merchantOf(settings.group('merchant')),
+      methods: () => methodsOf(settings.group('methods')),
       logger,
     });
   }
@@ -35,6 +36,7 @@ const route = createRouter(
   {
     categories: () => realnameService().categories(),
     fetch: (request, { caller }) => realnameService().fetch(caller.openid, request),
+    check: (request, { caller }) => realnameService().check(caller.openid, request),
   },
   { logger, guards: {}, appid: () => settings.group('app').WECHAT_APPID },
 );

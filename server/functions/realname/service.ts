@@ -1,20 +1,36 @@
 /**
- * WeChat Pay real-name authorization (实名信息授权): the user confirms with the Pay password, the
- * client gets a one-time auth_token, and this service signs the merchant request (SHA256withRSA),
- * fetches the encrypted name and ID, decrypts them (PKCS#1 v1.5, unpadded by hand: Node ≥ 18.19.1
- * refuses that padding for private decryption), validates the plaintext and binds it to the caller.
- * Any decryption or validation failure is one generic error: nothing stored, nothing logged of it.
+ * The WeChat real-name paths without a face.
+ *
+ * `fetch`: WeChat Pay real-name authorization (实名信息授权, the button closed to new mini-programs
+ * since 2019): the user confirms with the Pay password, the client gets a one-time auth_token, and
+ * this service signs the merchant request (SHA256withRSA), fetches the encrypted name and ID,
+ * decrypts them (PKCS#1 v1.5, unpadded by hand: Node ≥ 18.19.1 refuses that padding for private
+ * decryption), validates the plaintext and binds it to the caller. Any decryption or validation
+ * failure is one generic error: nothing stored, nothing logged of it.
+ *
+ * `check`: the city-service real-name check (城市服务实名信息校验): the user typed a name and ID
+ * number and agreed on WeChat's consent page, which returned a one-time code; WeChat answers whether
+ * they match the real name the user gave WeChat Pay (a verdict, never the identity). Bound on a
+ * full match only.
  */
-import type { BodyOf, RealnameCategory, RealnameFetchRequest } from '../../../miniprogram/shared/contracts';
+import type {
+  BodyOf,
+  RealnameCategory,
+  RealnameCheckRequest,
+  RealnameFetchRequest,
+  VerificationMethod,
+} from '../../../miniprogram/shared/contracts';
+import { evaluateCityCheck } from '../../core/citycheck';
 import { Refusal } from '../../core/errors';
+import { requireMethod } from '../../core/methods';
 import { decryptRealnameInfo, signRequest, type MerchantConfig } from '../../core/realname-crypto';
 import type { Logger } from '../../core/router';
 import { isAccessTokenError, isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
-import { REALNAME_FETCH_PER_CALLER } from '../../core/limits';
+import { REALNAME_CHECK_PER_CALLER, REALNAME_FETCH_PER_CALLER } from '../../core/limits';
 import type { RateLimiter } from '../../lib/rate-limit';
 import type { OneTimeTokens } from '../../lib/tokens';
-import type { IdentityStore } from '../../lib/identity';
+import { idCardHolder, type IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
 
 const CATEGORY_TTL_MS = 3600_000;
@@ -25,6 +41,8 @@ export interface RealnameDeps {
   wechat: WechatClient;
   identities: IdentityStore;
   merchant: () => MerchantConfig;
+  /** The methods offered (IDENTITY_METHODS): `fetch` needs wxpay, `check` wxcheck. */
+  methods: () => readonly VerificationMethod[];
   logger: Logger;
 }
 
@@ -46,6 +64,7 @@ export class RealnameService {
   /** `request.authToken` is a bounded string (checked by the router). */
   async fetch(openid: string, request: RealnameFetchRequest): Promise<BodyOf<'realname', 'fetch'>> {
     const { authToken } = request;
+    requireMethod(this.deps.methods(), 'wxpay');
     const merchant = this.deps.merchant();
     const { tokens, wechat, identities, logger, limiter } = this.deps;
     // Before anything is written or asked: a caller sending junk tokens is stopped after a few.
@@ -67,11 +86,7 @@ export class RealnameService {
         sign: signRequest(merchant.privateKey, merchant.certSerialNo, timestamp),
       });
     } catch (err) {
-      // WeChat was busy, unreachable, unreadable (-2) or our token was refused: WeChat did not
-      // consume the auth_token, so the user may try it again.
-      const retryable =
-        !isWechatApiError(err) || err.code === 'WECHAT_BUSY' || err.errcode === -2 || isAccessTokenError(err.errcode);
-      if (retryable) {
+      if (retryable(err)) {
         await bestEffort(logger, 'releasing a reserved auth_token', () => tokens.release('realname', authToken));
       }
       throw err;
@@ -82,10 +97,53 @@ export class RealnameService {
       encryted_real_name: String(answer.encryted_real_name ?? ''),
       encryted_credential_id: String(answer.encryted_credential_id ?? ''),
     });
-    const binding = await identities.bind(openid, 'wxpay', identity);
+    const binding = await identities.bind(openid, 'wxpay', idCardHolder(identity.name, identity.idCard));
     logger.info('real-name authorization bound');
     return { binding };
   }
+
+  /** `request` holds consent, a valid name and ID number and a well-formed code (checked by the router). */
+  async check(openid: string, request: RealnameCheckRequest): Promise<BodyOf<'realname', 'check'>> {
+    const { name, idCardNumber, code } = request;
+    const { tokens, wechat, identities, logger, limiter } = this.deps;
+    requireMethod(this.deps.methods(), 'wxcheck');
+    await limiter.hit(REALNAME_CHECK_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
+    // Each code is used once (reserved before WeChat is asked; only a keyed hash is kept).
+    if (!(await tokens.reserve('wxcheck', code, identities.openidHash(openid)))) {
+      throw new Refusal('REALNAME_CHECK_CODE_USED');
+    }
+    let answer: Record<string, unknown>;
+    try {
+      answer = await wechat.call('POST', '/intp/realname/checkrealnameinfo', {
+        openid,
+        real_name: name,
+        cred_id: idCardNumber,
+        cred_type: '1',
+        code,
+      });
+    } catch (err) {
+      if (retryable(err)) {
+        await bestEffort(logger, 'releasing a reserved check code', () => tokens.release('wxcheck', code));
+      }
+      throw err;
+    }
+    const verdict = evaluateCityCheck(answer);
+    if (!verdict.ok) {
+      logger.info('real-name check refused', { code: verdict.code });
+      throw new Refusal(verdict.code);
+    }
+    const binding = await identities.bind(openid, 'wxcheck', idCardHolder(name, idCardNumber));
+    logger.info('real-name check bound');
+    return { binding };
+  }
+}
+
+/**
+ * WeChat was busy, unreachable, unreadable (-2) or our access token was refused: WeChat did not
+ * consume the one-time token or code, so the user may try it again.
+ */
+function retryable(err: unknown): boolean {
+  return !isWechatApiError(err) || err.code === 'WECHAT_BUSY' || err.errcode === -2 || isAccessTokenError(err.errcode);
 }
 
 function toCategory(raw: Record<string, unknown>): RealnameCategory | undefined {

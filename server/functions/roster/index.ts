@@ -3,6 +3,7 @@ import { createRouter, isTimerEvent, type CallerContext } from '../../core/route
 import { sliceDeadline } from '../../core/roster/slice';
 import { typedDb } from '../../lib/cloud-db';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
+import { AdminDirectory } from '../../lib/admins';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import type { CloudStorage } from '../../lib/storage';
 import { Throttle } from '../../lib/throttle';
@@ -14,6 +15,11 @@ const settings = loadSettings('roster').report(logger);
 const db = typedDb(cloud.database());
 const storage = cloud as unknown as CloudStorage;
 
+function adminDirectory(): AdminDirectory {
+  const admins = settings.group('admins');
+  return new AdminDirectory(db, { admins: admins.ROSTER_ADMIN_OPENIDS, reviewers: admins.REVIEWER_OPENIDS });
+}
+
 /** One service per invocation: its throttle counts this invocation's calls, its deadline is this slice's. */
 function service(startedAt: number, timeLimitMs?: number): RosterService {
   const roster = settings.group('roster');
@@ -23,7 +29,7 @@ function service(startedAt: number, timeLimitMs?: number): RosterService {
     keys: piiKeysOf(settings.group('pii')),
     // The plan's ~30 QPS with headroom for other functions' traffic.
     throttle: new Throttle(roster.ROSTER_DB_QPS),
-    envAdmins: roster.ROSTER_ADMIN_OPENIDS,
+    admins: adminDirectory(),
     sliceDeadline: sliceDeadline(startedAt, roster.ROSTER_SLICE_SECONDS * 1000, timeLimitMs),
     logger,
   });

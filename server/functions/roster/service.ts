@@ -32,17 +32,16 @@ import {
 import { isRosterFileError } from '../../core/roster/types';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
-import { serverWritten, type CloudDb } from '../../lib/cloud-db';
+import type { AdminDirectory } from '../../lib/admins';
+import type { CloudDb } from '../../lib/cloud-db';
 import { isFileNotFound, type CloudStorage } from '../../lib/storage';
 import type { Throttle } from '../../lib/throttle';
-import { COLLECTION } from '../../manifest';
 import { JobCloser } from './job-closer';
 import { JobStore } from './job-store';
 import { RosterWriter } from './writer';
 
 export type { CloudStorage };
 
-const ADMINS = COLLECTION.admins;
 export const BATCH_SIZE = 1000;
 export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 
@@ -51,8 +50,8 @@ export interface RosterDeps {
   storage: CloudStorage;
   keys: PiiKeys;
   throttle: Throttle;
-  /** Openids from ROSTER_ADMIN_OPENIDS (besides the `admins` collection). */
-  envAdmins: readonly string[];
+  /** Who is an admin (ROSTER_ADMIN_OPENIDS and server-written `admins` documents). */
+  admins: AdminDirectory;
   /** Absolute time (ms) after which this invocation starts no new batch (see core/roster/slice.ts). */
   sliceDeadline: number;
   logger: Logger;
@@ -73,20 +72,8 @@ export class RosterService {
 
   // ------------------------------------------------------------ access
 
-  /**
-   * An admin is named in ROSTER_ADMIN_OPENIDS or by a document the server side wrote in `admins`
-   * (the console, a script, a function: none sets `_openid`). A document a client added, which the
-   * platform's default rules allow, grants nothing.
-   */
-  async isAdmin(openid: string): Promise<boolean> {
-    if (this.deps.envAdmins.includes(openid)) return true;
-    const { db } = this.deps;
-    const res = await db
-      .collection(ADMINS)
-      .where(serverWritten(db, { _id: openid }))
-      .limit(1)
-      .get();
-    return res.data.length > 0;
+  isAdmin(openid: string): Promise<boolean> {
+    return this.deps.admins.isAdmin(openid);
   }
 
   /** The `admin` guard of the router: every action but `access`. */

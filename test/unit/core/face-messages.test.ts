@@ -79,7 +79,7 @@ describe('deviceSupportMessage', () => {
       expect(message).toContain(FACE_FALLBACK_HINT);
       expect(message).toMatch(/无法使用人脸核身/);
     }
-    expect(FACE_FALLBACK_HINT).toMatch(/微信支付实名授权/);
+    expect(FACE_FALLBACK_HINT).toMatch(/其他认证方式/);
     expect(FACE_FALLBACK_HINT).toMatch(/客服/);
   });
 });

@@ -204,25 +204,47 @@ describe('kinds, defaults and ranges', () => {
     ['ROSTER_SLICE_SECONDS', '61', 'must be a whole number from 0 to 60'],
     ['ROSTER_SLICE_SECONDS', '-1', 'must be a whole number from 0 to 60'],
     ['ROSTER_ADMIN_OPENIDS', 'o_a, o b', 'must be openids'],
+    ['REVIEWER_OPENIDS', 'o;b', 'must be openids'],
   ] as const)('refuses %s=%s instead of falling back', (name, value, rule) => {
-    const err = configErrorOf(() => loadGroup('roster', { [name]: value }));
+    const group = name.endsWith('OPENIDS') ? 'admins' : 'roster';
+    const err = configErrorOf(() => loadGroup(group, { [name]: value }));
     expect(err.message).toBe(
-      `roster settings: ${name} ${rule}${rule.endsWith('openids') ? ' (letters, digits, _ and -) separated by commas' : ''}`,
+      `${group === 'admins' ? 'admins and reviewers' : 'roster settings'}: ${name} ${rule}${rule.endsWith('openids') ? ' (letters, digits, _ and -) separated by commas' : ''}`,
     );
     expect(err.variables).toEqual([name]);
     expect(err.code).toBe('NOT_CONFIGURED');
     expect(err.publicMessage).toBe(`服务尚未完成配置（${name}），请联系管理员`);
   });
 
+  it('offers the default methods, and never face alone or nothing', () => {
+    expect(loadGroup('methods', {})).toEqual({ IDENTITY_METHODS: ['wxcheck', 'face', 'manual'] });
+    expect(loadGroup('methods', { IDENTITY_METHODS: 'manual, wxcheck' }).IDENTITY_METHODS).toEqual([
+      'manual',
+      'wxcheck',
+    ]);
+    for (const [value, problem] of [
+      ['face', 'offers face alone'],
+      ['face,face', 'offers face alone'],
+      ['wxcheck,wxcheck', 'lists a method twice'],
+      ['face,sms', 'must list methods among face, wxpay, wxcheck, manual'],
+      [',', 'offers no method at all'],
+    ] as const) {
+      const err = configErrorOf(() => loadGroup('methods', { IDENTITY_METHODS: value }));
+      expect(err.message).toContain(problem);
+      expect(err.variables).toEqual(['IDENTITY_METHODS']);
+    }
+  });
+
   it('reads integers, lists and choices', () => {
-    expect(
-      loadGroup('roster', { ROSTER_DB_QPS: '30', ROSTER_SLICE_SECONDS: '0', ROSTER_ADMIN_OPENIDS: ' o_a ,,o-b ' }),
-    ).toEqual({
+    expect(loadGroup('roster', { ROSTER_DB_QPS: '30', ROSTER_SLICE_SECONDS: '0' })).toEqual({
       ROSTER_DB_QPS: 30,
       ROSTER_SLICE_SECONDS: 0,
-      ROSTER_ADMIN_OPENIDS: ['o_a', 'o-b'],
     });
-    expect(loadGroup('roster', {})).toEqual({ ROSTER_DB_QPS: 25, ROSTER_SLICE_SECONDS: 40, ROSTER_ADMIN_OPENIDS: [] });
+    expect(loadGroup('roster', {})).toEqual({ ROSTER_DB_QPS: 25, ROSTER_SLICE_SECONDS: 40 });
+    expect(loadGroup('admins', { ROSTER_ADMIN_OPENIDS: ' o_a ,,o-b ' })).toEqual({
+      ROSTER_ADMIN_OPENIDS: ['o_a', 'o-b'],
+      REVIEWER_OPENIDS: [],
+    });
     expect(loadGroup('face', { FACE_API_VERSION: ' V1 ' }).FACE_API_VERSION).toBe('v1');
     expect(loadGroup('face', {})).toEqual({ FACE_API_VERSION: 'v2', FACE_SESSION_TTL_SECONDS: 600 });
     expect(configErrorOf(() => loadGroup('face', { FACE_API_VERSION: 'v3' })).message).toBe(
@@ -295,7 +317,8 @@ describe('loadSettings', () => {
       WECHAT_APPSECRET: 'b'.repeat(32),
       ...generatePiiKeys(),
     });
-    expect(FUNCTION_GROUPS.realname).toEqual(['app', 'wechat', 'pii', 'merchant']);
+    expect(FUNCTION_GROUPS.realname).toEqual(['app', 'wechat', 'pii', 'methods', 'merchant']);
+    expect(settings.group('methods').IDENTITY_METHODS).toEqual(['wxcheck', 'face', 'manual']);
     expect(settings.group('wechat').WECHAT_TIMEOUT_MS).toBe(5000);
     expect(settings.group('pii').PII_ENC_KEY_ID).toBe('k1');
     const err = configErrorOf(() => settings.group('merchant'));
@@ -315,6 +338,7 @@ describe('loadSettings', () => {
       PII_ENC_KEY: 'c2VjcmV0',
       ROSTER_DB_QPS: 'fast',
     }).report(logger);
+    // (The admins group is fine: both lists may be empty.)
     expect(lines).toHaveLength(2);
     expect(lines.map((l) => l.variables)).toEqual([['PII_ENC_KEY', 'PII_INDEX_KEY'], ['ROSTER_DB_QPS']]);
     expect(JSON.stringify(lines)).not.toMatch(/c2VjcmV0|fast/);

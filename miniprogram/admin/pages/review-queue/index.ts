@@ -1,0 +1,108 @@
+import { getIdentityMethods } from '../../../services/identity';
+import { decideReview, reviewQueue } from '../../../services/review';
+import type { ReviewRequestView } from '../../../shared/contracts';
+import { DOC_LABELS } from '../../../shared/documents';
+import { ERRORS } from '../../../shared/errors';
+import { MAX_REVIEW_REASON } from '../../../shared/requests';
+import { formatTime } from '../../../utils/binding';
+
+/** loading → queue | forbidden (not a reviewer) | failed. */
+type Step = 'loading' | 'queue' | 'forbidden' | 'failed';
+
+interface ValueEvent<T> {
+  detail: T;
+}
+
+interface QueueItem {
+  requestId: string;
+  docLabel: string;
+  maskedName: string;
+  maskedNumber: string;
+  submittedAt: string;
+}
+
+function itemOf(request: ReviewRequestView): QueueItem {
+  return {
+    requestId: request.requestId,
+    docLabel: DOC_LABELS[request.docType],
+    maskedName: request.maskedName,
+    maskedNumber: request.maskedNumber,
+    submittedAt: formatTime(request.submittedAt),
+  };
+}
+
+Component({
+  data: {
+    step: 'loading' as Step,
+    items: [] as QueueItem[],
+    /** The request being rejected (its reason field shows), or ''. */
+    rejecting: '',
+    reason: '',
+    reasonError: '',
+    busy: '',
+    /** What happened to the last decision (shown above the queue). */
+    notice: '',
+    failMessage: '',
+    maxReason: MAX_REVIEW_REASON,
+  },
+  lifetimes: {
+    attached() {
+      void this.load();
+    },
+  },
+  methods: {
+    async load(): Promise<void> {
+      this.setData({ step: 'loading' });
+      const access = await getIdentityMethods();
+      if (!access.ok) {
+        this.setData({ step: 'failed', failMessage: access.message });
+        return;
+      }
+      if (!access.reviewer) {
+        this.setData({ step: 'forbidden' });
+        return;
+      }
+      await this.refresh();
+    },
+    async refresh(): Promise<void> {
+      const res = await reviewQueue();
+      if (res.ok) this.setData({ step: 'queue', items: res.requests.map(itemOf) });
+      else this.setData({ step: 'failed', failMessage: res.message });
+    },
+
+    onApprove(e: { currentTarget: { dataset: { id: string } } }): Promise<void> {
+      return this.decide(e.currentTarget.dataset.id, true);
+    },
+    onReject(e: { currentTarget: { dataset: { id: string } } }) {
+      this.setData({ rejecting: e.currentTarget.dataset.id, reason: '', reasonError: '' });
+    },
+    onReasonChange(e: ValueEvent<string>) {
+      this.setData({ reason: e.detail, reasonError: '' });
+    },
+    onCancelReject() {
+      this.setData({ rejecting: '', reason: '', reasonError: '' });
+    },
+    onConfirmReject(): Promise<void> {
+      const reason = this.data.reason.trim();
+      if (!reason || Array.from(reason).length > MAX_REVIEW_REASON) {
+        this.setData({ reasonError: ERRORS.REVIEW_REASON_REQUIRED });
+        return Promise.resolve();
+      }
+      return this.decide(this.data.rejecting, false, reason);
+    },
+    async decide(requestId: string, approve: boolean, reason?: string): Promise<void> {
+      this.setData({ busy: requestId, notice: '' });
+      const res = await decideReview({ requestId, approve, ...(reason ? { reason } : {}) });
+      this.setData({ busy: '', rejecting: '', reason: '' });
+      if (res.ok) {
+        this.setData({ notice: approve ? '已通过：申请人的实名认证已完成' : '已驳回：申请人会看到您填写的原因' });
+      } else {
+        this.setData({ notice: res.message });
+      }
+      await this.refresh();
+    },
+    onRetry(): Promise<void> {
+      return this.load();
+    },
+  },
+});

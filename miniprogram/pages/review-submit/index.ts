@@ -1,0 +1,154 @@
+import { myReviews, submitReview } from '../../services/review';
+import type { ReviewRequestView } from '../../shared/contracts';
+import { checkDocument, checkDocumentName, DOC_LABELS, REVIEW_DOC_TYPES } from '../../shared/documents';
+import type { ReviewDocType } from '../../shared/documents';
+import { type ErrorCode, ERRORS } from '../../shared/errors';
+import { formatTime } from '../../utils/binding';
+
+/** loading → form (the person's requests, and the form unless one is pending); failed when loading failed. */
+type Step = 'loading' | 'form' | 'failed';
+
+interface ValueEvent<T> {
+  detail: T;
+}
+
+/** A request as the page lists it. */
+interface RequestView {
+  requestId: string;
+  docLabel: string;
+  maskedName: string;
+  maskedNumber: string;
+  stateLabel: string;
+  state: ReviewRequestView['state'];
+  reason: string;
+  submittedAt: string;
+}
+
+const STATE_LABELS: Record<ReviewRequestView['state'], string> = {
+  pending: '待审核',
+  approved: '已通过',
+  rejected: '未通过',
+};
+
+function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string {
+  return check.ok ? '' : ERRORS[check.code];
+}
+
+function viewOf(request: ReviewRequestView): RequestView {
+  return {
+    requestId: request.requestId,
+    docLabel: DOC_LABELS[request.docType],
+    maskedName: request.maskedName,
+    maskedNumber: request.maskedNumber,
+    stateLabel: STATE_LABELS[request.state],
+    state: request.state,
+    reason: request.reason ?? '',
+    submittedAt: formatTime(request.submittedAt),
+  };
+}
+
+Component({
+  data: {
+    step: 'loading' as Step,
+    docLabels: REVIEW_DOC_TYPES.map((type) => DOC_LABELS[type]),
+    docIndex: -1,
+    docLabel: '',
+    name: '',
+    docNumber: '',
+    consent: false,
+    docTypeError: '',
+    nameError: '',
+    numberError: '',
+    consentError: '',
+    formError: '',
+    submitting: false,
+    /** The person's requests, newest first. */
+    requests: [] as RequestView[],
+    pending: false,
+    failMessage: '',
+  },
+  lifetimes: {
+    attached() {
+      void this.load();
+    },
+  },
+  methods: {
+    async load(): Promise<void> {
+      this.setData({ step: 'loading' });
+      const res = await myReviews();
+      if (!res.ok) {
+        this.setData({ step: 'failed', failMessage: res.message });
+        return;
+      }
+      const requests = res.requests.map(viewOf);
+      this.setData({ step: 'form', requests, pending: requests.some((r) => r.state === 'pending') });
+    },
+    docType(): ReviewDocType | undefined {
+      return REVIEW_DOC_TYPES[this.data.docIndex];
+    },
+    /** The native picker answers the index chosen. */
+    onDocTypeChange(e: ValueEvent<{ value: string }>) {
+      const docIndex = Number(e.detail.value);
+      const type = REVIEW_DOC_TYPES[docIndex];
+      if (!type) return;
+      this.setData({
+        docIndex,
+        docLabel: DOC_LABELS[type],
+        docTypeError: '',
+        numberError: this.data.docNumber ? messageOf(checkDocument(type, this.data.docNumber)) : '',
+      });
+    },
+    onNameChange(e: ValueEvent<string>) {
+      this.setData({ name: e.detail, nameError: this.data.nameError && messageOf(checkDocumentName(e.detail)) });
+    },
+    onNameBlur() {
+      if (this.data.name) this.setData({ nameError: messageOf(checkDocumentName(this.data.name)) });
+    },
+    onNumberChange(e: ValueEvent<string>) {
+      const type = this.docType();
+      this.setData({
+        docNumber: e.detail,
+        numberError: this.data.numberError && type ? messageOf(checkDocument(type, e.detail)) : '',
+      });
+    },
+    onNumberBlur() {
+      const type = this.docType();
+      if (this.data.docNumber && type)
+        this.setData({ numberError: messageOf(checkDocument(type, this.data.docNumber)) });
+    },
+    onConsentChange(e: ValueEvent<{ value: string[] }>) {
+      this.setData({ consent: e.detail.value.indexOf('agree') >= 0, consentError: '' });
+    },
+
+    async onSubmit(): Promise<void> {
+      const type = this.docType();
+      const name = checkDocumentName(this.data.name);
+      const number = type ? checkDocument(type, this.data.docNumber) : undefined;
+      const consent = this.data.consent;
+      this.setData({
+        docTypeError: type ? '' : ERRORS.DOC_TYPE_INVALID,
+        nameError: messageOf(name),
+        numberError: number ? messageOf(number) : '',
+        consentError: consent ? '' : ERRORS.CONSENT_REQUIRED,
+        formError: '',
+      });
+      if (!type || !name.ok || !number || !number.ok || !consent) return;
+      this.setData({ submitting: true });
+      const res = await submitReview({ docType: type, name: name.value, docNumber: number.value, consent });
+      this.setData({ submitting: false });
+      if (!res.ok) {
+        this.setData({ formError: res.message });
+        return;
+      }
+      // The server holds it now: the page keeps none of it.
+      this.setData({ name: '', docNumber: '', consent: false, docIndex: -1, docLabel: '' });
+      await this.load();
+    },
+    onRetry(): Promise<void> {
+      return this.load();
+    },
+    onBack() {
+      wx.navigateBack();
+    },
+  },
+});

@@ -1,0 +1,47 @@
+/**
+ * The city-service real-name check (城市服务实名信息校验): the page sends the user to WeChat's
+ * consent mini-program; when the user agrees, WeChat returns to this mini-program with a one-time
+ * code in `referrerInfo.extraData`, which App.onShow hands to `receiveReferrer`. The page takes the
+ * code when it shows again and sends it with the typed name and ID number to `realname.check`.
+ */
+import type { RealnameCheckRequest, ResponseOf } from '../shared/contracts';
+import { CITY_CHECK_APPID, CITY_CHECK_PATH, cityCheckCode } from '../shared/citycheck';
+import { failure, type Result } from '../shared/errors';
+import { callCloud } from './cloud';
+
+let received: string | undefined;
+
+/** App.onShow: keeps the code when the consent mini-program sent one (any other referrer is ignored). */
+export function receiveReferrer(options: { referrerInfo?: unknown } | undefined): void {
+  const code = cityCheckCode(options ? options.referrerInfo : undefined);
+  if (code) received = code;
+}
+
+/** The code the consent mini-program returned, once (undefined when none came back). */
+export function takeCityCheckCode(): string | undefined {
+  const code = received;
+  received = undefined;
+  return code;
+}
+
+/** Opens WeChat's consent page; answers once WeChat has left for it (`CANCELLED` when the user declined to go). */
+export function openCityCheck(): Promise<Result> {
+  received = undefined;
+  return new Promise((resolve) => {
+    wx.navigateToMiniProgram({
+      appId: CITY_CHECK_APPID,
+      path: CITY_CHECK_PATH,
+      success: () => resolve({ ok: true }),
+      fail: (err) =>
+        resolve(
+          /cancel/.test(err.errMsg)
+            ? failure('CANCELLED', '您取消了打开微信授权页面，可以再试一次')
+            : failure('WECHAT_ERROR', '无法打开微信实名授权页面，请稍后重试'),
+        ),
+    });
+  });
+}
+
+export function checkRealname(request: RealnameCheckRequest): Promise<ResponseOf<'realname', 'check'>> {
+  return callCloud('realname', 'check', request);
+}

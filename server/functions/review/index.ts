@@ -1,0 +1,61 @@
+/** `review`: thin adapter: SDK, caller and settings in; ReviewService does the work. */
+import { Refusal } from '../../core/errors';
+import { createRouter, type CallerContext } from '../../core/router';
+import { AdminDirectory } from '../../lib/admins';
+import { typedDb } from '../../lib/cloud-db';
+import { IdentityStore } from '../../lib/identity';
+import { RateLimiter } from '../../lib/rate-limit';
+import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
+import { loadSettings, methodsOf, piiKeysOf } from '../../lib/settings';
+import { ReviewService } from './service';
+
+const logger = createLogger('review');
+const settings = loadSettings('review').report(logger);
+const db = typedDb(cloud.database());
+
+let service: ReviewService | undefined;
+function reviewService(): ReviewService {
+  if (!service) {
+    const keys = piiKeysOf(settings.group('pii'));
+    service = new ReviewService({
+      db,
+      keys,
+      limiter: new RateLimiter(db, keys),
+      identities: new IdentityStore(db, keys),
+      methods: methodsOf(settings.group('methods')),
+      logger,
+    });
+  }
+  return service;
+}
+
+function admins(): AdminDirectory {
+  const group = settings.group('admins');
+  return new AdminDirectory(db, { admins: group.ROSTER_ADMIN_OPENIDS, reviewers: group.REVIEWER_OPENIDS });
+}
+
+const route = createRouter<'review', { caller: CallerContext }>(
+  'review',
+  {
+    submit: (request, { caller }) => reviewService().submit(caller.openid, request),
+    mine: (_request, { caller }) => reviewService().mine(caller.openid),
+    queue: () => reviewService().queue(),
+    decide: (request, { caller }) => reviewService().decide(caller.openid, request),
+  },
+  {
+    logger,
+    guards: {
+      reviewer: async ({ caller }) => {
+        if (!(await admins().isReviewer(caller.openid))) {
+          throw new Refusal('FORBIDDEN', '仅审核人员可以查看和审核人工核验申请');
+        }
+      },
+    },
+    appid: () => settings.group('app').WECHAT_APPID,
+  },
+);
+
+export const main = (event: unknown, context?: unknown) => {
+  deployedTimeLimit('review', logger, context);
+  return route(event, { caller: callerContext() });
+};

@@ -93,7 +93,12 @@ export interface RealnameCheckRequest {
 
 // ---------------------------------------------------------------- review (staff verification)
 
-export type ReviewState = 'pending' | 'approved' | 'rejected';
+/**
+ * pending → approving (a reviewer approved; the binding is being written) → approved, or
+ * pending → rejected. An approval interrupted after its claim stays `approving` and is shown in the
+ * queue until a reviewer approves it again (the binding is idempotent).
+ */
+export type ReviewState = 'pending' | 'approving' | 'approved' | 'rejected';
 
 export interface ReviewSubmitRequest {
   name: string;
@@ -116,6 +121,8 @@ export interface ReviewRequestView {
   /** ISO 8601. */
   submittedAt: string;
   decidedAt?: string;
+  /** In the queue: the reviewer asking submitted it (they may not decide it). */
+  own?: boolean;
 }
 export interface ReviewListResponse {
   requests: ReviewRequestView[];
@@ -123,6 +130,12 @@ export interface ReviewListResponse {
 export interface ReviewDecideRequest {
   requestId: string;
   approve: boolean;
+  /**
+   * Required to approve: the number as the reviewer reads it off the original document. The server
+   * approves only when it matches the number submitted (the queue shows it masked), so an approval
+   * always means someone compared the whole number.
+   */
+  docNumber?: string;
   /** Required to reject: the holder reads it. */
   reason?: string;
 }

@@ -87,6 +87,8 @@ export const ERRORS = {
   REVIEW_NOT_FOUND: '审核申请不存在',
   REVIEW_ALREADY_DECIDED: '该申请已经审核过了',
   REVIEW_OWN_REQUEST: '不能审核自己提交的申请',
+  REVIEW_NUMBER_REQUIRED: '通过前请照着证件原件输入完整的证件号码',
+  REVIEW_NUMBER_MISMATCH: '输入的号码与申请人提交的不一致：请核对证件原件，不一致时请驳回',
   REVIEW_REASON_REQUIRED: '驳回时请填写原因（1–200 字），申请人会看到它',
 
   // --- roster import ---

@@ -13,9 +13,10 @@ export function normalizeIdCard(value: string): string {
   return normalizeText(value).replace(/\s+/g, '').toUpperCase();
 }
 
-/** Names: NFKC, inner runs of spaces collapsed, the middle dots people type folded to "·". */
+/** Characters people type for the middle dot of a transliterated name (replace only: global). */
+export const MIDDLE_DOTS = /[•∙⋅・]/g;
+
+/** Names: NFKC, inner runs of spaces collapsed, the middle dots (and full stops) people type folded to "·". */
 export function normalizeName(value: string): string {
-  return normalizeText(value)
-    .replace(/\s+/g, ' ')
-    .replace(/[•∙⋅・．.]/g, '·');
+  return normalizeText(value).replace(/\s+/g, ' ').replace(MIDDLE_DOTS, '·').replace(/[．.]/g, '·');
 }

@@ -14,7 +14,7 @@ import {
   type FunctionName,
   type RequestOf,
 } from './contracts';
-import { checkDocument, checkDocumentName, isReviewDocType } from './documents';
+import { checkDocument, checkDocumentName, isReviewDocType, MAX_DOC_NUMBER, normalizeDocNumber } from './documents';
 import type { ErrorCode } from './errors';
 import { checkIdCard } from './idcard';
 import { checkName } from './person';
@@ -114,7 +114,11 @@ export const REQUESTS: Checkers = {
     decide: (raw) => {
       if (!isRequestId(raw.requestId)) return refuse('REVIEW_NOT_FOUND');
       if (typeof raw.approve !== 'boolean') return refuse('INVALID_REQUEST');
-      if (raw.approve) return accept({ requestId: raw.requestId, approve: true });
+      if (raw.approve) {
+        const docNumber = typeof raw.docNumber === 'string' ? normalizeDocNumber(raw.docNumber) : '';
+        if (docNumber === '' || docNumber.length > MAX_DOC_NUMBER) return refuse('REVIEW_NUMBER_REQUIRED');
+        return accept({ requestId: raw.requestId, approve: true, docNumber });
+      }
       const reason = typeof raw.reason === 'string' ? raw.reason.trim() : '';
       if (reason === '' || Array.from(reason).length > MAX_REVIEW_REASON) return refuse('REVIEW_REASON_REQUIRED');
       return accept({ requestId: raw.requestId, approve: false, reason });

@@ -1,8 +1,9 @@
 /**
  * The verdict on a city-service real-name check (`/intp/realname/checkrealnameinfo`): WeChat says
  * whether the name and ID number the user typed match the real name the user gave WeChat Pay. It
- * answers a verdict, never the identity. Pass only on errcode 0, `verify_openid` containing
- * V_OP_NM_MA (several results may be joined with ';') and `verify_real_name` V_NM_ID_MA; every
+ * answers a verdict, never the identity. Pass only on errcode 0 (present), `verify_openid` containing
+ * V_OP_NM_MA and no negative result (several may be joined with ';') and `verify_real_name`
+ * V_NM_ID_MA; every
  * other outcome is a refusal with its own code. The answer is untrusted input: anything unexpected
  * fails closed.
  * https://developers.weixin.qq.com/miniprogram/dev/server/API/cityservice/basic/api_checkrealnameinfo
@@ -16,14 +17,13 @@ export function evaluateCityCheck(answer: unknown): CityCheckVerdict {
     return { ok: false, code: 'REALNAME_CHECK_INVALID' };
   }
   const body = answer as Record<string, unknown>;
-  if (body.errcode !== 0 && body.errcode !== undefined) return { ok: false, code: 'REALNAME_CHECK_INVALID' };
+  if (body.errcode !== 0) return { ok: false, code: 'REALNAME_CHECK_INVALID' };
   const openid = typeof body.verify_openid === 'string' ? body.verify_openid.split(';').map((v) => v.trim()) : [];
-  if (openid.includes('V_OP_NM_MA')) {
-    if (body.verify_real_name === 'V_NM_ID_MA') return { ok: true };
-    if (body.verify_real_name === 'V_NM_ID_UM') return { ok: false, code: 'REALNAME_CHECK_ID_MISMATCH' };
-    return { ok: false, code: 'REALNAME_CHECK_INVALID' };
-  }
-  if (openid.includes('V_OP_NM_UM')) return { ok: false, code: 'REALNAME_CHECK_NAME_MISMATCH' };
+  // A negative result anywhere in the list outweighs a positive one beside it.
   if (openid.includes('V_OP_NA')) return { ok: false, code: 'REALNAME_CHECK_NO_REALNAME' };
+  if (openid.includes('V_OP_NM_UM')) return { ok: false, code: 'REALNAME_CHECK_NAME_MISMATCH' };
+  if (!openid.includes('V_OP_NM_MA')) return { ok: false, code: 'REALNAME_CHECK_INVALID' };
+  if (body.verify_real_name === 'V_NM_ID_MA') return { ok: true };
+  if (body.verify_real_name === 'V_NM_ID_UM') return { ok: false, code: 'REALNAME_CHECK_ID_MISMATCH' };
   return { ok: false, code: 'REALNAME_CHECK_INVALID' };
 }

@@ -65,6 +65,14 @@ async function consent(openid: string, known?: { name: string; idCardNumber: str
   return String(res.body.code);
 }
 
+function submit(openid: string, doc: Record<string, unknown>) {
+  return call('review', openid, { action: 'submit', ...doc, consent: true });
+}
+/** Approves, with the number as the reviewer reads it off the original. */
+function decide(requestId: string, docNumber: string, reviewer = REVIEWER) {
+  return call('review', reviewer, { action: 'decide', requestId, approve: true, docNumber });
+}
+
 describe('identity.methods', () => {
   it('lists what the deployment offers, and whether the caller reviews', async () => {
     expect(await call('identity', 'o_someone', { action: 'methods' })).toEqual({
@@ -171,9 +179,6 @@ describe('realname.check (city-service real-name check)', () => {
 });
 
 describe('review (staff verification)', () => {
-  const submit = (openid: string, doc: Record<string, unknown>) =>
-    call('review', openid, { action: 'submit', ...doc, consent: true });
-
   it('a Hong Kong resident submits a residence permit, a reviewer approves it, status shows a masked manual binding', async () => {
     const submitted = await submit('o_hk', DOCS.residence);
     expect(submitted).toEqual({ ok: true, requestId: expect.stringMatching(/^[0-9a-f]{32}$/) });
@@ -195,7 +200,17 @@ describe('review (staff verification)', () => {
     expect(queue).toMatchObject({ ok: true, requests: [expect.objectContaining({ requestId, state: 'pending' })] });
     expect(JSON.stringify(queue)).not.toContain(DOCS.residence.docNumber);
 
-    const decided = await call('review', REVIEWER, { action: 'decide', requestId, approve: true });
+    // Approving takes the whole number read off the original: missing or different, nothing happens.
+    expect(await call('review', REVIEWER, { action: 'decide', requestId, approve: true })).toMatchObject({
+      ok: false,
+      code: 'REVIEW_NUMBER_REQUIRED',
+    });
+    const other = makeIdCard('810000', '19920315', '047');
+    expect(await decide(requestId, other)).toMatchObject({ ok: false, code: 'REVIEW_NUMBER_MISMATCH' });
+    expect(await call('face', 'o_hk', { action: 'status' })).toMatchObject({ bindings: [] });
+    // Typed as people type: lower case, spaces.
+    const typed = `${DOCS.residence.docNumber.slice(0, 6)} ${DOCS.residence.docNumber.slice(6).toLowerCase()}`;
+    const decided = await decide(requestId, typed);
     expect(decided).toMatchObject({
       ok: true,
       request: { requestId, state: 'approved', decidedAt: expect.any(String) },
@@ -247,21 +262,20 @@ describe('review (staff verification)', () => {
     const { requestId } = (await submit('o_foreign', DOCS.foreign)) as { requestId: string };
     for (const openid of ['o_foreign', 'o_stranger', ADMIN]) {
       expect(await call('review', openid, { action: 'queue' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
-      expect(await call('review', openid, { action: 'decide', requestId, approve: true })).toMatchObject({
+      expect(await decide(requestId, DOCS.foreign.docNumber, openid)).toMatchObject({
         ok: false,
         code: 'FORBIDDEN',
       });
     }
     const own = (await submit(REVIEWER, DOCS.passport)) as { requestId: string };
-    expect(await call('review', REVIEWER, { action: 'decide', requestId: own.requestId, approve: true })).toMatchObject(
-      {
-        ok: false,
-        code: 'REVIEW_OWN_REQUEST',
-      },
-    );
-    expect(
-      await call('review', REVIEWER, { action: 'decide', requestId: 'f'.repeat(32), approve: true }),
-    ).toMatchObject({
+    const queue = (await call('review', REVIEWER, { action: 'queue' })) as { requests: { requestId: string }[] };
+    expect(queue.requests.find((r) => r.requestId === own.requestId)).toMatchObject({ own: true });
+    expect(queue.requests.find((r) => r.requestId === requestId)).not.toHaveProperty('own');
+    expect(await decide(own.requestId, DOCS.passport.docNumber)).toMatchObject({
+      ok: false,
+      code: 'REVIEW_OWN_REQUEST',
+    });
+    expect(await decide('f'.repeat(32), DOCS.passport.docNumber)).toMatchObject({
       ok: false,
       code: 'REVIEW_NOT_FOUND',
     });
@@ -291,7 +305,7 @@ describe('review (staff verification)', () => {
     const planted = sandbox.db.dump('review_requests').filter((d) => '_openid' in d);
     expect(planted).toHaveLength(3);
     for (const doc of planted) expect(queue.requests.map((r) => r.requestId)).not.toContain(doc._id);
-    expect(await call('review', REVIEWER, { action: 'decide', requestId, approve: true })).toMatchObject({
+    expect(await decide(requestId, DOCS.hkmo.docNumber)).toMatchObject({
       ok: true,
       request: { state: 'approved' },
     });
@@ -314,7 +328,10 @@ describe('review (staff verification)', () => {
       [{ ...DOCS.foreign, docNumber: '812345678901234567' }, 'DOC_FOREIGN_FORMAT'],
       [{ ...DOCS.passport, docNumber: 'E1' }, 'DOC_PASSPORT_FORMAT'],
       [{ ...DOCS.passport, docNumber: '' }, 'DOC_REQUIRED'],
-      [{ ...DOCS.passport, docType: 'id_card' }, 'DOC_TYPE_INVALID'],
+      [{ ...DOCS.passport, docType: 'driving_licence' }, 'DOC_TYPE_INVALID'],
+      [{ ...DOCS.passport, docType: 'id_card' }, 'ID_FORMAT'],
+      [{ ...DOCS.foreign, docNumber: makeIdCard('915840', '20991231', '003') }, 'DOC_FOREIGN_FORMAT'],
+      [{ ...DOCS.residence, docNumber: makeIdCard('810000', '20991231', '046') }, 'DOC_RESIDENCE_FORMAT'],
       [{ ...DOCS.passport, name: 'J' }, 'DOC_NAME_INVALID'],
     ];
     for (const [doc, code] of cases) {
@@ -327,7 +344,72 @@ describe('review (staff verification)', () => {
     // Old and new formats are accepted.
     expect(await submit('o_valid_1', { ...DOCS.hkmo, docNumber: 'm1234567801' })).toMatchObject({ ok: true });
     expect(await submit('o_valid_2', { ...DOCS.foreign, docNumber: 'USA123456789012' })).toMatchObject({ ok: true });
-    expect(sandbox.db.dump('review_requests').filter((r) => r.state === 'pending').length).toBeGreaterThan(0);
+    for (const openid of ['o_valid_1', 'o_valid_2']) {
+      expect(await call('review', openid, { action: 'mine' })).toMatchObject({
+        requests: [expect.objectContaining({ state: 'pending' })],
+      });
+    }
+    expect(await call('review', 'o_invalid', { action: 'mine' })).toMatchObject({ requests: [] });
+  });
+
+  it('a mainland ID holder without WeChat Pay is verified by staff: an ID card binding that meets the roster', async () => {
+    const person = { name: '王秀英', docType: 'id_card', docNumber: makeIdCard('110105', '19480101', '026') };
+    const { requestId } = (await submit('o_no_wxpay', person)) as { requestId: string };
+    expect(await decide(requestId, person.docNumber)).toMatchObject({ ok: true, request: { state: 'approved' } });
+    expect(await call('face', 'o_no_wxpay', { action: 'status' })).toMatchObject({
+      bindings: [{ method: 'manual', docType: 'id_card', maskedIdCard: maskIdCard(person.docNumber) }],
+    });
+    // The binding is indexed like every ID card (the roster's key), not apart like other documents.
+    const wxcheck = await call('realname', 'o_no_wxpay_2', {
+      action: 'check',
+      name: person.name,
+      idCardNumber: person.docNumber,
+      code: await consent('o_no_wxpay_2', { name: person.name, idCardNumber: person.docNumber }),
+      consent: true,
+    });
+    expect(wxcheck).toMatchObject({ ok: true });
+    const bindings = sandbox.db.dump('bindings');
+    const manual = bindings.filter((b) => b.method === 'manual' && b.docType === 'id_card');
+    expect(manual).toHaveLength(1);
+    expect(bindings.filter((b) => b.method === 'wxcheck' && b.idIndex === manual[0]!.idIndex)).toHaveLength(1);
+    expect(JSON.stringify(sandbox.db.dump('bindings'))).not.toContain(person.docNumber);
+  });
+
+  it('a binding that fails returns the request to pending; an interrupted approval is finished by approving again', async () => {
+    const { requestId } = (await submit('o_interrupted', DOCS.passport)) as { requestId: string };
+    await post(sandbox, '/sandbox/db/faults', {
+      action: 'database.modifyDocument',
+      collection: 'bindings',
+      message: 'injected',
+      times: 1,
+    });
+    expect(await decide(requestId, DOCS.passport.docNumber)).toMatchObject({ ok: false, code: 'INTERNAL' });
+    expect(await call('review', 'o_interrupted', { action: 'mine' })).toMatchObject({
+      requests: [expect.objectContaining({ requestId, state: 'pending' })],
+    });
+    // While open (pending or approving) the holder cannot submit another.
+    expect(await submit('o_interrupted', DOCS.passport)).toMatchObject({ ok: false, code: 'REVIEW_PENDING_EXISTS' });
+
+    // A function killed between its claim and the binding leaves the request approving.
+    sandbox.db.modify(
+      'review_requests',
+      { _id: requestId },
+      { $set: { state: 'approving' } },
+      { multi: false, merge: true, upsert: false },
+    );
+    const queue = (await call('review', REVIEWER, { action: 'queue' })) as { requests: Record<string, unknown>[] };
+    expect(queue.requests.find((r) => r.requestId === requestId)).toMatchObject({ state: 'approving' });
+    expect(
+      await call('review', REVIEWER, { action: 'decide', requestId, approve: false, reason: '不行' }),
+    ).toMatchObject({ ok: false, code: 'REVIEW_ALREADY_DECIDED' });
+    expect(await decide(requestId, DOCS.passport.docNumber)).toMatchObject({
+      ok: true,
+      request: { state: 'approved' },
+    });
+    expect(await call('face', 'o_interrupted', { action: 'status' })).toMatchObject({
+      bindings: [{ method: 'manual', docType: 'passport' }],
+    });
+    expect(await submit('o_interrupted', DOCS.passport)).toMatchObject({ ok: true });
   });
 });
 
@@ -362,8 +444,4 @@ describe('IDENTITY_METHODS', () => {
       code: 'NOT_CONFIGURED',
     });
   });
-
-  function submit(openid: string, doc: Record<string, unknown>) {
-    return call('review', openid, { action: 'submit', ...doc, consent: true });
-  }
 });

@@ -138,6 +138,52 @@ describe('realname-check page, cloud mode (the device doubled)', () => {
     expect(html(page)).toContain('没有收到微信的授权结果');
   });
 
+  it('a spent code WeChat shows again on a later return is not resent; a busy WeChat keeps the form filled', async () => {
+    let pending: { success: () => void } | undefined;
+    device.navigateToMiniProgram = (option: { success: () => void }) => {
+      pending = option;
+    };
+    // The return is shown before navigateToMiniProgram's success answers (some clients do this).
+    const first = await fillAndAuthorize(ZHANG);
+    const { code } = (await postJson('/sandbox/citycheck/authorize', { openid: config.sandboxOpenid, ...ZHANG }))
+      .body as { code: string };
+    const referrer = { referrerInfo: { appId: CITY_CHECK_APPID, extraData: { code } } };
+    receiveReferrer(referrer);
+    showAgain(first);
+    pending!.success();
+    await reach(first, 'done');
+
+    // A second attempt: the same referrerInfo comes back with App.onShow. It is not sent again.
+    const second = await fillAndAuthorize(ZHANG);
+    receiveReferrer(referrer);
+    showAgain(second);
+    await waitFor(() => second.data.notice !== '');
+    expect(second.data.step).toBe('consent');
+
+    // A fresh code while WeChat is busy: the form stays filled, ready for another try.
+    const fresh = (await postJson('/sandbox/citycheck/authorize', { openid: config.sandboxOpenid, ...ZHANG })).body as {
+      code: string;
+    };
+    await postJson('/sandbox/faults', { path: '/intp/realname/checkrealnameinfo', errcode: -1, times: 3 });
+    receiveReferrer({ referrerInfo: { appId: CITY_CHECK_APPID, extraData: { code: fresh.code } } });
+    showAgain(second);
+    await waitFor(() => second.data.formError !== '', 15_000);
+    expect(second.data).toMatchObject({ step: 'form', formError: ERRORS.WECHAT_BUSY, name: ZHANG.name });
+    expect(second.data.idCard).toBe(ZHANG.idCardNumber);
+  });
+
+  it('a code arriving when no attempt waits for one is ignored', async () => {
+    device.navigateToMiniProgram = (option: { success: () => void }) => option.success();
+    const { code } = (await postJson('/sandbox/citycheck/authorize', { openid: config.sandboxOpenid, ...ZHANG }))
+      .body as { code: string };
+    // Before any attempt (e.g. the user opened the mini-program from the consent page's history).
+    receiveReferrer({ referrerInfo: { appId: CITY_CHECK_APPID, extraData: { code } } });
+    const page = await fillAndAuthorize(ZHANG);
+    showAgain(page);
+    await waitFor(() => page.data.notice !== '');
+    expect(page.data.step).toBe('consent');
+  });
+
   it('the user declining to leave for WeChat’s page stays on the form with a message', async () => {
     device.navigateToMiniProgram = (option: { fail: (err: { errMsg: string }) => void }) =>
       option.fail({ errMsg: 'navigateToMiniProgram:fail cancel' });

@@ -54,7 +54,19 @@ describe('review-queue page', () => {
     expect(html(page)).not.toContain(TW.docNumber);
     expect(html(page)).not.toContain(TW.name);
 
+    // Approving takes the whole number as read off the original: a different one is refused, the field stays.
     tapButton(page, `#approve-${items[0]!.requestId}`);
+    await waitFor(() => page.data.approving === items[0]!.requestId);
+    tapButton(page, '#confirm-approve');
+    await waitFor(() => page.data.numberError !== '');
+    expect(page.data.numberError).toBe(ERRORS.REVIEW_NUMBER_REQUIRED);
+    await type(page, '#doc-number', '87654321');
+    tapButton(page, '#confirm-approve');
+    await waitFor(() => page.data.numberError !== '', 15_000);
+    expect(page.data.numberError).toBe(ERRORS.REVIEW_NUMBER_MISMATCH);
+    expect(page.data.approving).toBe(items[0]!.requestId);
+    await type(page, '#doc-number', TW.docNumber);
+    tapButton(page, '#confirm-approve');
     await waitFor(() => page.data.notice !== '', 15_000);
     expect(page.data.notice).toContain('已通过');
     await waitFor(() => page.data.items.length === 1);
@@ -76,6 +88,16 @@ describe('review-queue page', () => {
     expect(await review('o_queue_pp', { action: 'mine' })).toMatchObject({
       requests: [expect.objectContaining({ state: 'rejected', reason })],
     });
+  });
+
+  it('the reviewer’s own request is listed as theirs, with nothing to tap', async () => {
+    expect(await review(REVIEWER, { action: 'submit', ...PASSPORT, consent: true })).toMatchObject({ ok: true });
+    const page = await open(REVIEWER);
+    const own = (page.data.items as { requestId: string; own: boolean }[]).find((i) => i.own);
+    expect(own).toBeDefined();
+    expect(page.querySelector(`#own-${own!.requestId}`)).toBeTruthy();
+    expect(page.querySelector(`#approve-${own!.requestId}`)).toBeFalsy();
+    expect(page.querySelector(`#reject-${own!.requestId}`)).toBeFalsy();
   });
 
   it('someone who is not a reviewer is told who reviews, and sees no queue', async () => {

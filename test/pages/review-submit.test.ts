@@ -36,12 +36,14 @@ afterAll(async () => {
 beforeEach(() => installBridge());
 
 /** The reviewer's decision on the caller's latest request (what review-queue does). */
-async function decide(approve: boolean, reason?: string): Promise<void> {
+/** The reviewer decides the newest pending request (approving with the number read off `doc`). */
+async function decide(approve: boolean, reason?: string, doc?: { docNumber: string }): Promise<void> {
   const review = (event: Record<string, unknown>) =>
     postJson('/gateway/functions/review', event, { 'X-WX-OPENID': REVIEWER }).then((r) => r.body);
   const queue = (await review({ action: 'queue' })) as { requests: { requestId: string }[] };
   const requestId = queue.requests[queue.requests.length - 1]!.requestId;
-  expect(await review({ action: 'decide', requestId, approve, ...(reason ? { reason } : {}) })).toMatchObject({
+  const extra = approve ? { docNumber: doc!.docNumber } : { reason };
+  expect(await review({ action: 'decide', requestId, approve, ...extra })).toMatchObject({
     ok: true,
   });
 }
@@ -86,7 +88,7 @@ describe('review-submit page', () => {
     expect(JSON.stringify(page.data)).not.toContain(HK.docNumber);
     expect(page.data.name).toBe('');
 
-    await decide(true);
+    await decide(true, undefined, HK);
     expect(await getFaceStatus()).toMatchObject({
       ok: true,
       bindings: [{ method: 'manual', docType: 'residence_permit', maskedIdCard: maskDocNumber(HK.docNumber) }],
@@ -110,6 +112,8 @@ describe('review-submit page', () => {
   it('checks the document on the device with the type’s own message; nothing is sent', async () => {
     config.sandboxOpenid = 'o_review_typo';
     const page = await open();
+    const request = jest.fn();
+    (wx as unknown as Record<string, unknown>).request = request;
     tapButton(page, '#submit');
     await waitFor(() => page.data.docTypeError !== '');
     expect(page.data.docTypeError).toBe(ERRORS.DOC_TYPE_INVALID);
@@ -120,6 +124,9 @@ describe('review-submit page', () => {
     // Another type judges the same number by its own rule.
     await chooseDocType(page, 'passport');
     expect(page.data.numberError).toBe('');
+    tapButton(page, '#submit');
+    await waitFor(() => page.data.nameError !== '');
+    expect(request).not.toHaveBeenCalled();
     expect(page.data.requests).toEqual([]);
   });
 });

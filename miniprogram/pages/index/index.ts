@@ -36,7 +36,8 @@ const METHOD_ENTRIES: Record<VerificationMethod, MethodEntry> = {
   manual: {
     method: 'manual',
     title: '人工核验',
-    label: '港澳台居民、外国人等没有大陆身份证的用户，或以上方式都无法使用时：提交证件，由工作人员审核',
+    label:
+      '港澳台居民、外国人等没有大陆身份证的用户，或不能、不愿使用以上方式时：提交证件（含居民身份证），由工作人员审核',
     url: '/pages/review-submit/index',
   },
 };

@@ -20,6 +20,15 @@ function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string
   return check.ok ? '' : ERRORS[check.code];
 }
 
+/** Failures about the code or the way to WeChat, not the identity: the form stays filled for another try. */
+const RETRY_WITH_FORM: readonly string[] = [
+  'REALNAME_CHECK_CODE_INVALID',
+  'REALNAME_CHECK_CODE_USED',
+  'WECHAT_BUSY',
+  'NETWORK',
+  'RATE_LIMITED',
+];
+
 const NO_CODE_MESSAGE = '没有收到微信的授权结果：如果您已同意，请再点一次“去微信授权”；未同意则不会校验。';
 
 Component({
@@ -90,9 +99,10 @@ Component({
         else this.setData({ formError: demo.message });
         return;
       }
+      // 'consent' before WeChat leaves: the return may be shown before `success` answers.
+      this.setData({ step: 'consent' });
       const opened = await openCityCheck();
-      if (opened.ok) this.setData({ step: 'consent' });
-      else this.setData({ formError: opened.message });
+      if (!opened.ok) this.setData({ step: 'form', formError: opened.message });
     },
     onReopen(): Promise<void> {
       this.setData({ step: 'form' });
@@ -117,9 +127,9 @@ Component({
     async check(code: string): Promise<void> {
       this.setData({ step: 'checking', notice: '' });
       const res = await checkRealname({ name: this.data.name, idCardNumber: this.data.idCard, code, consent: true });
-      // Whatever the answer, the page keeps the identity no longer.
-      this.setData({ name: '', idCard: '' });
-      if (res.ok) this.setData({ step: 'done', result: bindingView(res.binding) });
+      if (res.ok) this.setData({ step: 'done', name: '', idCard: '', result: bindingView(res.binding) });
+      else if (RETRY_WITH_FORM.indexOf(res.code) >= 0) this.setData({ step: 'form', formError: res.message });
+      // A verdict on the identity: the page keeps it no longer.
       else this.fail(res.message);
     },
     fail(message: string): void {

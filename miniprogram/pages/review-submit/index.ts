@@ -26,6 +26,7 @@ interface RequestView {
 
 const STATE_LABELS: Record<ReviewRequestView['state'], string> = {
   pending: '待审核',
+  approving: '审核中',
   approved: '已通过',
   rejected: '未通过',
 };
@@ -81,7 +82,11 @@ Component({
         return;
       }
       const requests = res.requests.map(viewOf);
-      this.setData({ step: 'form', requests, pending: requests.some((r) => r.state === 'pending') });
+      this.setData({
+        step: 'form',
+        requests,
+        pending: requests.some((r) => r.state === 'pending' || r.state === 'approving'),
+      });
     },
     docType(): ReviewDocType | undefined {
       return REVIEW_DOC_TYPES[this.data.docIndex];

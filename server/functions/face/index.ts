@@ -25,7 +25,7 @@ function faceService(): FaceService {
       keys,
       mode: face.FACE_API_VERSION,
       ttlSeconds: face.FACE_SESSION_TTL_SECONDS,
-      methods: methodsOf(settings.group('methods')),
+      methods: () => methodsOf(settings.group('methods')),
       logger,
     });
   }

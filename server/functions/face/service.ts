@@ -48,7 +48,8 @@ export interface FaceDeps {
   mode: FaceApiVersion;
   ttlSeconds: number;
   /** The methods offered (IDENTITY_METHODS): start and confirm need face. */
-  methods: readonly VerificationMethod[];
+  /** Read on each call, so a bad IDENTITY_METHODS fails only the actions that need a method. */
+  methods: () => readonly VerificationMethod[];
   logger: Logger;
 }
 
@@ -71,7 +72,7 @@ export class FaceService {
   /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
   async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
     const { name, idCardNumber: idCard } = request;
-    requireMethod(this.deps.methods, 'face');
+    requireMethod(this.deps.methods(), 'face');
     await this.admit(openid, idCard);
     const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
@@ -165,7 +166,7 @@ export class FaceService {
 
   /** `request` carries a well-formed credential of one generation (checked by the router). */
   async confirm(openid: string, request: FaceConfirmRequest): Promise<BodyOf<'face', 'confirm'>> {
-    requireMethod(this.deps.methods, 'face');
+    requireMethod(this.deps.methods(), 'face');
     // Every confirm asks WeChat (v2 may ask again while the user has not finished: 84003), and v1
     // asks getinfo before it knows the session: counted per caller before anything else.
     await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');

@@ -22,7 +22,7 @@ function reviewService(): ReviewService {
       keys,
       limiter: new RateLimiter(db, keys),
       identities: new IdentityStore(db, keys),
-      methods: methodsOf(settings.group('methods')),
+      methods: () => methodsOf(settings.group('methods')),
       logger,
     });
   }
@@ -39,7 +39,7 @@ const route = createRouter<'review', { caller: CallerContext }>(
   {
     submit: (request, { caller }) => reviewService().submit(caller.openid, request),
     mine: (_request, { caller }) => reviewService().mine(caller.openid),
-    queue: () => reviewService().queue(),
+    queue: (_request, { caller }) => reviewService().queue(caller.openid),
     decide: (request, { caller }) => reviewService().decide(caller.openid, request),
   },
   {

@@ -45,8 +45,8 @@ export interface ReviewDoc {
   numberIndex: string;
   state: ReviewState;
   /**
-   * Uniquely indexed: the holder's keyed openid hash while pending (one pending request each), then
-   * `decided_<random>`; neither is something a client could predict and plant first.
+   * Uniquely indexed: the holder's keyed openid hash while pending or approving (one open request
+   * each), then `decided_<random>`; neither is something a client could predict and plant first.
    */
   pendingKey: string;
   submittedAt: Date;
@@ -62,9 +62,13 @@ export interface ReviewDeps {
   keys: PiiKeys;
   limiter: RateLimiter;
   identities: IdentityStore;
-  methods: readonly VerificationMethod[];
+  /** Read on each call, so a bad IDENTITY_METHODS fails only the actions that need a method. */
+  methods: () => readonly VerificationMethod[];
   logger: Logger;
 }
+
+/** A decided request's pendingKey: unique, and nothing a client could predict and plant first. */
+const decidedKey = () => `decided_${crypto.randomBytes(16).toString('hex')}`;
 
 const aad = (id: string, field: 'name' | 'number' | 'reason') => `${REQUESTS}:${id}:${field}`;
 
@@ -74,7 +78,7 @@ export class ReviewService {
   /** `request` holds consent, a document type, and a name and number valid for it (checked by the router). */
   async submit(openid: string, request: ReviewSubmitRequest): Promise<BodyOf<'review', 'submit'>> {
     const { db, keys, limiter, identities, logger } = this.deps;
-    requireMethod(this.deps.methods, 'manual');
+    requireMethod(this.deps.methods(), 'manual');
     await limiter.hit(REVIEW_SUBMIT_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     const openidHash = identities.openidHash(openid);
     const _id = crypto.randomBytes(16).toString('hex');
@@ -118,22 +122,34 @@ export class ReviewService {
     return { requests: res.data.map((doc) => this.view(doc)) };
   }
 
-  /** Pending requests, oldest first, masked. (The `reviewer` guard let the caller in.) */
-  async queue(): Promise<BodyOf<'review', 'queue'>> {
-    const { db } = this.deps;
+  /**
+   * Requests waiting for a reviewer, oldest first, masked: pending ones and approvals interrupted
+   * after their claim. (The `reviewer` guard let the caller in.)
+   */
+  async queue(reviewer: string): Promise<BodyOf<'review', 'queue'>> {
+    const { db, identities } = this.deps;
+    const _ = db.command;
     const res = await db
       .collection<ReviewDoc>(REQUESTS)
-      .where(serverWritten(db, { state: 'pending' }))
+      .where(serverWritten(db, { state: _.in(['pending', 'approving']) }))
       .orderBy('submittedAt', 'asc')
       .limit(LIST_LIMIT)
       .get();
-    return { requests: res.data.map((doc) => this.view(doc)) };
+    const own = identities.openidHash(reviewer);
+    return {
+      requests: res.data.map((doc) => ({ ...this.view(doc), ...(doc.openidHash === own ? { own: true } : {}) })),
+    };
   }
 
   /**
-   * Approves or rejects a pending request (the `reviewer` guard let the caller in; a rejection's
-   * reason is checked by the router). The state moves in one conditional update, so two reviewers
-   * never both decide; an approval whose binding fails goes back to pending.
+   * Approves or rejects a request (the `reviewer` guard let the caller in; the router checked that
+   * an approval carries the number typed from the original and a rejection its reason).
+   *
+   * An approval claims the request (pending → approving, in one conditional update, so two reviewers
+   * never decide it two ways; the holder's pendingKey stays, so they cannot submit another
+   * meanwhile), writes the binding (idempotent), then marks it approved. If the binding fails the
+   * request goes back to pending; if even that fails it stays `approving`, shown in the queue, and
+   * approving it again finishes the job. Nothing ever reads "approved" without a binding.
    */
   async decide(reviewer: string, request: ReviewDecideRequest): Promise<BodyOf<'review', 'decide'>> {
     const { db, keys, identities, logger } = this.deps;
@@ -147,42 +163,58 @@ export class ReviewService {
     if (!doc) throw new Refusal('REVIEW_NOT_FOUND');
     const deciderHash = identities.openidHash(reviewer);
     if (doc.openidHash === deciderHash) throw new Refusal('REVIEW_OWN_REQUEST');
-    if (doc.state !== 'pending') throw new Refusal('REVIEW_ALREADY_DECIDED');
-    const decided: Partial<ReviewDoc> = {
-      state: request.approve ? 'approved' : 'rejected',
-      pendingKey: `decided_${crypto.randomBytes(16).toString('hex')}`,
-      decidedAt: new Date(),
-      deciderHash,
-      ...(request.reason ? { reasonEnc: encryptField(keys, request.reason, aad(doc._id, 'reason')) } : {}),
-    };
-    const taken = await db.collection(REQUESTS).where({ _id: doc._id, state: 'pending' }).update({ data: decided });
-    if (taken.stats.updated !== 1) throw new Refusal('REVIEW_ALREADY_DECIDED');
-    const after = { ...doc, ...decided } as ReviewDoc;
-    if (request.approve) {
-      try {
-        await identities.bindHash(doc.openidHash, 'manual', {
-          name: decryptField(keys, doc.nameEnc, aad(doc._id, 'name')),
-          docType: doc.docType,
-          number: decryptField(keys, doc.numberEnc, aad(doc._id, 'number')),
-        });
-      } catch (err) {
-        await bestEffort(logger, 'returning a request to pending', () => this.reopen(doc), { request: doc._id });
-        throw err;
-      }
+    const open = doc.state === 'pending' || (request.approve && doc.state === 'approving');
+    if (!open) throw new Refusal('REVIEW_ALREADY_DECIDED');
+
+    if (!request.approve) {
+      const rejected = {
+        state: 'rejected' as const,
+        pendingKey: decidedKey(),
+        decidedAt: new Date(),
+        deciderHash,
+        ...(request.reason ? { reasonEnc: encryptField(keys, request.reason, aad(doc._id, 'reason')) } : {}),
+      };
+      const taken = await db.collection(REQUESTS).where({ _id: doc._id, state: 'pending' }).update({ data: rejected });
+      if (taken.stats.updated !== 1) throw new Refusal('REVIEW_ALREADY_DECIDED');
+      logger.info('review request decided', { request: doc._id, state: 'rejected' });
+      return { request: this.view({ ...doc, ...rejected }) };
     }
-    logger.info('review request decided', { request: doc._id, state: after.state });
-    return { request: this.view(after) };
+
+    // The whole number, as the reviewer read it off the original, against the one submitted.
+    if (identities.idIndex(request.docNumber ?? '', doc.docType) !== doc.numberIndex) {
+      throw new Refusal('REVIEW_NUMBER_MISMATCH');
+    }
+    if (doc.state === 'pending') {
+      const claimed = await db
+        .collection(REQUESTS)
+        .where({ _id: doc._id, state: 'pending' })
+        .update({ data: { state: 'approving', deciderHash } });
+      if (claimed.stats.updated !== 1) throw new Refusal('REVIEW_ALREADY_DECIDED');
+    }
+    try {
+      await identities.bindHash(doc.openidHash, 'manual', {
+        name: decryptField(keys, doc.nameEnc, aad(doc._id, 'name')),
+        docType: doc.docType,
+        number: decryptField(keys, doc.numberEnc, aad(doc._id, 'number')),
+      });
+    } catch (err) {
+      await bestEffort(logger, 'returning a request to pending', () => this.reopen(doc._id), { request: doc._id });
+      throw err;
+    }
+    const approved = { state: 'approved' as const, pendingKey: decidedKey(), decidedAt: new Date(), deciderHash };
+    // Another reviewer finishing the same interrupted approval at the same moment is no failure.
+    await db.collection(REQUESTS).where({ _id: doc._id, state: 'approving' }).update({ data: approved });
+    logger.info('review request decided', { request: doc._id, state: 'approved' });
+    return { request: this.view({ ...doc, ...approved }) };
   }
 
-  /** Undoes an approval whose binding failed (only if nothing else changed it meanwhile). */
-  private async reopen(doc: ReviewDoc): Promise<void> {
+  /** Undoes the claim of an approval whose binding failed (only while it is still that claim). */
+  private async reopen(_id: string): Promise<void> {
     const _ = this.deps.db.command;
     const res = await this.deps.db
       .collection(REQUESTS)
-      .where({ _id: doc._id, state: 'approved' })
-      .update({
-        data: { state: 'pending', pendingKey: doc.openidHash, decidedAt: _.remove(), deciderHash: _.remove() },
-      });
+      .where({ _id, state: 'approving' })
+      .update({ data: { state: 'pending', deciderHash: _.remove() } });
     if (res.stats.updated !== 1) throw new InternalError('the request changed while its approval failed');
   }
 

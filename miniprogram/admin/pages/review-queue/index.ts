@@ -1,7 +1,7 @@
 import { getIdentityMethods } from '../../../services/identity';
 import { decideReview, reviewQueue } from '../../../services/review';
 import type { ReviewRequestView } from '../../../shared/contracts';
-import { DOC_LABELS } from '../../../shared/documents';
+import { DOC_LABELS, MAX_DOC_NUMBER, normalizeDocNumber } from '../../../shared/documents';
 import { ERRORS } from '../../../shared/errors';
 import { MAX_REVIEW_REASON } from '../../../shared/requests';
 import { formatTime } from '../../../utils/binding';
@@ -19,6 +19,10 @@ interface QueueItem {
   maskedName: string;
   maskedNumber: string;
   submittedAt: string;
+  /** An approval that was interrupted: approving it again finishes it. */
+  interrupted: boolean;
+  /** The reviewer's own request: another reviewer decides it. */
+  own: boolean;
 }
 
 function itemOf(request: ReviewRequestView): QueueItem {
@@ -28,6 +32,8 @@ function itemOf(request: ReviewRequestView): QueueItem {
     maskedName: request.maskedName,
     maskedNumber: request.maskedNumber,
     submittedAt: formatTime(request.submittedAt),
+    interrupted: request.state === 'approving',
+    own: request.own === true,
   };
 }
 
@@ -35,6 +41,11 @@ Component({
   data: {
     step: 'loading' as Step,
     items: [] as QueueItem[],
+    /** The request being approved (the number field shows), or ''. */
+    approving: '',
+    /** The number as the reviewer reads it off the original document. */
+    docNumber: '',
+    numberError: '',
     /** The request being rejected (its reason field shows), or ''. */
     rejecting: '',
     reason: '',
@@ -44,6 +55,7 @@ Component({
     notice: '',
     failMessage: '',
     maxReason: MAX_REVIEW_REASON,
+    maxNumber: MAX_DOC_NUMBER,
   },
   lifetimes: {
     attached() {
@@ -70,11 +82,25 @@ Component({
       else this.setData({ step: 'failed', failMessage: res.message });
     },
 
-    onApprove(e: { currentTarget: { dataset: { id: string } } }): Promise<void> {
-      return this.decide(e.currentTarget.dataset.id, true);
+    onApprove(e: { currentTarget: { dataset: { id: string } } }) {
+      this.setData({ approving: e.currentTarget.dataset.id, docNumber: '', numberError: '', rejecting: '' });
+    },
+    onNumberChange(e: ValueEvent<string>) {
+      this.setData({ docNumber: e.detail, numberError: '' });
+    },
+    onCancelApprove() {
+      this.setData({ approving: '', docNumber: '', numberError: '' });
+    },
+    onConfirmApprove(): Promise<void> {
+      const docNumber = normalizeDocNumber(this.data.docNumber);
+      if (!docNumber) {
+        this.setData({ numberError: ERRORS.REVIEW_NUMBER_REQUIRED });
+        return Promise.resolve();
+      }
+      return this.decide(this.data.approving, true, { docNumber });
     },
     onReject(e: { currentTarget: { dataset: { id: string } } }) {
-      this.setData({ rejecting: e.currentTarget.dataset.id, reason: '', reasonError: '' });
+      this.setData({ rejecting: e.currentTarget.dataset.id, reason: '', reasonError: '', approving: '' });
     },
     onReasonChange(e: ValueEvent<string>) {
       this.setData({ reason: e.detail, reasonError: '' });
@@ -88,12 +114,18 @@ Component({
         this.setData({ reasonError: ERRORS.REVIEW_REASON_REQUIRED });
         return Promise.resolve();
       }
-      return this.decide(this.data.rejecting, false, reason);
+      return this.decide(this.data.rejecting, false, { reason });
     },
-    async decide(requestId: string, approve: boolean, reason?: string): Promise<void> {
+    async decide(requestId: string, approve: boolean, extra: { docNumber?: string; reason?: string }): Promise<void> {
       this.setData({ busy: requestId, notice: '' });
-      const res = await decideReview({ requestId, approve, ...(reason ? { reason } : {}) });
-      this.setData({ busy: '', rejecting: '', reason: '' });
+      const res = await decideReview({ requestId, approve, ...extra });
+      this.setData({ busy: '' });
+      if (!res.ok && res.code === 'REVIEW_NUMBER_MISMATCH') {
+        // Keep the field open: the reviewer re-reads the original, or rejects.
+        this.setData({ numberError: res.message });
+        return;
+      }
+      this.setData({ approving: '', docNumber: '', rejecting: '', reason: '' });
       if (res.ok) {
         this.setData({ notice: approve ? '已通过：申请人的实名认证已完成' : '已驳回：申请人会看到您填写的原因' });
       } else {

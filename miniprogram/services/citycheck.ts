@@ -5,6 +5,7 @@
  * code when it shows again and sends it with the typed name and ID number to `realname.check`.
  */
 import type { RealnameCheckRequest, ResponseOf } from '../shared/contracts';
+import { noticeVersion } from '../shared/consent';
 import { CITY_CHECK_APPID, CITY_CHECK_PATH, cityCheckCode } from '../shared/citycheck';
 import { failure, type Result } from '../shared/errors';
 import { callCloud } from './cloud';
@@ -57,5 +58,6 @@ export function openCityCheck(): Promise<Result> {
 }
 
 export function checkRealname(request: RealnameCheckRequest): Promise<ResponseOf<'realname', 'check'>> {
-  return callCloud('realname', 'check', request);
+  // The version of the notice the page shows (shared/consent.ts): the server records it with the consent.
+  return callCloud('realname', 'check', { ...request, noticeVersion: noticeVersion('wxcheck') });
 }

@@ -10,6 +10,7 @@ import { failure, type Result } from '../shared/errors';
 import { deviceSupportMessage, faceClientMessage, isFaceCancelled } from '../shared/face-messages';
 import { callCloud } from './cloud';
 import { clientMode } from './mode';
+import { noticeVersion } from '../shared/consent';
 
 /** The device can run face verification, or `FACE_UNSUPPORTED` with the reason. */
 export type FaceSupport = Result;
@@ -37,7 +38,7 @@ export function checkFaceSupport(): Promise<FaceSupport> {
 }
 
 export function startFaceVerify(request: FaceStartRequest): Promise<ResponseOf<'face', 'start'>> {
-  return callCloud('face', 'start', request);
+  return callCloud('face', 'start', { ...request, noticeVersion: noticeVersion('face') });
 }
 
 /** A capture that ended with `errCode` (a client outcome of either generation). */

@@ -1,9 +1,10 @@
 /** Staff verification (人工核验): a person's requests, and the reviewers' queue and decisions. */
 import type { ResponseOf, ReviewDecideRequest, ReviewSubmitRequest } from '../shared/contracts';
 import { callCloud } from './cloud';
+import { noticeVersion } from '../shared/consent';
 
 export function submitReview(request: ReviewSubmitRequest): Promise<ResponseOf<'review', 'submit'>> {
-  return callCloud('review', 'submit', request);
+  return callCloud('review', 'submit', { ...request, noticeVersion: noticeVersion('manual') });
 }
 
 export function myReviews(): Promise<ResponseOf<'review', 'mine'>> {

@@ -51,6 +51,8 @@ export interface FaceStartRequest {
   idCardNumber: string;
   /** The user ticked the consent box; anything but `true` is refused. */
   consent: boolean;
+  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
+  noticeVersion?: string;
 }
 export type FaceStartResponse =
   { mode: 'v2'; verifyId: string; expiresIn: number } | { mode: 'v1'; userIdKey: string; expiresIn: number };
@@ -81,6 +83,8 @@ export interface RealnameCategoriesResponse {
 }
 export interface RealnameFetchRequest {
   authToken: string;
+  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
+  noticeVersion?: string;
 }
 /** The city-service check: the identity the user typed, and the code WeChat's consent page returned. */
 export interface RealnameCheckRequest {
@@ -89,6 +93,8 @@ export interface RealnameCheckRequest {
   code: string;
   /** Anything but `true` is refused. */
   consent: boolean;
+  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
+  noticeVersion?: string;
 }
 
 // ---------------------------------------------------------------- review (staff verification)
@@ -105,6 +111,8 @@ export interface ReviewSubmitRequest {
   docType: ReviewDocType;
   docNumber: string;
   consent: boolean;
+  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
+  noticeVersion?: string;
 }
 export interface ReviewSubmitResponse {
   requestId: string;
@@ -150,6 +158,94 @@ export interface IdentityMethodsResponse {
   methods: VerificationMethod[];
   /** The caller may review staff-verification requests. */
   reviewer: boolean;
+}
+
+/** A consent record as its holder sees it. */
+export interface ConsentView {
+  method: VerificationMethod;
+  purpose: string;
+  /** The version (hash) of the notice text agreed to (miniprogram/shared/consent.ts). */
+  version: string;
+  /** ISO 8601. */
+  at: string;
+}
+export interface IdentityMineResponse {
+  /** The caller's verified identities, masked, one per method. */
+  bindings: Binding[];
+  /** What the caller agreed to, newest first. */
+  consents: ConsentView[];
+}
+export interface IdentityWithdrawRequest {
+  /** The method to withdraw; every method when absent. */
+  method?: VerificationMethod;
+}
+export interface IdentityWithdrawResponse {
+  /** The methods withdrawn. */
+  methods: VerificationMethod[];
+  /** What was deleted. */
+  removed: { bindings: number; sessions: number; reviewRequests: number; consents: number };
+}
+
+// ---------------------------------------------------------------- admin
+
+export type AuditKind = 'verify' | 'review' | 'admin' | 'withdraw' | 'retention';
+
+/** An audit entry as an admin reads it: keyed hashes shortened to 12 characters, never a name or number. */
+export interface AuditEntryView {
+  at: string;
+  kind: AuditKind;
+  /** `<function>.<action>`. */
+  action: string;
+  method?: VerificationMethod;
+  /** 'ok' or the error code answered. */
+  outcome: string;
+  /** Who acted (openid hash prefix; '' for timers). */
+  actor: string;
+  /** Whom it was about (ID blind index prefix), when anyone. */
+  subject?: string;
+  count?: number;
+}
+export interface AdminLookupRequest {
+  idCardNumber: string;
+}
+export interface AdminLookupResponse {
+  /** Masked, one per (account, method) verified with this ID number. */
+  bindings: Binding[];
+  inRoster: boolean;
+}
+export interface AdminCoverageResponse {
+  /** People in the roster. */
+  rosterTotal: number;
+  /** Roster people verified by at least one method. */
+  verified: number;
+  /** Roster people verified, by method (a person verified twice counts under both). */
+  byMethod: Record<VerificationMethod, number>;
+  /** Bindings of ID numbers the roster does not hold. */
+  outsideRoster: number;
+}
+export interface AdminAuditRequest {
+  /** ISO 8601; default 30 days before `to`. */
+  from?: string;
+  /** ISO 8601; default now. */
+  to?: string;
+  /** Entries about this person only (turned into its blind index; never stored). */
+  idCardNumber?: string;
+}
+export interface AdminAuditResponse {
+  entries: AuditEntryView[];
+  /** The query hit its limit: narrow the period. */
+  truncated: boolean;
+}
+export interface AdminExportResponse {
+  fileID: string;
+  tempFileURL: string;
+}
+
+// ---------------------------------------------------------------- profile (an example of a team's own function)
+
+export interface ProfileResponse {
+  /** The caller's verified identity the function relies on, masked. */
+  binding: Binding;
 }
 
 // ---------------------------------------------------------------- roster
@@ -232,6 +328,17 @@ export interface CloudApi {
   };
   identity: {
     methods: [Empty, IdentityMethodsResponse];
+    mine: [Empty, IdentityMineResponse];
+    withdraw: [IdentityWithdrawRequest, IdentityWithdrawResponse];
+  };
+  admin: {
+    lookup: [AdminLookupRequest, AdminLookupResponse];
+    coverage: [Empty, AdminCoverageResponse];
+    audit: [AdminAuditRequest, AdminAuditResponse];
+    export: [Empty, AdminExportResponse];
+  };
+  profile: {
+    get: [Empty, ProfileResponse];
   };
   roster: {
     access: [Empty, RosterAccessResponse];
@@ -263,7 +370,9 @@ export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] }
   face: ['start', 'confirm', 'status'],
   realname: ['categories', 'fetch', 'check'],
   review: ['submit', 'mine', 'queue', 'decide'],
-  identity: ['methods'],
+  identity: ['methods', 'mine', 'withdraw'],
+  admin: ['lookup', 'coverage', 'audit', 'export'],
+  profile: ['get'],
   roster: ['access', 'import', 'run', 'status', 'template', 'report'],
 };
 
@@ -279,7 +388,9 @@ export const ACCESS = {
   face: { start: 'user', confirm: 'user', status: 'user' },
   realname: { categories: 'user', fetch: 'user', check: 'user' },
   review: { submit: 'user', mine: 'user', queue: 'reviewer', decide: 'reviewer' },
-  identity: { methods: 'user' },
+  identity: { methods: 'user', mine: 'user', withdraw: 'user' },
+  admin: { lookup: 'admin', coverage: 'admin', audit: 'admin', export: 'admin' },
+  profile: { get: 'user' },
   roster: { access: 'user', import: 'admin', run: 'admin', status: 'admin', template: 'admin', report: 'admin' },
 } as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Access } };
 

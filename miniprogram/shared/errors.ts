@@ -30,6 +30,9 @@ export const ERRORS = {
 
   // --- identity input (shared by face, real-name and roster rows) ---
   CONSENT_REQUIRED: '请先阅读并同意《实名信息使用说明》',
+  CONSENT_OUTDATED: '说明内容已更新，请重新打开页面阅读后再同意',
+  VERIFICATION_REQUIRED: '请先完成实名认证',
+  AUDIT_RANGE_INVALID: '查询时间范围无效：开始须早于结束，且不超过 366 天',
   NAME_REQUIRED: '请填写姓名',
   NAME_INVALID: '姓名格式不正确（2–30 个汉字、字母或“·”）',
   ID_REQUIRED: '请填写身份证号',

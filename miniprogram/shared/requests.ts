@@ -13,7 +13,10 @@ import {
   type FaceConfirmRequest,
   type FunctionName,
   type RequestOf,
+  VERIFICATION_METHODS,
+  type VerificationMethod,
 } from './contracts';
+import { noticeVersion } from './consent';
 import { checkDocument, checkDocumentName, isReviewDocType, MAX_DOC_NUMBER, normalizeDocNumber } from './documents';
 import type { ErrorCode } from './errors';
 import { checkIdCard } from './idcard';
@@ -50,6 +53,32 @@ export function isRosterUpload(fileID: unknown): fileID is string {
   return path.indexOf(ROSTER_UPLOAD_PREFIX) === 0 && path.indexOf('..') < 0;
 }
 
+export function isVerificationMethod(value: unknown): value is VerificationMethod {
+  return typeof value === 'string' && (VERIFICATION_METHODS as readonly string[]).indexOf(value) >= 0;
+}
+
+/** Longest period one audit query covers (days). */
+export const MAX_AUDIT_DAYS = 366;
+const DAY_MS = 86_400_000;
+
+/**
+ * An audit query's period: ISO 8601 instants, `to` defaulting to `now` and `from` to 30 days before
+ * `to`; `from` before `to`, at most MAX_AUDIT_DAYS apart. Undefined when it is not one.
+ */
+export function auditRange(from: unknown, to: unknown, now: Date): { from: string; to: string } | undefined {
+  const parse = (value: unknown, fallback: number): number | undefined => {
+    if (value === undefined || value === '') return fallback;
+    if (typeof value !== 'string' || value.length > 40) return undefined;
+    const time = Date.parse(value);
+    return Number.isNaN(time) ? undefined : time;
+  };
+  const end = parse(to, now.getTime());
+  if (end === undefined) return undefined;
+  const start = parse(from, end - 30 * DAY_MS);
+  if (start === undefined || start >= end || end - start > MAX_AUDIT_DAYS * DAY_MS) return undefined;
+  return { from: new Date(start).toISOString(), to: new Date(end).toISOString() };
+}
+
 /** A review request id: 32 lower-case hex characters. */
 export function isRequestId(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
@@ -62,21 +91,41 @@ const jobRequest: Checker<{ jobId: string }> = (raw) =>
   isJobId(raw.jobId) ? accept({ jobId: raw.jobId }) : refuse('ROSTER_JOB_NOT_FOUND');
 
 /** Consent given, and a name and mainland ID number that pass the shared validators (normalised). */
-const typedIdentity: Checker<{ name: string; idCardNumber: string; consent: true }> = (raw) => {
+/**
+ * Consent to `method`'s notice (miniprogram/shared/consent.ts): `consent: true`, and the version of
+ * the text the page showed, when it says (a page showing an older text is refused, not recorded as
+ * agreeing to the new one).
+ */
+function consentProblem(
+  method: VerificationMethod,
+  raw: Readonly<Record<string, unknown>>,
+): Checked<never> | undefined {
   if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
-  const name = checkName(typeof raw.name === 'string' ? raw.name : '');
-  if (!name.ok) return refuse(name.code);
-  const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
-  if (!id.ok) return refuse(id.code);
-  return accept({ name: name.value, idCardNumber: id.value, consent: true });
-};
+  if (raw.noticeVersion !== undefined && raw.noticeVersion !== noticeVersion(method)) {
+    return refuse('CONSENT_OUTDATED');
+  }
+  return undefined;
+}
+
+/** Consent given to `method`'s notice, and a name and mainland ID number that pass the shared validators (normalised). */
+const typedIdentity =
+  (method: VerificationMethod): Checker<{ name: string; idCardNumber: string; consent: true }> =>
+  (raw) => {
+    const problem = consentProblem(method, raw);
+    if (problem) return problem;
+    const name = checkName(typeof raw.name === 'string' ? raw.name : '');
+    if (!name.ok) return refuse(name.code);
+    const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
+    if (!id.ok) return refuse(id.code);
+    return accept({ name: name.value, idCardNumber: id.value, consent: true });
+  };
 
 type Checkers = { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Checker<RequestOf<F, A>> } };
 
 export const REQUESTS: Checkers = {
   ping: { ping: empty },
   face: {
-    start: typedIdentity,
+    start: typedIdentity('face'),
     confirm: (raw) => {
       if (isCredential(raw.verifyId)) return accept<FaceConfirmRequest>({ verifyId: raw.verifyId });
       if (isCredential(raw.verifyResult)) return accept<FaceConfirmRequest>({ verifyResult: raw.verifyResult });
@@ -88,12 +137,15 @@ export const REQUESTS: Checkers = {
     categories: empty,
     fetch: (raw) => {
       const token = raw.authToken;
-      return typeof token === 'string' && token.length >= 8 && token.length <= 1024
-        ? accept({ authToken: token })
-        : refuse('INVALID_REQUEST');
+      if (typeof token !== 'string' || token.length < 8 || token.length > 1024) return refuse('INVALID_REQUEST');
+      // The WeChat dialog the user confirmed is the consent; the page's notice version is checked when sent.
+      if (raw.noticeVersion !== undefined && raw.noticeVersion !== noticeVersion('wxpay')) {
+        return refuse('CONSENT_OUTDATED');
+      }
+      return accept({ authToken: token });
     },
     check: (raw) => {
-      const identity = typedIdentity(raw);
+      const identity = typedIdentity('wxcheck')(raw);
       if (!identity.ok) return identity;
       if (!isCityCheckCode(raw.code)) return refuse('REALNAME_CHECK_CODE_INVALID');
       return accept({ ...identity.value, code: raw.code });
@@ -101,7 +153,8 @@ export const REQUESTS: Checkers = {
   },
   review: {
     submit: (raw) => {
-      if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
+      const problem = consentProblem('manual', raw);
+      if (problem) return problem;
       if (!isReviewDocType(raw.docType)) return refuse('DOC_TYPE_INVALID');
       const name = checkDocumentName(typeof raw.name === 'string' ? raw.name : '');
       if (!name.ok) return refuse(name.code);
@@ -126,6 +179,29 @@ export const REQUESTS: Checkers = {
   },
   identity: {
     methods: empty,
+    mine: empty,
+    withdraw: (raw) => {
+      if (raw.method === undefined) return accept({});
+      return isVerificationMethod(raw.method) ? accept({ method: raw.method }) : refuse('INVALID_REQUEST');
+    },
+  },
+  admin: {
+    lookup: (raw) => {
+      const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
+      return id.ok ? accept({ idCardNumber: id.value }) : refuse(id.code);
+    },
+    coverage: empty,
+    audit: (raw) => {
+      const range = auditRange(raw.from, raw.to, new Date());
+      if (!range) return refuse('AUDIT_RANGE_INVALID');
+      if (raw.idCardNumber === undefined || raw.idCardNumber === '') return accept(range);
+      const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
+      return id.ok ? accept({ ...range, idCardNumber: id.value }) : refuse(id.code);
+    },
+    export: empty,
+  },
+  profile: {
+    get: empty,
   },
   roster: {
     access: empty,

@@ -18,6 +18,7 @@ import {
   type GuardedAccess,
   type RequestOf,
   type ResponseOf,
+  type VerificationMethod,
 } from '../../miniprogram/shared/contracts';
 import { failure, type Failure } from '../../miniprogram/shared/errors';
 import { checkerOf } from '../../miniprogram/shared/requests';
@@ -35,10 +36,31 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * What a handler tells the audit trail about the call, beyond its outcome: whom it was about (an ID
+ * blind index, as soon as it is known, so a failure later still names the subject) and a count.
+ */
+export interface AuditNote {
+  subject?: string;
+  count?: number;
+  /** The method the call concerned, when the action's own spec cannot say (a withdrawal). */
+  method?: VerificationMethod;
+}
+
+/** An audited call, as the router hands it to the function's recorder. */
+export interface AuditedCall<F extends FunctionName, C> {
+  action: ActionName<F>;
+  /** 'ok' or the error code answered. */
+  outcome: string;
+  note: AuditNote;
+  context: C;
+}
+
 /** A handler: a typed request in, the response body out; failures are thrown as `AppError`s. */
 export type Handler<F extends FunctionName, A extends ActionName<F>, C> = (
   request: RequestOf<F, A>,
   context: C,
+  note: AuditNote,
 ) => Promise<BodyOf<F, A>>;
 
 export type Handlers<F extends FunctionName, C> = { [A in ActionName<F>]: Handler<F, A, C> };
@@ -56,6 +78,16 @@ export interface RouterOptions<F extends FunctionName, C> {
    * NOT_CONFIGURED like any other.
    */
   appid?: () => string;
+  /**
+   * The audit trail: every call of `actions` (refused, failed or answered) is recorded once, after
+   * its outcome is known. `required`: a call whose entry cannot be written answers INTERNAL instead
+   * of its result (admin views: nothing is seen unaudited); otherwise the failure is logged.
+   */
+  audit?: {
+    actions: readonly ActionName<F>[];
+    required?: boolean;
+    record(call: AuditedCall<F, C>): Promise<void>;
+  };
 }
 
 export function createRouter<F extends FunctionName, C extends { caller: CallerContext }>(
@@ -68,7 +100,7 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
   const guards = options.guards as Partial<Record<Access, Guard<C>>>;
   const { logger } = options;
 
-  async function handle(action: ActionName<F>, raw: Record<string, unknown>, context: C) {
+  async function handle(action: ActionName<F>, raw: Record<string, unknown>, context: C, note: AuditNote) {
     const expected = options.appid?.();
     if (expected !== undefined && context.caller.appid !== expected) {
       return failure('FORBIDDEN', '调用来源不正确：本服务只接受本小程序的请求');
@@ -83,7 +115,7 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
     const checked = checkerOf(name, action)(raw);
     if (!checked.ok) return failure(checked.code, checked.message);
     const handler = handlers[action] as Handler<F, ActionName<F>, C>;
-    const body = await handler(checked.value, context);
+    const body = await handler(checked.value, context, note);
     return { ok: true as const, ...(body as object) };
   }
 
@@ -92,14 +124,37 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
     const { action, ...raw } = event as { action?: unknown } & Record<string, unknown>;
     if (typeof action !== 'string' || !actions.includes(action)) return failure('UNKNOWN_ACTION');
     if (!context.caller.openid) return failure('FORBIDDEN', '无法识别调用者身份');
+    const note: AuditNote = {};
+    let answer: ResponseOf<F, ActionName<F>> | Failure;
     try {
-      return (await handle(action as ActionName<F>, raw, context)) as ResponseOf<F, ActionName<F>>;
+      answer = (await handle(action as ActionName<F>, raw, context, note)) as ResponseOf<F, ActionName<F>>;
     } catch (err) {
-      if (isAppError(err) && !err.logged) return err.toFailure();
-      logger.error(`${name}.${action} failed`, describeError(err));
-      return isAppError(err) ? err.toFailure() : failure('INTERNAL');
+      if (isAppError(err) && !err.logged) answer = err.toFailure();
+      else {
+        logger.error(`${name}.${action} failed`, describeError(err));
+        answer = isAppError(err) ? err.toFailure() : failure('INTERNAL');
+      }
     }
+    return audited(action as ActionName<F>, answer, note, context);
   };
+
+  /** Records the call when its action is audited; a required entry that cannot be written withholds the answer. */
+  async function audited<R extends { ok: true } | Failure>(
+    action: ActionName<F>,
+    answer: R,
+    note: AuditNote,
+    context: C,
+  ): Promise<R | Failure> {
+    const audit = options.audit;
+    if (!audit || !(audit.actions as readonly string[]).includes(action)) return answer;
+    try {
+      await audit.record({ action, outcome: answer.ok ? 'ok' : answer.code, note, context });
+      return answer;
+    } catch (err) {
+      logger.error(`${name}.${action}: audit entry not recorded`, describeError(err));
+      return audit.required ? failure('INTERNAL') : answer;
+    }
+  }
 }
 
 export type { EventOf };

@@ -85,6 +85,38 @@ export class IdentityStore {
     return binding!;
   }
 
+  /** The ID blind indexes of the holder's bindings of these methods (for the audit of a withdrawal). */
+  async indexesOf(openidHash: string, methods: readonly VerificationMethod[]): Promise<string[]> {
+    const _ = this.db.command;
+    const res = await this.db
+      .collection(BINDINGS)
+      .where(serverWritten(this.db, { openidHash, method: _.in([...methods]) }))
+      .field({ idIndex: true })
+      .get();
+    return res.data.map((d) => String(d.idIndex));
+  }
+
+  /** Deletes the holder's bindings of these methods (planted look-alikes under their hash too). */
+  async remove(openidHash: string, methods: readonly VerificationMethod[]): Promise<number> {
+    const _ = this.db.command;
+    const res = await this.db
+      .collection(BINDINGS)
+      .where({ openidHash, method: _.in([...methods]) })
+      .remove();
+    return res.stats.removed;
+  }
+
+  /** Everyone verified with this ID card number, masked (admin lookup). */
+  async listByIdCard(idCard: string): Promise<Binding[]> {
+    const res = await this.db
+      .collection(BINDINGS)
+      .where(serverWritten(this.db, { idIndex: this.idIndex(idCard, 'id_card') }))
+      .orderBy('verifiedAt', 'desc')
+      .limit(20)
+      .get();
+    return this.present(res.data as unknown as BindingDoc[]);
+  }
+
   /** Every binding of the caller, masked, newest first. */
   async list(openid: string): Promise<Binding[]> {
     const res = await this.db

@@ -38,9 +38,28 @@ export const COLLECTION = {
   pendingCleanup: 'pending_cleanup',
   rateLimits: 'rate_limits',
   reviewRequests: 'review_requests',
+  consents: 'consents',
+  auditLog: 'audit_log',
 } as const;
 
 export const COLLECTIONS: CollectionSpec[] = [
+  {
+    name: 'consents',
+    description:
+      'What each person agreed to before a method collected anything: method, purpose, notice version, time.',
+    pii: false,
+    indexes: [{ name: 'owner', keys: { openidHash: 1, at: -1 }, unique: false }],
+  },
+  {
+    name: 'audit_log',
+    description:
+      'Append-only trail: verification attempts, admin and reviewer actions, withdrawals (keyed hashes only, never a name or number).',
+    pii: false,
+    indexes: [
+      { name: 'at', keys: { at: -1 }, unique: false },
+      { name: 'subject', keys: { subjectIndex: 1, at: -1 }, unique: false },
+    ],
+  },
   {
     name: 'bindings',
     description: 'Verified identities: one document per (openid, method); _id = method + openid hash.',

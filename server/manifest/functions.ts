@@ -37,6 +37,8 @@ export const FUNCTION_GROUPS = {
   roster: ['app', 'pii', 'admins', 'roster'],
   review: ['app', 'pii', 'methods', 'admins'],
   identity: ['app', 'pii', 'methods', 'admins'],
+  admin: ['app', 'pii', 'admins', 'retention'],
+  profile: ['app', 'pii'],
 } as const satisfies { readonly [F in FunctionName]: readonly GroupName[] };
 
 export type GroupsOf<F extends FunctionName> = (typeof FUNCTION_GROUPS)[F][number];
@@ -98,7 +100,7 @@ export const FUNCTIONS: FunctionSpec[] = [
   },
   {
     name: 'review',
-    description: 'Staff verification (人工核验) of documents other than the mainland ID card: submit, queue, decide.',
+    description: 'Staff verification (人工核验) of identity documents: submit, queue, decide.',
     runtime: RUNTIME,
     timeout: 20,
     memory: 256,
@@ -107,11 +109,29 @@ export const FUNCTIONS: FunctionSpec[] = [
   },
   {
     name: 'identity',
-    description: "The caller's identity: the methods this deployment offers.",
+    description: "The caller's identity: the methods offered, their own bindings and consents, withdrawal.",
     runtime: RUNTIME,
-    timeout: 10,
+    timeout: 20,
     memory: 256,
     env: envOf('identity'),
+    triggers: [],
+  },
+  {
+    name: 'admin',
+    description: 'Admin views: person lookup, roster coverage, audit trail, masked export; the retention timer.',
+    runtime: RUNTIME,
+    timeout: 60,
+    memory: 256,
+    env: envOf('admin'),
+    triggers: [{ name: 'purge-retention', type: 'timer', config: '0 0 3 * * * *' }],
+  },
+  {
+    name: 'profile',
+    description: "An example of a team's own function: requires a verified caller (requireVerified).",
+    runtime: RUNTIME,
+    timeout: 10,
+    memory: 128,
+    env: envOf('profile'),
     triggers: [],
   },
 ];

@@ -18,6 +18,7 @@ export const VARIABLE_GROUPS = {
   methods: 'identity methods',
   admins: 'admins and reviewers',
   roster: 'roster settings',
+  retention: 'retention periods',
 } as const;
 
 export type GroupName = keyof typeof VARIABLE_GROUPS;
@@ -46,7 +47,7 @@ export interface IntegerVariable extends Common {
   default: number;
   min: number;
   max: number;
-  unit: 'ms' | 's' | '/s';
+  unit: 'ms' | 's' | '/s' | 'd';
 }
 
 /** One of `values`, compared case-insensitively. */
@@ -259,6 +260,29 @@ export const VARIABLES = {
     unit: '/s',
     secret: false,
     description: 'Database requests per second this function allows itself (basic plan ≈ 30).',
+  },
+
+  // ------------------------------------------------------------ retention
+  AUDIT_RETENTION_DAYS: {
+    group: 'retention',
+    kind: 'integer',
+    default: 365,
+    // A security review asks for at least six months of "who verified whom, who looked at what".
+    min: 180,
+    max: 3650,
+    unit: 'd',
+    secret: false,
+    description: 'Days audit entries are kept before the admin timer purges them (at least 180).',
+  },
+  FACE_SESSION_RETENTION_DAYS: {
+    group: 'retention',
+    kind: 'integer',
+    default: 30,
+    min: 1,
+    max: 365,
+    unit: 'd',
+    secret: false,
+    description: 'Days finished or expired face sessions (no name or number left in them) are kept before purging.',
   },
 } as const satisfies Record<string, VariableSpec>;
 

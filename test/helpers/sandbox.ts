@@ -9,7 +9,7 @@ import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox';
 import { functionEnv } from '../../sandbox/secrets';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { blindIndex, decryptField } from '../../server/core/pii';
-import { rosterAad, type RosterPii } from '../../server/functions/roster/writer';
+import { rosterAad, type RosterPii } from '../../server/lib/roster-record';
 import { loadPiiKeys } from '../../server/lib/settings';
 
 export interface FreshSandboxOptions extends SandboxOptions {

@@ -35,7 +35,6 @@ afterAll(async () => {
 });
 beforeEach(() => installBridge());
 
-/** The reviewer's decision on the caller's latest request (what review-queue does). */
 /** The reviewer decides the newest pending request (approving with the number read off `doc`). */
 async function decide(approve: boolean, reason?: string, doc?: { docNumber: string }): Promise<void> {
   const review = (event: Record<string, unknown>) =>

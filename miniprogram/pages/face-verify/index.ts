@@ -12,6 +12,7 @@ import { type ErrorCode, ERRORS } from '../../shared/errors';
 import { checkIdCard } from '../../shared/idcard';
 import { checkName } from '../../shared/person';
 import { bindingView, type BindingView } from '../../utils/binding';
+import { NOTICES } from '../../shared/consent';
 
 /**
  * checking → form → (capture: the sandbox's face screen) → busy → done | failed; unsupported when the
@@ -30,6 +31,8 @@ function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string
 
 Component({
   data: {
+    /** The notice agreed to (shared/consent.ts: the server records its version). */
+    noticeText: NOTICES.face.text,
     step: 'checking' as Step,
     sandbox: false,
     unsupportedMessage: '',

@@ -7,6 +7,7 @@ import {
   type RealnameScenario,
 } from '../../services/sandbox';
 import { bindingView, type BindingView } from '../../utils/binding';
+import { NOTICES } from '../../shared/consent';
 
 /** loading → ready (the authorization button) → fetching → done | failed. */
 type Step = 'loading' | 'ready' | 'fetching' | 'done' | 'failed';
@@ -15,6 +16,8 @@ const CANCELLED_MESSAGE = '您已取消或未完成授权，没有分享任何�
 
 Component({
   data: {
+    /** The notice agreed to (shared/consent.ts: the server records its version). */
+    noticeText: NOTICES.wxpay.text,
     step: 'loading' as Step,
     sandbox: false,
     /** `[firstId, secondId]` of the mini-program's service category, for the button's `category-id`. */

@@ -5,6 +5,7 @@ import { type ErrorCode, ERRORS } from '../../shared/errors';
 import { checkIdCard } from '../../shared/idcard';
 import { checkName } from '../../shared/person';
 import { bindingView, type BindingView } from '../../utils/binding';
+import { NOTICES } from '../../shared/consent';
 
 /**
  * form → consent (WeChat's consent page; in the sandbox, its stand-in) → checking → done | failed.
@@ -33,6 +34,8 @@ const NO_CODE_MESSAGE = '没有收到微信的授权结果：如果您已同意�
 
 Component({
   data: {
+    /** The notice agreed to (shared/consent.ts: the server records its version). */
+    noticeText: NOTICES.wxcheck.text,
     step: 'form' as Step,
     sandbox: false,
     name: '',

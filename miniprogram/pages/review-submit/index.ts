@@ -4,6 +4,7 @@ import { checkDocument, checkDocumentName, DOC_LABELS, REVIEW_DOC_TYPES } from '
 import type { ReviewDocType } from '../../shared/documents';
 import { type ErrorCode, ERRORS } from '../../shared/errors';
 import { formatTime } from '../../utils/binding';
+import { NOTICES } from '../../shared/consent';
 
 /** loading → form (the person's requests, and the form unless one is pending); failed when loading failed. */
 type Step = 'loading' | 'form' | 'failed';
@@ -50,6 +51,8 @@ function viewOf(request: ReviewRequestView): RequestView {
 
 Component({
   data: {
+    /** The notice agreed to (shared/consent.ts: the server records its version). */
+    noticeText: NOTICES.manual.text,
     step: 'loading' as Step,
     docLabels: REVIEW_DOC_TYPES.map((type) => DOC_LABELS[type]),
     docIndex: -1,

@@ -1,6 +1,8 @@
 /** `face`: thin adapter: SDK, caller and settings in; FaceService does the work. */
 import { createRouter, isTimerEvent } from '../../core/router';
+import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
+import { ConsentStore } from '../../lib/consents';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, methodsOf, piiKeysOf, wechatConfig } from '../../lib/settings';
@@ -22,6 +24,7 @@ function faceService(): FaceService {
       limiter: new RateLimiter(db, keys),
       wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
+      consents: new ConsentStore(db),
       keys,
       mode: face.FACE_API_VERSION,
       ttlSeconds: face.FACE_SESSION_TTL_SECONDS,
@@ -35,11 +38,19 @@ function faceService(): FaceService {
 const route = createRouter(
   'face',
   {
-    start: (request, { caller }) => faceService().start(caller.openid, request),
-    confirm: (request, { caller }) => faceService().confirm(caller.openid, request),
+    start: (request, { caller }, note) => faceService().start(caller.openid, request, note),
+    confirm: (request, { caller }, note) => faceService().confirm(caller.openid, request, note),
     status: (_request, { caller }) => faceService().status(caller.openid),
   },
-  { logger, guards: {}, appid: () => settings.group('app').WECHAT_APPID },
+  {
+    logger,
+    guards: {},
+    appid: () => settings.group('app').WECHAT_APPID,
+    audit: auditTrail('face', db, () => piiKeysOf(settings.group('pii')), {
+      start: { kind: 'verify', method: 'face' },
+      confirm: { kind: 'verify', method: 'face' },
+    }),
+  },
 );
 
 export const main = async (event: unknown, context?: unknown) => {

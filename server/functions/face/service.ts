@@ -27,10 +27,11 @@ import {
   FACE_START_PER_CALLER,
 } from '../../core/limits';
 import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
-import type { Logger } from '../../core/router';
+import type { AuditNote, Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
 import { serverWritten, type CloudDb } from '../../lib/cloud-db';
+import type { ConsentStore } from '../../lib/consents';
 import type { RateLimiter } from '../../lib/rate-limit';
 import { idCardHolder, type IdentityStore } from '../../lib/identity';
 import type { WechatClient } from '../../lib/wechat';
@@ -44,11 +45,11 @@ export interface FaceDeps {
   limiter: RateLimiter;
   wechat: WechatClient;
   identities: IdentityStore;
+  consents: ConsentStore;
   keys: PiiKeys;
   mode: FaceApiVersion;
   ttlSeconds: number;
-  /** The methods offered (IDENTITY_METHODS): start and confirm need face. */
-  /** Read on each call, so a bad IDENTITY_METHODS fails only the actions that need a method. */
+  /** The methods offered (IDENTITY_METHODS): start and confirm need face. Read on each call, so a bad value fails only them. */
   methods: () => readonly VerificationMethod[];
   logger: Logger;
 }
@@ -70,13 +71,16 @@ export class FaceService {
   constructor(private readonly deps: FaceDeps) {}
 
   /** `request` is checked (consent given, name and ID valid and normalised) by the router. */
-  async start(openid: string, request: FaceStartRequest): Promise<BodyOf<'face', 'start'>> {
+  async start(openid: string, request: FaceStartRequest, note: AuditNote = {}): Promise<BodyOf<'face', 'start'>> {
     const { name, idCardNumber: idCard } = request;
+    const { db, identities, consents, keys, mode, ttlSeconds } = this.deps;
+    note.subject = identities.idIndex(idCard);
     requireMethod(this.deps.methods(), 'face');
     await this.admit(openid, idCard);
-    const { db, identities, keys, mode, ttlSeconds } = this.deps;
     const openidHash = identities.openidHash(openid);
     const now = new Date();
+    // What the person agreed to, before anything of theirs is kept or sent.
+    await consents.record(openidHash, 'face');
 
     // The session is written with state 'starting' and no credential yet. Its verifyKey (uniquely
     // indexed) holds a placeholder of its own until the credential arrives: a start that dies in
@@ -165,19 +169,19 @@ export class FaceService {
   }
 
   /** `request` carries a well-formed credential of one generation (checked by the router). */
-  async confirm(openid: string, request: FaceConfirmRequest): Promise<BodyOf<'face', 'confirm'>> {
+  async confirm(openid: string, request: FaceConfirmRequest, note: AuditNote = {}): Promise<BodyOf<'face', 'confirm'>> {
     requireMethod(this.deps.methods(), 'face');
     // Every confirm asks WeChat (v2 may ask again while the user has not finished: 84003), and v1
     // asks getinfo before it knows the session: counted per caller before anything else.
     await this.deps.limiter.hit(FACE_CONFIRM_PER_CALLER, 'caller', openid, 'FACE_RATE_LIMITED');
     return 'verifyId' in request
-      ? this.confirmV2(openid, request.verifyId)
-      : this.confirmV1(openid, request.verifyResult);
+      ? this.confirmV2(openid, request.verifyId, note)
+      : this.confirmV1(openid, request.verifyResult, note);
   }
 
-  private async confirmV2(openid: string, verifyId: string): Promise<BodyOf<'face', 'confirm'>> {
+  private async confirmV2(openid: string, verifyId: string, note: AuditNote): Promise<BodyOf<'face', 'confirm'>> {
     const session = await this.claim(openid, hashToken(verifyId), 'v2');
-    const identity = this.identityOf(session);
+    const identity = this.identityOf(session, note);
     const answer = await this.deps.wechat
       .call('POST', `${PATH}/queryverifyinfo`, {
         verify_id: verifyId,
@@ -190,13 +194,13 @@ export class FaceService {
     return this.finish(openid, session, identity, verdict);
   }
 
-  private async confirmV1(openid: string, verifyResult: string): Promise<BodyOf<'face', 'confirm'>> {
+  private async confirmV1(openid: string, verifyResult: string, note: AuditNote): Promise<BodyOf<'face', 'confirm'>> {
     // getinfo first: its user_id_key tells which session this result belongs to (confirm counted the call).
     const answer = await this.deps.wechat.call('POST', `${PATH}/getinfo`, { verify_result: verifyResult });
     const userIdKey = typeof answer.user_id_key === 'string' ? answer.user_id_key : '';
     if (!userIdKey) throw new Refusal('FACE_RESULT_INVALID');
     const session = await this.claim(openid, hashToken(userIdKey), 'v1');
-    const identity = this.identityOf(session);
+    const identity = this.identityOf(session, note);
     if (session.push && session.push.verifyResultHash !== hashToken(verifyResult)) {
       // The verified push named another result for this session: refuse rather than guess.
       return this.finish(openid, session, identity, { ok: false, code: 'FACE_RESULT_INVALID' });
@@ -220,12 +224,15 @@ export class FaceService {
     return session!;
   }
 
-  private identityOf(session: FaceSession) {
-    const { keys } = this.deps;
-    return {
+  /** The session's identity; the audit entry of this confirm names its ID by blind index. */
+  private identityOf(session: FaceSession, note: AuditNote) {
+    const { keys, identities } = this.deps;
+    const identity = {
       name: decryptField(keys, session.nameEnc ?? '', `${SESSIONS}:${session._id}:name`),
       idCard: decryptField(keys, session.idEnc ?? '', `${SESSIONS}:${session._id}:idCard`),
     };
+    note.subject = identities.idIndex(identity.idCard);
+    return identity;
   }
 
   private async finish(

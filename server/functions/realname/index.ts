@@ -1,6 +1,8 @@
 /** `realname`: thin adapter: SDK, caller and settings in; RealnameService does the work. */
 import { createRouter, isTimerEvent } from '../../core/router';
+import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
+import { ConsentStore } from '../../lib/consents';
 import { IdentityStore } from '../../lib/identity';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, merchantOf, methodsOf, piiKeysOf, wechatConfig } from '../../lib/settings';
@@ -22,6 +24,7 @@ function realnameService(): RealnameService {
       limiter: new RateLimiter(db, keys),
       wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
+      consents: new ConsentStore(db),
       // Used on `fetch` only: `categories` works before the merchant is configured.
       merchant: () => merchantOf(settings.group('merchant')),
       methods: () => methodsOf(settings.group('methods')),
@@ -35,10 +38,18 @@ const route = createRouter(
   'realname',
   {
     categories: () => realnameService().categories(),
-    fetch: (request, { caller }) => realnameService().fetch(caller.openid, request),
-    check: (request, { caller }) => realnameService().check(caller.openid, request),
+    fetch: (request, { caller }, note) => realnameService().fetch(caller.openid, request, note),
+    check: (request, { caller }, note) => realnameService().check(caller.openid, request, note),
   },
-  { logger, guards: {}, appid: () => settings.group('app').WECHAT_APPID },
+  {
+    logger,
+    guards: {},
+    appid: () => settings.group('app').WECHAT_APPID,
+    audit: auditTrail('realname', db, () => piiKeysOf(settings.group('pii')), {
+      fetch: { kind: 'verify', method: 'wxpay' },
+      check: { kind: 'verify', method: 'wxcheck' },
+    }),
+  },
 );
 
 export const main = (event: unknown, context?: unknown) => {

@@ -24,10 +24,11 @@ import { evaluateCityCheck } from '../../core/citycheck';
 import { Refusal } from '../../core/errors';
 import { requireMethod } from '../../core/methods';
 import { decryptRealnameInfo, signRequest, type MerchantConfig } from '../../core/realname-crypto';
-import type { Logger } from '../../core/router';
+import type { AuditNote, Logger } from '../../core/router';
 import { isAccessTokenError, isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
 import { REALNAME_CHECK_PER_CALLER, REALNAME_FETCH_PER_CALLER } from '../../core/limits';
+import type { ConsentStore } from '../../lib/consents';
 import type { RateLimiter } from '../../lib/rate-limit';
 import type { OneTimeTokens } from '../../lib/tokens';
 import { idCardHolder, type IdentityStore } from '../../lib/identity';
@@ -40,6 +41,7 @@ export interface RealnameDeps {
   limiter: RateLimiter;
   wechat: WechatClient;
   identities: IdentityStore;
+  consents: ConsentStore;
   merchant: () => MerchantConfig;
   /** The methods offered (IDENTITY_METHODS): `fetch` needs wxpay, `check` wxcheck. */
   methods: () => readonly VerificationMethod[];
@@ -62,13 +64,19 @@ export class RealnameService {
   }
 
   /** `request.authToken` is a bounded string (checked by the router). */
-  async fetch(openid: string, request: RealnameFetchRequest): Promise<BodyOf<'realname', 'fetch'>> {
+  async fetch(
+    openid: string,
+    request: RealnameFetchRequest,
+    note: AuditNote = {},
+  ): Promise<BodyOf<'realname', 'fetch'>> {
     const { authToken } = request;
     requireMethod(this.deps.methods(), 'wxpay');
     const merchant = this.deps.merchant();
     const { tokens, wechat, identities, logger, limiter } = this.deps;
     // Before anything is written or asked: a caller sending junk tokens is stopped after a few.
     await limiter.hit(REALNAME_FETCH_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
+    // The WeChat dialog was the consent to share; recorded with the page's notice before anything is fetched.
+    await this.deps.consents.record(identities.openidHash(openid), 'wxpay');
 
     // Each auth_token is used once: reserved before WeChat is called; only a keyed hash is kept.
     if (!(await tokens.reserve('realname', authToken, identities.openidHash(openid)))) {
@@ -97,17 +105,24 @@ export class RealnameService {
       encryted_real_name: String(answer.encryted_real_name ?? ''),
       encryted_credential_id: String(answer.encryted_credential_id ?? ''),
     });
+    note.subject = identities.idIndex(identity.idCard);
     const binding = await identities.bind(openid, 'wxpay', idCardHolder(identity.name, identity.idCard));
     logger.info('real-name authorization bound');
     return { binding };
   }
 
   /** `request` holds consent, a valid name and ID number and a well-formed code (checked by the router). */
-  async check(openid: string, request: RealnameCheckRequest): Promise<BodyOf<'realname', 'check'>> {
+  async check(
+    openid: string,
+    request: RealnameCheckRequest,
+    note: AuditNote = {},
+  ): Promise<BodyOf<'realname', 'check'>> {
     const { name, idCardNumber, code } = request;
     const { tokens, wechat, identities, logger, limiter } = this.deps;
+    note.subject = identities.idIndex(idCardNumber);
     requireMethod(this.deps.methods(), 'wxcheck');
     await limiter.hit(REALNAME_CHECK_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
+    await this.deps.consents.record(identities.openidHash(openid), 'wxcheck');
     // Each code is used once (reserved before WeChat is asked; only a keyed hash is kept).
     if (!(await tokens.reserve('wxcheck', code, identities.openidHash(openid)))) {
       throw new Refusal('REALNAME_CHECK_CODE_USED');

@@ -2,7 +2,9 @@
 import { Refusal } from '../../core/errors';
 import { createRouter, type CallerContext } from '../../core/router';
 import { AdminDirectory } from '../../lib/admins';
+import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
+import { ConsentStore } from '../../lib/consents';
 import { IdentityStore } from '../../lib/identity';
 import { RateLimiter } from '../../lib/rate-limit';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
@@ -22,6 +24,7 @@ function reviewService(): ReviewService {
       keys,
       limiter: new RateLimiter(db, keys),
       identities: new IdentityStore(db, keys),
+      consents: new ConsentStore(db),
       methods: () => methodsOf(settings.group('methods')),
       logger,
     });
@@ -37,10 +40,10 @@ function admins(): AdminDirectory {
 const route = createRouter<'review', { caller: CallerContext }>(
   'review',
   {
-    submit: (request, { caller }) => reviewService().submit(caller.openid, request),
+    submit: (request, { caller }, note) => reviewService().submit(caller.openid, request, note),
     mine: (_request, { caller }) => reviewService().mine(caller.openid),
     queue: (_request, { caller }) => reviewService().queue(caller.openid),
-    decide: (request, { caller }) => reviewService().decide(caller.openid, request),
+    decide: (request, { caller }, note) => reviewService().decide(caller.openid, request, note),
   },
   {
     logger,
@@ -52,6 +55,10 @@ const route = createRouter<'review', { caller: CallerContext }>(
       },
     },
     appid: () => settings.group('app').WECHAT_APPID,
+    audit: auditTrail('review', db, () => piiKeysOf(settings.group('pii')), {
+      submit: { kind: 'verify', method: 'manual' },
+      decide: { kind: 'review', method: 'manual' },
+    }),
   },
 );
 

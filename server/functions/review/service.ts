@@ -23,10 +23,11 @@ import { InternalError, Refusal } from '../../core/errors';
 import { REVIEW_SUBMIT_PER_CALLER } from '../../core/limits';
 import { requireMethod } from '../../core/methods';
 import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
-import type { Logger } from '../../core/router';
+import type { AuditNote, Logger } from '../../core/router';
 import { bestEffort } from '../../lib/cleanup';
 import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
+import type { ConsentStore } from '../../lib/consents';
 import type { RateLimiter } from '../../lib/rate-limit';
 import { COLLECTION } from '../../manifest';
 
@@ -62,6 +63,7 @@ export interface ReviewDeps {
   keys: PiiKeys;
   limiter: RateLimiter;
   identities: IdentityStore;
+  consents: ConsentStore;
   /** Read on each call, so a bad IDENTITY_METHODS fails only the actions that need a method. */
   methods: () => readonly VerificationMethod[];
   logger: Logger;
@@ -76,11 +78,18 @@ export class ReviewService {
   constructor(private readonly deps: ReviewDeps) {}
 
   /** `request` holds consent, a document type, and a name and number valid for it (checked by the router). */
-  async submit(openid: string, request: ReviewSubmitRequest): Promise<BodyOf<'review', 'submit'>> {
-    const { db, keys, limiter, identities, logger } = this.deps;
+  async submit(
+    openid: string,
+    request: ReviewSubmitRequest,
+    note: AuditNote = {},
+  ): Promise<BodyOf<'review', 'submit'>> {
+    const { db, keys, limiter, identities, consents, logger } = this.deps;
+    const numberIndex = identities.idIndex(request.docNumber, request.docType);
+    note.subject = numberIndex;
     requireMethod(this.deps.methods(), 'manual');
     await limiter.hit(REVIEW_SUBMIT_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     const openidHash = identities.openidHash(openid);
+    await consents.record(openidHash, 'manual');
     const _id = crypto.randomBytes(16).toString('hex');
     const doc: Omit<ReviewDoc, '_openid'> = {
       _id,
@@ -88,7 +97,7 @@ export class ReviewService {
       docType: request.docType,
       nameEnc: encryptField(keys, request.name, aad(_id, 'name')),
       numberEnc: encryptField(keys, request.docNumber, aad(_id, 'number')),
-      numberIndex: identities.idIndex(request.docNumber, request.docType),
+      numberIndex,
       state: 'pending',
       pendingKey: openidHash,
       submittedAt: new Date(),
@@ -151,7 +160,11 @@ export class ReviewService {
    * request goes back to pending; if even that fails it stays `approving`, shown in the queue, and
    * approving it again finishes the job. Nothing ever reads "approved" without a binding.
    */
-  async decide(reviewer: string, request: ReviewDecideRequest): Promise<BodyOf<'review', 'decide'>> {
+  async decide(
+    reviewer: string,
+    request: ReviewDecideRequest,
+    note: AuditNote = {},
+  ): Promise<BodyOf<'review', 'decide'>> {
     const { db, keys, identities, logger } = this.deps;
     const doc = (
       await db
@@ -161,6 +174,7 @@ export class ReviewService {
         .get()
     ).data[0];
     if (!doc) throw new Refusal('REVIEW_NOT_FOUND');
+    note.subject = doc.numberIndex;
     const deciderHash = identities.openidHash(reviewer);
     if (doc.openidHash === deciderHash) throw new Refusal('REVIEW_OWN_REQUEST');
     const open = doc.state === 'pending' || (request.approve && doc.state === 'approving');

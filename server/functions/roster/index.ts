@@ -1,6 +1,7 @@
 /** `roster`: thin adapter: SDK, caller and settings in; RosterService does the work. */
 import { createRouter, isTimerEvent, type CallerContext } from '../../core/router';
 import { sliceDeadline } from '../../core/roster/slice';
+import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { AdminDirectory } from '../../lib/admins';
@@ -51,6 +52,11 @@ const route = createRouter<'roster', Context>(
     logger,
     guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) },
     appid: () => settings.group('app').WECHAT_APPID,
+    // Who imported what, when (and who fetched a report): admin actions are on the audit trail.
+    audit: auditTrail('roster', db, () => piiKeysOf(settings.group('pii')), {
+      import: { kind: 'admin' },
+      report: { kind: 'admin' },
+    }),
   },
 );
 

@@ -6,6 +6,7 @@
  * what is still missing is written: what the database holds decides, not the error's wording.
  */
 import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
+import { rosterAad, type RosterPii } from '../../lib/roster-record';
 import type { RosterRecord } from '../../core/roster';
 import type { BatchCounts } from '../../core/roster/job';
 import type { Logger } from '../../core/router';
@@ -15,23 +16,7 @@ import { COLLECTION } from '../../manifest';
 
 const ROSTER = COLLECTION.roster;
 
-/** What `piiEnc` holds once decrypted. */
-export interface RosterPii {
-  name: string;
-  idCard: string;
-  phone?: string;
-  department?: string;
-  employeeNo?: string;
-  note?: string;
-  startDate?: string;
-}
-
 const ROSTER_OPTIONAL_FIELDS = ['phone', 'department', 'employeeNo', 'note', 'startDate'] as const;
-
-/** The additional data binding a roster ciphertext to its document. */
-export function rosterAad(id: string): string {
-  return `${ROSTER}:${id}:pii`;
-}
 
 export interface WriterDeps {
   db: CloudDb;

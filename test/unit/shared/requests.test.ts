@@ -1,7 +1,9 @@
 /** The request checkers: every action's raw event → its typed request or the code of what is wrong. */
 import { ACCESS, ACTIONS, FUNCTION_NAMES } from '../../../miniprogram/shared/contracts';
 import { makeIdCard } from '../../../miniprogram/shared/idcard';
+import { noticeVersion } from '../../../miniprogram/shared/consent';
 import {
+  auditRange,
   checkerOf,
   cloudPathOf,
   isCredential,
@@ -135,5 +137,59 @@ describe('helpers', () => {
     expect(cloudPathOf('https://example.com/roster-uploads/x')).toBe('');
     expect(isRosterUpload(UPLOAD)).toBe(true);
     expect(isRosterUpload('cloud://env/roster-uploadsX/x.xlsx')).toBe(false);
+  });
+});
+
+describe('auditRange (admin.audit)', () => {
+  const now = new Date('2026-12-02T08:00:00Z');
+  it('defaults to the 30 days before now, and to 30 days before `to`', () => {
+    expect(auditRange(undefined, undefined, now)).toEqual({
+      from: '2026-11-02T08:00:00.000Z',
+      to: '2026-12-02T08:00:00.000Z',
+    });
+    expect(auditRange(undefined, '2026-06-30T00:00:00Z', now)).toEqual({
+      from: '2026-05-31T00:00:00.000Z',
+      to: '2026-06-30T00:00:00.000Z',
+    });
+  });
+  it.each([
+    ['from after to', '2026-02-01', '2026-01-01'],
+    ['an empty period', '2026-01-01', '2026-01-01'],
+    ['more than 366 days', '2024-01-01', '2026-01-01'],
+    ['not a date', 'yesterday', undefined],
+    ['not a string', 20260101, undefined],
+    ['an overlong string', '2026-01-01'.padEnd(41, ' '), undefined],
+  ])('refuses %s', (_label, from, to) => {
+    expect(auditRange(from, to, now)).toBeUndefined();
+  });
+});
+
+describe('identity and admin checkers', () => {
+  it('withdraw takes one known method or none', () => {
+    expect(checkerOf('identity', 'withdraw')({})).toEqual({ ok: true, value: {} });
+    expect(checkerOf('identity', 'withdraw')({ method: 'face' })).toEqual({ ok: true, value: { method: 'face' } });
+    expect(checkerOf('identity', 'withdraw')({ method: 'sms' })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+  });
+  it('lookup and audit take a valid ID number (normalised), with the ID’s own code otherwise', () => {
+    expect(checkerOf('admin', 'lookup')({ idCardNumber: '11010519491231002x' })).toEqual({
+      ok: true,
+      value: { idCardNumber: '11010519491231002X' },
+    });
+    expect(checkerOf('admin', 'lookup')({})).toMatchObject({ ok: false, code: 'ID_REQUIRED' });
+    expect(checkerOf('admin', 'audit')({ idCardNumber: '123' })).toMatchObject({ ok: false, code: 'ID_FORMAT' });
+    expect(checkerOf('admin', 'audit')({ from: 'x' })).toMatchObject({ ok: false, code: 'AUDIT_RANGE_INVALID' });
+  });
+  it('a notice version other than the current one is refused; the current one or none is accepted', () => {
+    const start = { name: '张三', idCardNumber: '11010519491231002X', consent: true };
+    expect(checkerOf('face', 'start')({ ...start, noticeVersion: noticeVersion('face') })).toMatchObject({ ok: true });
+    expect(checkerOf('face', 'start')(start)).toMatchObject({ ok: true });
+    expect(checkerOf('face', 'start')({ ...start, noticeVersion: noticeVersion('wxcheck') })).toMatchObject({
+      ok: false,
+      code: 'CONSENT_OUTDATED',
+    });
+    expect(checkerOf('realname', 'fetch')({ authToken: 'a'.repeat(16), noticeVersion: 'x' })).toMatchObject({
+      ok: false,
+      code: 'CONSENT_OUTDATED',
+    });
   });
 });

@@ -1,0 +1,164 @@
+import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../../services/admin';
+import { openRemoteDocument } from '../../../services/storage';
+import type { AdminCoverageResponse, AuditEntryView } from '../../../shared/contracts';
+import { ERRORS } from '../../../shared/errors';
+import { checkIdCard } from '../../../shared/idcard';
+import { bindingView, formatTime, METHOD_LABELS, type BindingView } from '../../../utils/binding';
+
+/**
+ * An organisation's record (admin only; every query here is itself audited on the server): the
+ * roster's coverage by method with a masked export, one person's verification by ID number, and the
+ * audit trail by person or for the last 30 days. loading → ready | forbidden | failed.
+ */
+type Step = 'loading' | 'ready' | 'forbidden' | 'failed';
+
+interface ValueEvent<T> {
+  detail: T;
+}
+
+interface CoverageView {
+  rosterTotal: number;
+  verified: number;
+  methods: { label: string; count: number }[];
+  outsideRoster: number;
+}
+
+interface EntryView {
+  key: string;
+  at: string;
+  action: string;
+  outcome: string;
+  detail: string;
+}
+
+function coverageView(c: AdminCoverageResponse): CoverageView {
+  return {
+    rosterTotal: c.rosterTotal,
+    verified: c.verified,
+    methods: (Object.keys(c.byMethod) as (keyof typeof c.byMethod)[]).map((m) => ({
+      label: METHOD_LABELS[m],
+      count: c.byMethod[m],
+    })),
+    outsideRoster: c.outsideRoster,
+  };
+}
+
+function entryView(e: AuditEntryView, index: number): EntryView {
+  const parts = [`操作者 ${e.actor || '定时任务'}`];
+  if (e.subject) parts.push(`对象 ${e.subject}`);
+  if (e.method) parts.push(METHOD_LABELS[e.method]);
+  if (e.count !== undefined) parts.push(`数量 ${e.count}`);
+  return {
+    key: `${e.at}-${index}`,
+    at: formatTime(e.at),
+    action: e.action,
+    outcome: e.outcome,
+    detail: parts.join(' · '),
+  };
+}
+
+Component({
+  data: {
+    step: 'loading' as Step,
+    failMessage: '',
+    coverage: null as CoverageView | null,
+    exporting: false,
+    exportNotice: '',
+    lookupId: '',
+    lookupError: '',
+    looking: false,
+    lookupDone: false,
+    lookupBindings: [] as BindingView[],
+    lookupInRoster: false,
+    auditId: '',
+    auditError: '',
+    auditing: false,
+    entries: [] as EntryView[],
+    auditTruncated: false,
+    auditDone: false,
+  },
+  lifetimes: {
+    attached() {
+      void this.load();
+    },
+  },
+  methods: {
+    async load(): Promise<void> {
+      const res = await adminCoverage();
+      if (res.ok) this.setData({ step: 'ready', coverage: coverageView(res) });
+      else if (res.code === 'FORBIDDEN') this.setData({ step: 'forbidden' });
+      else this.setData({ step: 'failed', failMessage: res.message });
+    },
+    onRetry(): Promise<void> {
+      this.setData({ step: 'loading' });
+      return this.load();
+    },
+
+    async onExport(): Promise<void> {
+      this.setData({ exporting: true, exportNotice: '' });
+      const res = await adminExport();
+      if (!res.ok) {
+        this.setData({ exporting: false, exportNotice: res.message });
+        return;
+      }
+      const opened = await openRemoteDocument(res.tempFileURL);
+      this.setData({
+        exporting: false,
+        exportNotice: opened.ok ? '已导出（姓名与身份证号已脱敏）' : `已导出，但无法打开：${opened.message}`,
+      });
+    },
+
+    onLookupIdChange(e: ValueEvent<string>) {
+      this.setData({ lookupId: e.detail, lookupError: '' });
+    },
+    async onLookup(): Promise<void> {
+      const id = checkIdCard(this.data.lookupId);
+      if (!id.ok) {
+        this.setData({ lookupError: ERRORS[id.code] });
+        return;
+      }
+      this.setData({ looking: true });
+      const res = await adminLookup(id.value);
+      this.setData({ looking: false });
+      if (!res.ok) {
+        this.setData({ lookupError: res.message });
+        return;
+      }
+      // The number typed is not kept on the page once answered.
+      this.setData({
+        lookupId: '',
+        lookupDone: true,
+        lookupBindings: res.bindings.map(bindingView),
+        lookupInRoster: res.inRoster,
+      });
+    },
+
+    onAuditIdChange(e: ValueEvent<string>) {
+      this.setData({ auditId: e.detail, auditError: '' });
+    },
+    async onAudit(): Promise<void> {
+      let idCardNumber: string | undefined;
+      if (this.data.auditId.trim() !== '') {
+        const id = checkIdCard(this.data.auditId);
+        if (!id.ok) {
+          this.setData({ auditError: ERRORS[id.code] });
+          return;
+        }
+        idCardNumber = id.value;
+      }
+      this.setData({ auditing: true });
+      const res = await adminAudit(idCardNumber ? { idCardNumber } : {});
+      this.setData({ auditing: false });
+      if (!res.ok) {
+        this.setData({ auditError: res.message });
+        return;
+      }
+      this.setData({
+        auditId: '',
+        auditDone: true,
+        entries: res.entries.map(entryView),
+        auditTruncated: res.truncated,
+      });
+    },
+  },
+});

@@ -1,0 +1,84 @@
+/** `admin`: thin adapter: person lookup, coverage, audit trail, masked export (admin only, audited); the retention timer. */
+import { createRouter, isTimerEvent } from '../../core/router';
+import { Refusal } from '../../core/errors';
+import { AdminDirectory } from '../../lib/admins';
+import { AuditLog, auditTrail } from '../../lib/audit';
+import { typedDb } from '../../lib/cloud-db';
+import { IdentityStore } from '../../lib/identity';
+import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
+import { loadSettings, piiKeysOf } from '../../lib/settings';
+import type { CloudStorage } from '../../lib/storage';
+import { AdminService, purgeRetention } from './service';
+
+const logger = createLogger('admin');
+const settings = loadSettings('admin').report(logger);
+const db = typedDb(cloud.database());
+const keys = () => piiKeysOf(settings.group('pii'));
+
+let service: AdminService | undefined;
+function adminService(): AdminService {
+  service ??= new AdminService({
+    db,
+    keys: keys(),
+    identities: new IdentityStore(db, keys()),
+    storage: cloud as unknown as CloudStorage,
+    logger,
+  });
+  return service;
+}
+
+const route = createRouter(
+  'admin',
+  {
+    lookup: (request, _context, note) => adminService().lookup(request.idCardNumber, note),
+    coverage: (_request, _context, note) => adminService().coverage(note),
+    audit: (request, _context, note) => adminService().audit(request, note),
+    export: (_request, { caller }, note) =>
+      adminService().export(new IdentityStore(db, keys()).openidHash(caller.openid), note),
+  },
+  {
+    logger,
+    guards: {
+      admin: async ({ caller }) => {
+        const group = settings.group('admins');
+        const admins = new AdminDirectory(db, {
+          admins: group.ROSTER_ADMIN_OPENIDS,
+          reviewers: group.REVIEWER_OPENIDS,
+        });
+        if (!(await admins.isAdmin(caller.openid))) throw new Refusal('FORBIDDEN', '仅管理员可以查看');
+      },
+    },
+    appid: () => settings.group('app').WECHAT_APPID,
+    // Every call, refused ones too; an answer whose entry cannot be written is not given.
+    audit: auditTrail(
+      'admin',
+      db,
+      keys,
+      {
+        lookup: { kind: 'admin' },
+        coverage: { kind: 'admin' },
+        audit: { kind: 'admin' },
+        export: { kind: 'admin' },
+      },
+      { required: true },
+    ),
+  },
+);
+
+export const main = async (event: unknown, context?: unknown) => {
+  deployedTimeLimit('admin', logger, context);
+  const caller = callerContext();
+  if (isTimerEvent(event, caller)) {
+    const purged = await purgeRetention(db, settings.group('retention'));
+    await new AuditLog(db).record({
+      kind: 'retention',
+      action: 'admin.purge',
+      outcome: 'ok',
+      actorHash: '',
+      count: purged.audit + purged.sessions,
+    });
+    logger.info('retention purge', purged);
+    return { ok: true, ...purged };
+  }
+  return route(event, { caller });
+};

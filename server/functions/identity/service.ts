@@ -1,0 +1,65 @@
+/**
+ * The person's side of their identity: what they hold (masked bindings and consent records) and
+ * withdrawal (PIPL art. 15/47): the bindings of a method, its pending face sessions and review
+ * requests and its consent records are deleted; the withdrawal itself is in the audit trail (the
+ * router records it), which names the person only by keyed hashes.
+ */
+import {
+  VERIFICATION_METHODS,
+  type BodyOf,
+  type IdentityWithdrawRequest,
+  type VerificationMethod,
+} from '../../../miniprogram/shared/contracts';
+import type { AuditNote } from '../../core/router';
+import type { CloudDb } from '../../lib/cloud-db';
+import type { ConsentStore } from '../../lib/consents';
+import type { IdentityStore } from '../../lib/identity';
+import { COLLECTION } from '../../manifest';
+
+export interface IdentityDeps {
+  db: CloudDb;
+  identities: IdentityStore;
+  consents: ConsentStore;
+}
+
+export class IdentityService {
+  constructor(private readonly deps: IdentityDeps) {}
+
+  async mine(openid: string): Promise<BodyOf<'identity', 'mine'>> {
+    const { identities, consents } = this.deps;
+    const [bindings, records] = await Promise.all([
+      identities.list(openid),
+      consents.list(identities.openidHash(openid)),
+    ]);
+    return { bindings, consents: records };
+  }
+
+  /**
+   * Deletes what the caller holds for `request.method` (every method when absent). Whatever a
+   * client planted under the caller's hash goes too: it is theirs to lose. Idempotent.
+   */
+  async withdraw(
+    openid: string,
+    request: IdentityWithdrawRequest,
+    note: AuditNote,
+  ): Promise<BodyOf<'identity', 'withdraw'>> {
+    const { db, identities, consents } = this.deps;
+    const openidHash = identities.openidHash(openid);
+    const methods: VerificationMethod[] = request.method ? [request.method] : [...VERIFICATION_METHODS];
+    if (request.method) note.method = request.method;
+    const subjects = await identities.indexesOf(openidHash, methods);
+    if (subjects[0]) note.subject = subjects[0];
+
+    const bindings = await identities.remove(openidHash, methods);
+    const sessions = methods.includes('face')
+      ? (await db.collection(COLLECTION.faceSessions).where({ openidHash }).remove()).stats.removed
+      : 0;
+    const reviewRequests = methods.includes('manual')
+      ? (await db.collection(COLLECTION.reviewRequests).where({ openidHash }).remove()).stats.removed
+      : 0;
+    const consentRecords = await consents.remove(openidHash, methods);
+    const removed = { bindings, sessions, reviewRequests, consents: consentRecords };
+    note.count = bindings + sessions + reviewRequests + consentRecords;
+    return { methods, removed };
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The audit trail: an append-only, server-only collection. One entry per verification attempt and
+ * its outcome, per admin or reviewer action, per withdrawal. An entry names people only by keyed
+ * hashes: the actor's openid hash and the subject's ID blind index (the same index the roster and
+ * bindings use, so an admin can find a person's entries by typing their ID number). Never a name or
+ * a number. Entries older than AUDIT_RETENTION_DAYS are purged by the `admin` timer.
+ */
+import crypto from 'crypto';
+import type {
+  ActionName,
+  AuditEntryView,
+  AuditKind,
+  FunctionName,
+  VerificationMethod,
+} from '../../miniprogram/shared/contracts';
+import type { ErrorCode } from '../../miniprogram/shared/errors';
+import { blindIndex, type PiiKeys } from '../core/pii';
+import type { AuditedCall, CallerContext } from '../core/router';
+import { COLLECTION } from '../manifest';
+import { serverWritten, type CloudDb } from './cloud-db';
+
+const AUDIT = COLLECTION.auditLog;
+/** Entries a query answers at most, newest first. */
+export const AUDIT_QUERY_LIMIT = 200;
+
+export interface AuditDoc {
+  _id: string;
+  at: Date;
+  kind: AuditKind;
+  /** `<function>.<action>`. */
+  action: string;
+  method?: VerificationMethod;
+  outcome: 'ok' | ErrorCode;
+  /** Keyed hash of the caller's openid ('' for timers). */
+  actorHash: string;
+  /** Blind index of the ID (or document) number the action was about, when there was one. */
+  subjectIndex?: string;
+  /** A count the action reports (rows imported, entries purged...), never content. */
+  count?: number;
+}
+
+export type AuditInput = Omit<AuditDoc, '_id' | 'at'>;
+
+export interface AuditQuery {
+  from?: Date;
+  to?: Date;
+  subjectIndex?: string;
+}
+
+export class AuditLog {
+  constructor(private readonly db: CloudDb) {}
+
+  async record(entry: AuditInput): Promise<void> {
+    const doc: AuditDoc = { _id: crypto.randomBytes(16).toString('hex'), at: new Date(), ...stripUndefined(entry) };
+    await this.db.collection(AUDIT).add({ data: doc });
+  }
+
+  async query(query: AuditQuery): Promise<AuditEntryView[]> {
+    const _ = this.db.command;
+    const where: Record<string, unknown> = {};
+    if (query.subjectIndex) where.subjectIndex = query.subjectIndex;
+    const range = [...(query.from ? [_.gte(query.from)] : []), ...(query.to ? [_.lt(query.to)] : [])];
+    if (range.length === 1) where.at = range[0];
+    if (range.length === 2) where.at = _.and(range[0]!, range[1]!);
+    const res = await this.db
+      .collection<AuditDoc>(AUDIT)
+      .where(serverWritten(this.db, where))
+      .orderBy('at', 'desc')
+      .limit(AUDIT_QUERY_LIMIT)
+      .get();
+    return res.data.map((d) => ({
+      at: new Date(d.at).toISOString(),
+      kind: d.kind,
+      action: d.action,
+      ...(d.method ? { method: d.method } : {}),
+      outcome: d.outcome,
+      actor: d.actorHash.slice(0, 12),
+      ...(d.subjectIndex ? { subject: d.subjectIndex.slice(0, 12) } : {}),
+      ...(d.count !== undefined ? { count: d.count } : {}),
+    }));
+  }
+
+  /** Removes entries older than `before` (the retention timer). */
+  async purge(before: Date): Promise<number> {
+    const _ = this.db.command;
+    const res = await this.db
+      .collection(AUDIT)
+      .where({ at: _.lt(before) })
+      .remove();
+    return res.stats.removed;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** How a function's audited actions are recorded: their kind, and the method they verify with. */
+export type AuditSpecs<F extends FunctionName> = {
+  readonly [A in ActionName<F>]?: { kind: AuditKind; method?: VerificationMethod };
+};
+
+/**
+ * The router's `audit` option for function `fn`: records each call of the actions in `specs` with
+ * the caller's openid hash (keys are read per call: a function without PII keys answers
+ * NOT_CONFIGURED anyway, and its failed entries are logged).
+ */
+export function auditTrail<F extends FunctionName>(
+  fn: F,
+  db: CloudDb,
+  keys: () => PiiKeys,
+  specs: AuditSpecs<F>,
+  options: { required?: boolean } = {},
+) {
+  const log = new AuditLog(db);
+  return {
+    actions: Object.keys(specs) as ActionName<F>[],
+    ...(options.required ? { required: true } : {}),
+    record: async (call: AuditedCall<F, { caller: CallerContext }>): Promise<void> => {
+      const spec = specs[call.action];
+      if (!spec) return;
+      await log.record({
+        kind: spec.kind,
+        action: `${fn}.${call.action}`,
+        method: call.note.method ?? spec.method,
+        outcome: call.outcome as AuditDoc['outcome'],
+        actorHash: blindIndex(keys(), 'openid', call.context.caller.openid),
+        subjectIndex: call.note.subject,
+        count: call.note.count,
+      });
+    },
+  };
+}

@@ -1,0 +1,301 @@
+/**
+ * The person's rights and the organisation's record, through the gateway with the real functions:
+ * consent records and withdrawal (`identity.mine` / `identity.withdraw`), the audit trail of every
+ * verification attempt and admin action, the admin views (`admin.lookup` / `coverage` / `audit` /
+ * `export`), the retention timer, and `requireVerified` in the example `profile` function.
+ */
+import nodeXlsx from 'node-xlsx';
+import type { Sandbox } from '../../sandbox';
+import { noticeVersion } from '../../miniprogram/shared/consent';
+import { makeIdCard } from '../../miniprogram/shared/idcard';
+import { maskIdCard } from '../../miniprogram/shared/mask';
+import { buildFunctions } from '../../scripts/build';
+import { freshSandbox, keyedHashOf, openidHashOf, persistedText, post } from '../helpers/sandbox';
+
+jest.setTimeout(180_000);
+
+const ADMIN = 'o_rights_admin';
+const PEOPLE = {
+  lin: { name: '林小雨', idCardNumber: makeIdCard('330106', '19950412', '128') },
+  zhou: { name: '周大海', idCardNumber: makeIdCard('510104', '19780930', '215') },
+  wu: { name: '吴静', idCardNumber: makeIdCard('440106', '19880808', '044') },
+};
+
+let sandbox: Sandbox;
+/** Every verification attempt this file makes (face start/confirm, realname check, review submit). */
+let attempts = 0;
+
+beforeAll(async () => {
+  buildFunctions(['face', 'realname', 'review', 'identity', 'admin', 'profile', 'roster']);
+  sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+});
+afterAll(async () => {
+  const text = persistedText(sandbox);
+  await sandbox.stop();
+  for (const person of Object.values(PEOPLE)) {
+    expect(text).not.toContain(person.name);
+    expect(text).not.toContain(person.idCardNumber);
+  }
+});
+
+const call = (fn: string, openid: string, event: Record<string, unknown>) =>
+  post(sandbox, `/gateway/functions/${fn}`, event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+const audit = () => sandbox.db.dump('audit_log');
+const idIndex = (id: string) => keyedHashOf(sandbox, 'idCard', id);
+
+async function faceVerify(openid: string, person: { name: string; idCardNumber: string }) {
+  attempts += 2;
+  const started = await call('face', openid, {
+    action: 'start',
+    ...person,
+    consent: true,
+    noticeVersion: noticeVersion('face'),
+  });
+  expect(started).toMatchObject({ ok: true });
+  await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
+  return call('face', openid, { action: 'confirm', verifyId: started.verifyId });
+}
+
+async function cityCheck(openid: string, person: { name: string; idCardNumber: string }) {
+  attempts += 1;
+  const { code } = (await post(sandbox, '/sandbox/citycheck/authorize', { openid, ...person })).body as {
+    code: string;
+  };
+  return call('realname', openid, { action: 'check', ...person, code, consent: true });
+}
+
+describe('consent records and withdrawal', () => {
+  it('records what was agreed to before anything is collected; a page showing an old notice is refused', async () => {
+    expect(await faceVerify('o_rights_lin', PEOPLE.lin)).toMatchObject({ ok: true });
+    expect(await cityCheck('o_rights_lin', PEOPLE.lin)).toMatchObject({ ok: true });
+    const mine = await call('identity', 'o_rights_lin', { action: 'mine' });
+    expect(mine).toMatchObject({
+      ok: true,
+      bindings: [
+        { method: 'wxcheck', maskedIdCard: maskIdCard(PEOPLE.lin.idCardNumber) },
+        { method: 'face', maskedIdCard: maskIdCard(PEOPLE.lin.idCardNumber) },
+      ],
+    });
+    expect(mine.consents).toEqual([
+      { method: 'wxcheck', purpose: expect.any(String), version: noticeVersion('wxcheck'), at: expect.any(String) },
+      { method: 'face', purpose: expect.any(String), version: noticeVersion('face'), at: expect.any(String) },
+    ]);
+    expect(JSON.stringify(mine)).not.toContain(PEOPLE.lin.idCardNumber);
+
+    attempts += 1;
+    expect(
+      await call('face', 'o_rights_lin', {
+        action: 'start',
+        ...PEOPLE.lin,
+        consent: true,
+        noticeVersion: '0'.repeat(16),
+      }),
+    ).toMatchObject({ ok: false, code: 'CONSENT_OUTDATED' });
+    expect(
+      sandbox.db.dump('consents').filter((c) => c.openidHash === openidHashOf(sandbox, 'o_rights_lin')),
+    ).toHaveLength(2);
+  });
+
+  it('withdrawing one method deletes its binding, sessions and consents, keeps the others, and is audited', async () => {
+    const hash = openidHashOf(sandbox, 'o_rights_lin');
+    const answer = await call('identity', 'o_rights_lin', { action: 'withdraw', method: 'face' });
+    expect(answer).toMatchObject({ ok: true, methods: ['face'], removed: { bindings: 1, consents: 1 } });
+    expect((answer.removed as { sessions: number }).sessions).toBeGreaterThanOrEqual(1);
+    expect(await call('face', 'o_rights_lin', { action: 'status' })).toMatchObject({
+      bindings: [{ method: 'wxcheck' }],
+    });
+    expect((await call('identity', 'o_rights_lin', { action: 'mine' })).consents).toEqual([
+      expect.objectContaining({ method: 'wxcheck' }),
+    ]);
+    // Nothing of that person and method is left in the database…
+    expect(sandbox.db.dump('bindings').filter((b) => b.openidHash === hash && b.method === 'face')).toEqual([]);
+    expect(sandbox.db.dump('face_sessions').filter((s) => s.openidHash === hash)).toEqual([]);
+    expect(sandbox.db.dump('consents').filter((c) => c.openidHash === hash && c.method === 'face')).toEqual([]);
+    // …but the trail of the withdrawal, under keyed hashes.
+    expect(audit().filter((e) => e.action === 'identity.withdraw')).toEqual([
+      expect.objectContaining({
+        kind: 'withdraw',
+        method: 'face',
+        outcome: 'ok',
+        actorHash: hash,
+        subjectIndex: idIndex(PEOPLE.lin.idCardNumber),
+      }),
+    ]);
+
+    // Everything else, and a review request too.
+    attempts += 1;
+    expect(
+      await call('review', 'o_rights_lin', {
+        action: 'submit',
+        name: 'LIN XIAOYU',
+        docType: 'passport',
+        docNumber: 'E12345678',
+        consent: true,
+      }),
+    ).toMatchObject({ ok: true });
+    const all = await call('identity', 'o_rights_lin', { action: 'withdraw' });
+    expect(all).toMatchObject({ ok: true, removed: { bindings: 1, reviewRequests: 1, consents: 2 } });
+    expect(all.methods).toEqual(expect.arrayContaining(['face', 'wxpay', 'wxcheck', 'manual']));
+    for (const collection of ['bindings', 'face_sessions', 'review_requests', 'consents']) {
+      expect(sandbox.db.dump(collection).filter((d) => d.openidHash === hash)).toEqual([]);
+    }
+    expect(await call('identity', 'o_rights_lin', { action: 'withdraw', method: 'sms' })).toMatchObject({
+      ok: false,
+      code: 'INVALID_REQUEST',
+    });
+  });
+});
+
+describe('requireVerified (the example profile function)', () => {
+  it('refuses an unverified caller and answers a verified one, masked', async () => {
+    expect(await call('profile', 'o_rights_zhou', { action: 'get' })).toMatchObject({
+      ok: false,
+      code: 'VERIFICATION_REQUIRED',
+    });
+    expect(await cityCheck('o_rights_zhou', PEOPLE.zhou)).toMatchObject({ ok: true });
+    expect(await call('profile', 'o_rights_zhou', { action: 'get' })).toEqual({
+      ok: true,
+      binding: expect.objectContaining({ method: 'wxcheck', maskedIdCard: maskIdCard(PEOPLE.zhou.idCardNumber) }),
+    });
+  });
+});
+
+describe('admin views', () => {
+  beforeAll(async () => {
+    // A roster of lin, zhou and wu; wu verifies by face; zhou (above) by the city-service check.
+    const file = Buffer.from(
+      nodeXlsx.build([
+        {
+          name: '名单',
+          data: [['姓名', '身份证号'], ...Object.values(PEOPLE).map((p) => [p.name, p.idCardNumber])],
+          options: {},
+        },
+      ]),
+    );
+    const up = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/rights.xlsx`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': ADMIN },
+      body: file,
+    });
+    const { fileID } = (await up.json()) as { fileID: string };
+    const started = await call('roster', ADMIN, { action: 'import', fileID });
+    let status = await call('roster', ADMIN, { action: 'status', jobId: started.jobId });
+    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
+      status = await call('roster', ADMIN, { action: 'run', jobId: started.jobId });
+    }
+    expect(status).toMatchObject({ state: 'done', inserted: 3 });
+    expect(await faceVerify('o_rights_wu', PEOPLE.wu)).toMatchObject({ ok: true });
+    // Someone verified who is not in the roster.
+    expect(
+      await cityCheck('o_outsider', { name: '郑一', idCardNumber: makeIdCard('110101', '20000101', '011') }),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('lookup answers masked bindings and roster membership, and is audited; others are refused (and audited)', async () => {
+    const before = audit().length;
+    const found = await call('admin', ADMIN, { action: 'lookup', idCardNumber: PEOPLE.wu.idCardNumber });
+    expect(found).toEqual({
+      ok: true,
+      inRoster: true,
+      bindings: [expect.objectContaining({ method: 'face', maskedName: '吴*' })],
+    });
+    expect(JSON.stringify(found)).not.toContain(PEOPLE.wu.idCardNumber);
+    expect(
+      await call('admin', 'o_rights_wu', { action: 'lookup', idCardNumber: PEOPLE.wu.idCardNumber }),
+    ).toMatchObject({
+      ok: false,
+      code: 'FORBIDDEN',
+    });
+    expect(await call('admin', ADMIN, { action: 'lookup', idCardNumber: '123' })).toMatchObject({
+      ok: false,
+      code: 'ID_FORMAT',
+    });
+    const entries = audit().slice(before);
+    expect(entries.map((e) => [e.action, e.outcome])).toEqual([
+      ['admin.lookup', 'ok'],
+      ['admin.lookup', 'FORBIDDEN'],
+      ['admin.lookup', 'ID_FORMAT'],
+    ]);
+    expect(entries[0]).toMatchObject({
+      actorHash: openidHashOf(sandbox, ADMIN),
+      subjectIndex: idIndex(PEOPLE.wu.idCardNumber),
+    });
+  });
+
+  it('coverage counts roster people verified, by method; export is a masked workbook', async () => {
+    expect(await call('admin', ADMIN, { action: 'coverage' })).toEqual({
+      ok: true,
+      rosterTotal: 3,
+      verified: 2,
+      byMethod: { face: 1, wxcheck: 1, wxpay: 0, manual: 0 },
+      outsideRoster: 1,
+    });
+    const exported = await call('admin', ADMIN, { action: 'export' });
+    expect(exported).toMatchObject({ ok: true, fileID: expect.stringContaining('admin-exports/') });
+    const content = Buffer.from(await (await fetch(encodeURI(String(exported.tempFileURL)))).arrayBuffer());
+    const rows = nodeXlsx.parse(content)[0]!.data as string[][];
+    expect(rows[0]).toEqual(['姓名', '身份证号', '已认证', '认证方式']);
+    expect(rows.slice(1)).toHaveLength(3);
+    expect(rows.slice(1)).toContainEqual(['吴*', maskIdCard(PEOPLE.wu.idCardNumber), '是', 'face']);
+    expect(rows.slice(1)).toContainEqual(['林**', maskIdCard(PEOPLE.lin.idCardNumber), '否', '']);
+    expect(JSON.stringify(rows)).not.toContain(PEOPLE.wu.idCardNumber);
+  });
+
+  it('audit answers entries by person or period, keyed hashes only; the query is itself audited', async () => {
+    const byPerson = await call('admin', ADMIN, { action: 'audit', idCardNumber: PEOPLE.wu.idCardNumber });
+    expect(byPerson.ok).toBe(true);
+    const actions = (byPerson.entries as { action: string }[]).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['face.start', 'face.confirm', 'admin.lookup']));
+    expect(
+      (byPerson.entries as { subject?: string }[]).every(
+        (e: { subject?: string }) => e.subject === idIndex(PEOPLE.wu.idCardNumber).slice(0, 12),
+      ),
+    ).toBe(true);
+    const future = await call('admin', ADMIN, {
+      action: 'audit',
+      from: '2099-01-01T00:00:00Z',
+      to: '2099-01-02T00:00:00Z',
+    });
+    expect(future).toMatchObject({ ok: true, entries: [], truncated: false });
+    expect(await call('admin', ADMIN, { action: 'audit', from: '2026-01-01', to: '2025-01-01' })).toMatchObject({
+      ok: false,
+      code: 'AUDIT_RANGE_INVALID',
+    });
+    expect(audit().filter((e) => e.action === 'admin.audit').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('every verification attempt left exactly one entry with its outcome; no entry holds a name or number', () => {
+    const verify = audit().filter((e) => e.kind === 'verify');
+    expect(verify).toHaveLength(attempts);
+    expect(verify.every((e) => typeof e.outcome === 'string' && typeof e.actorHash === 'string')).toBe(true);
+    const text = JSON.stringify(audit());
+    for (const person of Object.values(PEOPLE)) {
+      expect(text).not.toContain(person.name);
+      expect(text).not.toContain(person.idCardNumber);
+    }
+  });
+});
+
+describe('retention', () => {
+  it('the admin timer purges audit entries and ended face sessions past their periods, and records the purge', async () => {
+    const entries = audit().length;
+    expect(entries).toBeGreaterThan(0);
+    const purge = async () => {
+      const res = await sandbox.invoke('admin', { Type: 'Timer', TriggerName: 'purge-retention' }, '');
+      if (!res.ok) throw new Error(res.error);
+      return res.result as { ok: boolean; audit: number; sessions: number };
+    };
+    // Within the periods: nothing goes.
+    expect(await purge()).toMatchObject({ ok: true, audit: 0, sessions: 0 });
+    await post(sandbox, '/sandbox/clock', { offsetSeconds: 366 * 86_400 });
+    try {
+      const purged = await purge();
+      expect(purged.audit).toBe(entries + 1);
+      expect(purged.sessions).toBeGreaterThan(0);
+      expect(sandbox.db.dump('face_sessions')).toEqual([]);
+      expect(audit()).toEqual([expect.objectContaining({ kind: 'retention', action: 'admin.purge' })]);
+    } finally {
+      await post(sandbox, '/sandbox/clock', { offsetSeconds: 0 });
+    }
+  });
+});

@@ -27,6 +27,7 @@ const SUITES = [
   'test/integration/face.test.ts',
   'test/integration/realname.test.ts',
   'test/integration/methods.test.ts',
+  'test/integration/rights.test.ts',
   'test/integration/roster.test.ts',
   'test/integration/sandbox-sdk.test.ts',
 ];

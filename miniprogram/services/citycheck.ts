@@ -57,7 +57,9 @@ export function openCityCheck(): Promise<Result> {
   });
 }
 
-export function checkRealname(request: RealnameCheckRequest): Promise<ResponseOf<'realname', 'check'>> {
+export function checkRealname(
+  request: Omit<RealnameCheckRequest, 'noticeVersion'>,
+): Promise<ResponseOf<'realname', 'check'>> {
   // The version of the notice the page shows (shared/consent.ts): the server records it with the consent.
   return callCloud('realname', 'check', { ...request, noticeVersion: noticeVersion('wxcheck') });
 }

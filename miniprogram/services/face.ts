@@ -37,7 +37,9 @@ export function checkFaceSupport(): Promise<FaceSupport> {
   });
 }
 
-export function startFaceVerify(request: FaceStartRequest): Promise<ResponseOf<'face', 'start'>> {
+export function startFaceVerify(
+  request: Omit<FaceStartRequest, 'noticeVersion'>,
+): Promise<ResponseOf<'face', 'start'>> {
   return callCloud('face', 'start', { ...request, noticeVersion: noticeVersion('face') });
 }
 

@@ -3,7 +3,9 @@ import type { ResponseOf, ReviewDecideRequest, ReviewSubmitRequest } from '../sh
 import { callCloud } from './cloud';
 import { noticeVersion } from '../shared/consent';
 
-export function submitReview(request: ReviewSubmitRequest): Promise<ResponseOf<'review', 'submit'>> {
+export function submitReview(
+  request: Omit<ReviewSubmitRequest, 'noticeVersion'>,
+): Promise<ResponseOf<'review', 'submit'>> {
   return callCloud('review', 'submit', { ...request, noticeVersion: noticeVersion('manual') });
 }
 

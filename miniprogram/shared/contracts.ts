@@ -51,8 +51,8 @@ export interface FaceStartRequest {
   idCardNumber: string;
   /** The user ticked the consent box; anything but `true` is refused. */
   consent: boolean;
-  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
-  noticeVersion?: string;
+  /** The version of the notice the page showed (shared/consent.ts): refused unless it is the current one. */
+  noticeVersion: string;
 }
 export type FaceStartResponse =
   { mode: 'v2'; verifyId: string; expiresIn: number } | { mode: 'v1'; userIdKey: string; expiresIn: number };
@@ -83,8 +83,8 @@ export interface RealnameCategoriesResponse {
 }
 export interface RealnameFetchRequest {
   authToken: string;
-  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
-  noticeVersion?: string;
+  /** The version of the notice the page showed (shared/consent.ts): refused unless it is the current one. */
+  noticeVersion: string;
 }
 /** The city-service check: the identity the user typed, and the code WeChat's consent page returned. */
 export interface RealnameCheckRequest {
@@ -93,8 +93,8 @@ export interface RealnameCheckRequest {
   code: string;
   /** Anything but `true` is refused. */
   consent: boolean;
-  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
-  noticeVersion?: string;
+  /** The version of the notice the page showed (shared/consent.ts): refused unless it is the current one. */
+  noticeVersion: string;
 }
 
 // ---------------------------------------------------------------- review (staff verification)
@@ -111,8 +111,8 @@ export interface ReviewSubmitRequest {
   docType: ReviewDocType;
   docNumber: string;
   consent: boolean;
-  /** The version of the notice the page showed (shared/consent.ts): refused when it is not the current one. */
-  noticeVersion?: string;
+  /** The version of the notice the page showed (shared/consent.ts): refused unless it is the current one. */
+  noticeVersion: string;
 }
 export interface ReviewSubmitResponse {
   requestId: string;

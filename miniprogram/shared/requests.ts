@@ -90,26 +90,24 @@ export const MAX_REVIEW_REASON = 200;
 const jobRequest: Checker<{ jobId: string }> = (raw) =>
   isJobId(raw.jobId) ? accept({ jobId: raw.jobId }) : refuse('ROSTER_JOB_NOT_FOUND');
 
-/** Consent given, and a name and mainland ID number that pass the shared validators (normalised). */
 /**
  * Consent to `method`'s notice (miniprogram/shared/consent.ts): `consent: true`, and the version of
- * the text the page showed, when it says (a page showing an older text is refused, not recorded as
- * agreeing to the new one).
+ * the text the page showed (a page showing another text is refused, never recorded as agreeing to
+ * this one).
  */
 function consentProblem(
   method: VerificationMethod,
   raw: Readonly<Record<string, unknown>>,
 ): Checked<never> | undefined {
   if (raw.consent !== true) return refuse('CONSENT_REQUIRED');
-  if (raw.noticeVersion !== undefined && raw.noticeVersion !== noticeVersion(method)) {
-    return refuse('CONSENT_OUTDATED');
-  }
+  // Required: a client that does not say which text it showed is not recorded as agreeing to this one.
+  if (raw.noticeVersion !== noticeVersion(method)) return refuse('CONSENT_OUTDATED');
   return undefined;
 }
 
 /** Consent given to `method`'s notice, and a name and mainland ID number that pass the shared validators (normalised). */
 const typedIdentity =
-  (method: VerificationMethod): Checker<{ name: string; idCardNumber: string; consent: true }> =>
+  (method: VerificationMethod): Checker<{ name: string; idCardNumber: string; consent: true; noticeVersion: string }> =>
   (raw) => {
     const problem = consentProblem(method, raw);
     if (problem) return problem;
@@ -117,7 +115,7 @@ const typedIdentity =
     if (!name.ok) return refuse(name.code);
     const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
     if (!id.ok) return refuse(id.code);
-    return accept({ name: name.value, idCardNumber: id.value, consent: true });
+    return accept({ name: name.value, idCardNumber: id.value, consent: true, noticeVersion: noticeVersion(method) });
   };
 
 type Checkers = { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Checker<RequestOf<F, A>> } };
@@ -138,11 +136,9 @@ export const REQUESTS: Checkers = {
     fetch: (raw) => {
       const token = raw.authToken;
       if (typeof token !== 'string' || token.length < 8 || token.length > 1024) return refuse('INVALID_REQUEST');
-      // The WeChat dialog the user confirmed is the consent; the page's notice version is checked when sent.
-      if (raw.noticeVersion !== undefined && raw.noticeVersion !== noticeVersion('wxpay')) {
-        return refuse('CONSENT_OUTDATED');
-      }
-      return accept({ authToken: token });
+      // The WeChat dialog the user confirmed is the consent to the notice the page showed (its version).
+      if (raw.noticeVersion !== noticeVersion('wxpay')) return refuse('CONSENT_OUTDATED');
+      return accept({ authToken: token, noticeVersion: noticeVersion('wxpay') });
     },
     check: (raw) => {
       const identity = typedIdentity('wxcheck')(raw);
@@ -160,7 +156,13 @@ export const REQUESTS: Checkers = {
       if (!name.ok) return refuse(name.code);
       const number = checkDocument(raw.docType, typeof raw.docNumber === 'string' ? raw.docNumber : '');
       if (!number.ok) return refuse(number.code);
-      return accept({ name: name.value, docType: raw.docType, docNumber: number.value, consent: true });
+      return accept({
+        name: name.value,
+        docType: raw.docType,
+        docNumber: number.value,
+        consent: true,
+        noticeVersion: noticeVersion('manual'),
+      });
     },
     mine: empty,
     queue: empty,

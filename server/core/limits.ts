@@ -14,6 +14,13 @@ export interface RateLimit {
 /** The city-service check: one code per try (the consent page each time), a few retries. */
 export const REALNAME_CHECK_PER_CALLER: RateLimit = { scope: 'realname.check', max: 5, windowSeconds: 600 };
 /** Staff verification requests: a person submits one and waits; a few corrections at most. */
+/** Withdrawals: each deletes across collections; a person needs a few, a script no more. */
+export const IDENTITY_WITHDRAW_PER_CALLER: RateLimit = { scope: 'identity.withdraw', max: 10, windowSeconds: 3600 };
+/**
+ * Refused calls recorded in the audit trail per caller and window: past it a caller's further
+ * refusals are counted but not written one by one (logged once), so nobody can bury real entries.
+ */
+export const AUDIT_REFUSALS_PER_CALLER: RateLimit = { scope: 'audit.refusals', max: 30, windowSeconds: 600 };
 export const REVIEW_SUBMIT_PER_CALLER: RateLimit = { scope: 'review.submit', max: 5, windowSeconds: 3600 };
 /** Real-name authorization: one token per try, a couple of retries at most. */
 export const REALNAME_FETCH_PER_CALLER: RateLimit = { scope: 'realname.fetch', max: 5, windowSeconds: 600 };

@@ -14,10 +14,12 @@ import type {
   VerificationMethod,
 } from '../../miniprogram/shared/contracts';
 import type { ErrorCode } from '../../miniprogram/shared/errors';
+import { AUDIT_REFUSALS_PER_CALLER } from '../core/limits';
 import { blindIndex, type PiiKeys } from '../core/pii';
 import type { AuditedCall, CallerContext } from '../core/router';
 import { COLLECTION } from '../manifest';
 import { serverWritten, type CloudDb } from './cloud-db';
+import { RateLimiter } from './rate-limit';
 
 const AUDIT = COLLECTION.auditLog;
 /** Entries a query answers at most, newest first. */
@@ -26,6 +28,8 @@ export const AUDIT_QUERY_LIMIT = 200;
 export interface AuditDoc {
   _id: string;
   at: Date;
+  /** `at` in epoch milliseconds: what queries, ordering and the purge compare (a plain number sorts the same everywhere). */
+  t: number;
   kind: AuditKind;
   /** `<function>.<action>`. */
   action: string;
@@ -39,7 +43,7 @@ export interface AuditDoc {
   count?: number;
 }
 
-export type AuditInput = Omit<AuditDoc, '_id' | 'at'>;
+export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 't'>;
 
 export interface AuditQuery {
   from?: Date;
@@ -51,7 +55,13 @@ export class AuditLog {
   constructor(private readonly db: CloudDb) {}
 
   async record(entry: AuditInput): Promise<void> {
-    const doc: AuditDoc = { _id: crypto.randomBytes(16).toString('hex'), at: new Date(), ...stripUndefined(entry) };
+    const at = new Date();
+    const doc: AuditDoc = {
+      _id: crypto.randomBytes(16).toString('hex'),
+      at,
+      t: at.getTime(),
+      ...stripUndefined(entry),
+    };
     await this.db.collection(AUDIT).add({ data: doc });
   }
 
@@ -59,13 +69,16 @@ export class AuditLog {
     const _ = this.db.command;
     const where: Record<string, unknown> = {};
     if (query.subjectIndex) where.subjectIndex = query.subjectIndex;
-    const range = [...(query.from ? [_.gte(query.from)] : []), ...(query.to ? [_.lt(query.to)] : [])];
-    if (range.length === 1) where.at = range[0];
-    if (range.length === 2) where.at = _.and(range[0]!, range[1]!);
+    const range = [
+      ...(query.from ? [_.gte(query.from.getTime())] : []),
+      ...(query.to ? [_.lt(query.to.getTime())] : []),
+    ];
+    if (range.length === 1) where.t = range[0];
+    if (range.length === 2) where.t = _.and(range[0]!, range[1]!);
     const res = await this.db
       .collection<AuditDoc>(AUDIT)
       .where(serverWritten(this.db, where))
-      .orderBy('at', 'desc')
+      .orderBy('t', 'desc')
       .limit(AUDIT_QUERY_LIMIT)
       .get();
     return res.data.map((d) => ({
@@ -85,7 +98,7 @@ export class AuditLog {
     const _ = this.db.command;
     const res = await this.db
       .collection(AUDIT)
-      .where({ at: _.lt(before) })
+      .where({ t: _.lt(before.getTime()) })
       .remove();
     return res.stats.removed;
   }
@@ -119,12 +132,18 @@ export function auditTrail<F extends FunctionName>(
     record: async (call: AuditedCall<F, { caller: CallerContext }>): Promise<void> => {
       const spec = specs[call.action];
       if (!spec) return;
+      const caller = call.context.caller.openid;
+      if (call.outcome !== 'ok') {
+        // Refusals cost the caller nothing: past a few per window they are counted, not written.
+        const refused = await new RateLimiter(db, keys()).count(AUDIT_REFUSALS_PER_CALLER, 'caller', caller);
+        if (refused > AUDIT_REFUSALS_PER_CALLER.max) return;
+      }
       await log.record({
         kind: spec.kind,
         action: `${fn}.${call.action}`,
         method: call.note.method ?? spec.method,
         outcome: call.outcome as AuditDoc['outcome'],
-        actorHash: blindIndex(keys(), 'openid', call.context.caller.openid),
+        actorHash: blindIndex(keys(), 'openid', caller),
         subjectIndex: call.note.subject,
         count: call.note.count,
       });

@@ -56,8 +56,8 @@ export const COLLECTIONS: CollectionSpec[] = [
       'Append-only trail: verification attempts, admin and reviewer actions, withdrawals (keyed hashes only, never a name or number).',
     pii: false,
     indexes: [
-      { name: 'at', keys: { at: -1 }, unique: false },
-      { name: 'subject', keys: { subjectIndex: 1, at: -1 }, unique: false },
+      { name: 'time', keys: { t: -1 }, unique: false },
+      { name: 'subject', keys: { subjectIndex: 1, t: -1 }, unique: false },
     ],
   },
   {

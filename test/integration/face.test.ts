@@ -3,6 +3,7 @@
  * the real wx-server-sdk, against the emulated WeChat APIs; the user's side is simulated through
  * /sandbox/face/complete exactly as the client's sandbox screen does it.
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { buildFunctions } from '../../scripts/build';
@@ -54,7 +55,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
   }
 
   async function start(openid: string, person = someoneFor(openid)) {
-    const res = await face(openid, { action: 'start', ...person, consent: true });
+    const res = await face(openid, { action: 'start', ...person, consent: true, noticeVersion: noticeVersion('face') });
     expect(res).toMatchObject({ ok: true, mode });
     return res as { verifyId?: string; userIdKey?: string };
   }
@@ -178,18 +179,30 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...PEOPLE.alice, consent: false }, 'CONSENT_REQUIRED'],
       [{ ...PEOPLE.alice }, 'CONSENT_REQUIRED'],
-      [{ ...PEOPLE.alice, idCardNumber: '440106900307123', consent: true }, 'ID_15_DIGIT'],
-      [{ ...PEOPLE.alice, idCardNumber: PEOPLE.alice.idCardNumber.slice(0, 17) + 'Y', consent: true }, 'ID_FORMAT'],
+      [
+        { ...PEOPLE.alice, idCardNumber: '440106900307123', consent: true, noticeVersion: noticeVersion('face') },
+        'ID_15_DIGIT',
+      ],
+      [
+        {
+          ...PEOPLE.alice,
+          idCardNumber: PEOPLE.alice.idCardNumber.slice(0, 17) + 'Y',
+          consent: true,
+          noticeVersion: noticeVersion('face'),
+        },
+        'ID_FORMAT',
+      ],
       [
         {
           ...PEOPLE.alice,
           idCardNumber: PEOPLE.alice.idCardNumber.slice(0, 17) + (PEOPLE.alice.idCardNumber.endsWith('1') ? '2' : '1'),
           consent: true,
+          noticeVersion: noticeVersion('face'),
         },
         'ID_CHECKSUM',
       ],
-      [{ ...PEOPLE.alice, name: '', consent: true }, 'NAME_REQUIRED'],
-      [{ ...PEOPLE.alice, name: 'x1', consent: true }, 'NAME_INVALID'],
+      [{ ...PEOPLE.alice, name: '', consent: true, noticeVersion: noticeVersion('face') }, 'NAME_REQUIRED'],
+      [{ ...PEOPLE.alice, name: 'x1', consent: true, noticeVersion: noticeVersion('face') }, 'NAME_INVALID'],
     ];
     const before = sandbox.wechat.stats();
     for (const [event, code] of cases) {
@@ -204,7 +217,9 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
 
   it('limits how often one user may start (5 per 10 minutes)', async () => {
     for (let i = 0; i < 5; i += 1) await start('o_rate');
-    expect(await face('o_rate', { action: 'start', ...PEOPLE.alice, consent: true })).toMatchObject({
+    expect(
+      await face('o_rate', { action: 'start', ...PEOPLE.alice, consent: true, noticeVersion: noticeVersion('face') }),
+    ).toMatchObject({
       ok: false,
       code: 'FACE_RATE_LIMITED',
     });
@@ -212,7 +227,9 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     await start('o_rate_other');
     // Concurrent starts cannot all slip under the limit either.
     const burst = await Promise.all(
-      Array.from({ length: 8 }, () => face('o_rate_burst', { action: 'start', ...PEOPLE.bob, consent: true })),
+      Array.from({ length: 8 }, () =>
+        face('o_rate_burst', { action: 'start', ...PEOPLE.bob, consent: true, noticeVersion: noticeVersion('face') }),
+      ),
     );
     expect(burst.filter((r) => r.ok).length).toBeLessThanOrEqual(5);
     expect(burst.filter((r) => r.code === 'FACE_RATE_LIMITED').length).toBeGreaterThanOrEqual(3);
@@ -226,7 +243,14 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     await start('o_busy');
     // One call and two retries: three answers of -1 exhaust the backoff.
     await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 3 });
-    expect(await face('o_busy2', { action: 'start', ...someoneFor('o_busy2'), consent: true })).toMatchObject({
+    expect(
+      await face('o_busy2', {
+        action: 'start',
+        ...someoneFor('o_busy2'),
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'WECHAT_BUSY',
     });
@@ -238,7 +262,14 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
     const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
     await post(sandbox, '/sandbox/faults', { path, latencyMs: 10_000, times: 1 });
     const started = Date.now();
-    expect(await face('o_hang', { action: 'start', ...someoneFor('o_hang'), consent: true })).toMatchObject({
+    expect(
+      await face('o_hang', {
+        action: 'start',
+        ...someoneFor('o_hang'),
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'WECHAT_BUSY',
     });

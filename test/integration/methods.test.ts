@@ -4,6 +4,7 @@
  * checkrealnameinfo and consent page, staff verification of other documents (`review`, method
  * manual), and the server-side list of methods offered (`identity.methods`, IDENTITY_METHODS).
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskDocNumber, maskIdCard } from '../../miniprogram/shared/mask';
@@ -66,7 +67,7 @@ async function consent(openid: string, known?: { name: string; idCardNumber: str
 }
 
 function submit(openid: string, doc: Record<string, unknown>) {
-  return call('review', openid, { action: 'submit', ...doc, consent: true });
+  return call('review', openid, { action: 'submit', ...doc, consent: true, noticeVersion: noticeVersion('manual') });
 }
 /** Approves, with the number as the reviewer reads it off the original. */
 function decide(requestId: string, docNumber: string, reviewer = REVIEWER) {
@@ -88,7 +89,13 @@ describe('identity.methods', () => {
 
 describe('realname.check (city-service real-name check)', () => {
   const check = (openid: string, person: { name: string; idCardNumber: string }, code: string) =>
-    call('realname', openid, { action: 'check', ...person, code, consent: true });
+    call('realname', openid, {
+      action: 'check',
+      ...person,
+      code,
+      consent: true,
+      noticeVersion: noticeVersion('wxcheck'),
+    });
   const bindings = () => sandbox.db.dump('bindings').filter((b) => b.method === 'wxcheck');
 
   it('binds on a matching identity: method wxcheck, an ID card, masked', async () => {
@@ -150,10 +157,25 @@ describe('realname.check (city-service real-name check)', () => {
     const code = await consent('o_input', PEOPLE.lin);
     for (const [event, expected] of [
       [{ ...PEOPLE.lin, code }, 'CONSENT_REQUIRED'],
-      [{ ...PEOPLE.lin, idCardNumber: `${PEOPLE.lin.idCardNumber.slice(0, 17)}Y`, code, consent: true }, 'ID_FORMAT'],
-      [{ ...PEOPLE.lin, name: '', code, consent: true }, 'NAME_REQUIRED'],
-      [{ ...PEOPLE.lin, code: 'short', consent: true }, 'REALNAME_CHECK_CODE_INVALID'],
-      [{ ...PEOPLE.lin, code: { auth_code: code }, consent: true }, 'REALNAME_CHECK_CODE_INVALID'],
+      [
+        {
+          ...PEOPLE.lin,
+          idCardNumber: `${PEOPLE.lin.idCardNumber.slice(0, 17)}Y`,
+          code,
+          consent: true,
+          noticeVersion: noticeVersion('wxcheck'),
+        },
+        'ID_FORMAT',
+      ],
+      [{ ...PEOPLE.lin, name: '', code, consent: true, noticeVersion: noticeVersion('wxcheck') }, 'NAME_REQUIRED'],
+      [
+        { ...PEOPLE.lin, code: 'short', consent: true, noticeVersion: noticeVersion('wxcheck') },
+        'REALNAME_CHECK_CODE_INVALID',
+      ],
+      [
+        { ...PEOPLE.lin, code: { auth_code: code }, consent: true, noticeVersion: noticeVersion('wxcheck') },
+        'REALNAME_CHECK_CODE_INVALID',
+      ],
     ] as const) {
       expect(await call('realname', 'o_input', { action: 'check', ...event })).toMatchObject({
         ok: false,
@@ -366,6 +388,7 @@ describe('review (staff verification)', () => {
       idCardNumber: person.docNumber,
       code: await consent('o_no_wxpay_2', { name: person.name, idCardNumber: person.docNumber }),
       consent: true,
+      noticeVersion: noticeVersion('wxcheck'),
     });
     expect(wxcheck).toMatchObject({ ok: true });
     const bindings = sandbox.db.dump('bindings');
@@ -422,13 +445,26 @@ describe('IDENTITY_METHODS', () => {
     });
     expect(await call('identity', 'o_x', { action: 'methods' })).toMatchObject({ methods: ['wxcheck'] });
     const calls = sandbox.wechat.stats()['/cityservice/face/identify/getverifyid'] ?? 0;
-    expect(await call('face', 'o_x', { action: 'start', ...PEOPLE.lin, consent: true })).toMatchObject({
+    expect(
+      await call('face', 'o_x', {
+        action: 'start',
+        ...PEOPLE.lin,
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'METHOD_DISABLED',
     });
     expect(sandbox.wechat.stats()['/cityservice/face/identify/getverifyid'] ?? 0).toBe(calls);
     expect(await submit('o_x', DOCS.passport)).toMatchObject({ ok: false, code: 'METHOD_DISABLED' });
-    expect(await call('realname', 'o_x', { action: 'fetch', authToken: 'some-auth-token' })).toMatchObject({
+    expect(
+      await call('realname', 'o_x', {
+        action: 'fetch',
+        noticeVersion: noticeVersion('wxpay'),
+        authToken: 'some-auth-token',
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'METHOD_DISABLED',
     });

@@ -3,6 +3,7 @@
  * the sandbox merchant's private key, the emulator checks the signature and encrypts name (GB18030)
  * and ID under the merchant's public key, the function decrypts and binds.
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import crypto from 'crypto';
 import fs from 'fs';
 import type { Sandbox } from '../../sandbox';
@@ -54,7 +55,7 @@ describe('realname.fetch', () => {
   it.each(Object.entries(PEOPLE))('decrypts and binds a verified identity (%s)', async (label, person) => {
     const openid = `o_rn_${label}`;
     const authToken = await authorize(openid, person);
-    const res = await realname(openid, { action: 'fetch', authToken });
+    const res = await realname(openid, { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken });
     const chars = Array.from(person.name);
     expect(res).toEqual({
       ok: true,
@@ -74,8 +75,12 @@ describe('realname.fetch', () => {
 
   it('refuses a reused auth_token, storing only its hash', async () => {
     const authToken = await authorize('o_rn_reuse', PEOPLE.plain);
-    expect(await realname('o_rn_reuse', { action: 'fetch', authToken })).toMatchObject({ ok: true });
-    expect(await realname('o_rn_reuse', { action: 'fetch', authToken })).toMatchObject({
+    expect(
+      await realname('o_rn_reuse', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({ ok: true });
+    expect(
+      await realname('o_rn_reuse', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({
       ok: false,
       code: 'REALNAME_TOKEN_USED',
     });
@@ -93,7 +98,9 @@ describe('realname.fetch', () => {
     ['no_realname', 'REALNAME_NO_INFO'],
   ])('maps the %s refusal to %s', async (scenario, code) => {
     const authToken = await authorize('o_rn_refused', PEOPLE.plain, scenario);
-    expect(await realname('o_rn_refused', { action: 'fetch', authToken })).toMatchObject({ ok: false, code });
+    expect(
+      await realname('o_rn_refused', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({ ok: false, code });
   });
 
   it.each(['garbled', 'foreign_key', 'bad_id'])(
@@ -101,7 +108,7 @@ describe('realname.fetch', () => {
     async (scenario) => {
       const openid = `o_rn_${scenario}`;
       const authToken = await authorize(openid, PEOPLE.dotted, scenario);
-      expect(await realname(openid, { action: 'fetch', authToken })).toEqual({
+      expect(await realname(openid, { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken })).toEqual({
         ok: false,
         code: 'REALNAME_DECRYPT_FAILED',
         message: '实名信息处理失败，请稍后重试',
@@ -125,7 +132,7 @@ describe('realname.fetch', () => {
     const caller = `o_rn_codes_${errcode}`; // one caller per code: each stays under the per-caller limit
     const authToken = await authorize(caller, PEOPLE.plain);
     await post(sandbox, '/sandbox/faults', { path: '/cgi-bin/wxopen/getrealnameinfo', errcode, times: 1 });
-    const res = await realname(caller, { action: 'fetch', authToken });
+    const res = await realname(caller, { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken });
     expect(res).toMatchObject({ ok: false, code });
     expect(String(res.message)).toMatch(/[\u4e00-\u9fa5]/);
   });
@@ -135,27 +142,42 @@ describe('realname.fetch', () => {
     const authToken = await authorize('o_rn_dbfault', PEOPLE.plain);
     const calls = sandbox.wechat.stats()[path] ?? 0;
     await post(sandbox, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'used_tokens' });
-    expect(await realname('o_rn_dbfault', { action: 'fetch', authToken })).toMatchObject({
+    expect(
+      await realname('o_rn_dbfault', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({
       ok: false,
       code: 'INTERNAL',
     });
     expect(sandbox.wechat.stats()[path] ?? 0).toBe(calls);
-    expect(await realname('o_rn_dbfault', { action: 'fetch', authToken })).toMatchObject({ ok: true });
+    expect(
+      await realname('o_rn_dbfault', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({ ok: true });
   });
 
   it('refuses an unknown auth_token with 94005 from WeChat', async () => {
-    expect(await realname('o_rn_x', { action: 'fetch', authToken: 'not-a-real-token-123' })).toMatchObject({
+    expect(
+      await realname('o_rn_x', {
+        action: 'fetch',
+        noticeVersion: noticeVersion('wxpay'),
+        authToken: 'not-a-real-token-123',
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'REALNAME_TOKEN_INVALID',
     });
-    expect(await realname('o_rn_x', { action: 'fetch' })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+    expect(await realname('o_rn_x', { action: 'fetch', noticeVersion: noticeVersion('wxpay') })).toMatchObject({
+      ok: false,
+      code: 'INVALID_REQUEST',
+    });
   });
 
   it('reports a stale timestamp (function clock 15 minutes behind) as a merchant configuration error', async () => {
     const authToken = await authorize('o_rn_clock', PEOPLE.plain);
     await post(sandbox, '/sandbox/clock', { functionSkewSeconds: -900 });
     try {
-      expect(await realname('o_rn_clock', { action: 'fetch', authToken })).toMatchObject({
+      expect(
+        await realname('o_rn_clock', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+      ).toMatchObject({
         ok: false,
         code: 'REALNAME_MERCHANT_CONFIG',
       });
@@ -169,12 +191,16 @@ describe('realname.fetch', () => {
     const path = '/cgi-bin/wxopen/getrealnameinfo';
     const authToken = await authorize('o_rn_faults', PEOPLE.x);
     await post(sandbox, '/sandbox/faults', { path, errcode: -1, times: 3 });
-    expect(await realname('o_rn_faults', { action: 'fetch', authToken })).toMatchObject({
+    expect(
+      await realname('o_rn_faults', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({
       ok: false,
       code: 'WECHAT_BUSY',
     });
     await post(sandbox, '/sandbox/faults', { path, errcode: 40001, times: 1 });
-    expect(await realname('o_rn_faults', { action: 'fetch', authToken })).toMatchObject({ ok: true });
+    expect(
+      await realname('o_rn_faults', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({ ok: true });
   });
 
   it('lists the categories for the button', async () => {
@@ -237,7 +263,9 @@ describe('merchant configuration', () => {
     const missing = await freshSandbox({ functionEnv: { WXPAY_MCH_ID: '', WXPAY_PRIVATE_KEY: '' } });
     try {
       const authToken = await authorize('o_rn_wrongkey', PEOPLE.plain, 'ok', wrong);
-      expect(await realname('o_rn_wrongkey', { action: 'fetch', authToken }, wrong)).toMatchObject({
+      expect(
+        await realname('o_rn_wrongkey', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }, wrong),
+      ).toMatchObject({
         ok: false,
         code: 'REALNAME_MERCHANT_CONFIG',
       });
@@ -245,7 +273,13 @@ describe('merchant configuration', () => {
       expect(fs.readFileSync(wrong.logFile, 'utf8')).toMatch(/getrealnameinfo failed: errcode 94003/);
 
       const token2 = await authorize('o_rn_missing', PEOPLE.plain, 'ok', missing);
-      expect(await realname('o_rn_missing', { action: 'fetch', authToken: token2 }, missing)).toMatchObject({
+      expect(
+        await realname(
+          'o_rn_missing',
+          { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken: token2 },
+          missing,
+        ),
+      ).toMatchObject({
         ok: false,
         code: 'NOT_CONFIGURED',
       });

@@ -2,6 +2,7 @@
  * Roster import end to end: files uploaded to sandbox storage as the page and the CLI do, imported
  * by the real `roster` function through the real SDK, checked in the sandbox database.
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import { spawn } from 'child_process';
 import fs from 'fs';
 import os from 'os';
@@ -225,7 +226,7 @@ describe('roster import', () => {
     const started = await post(
       sandbox,
       '/gateway/functions/face',
-      { action: 'start', name: p.name, idCardNumber: p.idCard, consent: true },
+      { action: 'start', name: p.name, idCardNumber: p.idCard, consent: true, noticeVersion: noticeVersion('face') },
       { 'X-WX-OPENID': 'o_member' },
     );
     await post(sandbox, '/sandbox/face/complete', {

@@ -7,6 +7,7 @@
  * client cannot even try. Also: uniquely indexed fields never share a placeholder, and junk calls
  * cannot burn WeChat's quota.
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import crypto from 'crypto';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
@@ -50,7 +51,12 @@ const client = (openid: string, body: Record<string, unknown>) =>
 const resetRules = () => post(sandbox, '/sandbox/rules/reset', {});
 
 async function faceVerify(openid: string, person: { name: string; idCardNumber: string }) {
-  const started = await call('face', openid, { action: 'start', ...person, consent: true });
+  const started = await call('face', openid, {
+    action: 'start',
+    ...person,
+    consent: true,
+    noticeVersion: noticeVersion('face'),
+  });
   expect(started).toMatchObject({ ok: true, mode: 'v2' });
   await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
   return call('face', openid, { action: 'confirm', verifyId: started.verifyId });
@@ -168,7 +174,9 @@ describe('with the rules at the platform default (a team that skipped the rules 
     expect(await client(ATTACKER, { collection: 'used_tokens', action: 'add', data: { _id } })).toMatchObject({
       ok: true,
     });
-    expect(await call('realname', 'o_trust_bob', { action: 'fetch', authToken })).toMatchObject({ ok: true });
+    expect(
+      await call('realname', 'o_trust_bob', { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken }),
+    ).toMatchObject({ ok: true });
     expect(sandbox.db.dump('used_tokens').find((d) => d._id === _id)).not.toHaveProperty('_openid');
   });
 
@@ -319,7 +327,12 @@ describe('with the rules at the platform default (a team that skipped the rules 
 
   it('nothing a client can read is a usable credential or identifies anyone, not even masked', async () => {
     // A pending session too, with its encrypted name and ID.
-    await call('face', 'o_trust_pending', { action: 'start', ...PEOPLE.bob, consent: true });
+    await call('face', 'o_trust_pending', {
+      action: 'start',
+      ...PEOPLE.bob,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    });
     const appid = sandbox.secrets.appid;
     const cache = sandbox.db.dump('wx_access_tokens')[0]!;
     const token = decryptField(piiKeysOf(sandbox), String(cache.tokenEnc), `wx_access_tokens:${appid}:token`);
@@ -411,6 +424,7 @@ describe('placeholders and abuse bounds', () => {
           name: '张三',
           idCardNumber: makeIdCard('110101', `1980${String((i % 12) + 1).padStart(2, '0')}15`, String(100 + i)),
           consent: true,
+          noticeVersion: noticeVersion('face'),
         }),
       ),
     );
@@ -420,7 +434,7 @@ describe('placeholders and abuse bounds', () => {
   it('one account cannot lock a person out of face verification, and many accounts are bounded', async () => {
     const victim = { name: '张伟', idCardNumber: makeIdCard('320102', '19880808', '231') };
     const start = (openid: string, person = victim) =>
-      call('face', openid, { action: 'start', ...person, consent: true });
+      call('face', openid, { action: 'start', ...person, consent: true, noticeVersion: noticeVersion('face') });
     // One persistent account: its own limit stops it (5 per 10 minutes); the person is unaffected.
     const attempts = [];
     for (let i = 0; i < 32; i += 1) attempts.push(await start('o_lockout', { ...victim, name: '李四' }));
@@ -441,12 +455,31 @@ describe('placeholders and abuse bounds', () => {
   it('a start that dies between its writes leaves nothing that blocks the next user', async () => {
     // The session is inserted with its own placeholder key; the write that replaces it fails.
     await post(sandbox, '/sandbox/db/faults', { action: 'database.modifyDocument', collection: 'face_sessions' });
-    const broken = await call('face', 'o_broken', { action: 'start', ...PEOPLE.alice, consent: true });
+    const broken = await call('face', 'o_broken', {
+      action: 'start',
+      ...PEOPLE.alice,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    });
     expect(broken).toMatchObject({ ok: false, code: 'INTERNAL' });
     const leftover = sandbox.db.dump('face_sessions').filter((s) => String(s.verifyKey).startsWith('starting_'));
     expect(leftover).toHaveLength(1);
-    expect(await call('face', 'o_next', { action: 'start', ...PEOPLE.bob, consent: true })).toMatchObject({ ok: true });
-    expect(await call('face', 'o_next_2', { action: 'start', ...PEOPLE.mallory, consent: true })).toMatchObject({
+    expect(
+      await call('face', 'o_next', {
+        action: 'start',
+        ...PEOPLE.bob,
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
+    ).toMatchObject({ ok: true });
+    expect(
+      await call('face', 'o_next_2', {
+        action: 'start',
+        ...PEOPLE.mallory,
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
+    ).toMatchObject({
       ok: true,
     });
   });
@@ -459,7 +492,11 @@ describe('placeholders and abuse bounds', () => {
     const answers = [];
     for (let i = 0; i < 30; i += 1) {
       answers.push(
-        await call('realname', 'o_junk', { action: 'fetch', authToken: `junk-token-${i}-${crypto.randomUUID()}` }),
+        await call('realname', 'o_junk', {
+          action: 'fetch',
+          noticeVersion: noticeVersion('wxpay'),
+          authToken: `junk-token-${i}-${crypto.randomUUID()}`,
+        }),
       );
     }
     expect(answers.slice(0, 5).every((a) => a.code === 'REALNAME_TOKEN_INVALID')).toBe(true);

@@ -2,6 +2,7 @@
  * The admin records page (admin subpackage: coverage, person lookup, audit, export) against a real
  * sandbox. Verifications go through the gateway here (one page per file, see test/helpers/simulate.ts).
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import { config } from '../../miniprogram/config';
 import { ERRORS } from '../../miniprogram/shared/errors';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   };
   const checked = await postJson(
     '/gateway/functions/realname',
-    { action: 'check', ...PERSON, code, consent: true },
+    { action: 'check', ...PERSON, code, consent: true, noticeVersion: noticeVersion('wxcheck') },
     { 'X-WX-OPENID': 'o_records_person' },
   );
   expect(checked.body).toMatchObject({ ok: true });

@@ -3,6 +3,7 @@
  * verifications through the face and realname functions), the methods the server offers
  * (identity.methods), the sandbox notice, and the connection check.
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import { config } from '../../miniprogram/config';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskIdCard } from '../../miniprogram/shared/mask';
@@ -61,7 +62,11 @@ async function importRoster(people: { name: string; idCardNumber: string }[]): P
 /** The caller verifies by face (what the face-verify page does, straight through the gateway). */
 async function verifyByFace(person: { name: string; idCardNumber: string }): Promise<void> {
   const headers = { 'X-WX-OPENID': config.sandboxOpenid };
-  const started = await postJson('/gateway/functions/face', { action: 'start', ...person, consent: true }, headers);
+  const started = await postJson(
+    '/gateway/functions/face',
+    { action: 'start', ...person, consent: true, noticeVersion: noticeVersion('face') },
+    headers,
+  );
   const verifyId = String(started.body.verifyId);
   await postJson('/sandbox/face/complete', { openid: config.sandboxOpenid, verifyId, outcome: 'pass' });
   const confirmed = await postJson('/gateway/functions/face', { action: 'confirm', verifyId }, headers);
@@ -73,7 +78,7 @@ async function verifyByWxpay(person: { name: string; idCardNumber: string }): Pr
   const auth = await postJson('/sandbox/realname/authorize', { openid: config.sandboxOpenid, ...person });
   const fetched = await postJson(
     '/gateway/functions/realname',
-    { action: 'fetch', authToken: auth.body.auth_token },
+    { action: 'fetch', noticeVersion: noticeVersion('wxpay'), authToken: auth.body.auth_token },
     { 'X-WX-OPENID': config.sandboxOpenid },
   );
   expect(fetched.body).toMatchObject({ ok: true });

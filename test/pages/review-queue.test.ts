@@ -3,6 +3,7 @@
  * real sandbox. The people's requests are submitted through the gateway here (their page is
  * test/pages/review-submit.test.ts: one page per file, see test/helpers/simulate.ts).
  */
+import { noticeVersion } from '../../miniprogram/shared/consent';
 import { config } from '../../miniprogram/config';
 import { ERRORS } from '../../miniprogram/shared/errors';
 import { maskDocNumber } from '../../miniprogram/shared/mask';
@@ -44,8 +45,17 @@ async function open(openid: string): Promise<Rendered> {
 
 describe('review-queue page', () => {
   it('lists pending requests masked; approving binds the person; rejecting needs a reason they read', async () => {
-    expect(await review('o_queue_tw', { action: 'submit', ...TW, consent: true })).toMatchObject({ ok: true });
-    expect(await review('o_queue_pp', { action: 'submit', ...PASSPORT, consent: true })).toMatchObject({ ok: true });
+    expect(
+      await review('o_queue_tw', { action: 'submit', ...TW, consent: true, noticeVersion: noticeVersion('manual') }),
+    ).toMatchObject({ ok: true });
+    expect(
+      await review('o_queue_pp', {
+        action: 'submit',
+        ...PASSPORT,
+        consent: true,
+        noticeVersion: noticeVersion('manual'),
+      }),
+    ).toMatchObject({ ok: true });
     const page = await open(REVIEWER);
     expect(page.data.step).toBe('queue');
     const items = page.data.items as { requestId: string; maskedNumber: string; docLabel: string }[];
@@ -91,7 +101,9 @@ describe('review-queue page', () => {
   });
 
   it('the reviewer’s own request is listed as theirs, with nothing to tap', async () => {
-    expect(await review(REVIEWER, { action: 'submit', ...PASSPORT, consent: true })).toMatchObject({ ok: true });
+    expect(
+      await review(REVIEWER, { action: 'submit', ...PASSPORT, consent: true, noticeVersion: noticeVersion('manual') }),
+    ).toMatchObject({ ok: true });
     const page = await open(REVIEWER);
     const own = (page.data.items as { requestId: string; own: boolean }[]).find((i) => i.own);
     expect(own).toBeDefined();

@@ -5,6 +5,7 @@ import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
 import { ConsentStore } from '../../lib/consents';
 import { IdentityStore } from '../../lib/identity';
+import { RateLimiter } from '../../lib/rate-limit';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, methodsOf, piiKeysOf } from '../../lib/settings';
 import { IdentityService } from './service';
@@ -16,7 +17,12 @@ const keys = () => piiKeysOf(settings.group('pii'));
 
 let service: IdentityService | undefined;
 function identityService(): IdentityService {
-  service ??= new IdentityService({ db, identities: new IdentityStore(db, keys()), consents: new ConsentStore(db) });
+  service ??= new IdentityService({
+    db,
+    identities: new IdentityStore(db, keys()),
+    consents: new ConsentStore(db),
+    limiter: new RateLimiter(db, keys()),
+  });
   return service;
 }
 

@@ -14,13 +14,19 @@ import type { AuditNote } from '../../core/router';
 import type { CloudDb } from '../../lib/cloud-db';
 import type { ConsentStore } from '../../lib/consents';
 import type { IdentityStore } from '../../lib/identity';
+import type { RateLimiter } from '../../lib/rate-limit';
+import { IDENTITY_WITHDRAW_PER_CALLER } from '../../core/limits';
 import { COLLECTION } from '../../manifest';
 
 export interface IdentityDeps {
   db: CloudDb;
   identities: IdentityStore;
   consents: ConsentStore;
+  limiter: RateLimiter;
 }
+
+/** The one-time credentials each method reserves in used_tokens (their kind), under the holder's hash. */
+const TOKEN_KINDS: Partial<Record<VerificationMethod, string>> = { wxpay: 'realname', wxcheck: 'wxcheck' };
 
 export class IdentityService {
   constructor(private readonly deps: IdentityDeps) {}
@@ -43,7 +49,9 @@ export class IdentityService {
     request: IdentityWithdrawRequest,
     note: AuditNote,
   ): Promise<BodyOf<'identity', 'withdraw'>> {
-    const { db, identities, consents } = this.deps;
+    const { db, identities, consents, limiter } = this.deps;
+    await limiter.hit(IDENTITY_WITHDRAW_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
+    const _ = db.command;
     const openidHash = identities.openidHash(openid);
     const methods: VerificationMethod[] = request.method ? [request.method] : [...VERIFICATION_METHODS];
     if (request.method) note.method = request.method;
@@ -58,6 +66,14 @@ export class IdentityService {
       ? (await db.collection(COLLECTION.reviewRequests).where({ openidHash }).remove()).stats.removed
       : 0;
     const consentRecords = await consents.remove(openidHash, methods);
+    // Spent credentials name the holder by the same hash until they expire: they go too.
+    const kinds = methods.map((m) => TOKEN_KINDS[m]).filter((k): k is string => k !== undefined);
+    if (kinds.length) {
+      await db
+        .collection(COLLECTION.usedTokens)
+        .where({ openidHash, kind: _.in(kinds) })
+        .remove();
+    }
     const removed = { bindings, sessions, reviewRequests, consents: consentRecords };
     note.count = bindings + sessions + reviewRequests + consentRecords;
     return { methods, removed };

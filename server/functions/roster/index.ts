@@ -53,10 +53,19 @@ const route = createRouter<'roster', Context>(
     guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) },
     appid: () => settings.group('app').WECHAT_APPID,
     // Who imported what, when (and who fetched a report): admin actions are on the audit trail.
-    audit: auditTrail('roster', db, () => piiKeysOf(settings.group('pii')), {
-      import: { kind: 'admin' },
-      report: { kind: 'admin' },
-    }),
+    audit: auditTrail(
+      'roster',
+      db,
+      () => piiKeysOf(settings.group('pii')),
+      {
+        import: { kind: 'admin' },
+        run: { kind: 'admin' },
+        status: { kind: 'admin' },
+        template: { kind: 'admin' },
+        report: { kind: 'admin' },
+      },
+      { required: true },
+    ),
   },
 );
 

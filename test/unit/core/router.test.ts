@@ -2,6 +2,7 @@
  * The router: one place where events become typed requests (access guard, then checker) and errors
  * become answers. Exercised with the real contracts and checkers of the `roster` and `face` functions.
  */
+import { noticeVersion } from '../../../miniprogram/shared/consent';
 import { ConfigError, InternalError, Refusal } from '../../../server/core/errors';
 import { createRouter, type CallerContext, type Handlers } from '../../../server/core/router';
 import { WechatApiError } from '../../../server/core/wechat-errors';
@@ -75,11 +76,18 @@ describe('createRouter: checked requests', () => {
       return { mode: 'v2', verifyId: 'verify-1', expiresIn: 600 };
     });
     const answer = await route(
-      { action: 'start', name: ' 张三 ', idCardNumber: ID.toLowerCase(), consent: true, extra: 'ignored' },
+      {
+        action: 'start',
+        name: ' 张三 ',
+        idCardNumber: ID.toLowerCase(),
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+        extra: 'ignored',
+      },
       { caller: caller() },
     );
     expect(answer).toEqual({ ok: true, mode: 'v2', verifyId: 'verify-1', expiresIn: 600 });
-    expect(seen).toEqual([{ name: '张三', idCardNumber: ID, consent: true }]);
+    expect(seen).toEqual([{ name: '张三', idCardNumber: ID, consent: true, noticeVersion: noticeVersion('face') }]);
   });
 
   it('answers the checker’s code without running the handler', async () => {
@@ -91,7 +99,16 @@ describe('createRouter: checked requests', () => {
       message: '请先阅读并同意《实名信息使用说明》',
     });
     await expect(
-      route({ action: 'start', name: '张三', idCardNumber: '110105194912310021', consent: true }, { caller: caller() }),
+      route(
+        {
+          action: 'start',
+          name: '张三',
+          idCardNumber: '110105194912310021',
+          consent: true,
+          noticeVersion: noticeVersion('face'),
+        },
+        { caller: caller() },
+      ),
     ).resolves.toMatchObject({ code: 'ID_CHECKSUM' });
     expect(handler).not.toHaveBeenCalled();
   });
@@ -102,7 +119,13 @@ describe('createRouter: errors are mapped in one place', () => {
     const { route, log } = faceRouter(async () => {
       throw new Refusal('FACE_RATE_LIMITED');
     });
-    const event = { action: 'start', name: '张三', idCardNumber: ID, consent: true };
+    const event = {
+      action: 'start',
+      name: '张三',
+      idCardNumber: ID,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    };
     await expect(route(event, { caller: caller() })).resolves.toEqual({
       ok: false,
       code: 'FACE_RATE_LIMITED',
@@ -127,7 +150,13 @@ describe('createRouter: errors are mapped in one place', () => {
     const { route, log } = faceRouter(async () => {
       throw error;
     });
-    const event = { action: 'start', name: '张三', idCardNumber: ID, consent: true };
+    const event = {
+      action: 'start',
+      name: '张三',
+      idCardNumber: ID,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    };
     const answer = await route(event, { caller: caller() });
     expect(answer).toMatchObject({ ok: false, code });
     expect(log.lines).toEqual([
@@ -144,7 +173,10 @@ describe('createRouter: errors are mapped in one place', () => {
       throw new ConfigError('x', ['FACE_API_VERSION']);
     });
     await expect(
-      route({ action: 'start', name: '张三', idCardNumber: ID, consent: true }, { caller: caller() }),
+      route(
+        { action: 'start', name: '张三', idCardNumber: ID, consent: true, noticeVersion: noticeVersion('face') },
+        { caller: caller() },
+      ),
     ).resolves.toEqual({
       ok: false,
       code: 'NOT_CONFIGURED',
@@ -157,7 +189,7 @@ describe('createRouter: errors are mapped in one place', () => {
       throw new TypeError(`cannot read ${request.idCardNumber.length}`);
     });
     const answer = await route(
-      { action: 'start', name: '张三', idCardNumber: ID, consent: true },
+      { action: 'start', name: '张三', idCardNumber: ID, consent: true, noticeVersion: noticeVersion('face') },
       { caller: caller() },
     );
     expect(answer).toEqual({ ok: false, code: 'INTERNAL', message: '系统错误，请稍后重试' });
@@ -171,7 +203,7 @@ describe('createRouter: errors are mapped in one place', () => {
       throw { errCode: -502001, errMsg: 'database request failed' };
     });
     const answer = await route(
-      { action: 'start', name: '张三', idCardNumber: ID, consent: true },
+      { action: 'start', name: '张三', idCardNumber: ID, consent: true, noticeVersion: noticeVersion('face') },
       { caller: caller() },
     );
     expect(answer).toMatchObject({ code: 'INTERNAL' });

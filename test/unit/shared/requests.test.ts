@@ -26,9 +26,12 @@ describe('face.start', () => {
   const check = checkerOf('face', 'start');
 
   it('normalises name and ID and requires consent to be exactly true', () => {
-    expect(check({ name: ' 张三 ', idCardNumber: ` ${ID.toLowerCase()} `, consent: true })).toEqual({
+    const version = noticeVersion('face');
+    expect(
+      check({ name: ' 张三 ', idCardNumber: ` ${ID.toLowerCase()} `, consent: true, noticeVersion: version }),
+    ).toEqual({
       ok: true,
-      value: { name: '张三', idCardNumber: ID, consent: true },
+      value: { name: '张三', idCardNumber: ID, consent: true, noticeVersion: version },
     });
     for (const consent of [undefined, false, 'true', 1]) {
       expect(check({ name: '张三', idCardNumber: ID, consent })).toEqual({ ok: false, code: 'CONSENT_REQUIRED' });
@@ -44,7 +47,7 @@ describe('face.start', () => {
     [{ name: '张三', idCardNumber: '440106900101123' }, 'ID_15_DIGIT'],
     [{ name: '张三', idCardNumber: ID.slice(0, 17) + (ID.endsWith('X') ? '0' : 'X') }, 'ID_CHECKSUM'],
   ])('refuses %p with %s', (raw, code) => {
-    expect(check({ ...raw, consent: true })).toEqual({ ok: false, code });
+    expect(check({ ...raw, consent: true, noticeVersion: noticeVersion('face') })).toEqual({ ok: false, code });
   });
 });
 
@@ -75,8 +78,13 @@ describe('realname.fetch', () => {
   const check = checkerOf('realname', 'fetch');
 
   it('takes an auth_token of 8 to 1024 characters', () => {
-    expect(check({ authToken: 'abcdefgh' })).toEqual({ ok: true, value: { authToken: 'abcdefgh' } });
-    expect(check({ authToken: 'x'.repeat(1024) })).toMatchObject({ ok: true });
+    const noticeVersionOk = noticeVersion('wxpay');
+    expect(check({ authToken: 'abcdefgh', noticeVersion: noticeVersionOk })).toEqual({
+      ok: true,
+      value: { authToken: 'abcdefgh', noticeVersion: noticeVersionOk },
+    });
+    expect(check({ authToken: 'x'.repeat(1024), noticeVersion: noticeVersionOk })).toMatchObject({ ok: true });
+    expect(check({ authToken: 'abcdefgh' })).toEqual({ ok: false, code: 'CONSENT_OUTDATED' });
     for (const authToken of [undefined, 'abcdefg', 'x'.repeat(1025), 12345678]) {
       expect(check({ authToken })).toEqual({ ok: false, code: 'INVALID_REQUEST' });
     }
@@ -179,10 +187,10 @@ describe('identity and admin checkers', () => {
     expect(checkerOf('admin', 'audit')({ idCardNumber: '123' })).toMatchObject({ ok: false, code: 'ID_FORMAT' });
     expect(checkerOf('admin', 'audit')({ from: 'x' })).toMatchObject({ ok: false, code: 'AUDIT_RANGE_INVALID' });
   });
-  it('a notice version other than the current one is refused; the current one or none is accepted', () => {
+  it('only the current notice version is accepted (none stated is refused too)', () => {
     const start = { name: '张三', idCardNumber: '11010519491231002X', consent: true };
     expect(checkerOf('face', 'start')({ ...start, noticeVersion: noticeVersion('face') })).toMatchObject({ ok: true });
-    expect(checkerOf('face', 'start')(start)).toMatchObject({ ok: true });
+    expect(checkerOf('face', 'start')(start)).toMatchObject({ ok: false, code: 'CONSENT_OUTDATED' });
     expect(checkerOf('face', 'start')({ ...start, noticeVersion: noticeVersion('wxcheck') })).toMatchObject({
       ok: false,
       code: 'CONSENT_OUTDATED',

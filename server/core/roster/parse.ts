@@ -131,6 +131,14 @@ async function findHeader(
   return { headerRow: bottom, columns: header.columns };
 }
 
+/** A data row below the header that is neither blank nor the template's example. */
+async function hasData(rows: AsyncIterable<SheetRow>, headerRow: number, validator: RowValidator): Promise<boolean> {
+  for await (const row of rows) {
+    if (row.rowNumber > headerRow && !isBlankRow(row) && !validator.isExample(row)) return true;
+  }
+  return false;
+}
+
 /** Picks the sheet and its header row over any `WorkbookSource` (the readers, or a test double). */
 export async function openRosterSource(source: WorkbookSource, options: RosterOptions = {}): Promise<RosterImport> {
   const fields = options.fields ?? ROSTER_FIELDS;
@@ -146,7 +154,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
     const header = await findHeader(rows, merges, fields);
     if (!header) continue;
     const { headerRow, columns } = header;
-    return {
+    const roster: RosterImport = {
       format: source.format,
       sheet,
       headerRow,
@@ -158,7 +166,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
         let batch = start();
         let rowsInBatch = 0;
         for await (const row of rows()) {
-          if (row.rowNumber <= headerRow || isBlankRow(row)) continue;
+          if (row.rowNumber <= headerRow || isBlankRow(row) || validator.isExample(row)) continue;
           dataRows += 1;
           const outcome = validator.validate(row);
           if (row.rowNumber <= afterRow) continue;
@@ -176,13 +184,15 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
         yield { ...batch, dataRows, done: true };
       },
     };
+    if (!(await hasData(rows(), headerRow, new RowValidator(columns)))) throw new RosterFileError('ROSTER_NO_DATA');
+    return roster;
   }
   throw new RosterFileError('ROSTER_NO_HEADER');
 }
 
 /** Opens a roster file: format, sheet and header row. Throws RosterFileError. */
 export async function openRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterImport> {
-  return openRosterSource(openWorkbook(buffer, options), options);
+  return openRosterSource(await openWorkbook(buffer, options), options);
 }
 
 /** The whole file in memory at once: for small files, tests and dry runs (prefer `openRoster().batches()`). */

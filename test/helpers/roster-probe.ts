@@ -9,6 +9,7 @@
 import fs from 'fs';
 import path from 'path';
 import { openRoster } from '../../server/core/roster';
+import { openWorkbook } from '../../server/core/roster/read';
 import { isRosterFileError } from '../../server/core/roster/types';
 
 /** A fixed "today" after every made-up birth date. */
@@ -59,10 +60,35 @@ export async function probe(file: string): Promise<ProbeResult> {
   }
 }
 
+export interface CellsResult {
+  file: string;
+  /** Sheet name → its rows as [row number, values]; or the file's error code. */
+  sheets?: Record<string, [number, (string | number | boolean | null)[]][]>;
+  code?: string;
+}
+
+/** Every sheet's cells as the reader gives them (the reader alone: no header, no validation). */
+export async function cells(file: string): Promise<CellsResult> {
+  try {
+    const source = await openWorkbook(fs.readFileSync(file), { fileName: path.basename(file) });
+    const sheets: CellsResult['sheets'] = {};
+    for (const { name } of source.sheets) {
+      const rows: [number, (string | number | boolean | null)[]][] = [];
+      for await (const row of source.rows(name)) rows.push([row.rowNumber, row.cells.map((c) => c.value)]);
+      sheets[name] = rows;
+    }
+    return { file, sheets };
+  } catch (err) {
+    return { file, code: isRosterFileError(err) ? err.code : `CRASH ${(err as Error).message}` };
+  }
+}
+
 if (require.main === module) {
   void (async () => {
-    for (const file of process.argv.slice(2)) {
-      process.stdout.write(`${JSON.stringify(await probe(file))}\n`);
+    const args = process.argv.slice(2);
+    const dump = args[0] === '--cells';
+    for (const file of dump ? args.slice(1) : args) {
+      process.stdout.write(`${JSON.stringify(dump ? await cells(file) : await probe(file))}\n`);
     }
   })();
 }

@@ -117,7 +117,6 @@ export const ERRORS = {
   ROW_DUPLICATE: '与文件中前面的行身份证号重复',
   ROW_UNREADABLE: '该行有无法识别的内容，已跳过',
   ROW_DATE_INVALID: '日期超出范围（应在 1900 年至 9999 年之间）',
-  ROW_TEMPLATE_EXAMPLE: '模板示例行，不会导入',
   ROW_CONFLICT: '该身份证号已登记为另一个姓名：未导入（确认无误后可选择“接受冲突”重新导入）',
 } as const;
 

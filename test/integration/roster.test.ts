@@ -17,7 +17,19 @@ import {
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
 import { decryptField } from '../../server/core/pii';
-import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
+import {
+  cellTraps,
+  cleanRoster,
+  csv,
+  csvRows,
+  HEADER,
+  junk,
+  person,
+  personRow,
+  rowErrors,
+  xlsRoster,
+  type Person,
+} from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
 
@@ -173,7 +185,10 @@ describe('roster import', () => {
     const files = junk();
     for (const [name, content] of Object.entries(files)) {
       const { started, fileID } = await importFile(content, `${name}.xlsx`);
-      expect(started).toMatchObject({ ok: false, code: expect.stringMatching(/^ROSTER_(FILE_UNREADABLE|NO_HEADER)$/) });
+      expect(started).toMatchObject({
+        ok: false,
+        code: expect.stringMatching(/^ROSTER_(FILE_UNREADABLE|NO_HEADER|FILE_ENCRYPTED)$/),
+      });
       expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
     }
   });
@@ -207,17 +222,101 @@ describe('roster import', () => {
   it('dry run counts and reports without writing', async () => {
     const before = rosterIds().size;
     const { status } = await importFile(rowErrors(60), 'dry.xlsx', { dryRun: true });
-    // People 50–59 are new; 1, 3 and 4 were last imported from the traps file with fewer columns.
-    expect(status).toMatchObject({ state: 'done', dryRun: true, inserted: 10, updated: 3, unchanged: 47 });
+    // People 50–59 are new. 1, 3 and 4 were last imported from the traps file with fewer columns:
+    // merged, 1 and 4 kept their other fields (unchanged); 3's department there was 内科 (updated).
+    expect(status).toMatchObject({ state: 'done', dryRun: true, inserted: 10, updated: 1, unchanged: 49 });
     expect(rosterIds().size).toBe(before);
   });
 
-  it('serves the template, which re-imports cleanly', async () => {
+  it('serves the template, which imports nothing untouched (its example row is marked)', async () => {
     const template = await roster({ action: 'template' });
     expect(template).toMatchObject({ ok: true, fileID: expect.stringContaining('roster-templates/') });
     const content = Buffer.from(await (await fetch(encodeURI(String(template.tempFileURL)))).arrayBuffer());
-    const { status } = await importFile(content, 'template.xlsx', { dryRun: true });
-    expect(status).toMatchObject({ state: 'done', total: 1, failed: 0 });
+    const before = rosterIds().size;
+    const { started, fileID } = await importFile(content, 'template.xlsx');
+    expect(started).toMatchObject({ ok: false, code: 'ROSTER_NO_DATA' });
+    expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
+    expect(rosterIds().size).toBe(before);
+  });
+
+  describe('merge, replace and conflicts', () => {
+    // People 200–203, used by no other test.
+    const [a, b, c, d] = [200, 201, 202, 203].map(person) as [Person, Person, Person, Person];
+    const stored = (p: Person) =>
+      sandbox.db
+        .dump('roster')
+        .map((doc) => rosterFieldsOf(sandbox, doc))
+        .find((f) => f.idCard === p.idCard);
+
+    beforeAll(async () => {
+      const rows = [HEADER, ...[a, b, c, d].map((p) => personRow(p, '备注' + p.employeeNo) as string[])];
+      const { status } = await importFile(csv(rows), 'base.csv');
+      expect(status).toMatchObject({ state: 'done', inserted: 4, conflicts: 0, failed: 0 });
+    });
+
+    it('a file with fewer columns leaves the other fields unchanged (merge is the default)', async () => {
+      const rows = [
+        ['姓名', '身份证号', '手机号'],
+        [a.name, a.idCard, '13912345678'],
+        [b.name, b.idCard, b.phone],
+      ];
+      const { status } = await importFile(csv(rows), 'fewer.csv');
+      expect(status).toMatchObject({
+        state: 'done',
+        mode: 'merge',
+        inserted: 0,
+        updated: 1,
+        unchanged: 1,
+        conflicts: 0,
+      });
+      expect(stored(a)).toEqual({
+        name: a.name,
+        idCard: a.idCard,
+        phone: '13912345678',
+        department: a.department,
+        employeeNo: a.employeeNo,
+        note: '备注' + a.employeeNo,
+      });
+      expect(stored(b)).toMatchObject({ department: b.department, employeeNo: b.employeeNo });
+    });
+
+    it('an empty cell keeps the stored value when merging and clears it only in replace mode', async () => {
+      const rows = [
+        ['姓名', '身份证号', '部门', '工号'],
+        [c.name, c.idCard, '', c.employeeNo],
+      ];
+      const merged = await importFile(csv(rows), 'empty-merge.csv');
+      expect(merged.status).toMatchObject({ state: 'done', unchanged: 1, updated: 0 });
+      expect(stored(c)).toMatchObject({ department: c.department, note: '备注' + c.employeeNo });
+      const replaced = await importFile(csv(rows), 'empty-replace.csv', { mode: 'replace' });
+      expect(replaced.status).toMatchObject({ state: 'done', mode: 'replace', updated: 1 });
+      // Cleared where the file has the column and the cell is empty; 备注 (not in the file) kept.
+      expect(stored(c)).toEqual({
+        name: c.name,
+        idCard: c.idCard,
+        phone: c.phone,
+        employeeNo: c.employeeNo,
+        note: '备注' + c.employeeNo,
+      });
+    });
+
+    it('an ID stored under another name is a conflict, not applied unless the admin accepts conflicts', async () => {
+      const rows = [
+        ['姓名', '身份证号', '部门'],
+        ['改名字', d.idCard, '新部门'],
+        [a.name, a.idCard, a.department],
+      ];
+      const { status } = await importFile(csv(rows), 'renamed.csv');
+      expect(status).toMatchObject({ state: 'done', conflicts: 1, failed: 0, inserted: 0, unchanged: 1 });
+      expect(status!.errors).toEqual([expect.objectContaining({ row: 2, column: '姓名', code: 'ROW_CONFLICT' })]);
+      expect(JSON.stringify(status)).not.toContain('改名字');
+      expect(stored(d)).toMatchObject({ name: d.name, department: d.department });
+      expect(status!.reportFileID).toEqual(expect.stringContaining('roster-reports/'));
+
+      const accepted = await importFile(csv(rows), 'renamed-accepted.csv', { acceptConflicts: true });
+      expect(accepted.status).toMatchObject({ state: 'done', acceptConflicts: true, conflicts: 0, updated: 1 });
+      expect(stored(d)).toMatchObject({ name: '改名字', department: '新部门', employeeNo: d.employeeNo });
+    });
   });
 
   it('marks a face binding as in the roster', async () => {

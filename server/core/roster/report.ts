@@ -1,6 +1,7 @@
 /** The two files an admin downloads: the error report of an import, and the blank template. */
 import type * as NodeXlsx from 'node-xlsx';
 import type { RosterRowError } from '../../../miniprogram/shared/contracts';
+import { ERRORS } from '../../../miniprogram/shared/errors';
 import { maskIdCard } from '../../../miniprogram/shared/mask';
 import { TEMPLATE_EXAMPLE_ID } from './template-marker';
 
@@ -13,6 +14,9 @@ export { TEMPLATE_EXAMPLE_ID };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const build: typeof NodeXlsx.build = (...args) => (require('node-xlsx') as typeof NodeXlsx).build(...args);
 
+/** Row errors an error report lists at most (the rest are counted in its last line). */
+export const MAX_REPORT_ERRORS = 10_000;
+
 /** Anything shaped like an ID number (15 or 18 characters) is masked, whatever produced the text. */
 function scrub(text: string): string {
   return text.replace(/\d{17}[\dXx]|\d{15}/g, (id) => maskIdCard(id));
@@ -22,8 +26,15 @@ function scrub(text: string): string {
  * 行号 / 列 / 问题, one line per row error. Row errors carry no cell values, so neither a name nor an
  * ID number can reach the file; the scrub is a second line of defence for custom messages.
  */
-export function buildErrorReport(errors: readonly RosterRowError[]): Buffer {
-  const data = [['行号', '列', '问题'], ...errors.map((e) => [e.row, scrub(e.column), scrub(e.message)])];
+export function buildErrorReport(errors: readonly RosterRowError[], total = errors.length): Buffer {
+  const listed = errors.slice(0, MAX_REPORT_ERRORS);
+  const data: (string | number)[][] = [
+    ['行号', '列', '问题'],
+    ...listed.map((e) => [e.row, scrub(e.column), scrub(e.message)]),
+  ];
+  if (total > listed.length) {
+    data.push(['', '', `${ERRORS.ROSTER_REPORT_TRUNCATED}（共 ${total} 个问题，列出前 ${listed.length} 个）`]);
+  }
   return build([{ name: '错误明细', data, options: { '!cols': [{ wch: 8 }, { wch: 16 }, { wch: 60 }] } }]);
 }
 

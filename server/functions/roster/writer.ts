@@ -76,31 +76,8 @@ export class RosterWriter {
   /** Applies one batch for `job` (a dry run only counts); `columns` are the file's. */
   async apply(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Promise<BatchWrite> {
     const counts: BatchCounts = { inserted: 0, updated: 0, unchanged: 0, conflicts: 0 };
-    const conflicts: RosterRowError[] = [];
-    if (records.length === 0) return { counts, conflicts };
-    const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
-    const nameHeader = columns.find((c) => c.field === 'name')?.header ?? '姓名';
-    const keyed = records.map((record) => ({ record, _id: blindIndex(this.deps.keys, 'idCard', record.idCard) }));
-    const known = await this.stored(keyed.map((r) => r._id));
-    const fresh: Write[] = [];
-    const changed: Write[] = [];
-    for (const { record, _id } of keyed) {
-      const stored = known.get(_id);
-      if (stored && !stored.planted && this.hash(canonical(record)) === stored.rowHash) {
-        counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
-        continue;
-      }
-      const outcome = mergePerson(stored && !stored.planted ? this.decrypt(_id, stored) : undefined, record, options);
-      if (outcome.kind === 'conflict') {
-        counts.conflicts += 1;
-        conflicts.push({ row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT });
-        continue;
-      }
-      const write = { _id, person: outcome.person, rowHash: this.hash(outcome.person) };
-      if (!stored) fresh.push(write);
-      else if (stored.planted || stored.rowHash !== write.rowHash) changed.push(write);
-      else counts.unchanged += 1;
-    }
+    if (records.length === 0) return { counts, conflicts: [] };
+    const { fresh, changed, conflicts } = await this.classify(records, job, columns, counts);
     counts.inserted = fresh.length;
     counts.updated = changed.length;
     if (job.dryRun) return { counts, conflicts };
@@ -114,6 +91,41 @@ export class RosterWriter {
       counts.updated -= changed.filter((r) => present.has(r._id)).length;
     }
     return { counts, conflicts };
+  }
+
+  /** Each row against what is stored: new, changed, unchanged (counted) or a conflict. */
+  private async classify(
+    records: readonly RosterRecord[],
+    job: WriteJob,
+    columns: readonly RosterColumn[],
+    counts: BatchCounts,
+  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[] }> {
+    const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
+    const nameHeader = columns.find((c) => c.field === 'name')?.header ?? '姓名';
+    const keyed = records.map((record) => ({ record, _id: blindIndex(this.deps.keys, 'idCard', record.idCard) }));
+    const known = await this.stored(keyed.map((r) => r._id));
+    const fresh: Write[] = [];
+    const changed: Write[] = [];
+    const conflicts: RosterRowError[] = [];
+    for (const { record, _id } of keyed) {
+      const stored = known.get(_id);
+      const trusted = stored && !stored.planted ? stored : undefined;
+      if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
+        counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
+        continue;
+      }
+      const outcome = mergePerson(trusted && this.decrypt(_id, trusted), record, options);
+      if (outcome.kind === 'conflict') {
+        counts.conflicts += 1;
+        conflicts.push({ row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT });
+        continue;
+      }
+      const write = { _id, person: outcome.person, rowHash: this.hash(outcome.person) };
+      if (!stored) fresh.push(write);
+      else if (!trusted || trusted.rowHash !== write.rowHash) changed.push(write);
+      else counts.unchanged += 1;
+    }
+    return { fresh, changed, conflicts };
   }
 
   private async remove(ids: string[]): Promise<void> {

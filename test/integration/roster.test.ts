@@ -343,14 +343,13 @@ describe('roster import', () => {
 });
 
 describe('CLI (npm run roster)', () => {
-  const cli = (...args: string[]) =>
+  /** The CLI as `npm run roster` starts it: from the project root, the user's directory in INIT_CWD. */
+  const cli = (cwd: string | undefined, ...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(
         process.execPath,
         ['scripts/run.js', 'scripts/roster.ts', ...args, '--sandbox', sandbox.url, '--as', ADMIN],
-        {
-          cwd: path.resolve(__dirname, '../..'),
-        },
+        { cwd: path.resolve(__dirname, '../..'), env: { ...process.env, INIT_CWD: cwd ?? '' } },
       );
       let stdout = '';
       let stderr = '';
@@ -358,28 +357,75 @@ describe('CLI (npm run roster)', () => {
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       child.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-cli-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('imports a file and prints one JSON object; exits 2 for an unreadable file', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-cli-'));
-    try {
-      const good = path.join(dir, 'people.xlsx');
-      fs.writeFileSync(good, rowErrors(60));
-      const res = await cli('import', good, '--json', '--dry-run');
-      expect(res.code).toBe(0);
-      const out = JSON.parse(res.stdout) as Record<string, unknown>;
-      expect(out).toMatchObject({ total: 66, failed: 6, dryRun: true });
-      expect((out.inserted as number) + (out.updated as number) + (out.unchanged as number)).toBe(60);
-      expect((out.errors as unknown[]).length).toBe(8); // 6 rows, two of them with two problems
-      expect(out.errors).toContainEqual(expect.objectContaining({ row: 62, column: '身份证号', code: 'ID_15_DIGIT' }));
-
-      const bad = path.join(dir, 'notes.xlsx');
-      fs.writeFileSync(bad, junk().pdf);
-      const refused = await cli('import', bad, '--json');
-      expect(refused.code).toBe(2);
-      expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROSTER_FILE_UNREADABLE' } });
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+  it('--help exits 0 and lists both commands and the import options', async () => {
+    const res = await cli(undefined, '--help');
+    expect(res.code).toBe(0);
+    for (const word of ['import', 'template', '--replace', '--accept-conflicts', '--dry-run']) {
+      expect(res.stdout).toContain(word);
     }
+  });
+
+  it('reads a path relative to where it was typed, prints the jobId, saves the report beside the file, exits 1 on failed rows', async () => {
+    fs.writeFileSync(path.join(dir, 'people.xlsx'), rowErrors(60));
+    const res = await cli(dir, 'import', 'people.xlsx', '--json', '--dry-run');
+    expect(res.code).toBe(1);
+    const out = JSON.parse(res.stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({ jobId: expect.stringMatching(/^[0-9a-f]{24}$/), total: 66, failed: 6, dryRun: true });
+    expect((out.inserted as number) + (out.updated as number) + (out.unchanged as number)).toBe(60);
+    expect((out.errors as unknown[]).length).toBe(8); // 6 rows, two of them with two problems
+    expect(out.errors).toContainEqual(expect.objectContaining({ row: 62, column: '身份证号', code: 'ID_15_DIGIT' }));
+    const report = path.join(dir, 'people.errors.xlsx');
+    expect(out.report).toBe(report);
+    const { parse } = require('node-xlsx') as typeof import('node-xlsx');
+    expect(parse(fs.readFileSync(report))[0]!.data[0]).toEqual(['行号', '列', '问题']);
+
+    const text = await cli(dir, 'import', 'people.xlsx', '--dry-run');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('jobId: ');
+    expect(text.stdout).toContain('错误报告已保存');
+  });
+
+  it('exits 0 when every row imported, 2 when the file cannot be read', async () => {
+    fs.writeFileSync(path.join(dir, 'clean.csv'), csv(csvRows(5)));
+    expect((await cli(dir, 'import', 'clean.csv', '--json')).code).toBe(0);
+    fs.writeFileSync(path.join(dir, 'notes.xlsx'), junk().pdf);
+    const refused = await cli(dir, 'import', 'notes.xlsx', '--json');
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROSTER_FILE_UNREADABLE' } });
+    fs.writeFileSync(path.join(dir, 'header-only.csv'), csv([HEADER]));
+    expect(JSON.parse((await cli(dir, 'import', 'header-only.csv', '--json')).stdout)).toMatchObject({
+      error: { code: 'ROSTER_NO_DATA' },
+    });
+  });
+
+  it('--accept-conflicts and --replace map to the job', async () => {
+    const p = person(300);
+    fs.writeFileSync(path.join(dir, 'base.csv'), csv([HEADER, personRow(p) as string[]]));
+    expect((await cli(dir, 'import', 'base.csv')).code).toBe(0);
+    fs.writeFileSync(
+      path.join(dir, 'renamed.csv'),
+      csv([
+        ['姓名', '身份证号', '部门'],
+        ['另一个名字', p.idCard, ''],
+      ]),
+    );
+    const conflict = await cli(dir, 'import', 'renamed.csv', '--json');
+    expect(conflict.code).toBe(1);
+    expect(JSON.parse(conflict.stdout)).toMatchObject({ conflicts: 1, updated: 0, mode: 'merge' });
+    const accepted = await cli(dir, 'import', 'renamed.csv', '--json', '--accept-conflicts', '--replace');
+    expect(accepted.code).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ conflicts: 0, updated: 1, mode: 'replace' });
+    const stored = sandbox.db
+      .dump('roster')
+      .map((doc) => rosterFieldsOf(sandbox, doc))
+      .find((f) => f.idCard === p.idCard);
+    // Replace: the empty 部门 cleared the department; 工号 (not in the file) kept.
+    expect(stored).toMatchObject({ name: '另一个名字', employeeNo: p.employeeNo });
+    expect(stored).not.toHaveProperty('department');
   });
 });
 

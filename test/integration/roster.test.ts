@@ -682,6 +682,37 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
+  it('the sweep deletes error reports past their retention (7 days), and the job says so', async () => {
+    const aging = await ownSandbox();
+    try {
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, aging);
+      const started = await call({
+        action: 'import',
+        fileID: await putUpload(aging, 'roster-uploads/old.xlsx', rowErrors(5)),
+      });
+      const status = await call({ action: 'status', jobId: started.jobId });
+      expect(status).toMatchObject({ state: 'done', reportFileID: expect.stringContaining('roster-reports/') });
+      const reportPath = aging.storage.pathOf(String(status.reportFileID))!;
+      const sweep = () => aging.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+      // Within the retention the report stays.
+      await post(aging, '/sandbox/clock', { offsetSeconds: 6 * 86_400 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 0 } });
+      expect(aging.storage.exists(reportPath)).toBe(true);
+      await post(aging, '/sandbox/clock', { offsetSeconds: 8 * 86_400 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 1 } });
+      expect(aging.storage.exists(reportPath)).toBe(false);
+      expect(await call({ action: 'report', jobId: started.jobId })).toMatchObject({
+        ok: false,
+        code: 'ROSTER_JOB_NOT_FOUND',
+        message: expect.stringContaining('保留期限'),
+      });
+      expect(await call({ action: 'status', jobId: started.jobId })).not.toHaveProperty('reportFileID');
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 0 } });
+    } finally {
+      await aging.stop();
+    }
+  });
+
   it('an upload that cannot be deleted is logged and recorded, and the sweep deletes it later', async () => {
     const stuck = await ownSandbox();
     try {

@@ -25,6 +25,10 @@ export const LEASE_MS = 75_000;
 export const LOCK_STALE_MS = 120_000;
 /** A running job nobody has continued for this long is abandoned (its upload must not linger). */
 export const ABANDONED_MS = 30 * 60_000;
+/** An error report is kept this long after its job ended; the sweep deletes it then. */
+export const REPORT_RETENTION_MS = 7 * 24 * 3600_000;
+/** Where error reports are stored (the sweep deletes nothing outside it). */
+export const ROSTER_REPORT_PREFIX = 'roster-reports/';
 /** Row errors kept on the job (the report holds them all). */
 export const MAX_JOB_ERRORS = 100;
 
@@ -65,6 +69,8 @@ export interface RosterJob extends BatchCounts {
   updatedAt: Date;
   leaseUntil: number;
   reportFileID?: string;
+  /** The report was deleted by the sweep once past its retention. */
+  reportExpired?: boolean;
   failure?: { code: string; message: string };
 }
 
@@ -182,6 +188,21 @@ export function leaseFree(job: RosterJob, now: number): boolean {
 export function holdsLock(job: RosterJob | undefined, now: number): boolean {
   if (!job || job.state !== 'running') return false;
   return job.leaseUntil > now || now - new Date(job.updatedAt).getTime() < LOCK_STALE_MS;
+}
+
+/** The job ended more than `REPORT_RETENTION_MS` ago and still has its report. */
+export function reportPastRetention(job: RosterJob, now: number): boolean {
+  return (
+    job.state !== 'running' &&
+    job.reportFileID !== undefined &&
+    now - new Date(job.updatedAt).getTime() > REPORT_RETENTION_MS
+  );
+}
+
+/** The job once its report is deleted. */
+export function withoutReport(job: RosterJob): RosterJob {
+  const { reportFileID: _deleted, ...rest } = job;
+  return { ...rest, reportExpired: true };
 }
 
 /** Nobody has continued the job for `ABANDONED_MS` and nobody holds it. */

@@ -25,6 +25,7 @@ import {
   leased,
   newJob,
   released,
+  ROSTER_REPORT_PREFIX,
   statusOf,
   withSheet,
   wroteData,
@@ -98,6 +99,7 @@ export class RosterService {
 
   async report(request: RosterJobRequest): Promise<BodyOf<'roster', 'report'>> {
     const job = await this.job(request.jobId);
+    if (job.reportExpired) throw new Refusal('ROSTER_JOB_NOT_FOUND', '该任务的错误报告已超过保留期限（7 天）被删除');
     if (!job.reportFileID) throw new Refusal('ROSTER_JOB_NOT_FOUND', '该任务没有错误报告');
     return { fileID: job.reportFileID, tempFileURL: await this.tempUrl(job.reportFileID) };
   }
@@ -222,7 +224,8 @@ export class RosterService {
     try {
       for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
         const { counts, conflicts } = await this.writer.apply(batch.records, job, roster.columns);
-        const errors = conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
+        const errors =
+          conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
         job = afterBatch(job, { counts, errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
         if (batch.done) return await this.finish(job, roster);
         if (wroteData(counts)) job = await this.jobs.save(leased(job, Date.now()));
@@ -253,7 +256,7 @@ export class RosterService {
       const errors = hasAllErrors(job) ? job.errors : await reportErrors(job, roster);
       reportFileID = (
         await this.deps.storage.uploadFile({
-          cloudPath: `roster-reports/${job._id}.xlsx`,
+          cloudPath: `${ROSTER_REPORT_PREFIX}${job._id}.xlsx`,
           fileContent: buildErrorReport(errors, job.errorCount),
         })
       ).fileID;

@@ -4,7 +4,7 @@ import { checkIdCard } from '../../../miniprogram/shared/idcard';
 import * as corpus from '../../fixtures/roster/generate';
 import { person } from '../../fixtures/roster/generate';
 import { buildErrorReport, buildTemplate, parseRoster, RosterFileError } from '../../../server/core/roster';
-import { TEMPLATE_EXAMPLE_ID, TEMPLATE_HEADERS } from '../../../server/core/roster/report';
+import { MAX_REPORT_ERRORS, TEMPLATE_EXAMPLE_ID, TEMPLATE_HEADERS } from '../../../server/core/roster/report';
 import { NOW } from './helpers';
 
 describe('buildErrorReport', () => {
@@ -29,6 +29,20 @@ describe('buildErrorReport', () => {
     }
     expect(text).not.toContain('110105491231002');
     expect(text).toContain(`${leaked.slice(0, 4)}**********${leaked.slice(-4)}`);
+  });
+});
+
+describe('buildErrorReport bounds', () => {
+  it('lists at most MAX_REPORT_ERRORS rows and says how many there were', () => {
+    const errors = Array.from({ length: MAX_REPORT_ERRORS + 5 }, (_, i) => ({
+      row: i + 2,
+      column: '身份证号',
+      code: 'ROW_REQUIRED',
+      message: '必填项为空',
+    }));
+    const [sheet] = parse<unknown[]>(buildErrorReport(errors, 400_000));
+    expect(sheet!.data).toHaveLength(1 + MAX_REPORT_ERRORS + 1);
+    expect(String(sheet!.data[sheet!.data.length - 1]![2])).toContain('共 400000 个问题');
   });
 });
 

@@ -10,7 +10,7 @@
  *   a BOM, mis-detects tab- and semicolon-separated text, and turns IDs into numbers unless `raw`.
  */
 import { parseXlsHere, parseXlsIsolated, type XlsSheet, type XlsValue, type XlsWorkbook } from './xls-worker';
-import { openXlsx } from './xlsx-stream';
+import { MAX_COLUMNS, openXlsx } from './xlsx-stream';
 import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type WorkbookSource } from './types';
 
 export type XlsxReader = 'stream' | 'sheetjs';
@@ -110,6 +110,7 @@ export function* csvRecords(text: string): Generator<string[]> {
     if (ch === '"' && field === '') {
       [field, i] = quotedField(text, i);
     } else if (ch === sep || ch === '\n' || ch === '\r') {
+      if (record.length >= MAX_COLUMNS) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
       record.push(field);
       field = '';
       i += ch === '\r' && text.charAt(i + 1) === '\n' ? 2 : 1;

@@ -57,6 +57,28 @@ describe('caps, each with its code', () => {
   });
 });
 
+describe('work out of proportion to the file is refused, not ground through', () => {
+  const rows = (n: number, cell: (r: number) => string) =>
+    Array.from({ length: n }, (_, i) => `<row r="${i + 2}">${cell(i + 2)}</row>`).join('');
+
+  it('a cell at column XFD on every row (30 bytes, 16,384 cells each)', async () => {
+    const data = `${header}${rows(3000, (r) => `<c r="XFD${r}" t="str"><v>x</v></c>`)}`;
+    expect(await codeOf(() => parseRoster(corpus.rawXlsx(data), { now: NOW }))).toBe('ROSTER_TOO_MANY_COLUMNS');
+  }, 60_000);
+
+  it('a CSV line of more fields than Excel has columns', async () => {
+    const line = Buffer.from(`姓名,身份证号\n${','.repeat(20_000)}x\n`);
+    expect(await codeOf(() => parseRoster(line, { now: NOW }))).toBe('ROSTER_TOO_MANY_COLUMNS');
+  });
+
+  it('a merged range over the whole sheet', async () => {
+    const data =
+      `${header}${rows(3000, (r) => `<c r="A${r}" t="str"><v>x</v></c>`)}` +
+      '</sheetData><mergeCells><mergeCell ref="A2:XFD1048576"/></mergeCells><sheetData>';
+    expect(await codeOf(() => parseRoster(corpus.rawXlsx(data), { now: NOW }))).toBe('ROSTER_TOO_MANY_MERGES');
+  }, 60_000);
+});
+
 describe('real-world XML', () => {
   it.each([
     ['UTF-16 LE with BOM', { encoding: 'utf16le', bom: true }],

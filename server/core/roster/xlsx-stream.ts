@@ -4,11 +4,14 @@
  * the shared strings as one array, and inflates the sheet XML in 64 KB chunks, cutting complete
  * `<row>` elements out of a small text window: memory stays flat whatever the row count.
  *
- * Scope: the zip central directory (stored or deflated entries, no ZIP64, no encryption), the
+ * Scope: the zip central directory (stored or deflated entries, ZIP64 sizes and offsets, `\` in
+ * entry names; encrypted entries refused), the
  * workbook + its relationships (sheet names, paths, hidden state, 1904 dates), shared strings
  * (rich-text runs concatenated, phonetic runs dropped), cell types s / str / inlineStr / n / b / e
  * / d, formulas through their cached `<v>` (none cached → empty), `<mergeCell ref>`, XML entities
- * and Excel's `_xHHHH_` escapes. Any namespace prefix (`<x:row>`) is accepted.
+ * and Excel's `_xHHHH_` escapes, XML parts in UTF-8 or UTF-16. Any namespace prefix (`<x:row>`) is
+ * accepted. Every scan is linear in the text (no position is searched twice), and the caps below
+ * (rows, columns, merges, shared strings, element size) each fail with their own code.
  */
 import { pipeline, Readable } from 'stream';
 import { StringDecoder } from 'string_decoder';
@@ -64,6 +67,34 @@ function endOfDirectory(zip: Buffer): number {
 }
 
 /**
+ * The compressed size and local header offset of the central directory entry at `pos`: a value
+ * written as 0xFFFFFFFF is in the ZIP64 extra field (0x0001), in the order uncompressed size,
+ * compressed size, offset, each present only when its 32-bit field is 0xFFFFFFFF.
+ */
+function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number; local: number } {
+  const FULL = 0xffffffff;
+  let size = zip.readUInt32LE(pos + 20);
+  let local = zip.readUInt32LE(pos + 42);
+  if (size !== FULL && local !== FULL) return { size, local };
+  const extraEnd = Math.min(zip.length, nameEnd + zip.readUInt16LE(pos + 30));
+  for (let at = nameEnd; at + 4 <= extraEnd; at += 4 + zip.readUInt16LE(at + 2)) {
+    if (zip.readUInt16LE(at) !== 0x0001) continue;
+    let field = at + 4;
+    const next = () => {
+      if (field + 8 > extraEnd) throw unreadable();
+      const value = Number(zip.readBigUInt64LE(field));
+      field += 8;
+      return value;
+    };
+    if (zip.readUInt32LE(pos + 24) === FULL) next(); // the uncompressed size comes first
+    if (size === FULL) size = next();
+    if (local === FULL) local = next();
+    return { size, local };
+  }
+  throw unreadable();
+}
+
+/**
  * Entry names → compressed data. Names are lower-cased (some writers vary the case) and `\` is read
  * as `/` (Windows export tools write `xl\workbook.xml`, and Excel opens those files).
  */
@@ -75,10 +106,9 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
   for (let n = zip.readUInt16LE(end + 10); n > 0; n -= 1) {
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
-    const local = zip.readUInt32LE(pos + 42);
+    const { size, local } = zip64Fields(zip, pos, nameEnd);
     if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
     const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const size = zip.readUInt32LE(pos + 20);
     if (start + size > zip.length) throw unreadable();
     // Bit 0 of the flags: encrypted. Only stored (0) and deflated (8) entries are readable.
     const method = zip.readUInt16LE(pos + 8) & 1 ? -1 : zip.readUInt16LE(pos + 10);

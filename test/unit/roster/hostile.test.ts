@@ -86,6 +86,7 @@ describe('real-world XML', () => {
     ['UTF-16 LE without BOM', { encoding: 'utf16le', bom: false }],
     ['UTF-8 with BOM', { encoding: 'utf8', bom: true }],
     ['backslash entry names', { backslash: true }],
+    ['ZIP64 sizes and offsets', { zip64: true }],
   ] as const)('%s: the same rows as plain UTF-8', async (_label, options) => {
     const data = `${header}${personRow(2, 0)}${personRow(3, 1)}`;
     const plain = await parseRoster(corpus.rawXlsx(data), { now: NOW });

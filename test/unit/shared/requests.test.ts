@@ -84,7 +84,10 @@ describe('realname.fetch', () => {
 describe('roster', () => {
   it('import: only uploads under roster-uploads/; dryRun only when true, sheet only when a non-empty string', () => {
     const check = checkerOf('roster', 'import');
-    expect(check({ fileID: UPLOAD })).toEqual({ ok: true, value: { fileID: UPLOAD, dryRun: false, mode: 'merge', acceptConflicts: false } });
+    expect(check({ fileID: UPLOAD })).toEqual({
+      ok: true,
+      value: { fileID: UPLOAD, dryRun: false, mode: 'merge', acceptConflicts: false },
+    });
     expect(check({ fileID: UPLOAD, dryRun: true, sheet: '名单' })).toEqual({
       ok: true,
       value: { fileID: UPLOAD, dryRun: true, mode: 'merge', acceptConflicts: false, sheet: '名单' },

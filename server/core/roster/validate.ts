@@ -91,12 +91,12 @@ export class RowValidator {
     this.columns = Object.fromEntries(columns.map((column) => [column.field, column]));
   }
 
-  /** The field's cell (the first non-blank one when its header is merged) and its text. */
   /** The row is the template's example (its ID is the template's marker): it is never imported. */
   isExample(row: SheetRow): boolean {
     return this.read(row, 'idCard').text.toUpperCase() === TEMPLATE_EXAMPLE_ID;
   }
 
+  /** The field's cell (the first non-blank one when its header is merged) and its text. */
   private read(row: SheetRow, field: RosterField): { cell: Cell; text: string } {
     for (const index of this.columns[field]?.indexes ?? []) {
       const cell = row.cells[index] ?? EMPTY;

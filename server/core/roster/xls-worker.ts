@@ -13,9 +13,18 @@ import type * as XLSX from 'xlsx';
 import type { CellRange } from './types';
 
 /** Heap of the worker (SheetJS measured ~115 MB of heap for a 3.2 MB, 20k-row .xls). */
-export const XLS_WORKER_HEAP_MB = 160;
+export const XLS_WORKER_HEAP_MB = 128;
 /** Wall-clock limit of one parse: a real .xls of at most 4 MB parses in well under a second. */
 export const XLS_WORKER_TIME_MS = 20_000;
+/**
+ * Growth of the whole process's RSS the parse may cause. The heap limit alone is not enough: when
+ * the process runs with `--max-old-space-size` (the sandbox sets it from the function's memory, a
+ * runtime may too), V8 takes that flag over the worker's `resourceLimits` (nodejs/node#43991), so
+ * the parent also watches the process's RSS and stops the worker past this.
+ */
+export const XLS_WORKER_RSS_GROWTH_MB = 160;
+/** How often the parent samples RSS while the worker parses. */
+const RSS_POLL_MS = 25;
 
 const MARK = 'realname-starter/roster-xls';
 
@@ -103,7 +112,10 @@ require(require('worker_threads').workerData.file);
 `;
 
 /** Parses an .xls in a worker with bounded heap and time; never throws for what the file holds. */
-export function parseXlsIsolated(buffer: Buffer, limits = { heapMb: XLS_WORKER_HEAP_MB, timeMs: XLS_WORKER_TIME_MS }) {
+export function parseXlsIsolated(
+  buffer: Buffer,
+  limits = { heapMb: XLS_WORKER_HEAP_MB, timeMs: XLS_WORKER_TIME_MS, rssGrowthMb: XLS_WORKER_RSS_GROWTH_MB },
+) {
   return new Promise<XlsOutcome>((resolve, reject) => {
     const ts = __filename.endsWith('.ts');
     const worker = new Worker(ts ? TS_WORKER : __filename, {
@@ -114,10 +126,17 @@ export function parseXlsIsolated(buffer: Buffer, limits = { heapMb: XLS_WORKER_H
       stderr: true,
     });
     let settled = false;
+    const baseline = process.memoryUsage.rss();
+    const watch = setInterval(() => {
+      if (process.memoryUsage.rss() - baseline > limits.rssGrowthMb * 1024 * 1024) {
+        settle({ ok: false, reason: 'too-complex' });
+      }
+    }, RSS_POLL_MS);
     const settle = (outcome: XlsOutcome | Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearInterval(watch);
       void worker.terminate();
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);

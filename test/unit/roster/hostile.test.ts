@@ -128,7 +128,10 @@ describe('one bad cell is one row error', () => {
 describe('.xls in a worker with bounded memory', () => {
   it('refuses an .xls whose parse outgrows the heap, and the process carries on', async () => {
     const xls = corpus.xlsRoster(3000);
-    expect(await parseXlsIsolated(xls, { heapMb: 4, timeMs: 60_000 })).toEqual({ ok: false, reason: 'too-complex' });
+    const limits = { heapMb: 128, timeMs: 60_000, rssGrowthMb: 1024 };
+    expect(await parseXlsIsolated(xls, { ...limits, heapMb: 4 })).toEqual({ ok: false, reason: 'too-complex' });
+    // Where --max-old-space-size overrides the worker's heap limit, the process's RSS growth stops it.
+    expect(await parseXlsIsolated(xls, { ...limits, rssGrowthMb: 1 })).toEqual({ ok: false, reason: 'too-complex' });
     const normal = await parseXlsIsolated(xls);
     expect(normal.ok).toBe(true);
   }, 60_000);

@@ -240,8 +240,8 @@ describe('roster import', () => {
   });
 
   describe('merge, replace and conflicts', () => {
-    // People 200–203, used by no other test.
-    const [a, b, c, d] = [200, 201, 202, 203].map(person) as [Person, Person, Person, Person];
+    // People 50200–50203: no other file of this suite holds them (the others stay below 3500).
+    const [a, b, c, d] = [50200, 50201, 50202, 50203].map(person) as [Person, Person, Person, Person];
     const stored = (p: Person) =>
       sandbox.db
         .dump('roster')
@@ -403,7 +403,7 @@ describe('CLI (npm run roster)', () => {
   });
 
   it('--accept-conflicts and --replace map to the job', async () => {
-    const p = person(300);
+    const p = person(50300);
     fs.writeFileSync(path.join(dir, 'base.csv'), csv([HEADER, personRow(p) as string[]]));
     expect((await cli(dir, 'import', 'base.csv')).code).toBe(0);
     fs.writeFileSync(

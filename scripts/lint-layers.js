@@ -14,7 +14,7 @@
  *   scripts              build, deploy, CLI, benchmarks                      + manifest, core, lib/settings, sandbox, miniprogram, test fixtures
  *
  * Tests may import anything. Packages: the shared layer, the manifest and the client import none;
- * the core only what pure computation needs (crypto, streams, zlib, the spreadsheet libraries);
+ * the core only what pure computation needs (crypto, streams, zlib, a worker thread, the spreadsheet libraries);
  * the sandbox never imports wx-server-sdk (it emulates the server the SDK talks to). Specifiers must
  * be string literals, so every import can be checked.
  */
@@ -40,7 +40,7 @@ const LAYERS = [
     name: 'server/core',
     files: 'server/core/',
     may: ['server/core/', 'miniprogram/shared/'],
-    packages: ['crypto', 'util', 'stream', 'string_decoder', 'zlib', 'xlsx', 'node-xlsx'],
+    packages: ['crypto', 'util', 'stream', 'string_decoder', 'zlib', 'worker_threads', 'xlsx', 'node-xlsx'],
   },
   {
     name: 'server/lib',

@@ -1,41 +1,70 @@
 /**
- * Roster CLI for a PC:
- *   npm run roster -- import <file> [--dry-run] [--json] [--sheet <name>] [--sandbox <url>] [--as <openid>]
- *   npm run roster -- template <out.xlsx> [--sandbox <url>]
- * Runs the same import through the `roster` function of a running sandbox (default
- * http://127.0.0.1:8787, as the seeded demo admin): upload to storage, `import`, then `run` until
- * the job is done. With --json it prints one JSON object; it exits 2 when the file could not be
- * read at all, 1 on any other failure.
+ * Roster CLI for a PC (see USAGE below). Runs the same import through the `roster` function of a
+ * running sandbox (default http://127.0.0.1:8787, as the seeded demo admin): upload to storage,
+ * `import`, then `run` until the job is done. Paths are relative to the directory the command was
+ * typed in (`npm run` moves to the project root; npm keeps the original in INIT_CWD).
+ *
+ * Exit codes: 0 every row imported (or unchanged); 1 some rows failed or conflicted (the error
+ * report is saved next to the input file), or another failure; 2 the file could not be read.
  */
+import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import type { RosterJobStatus } from '../miniprogram/shared/contracts';
 import { DEFAULT_PORT } from '../sandbox';
 import { DEMO_ADMIN_OPENID } from '../sandbox/demo';
 
+const USAGE = `用法 / usage:
+  npm run roster -- import <file> [options]     导入名单（.xlsx / .xls / .csv）
+  npm run roster -- template [out.xlsx]         下载名单模板（默认 roster-template.xlsx）
+  npm run roster -- --help                      显示本说明
+
+import options:
+  --dry-run            只校验并统计，不写入
+  --replace            以表格为准：表格中有的列里留空的格子会清空已有信息（默认“补充更新”：留空保留）
+  --accept-conflicts   身份证号已登记为其他姓名的行也按文件写入（默认作为冲突报告，不写入）
+  --sheet <name>       指定工作表
+  --json               输出一个 JSON 对象
+  --sandbox <url>      沙箱地址（默认 http://127.0.0.1:${DEFAULT_PORT}）
+  --as <openid>        以该 openid 调用（默认沙箱的演示管理员）
+
+退出码 / exit codes: 0 全部成功；1 有行出错或冲突（错误报告保存在输入文件旁），或其他失败；2 文件无法读取`;
+
+/** Job-level codes that mean the file itself could not be read as a roster: exit 2. */
+const UNREADABLE = /^ROSTER_(FILE_|NO_HEADER|NO_DATA|SHEET_NOT_FOUND|XLS_TOO_COMPLEX|TOO_MANY_)/;
+
 interface Options {
   command: string;
   file: string;
   dryRun: boolean;
+  replace: boolean;
+  acceptConflicts: boolean;
   json: boolean;
+  help: boolean;
   sheet?: string;
   sandbox: string;
   openid: string;
 }
+
+const VALUE_FLAGS = ['--sheet', '--sandbox', '--as'];
+
+/** Where the user typed the command: `npm run` runs scripts from the project root. */
+const userDir = () => process.env.INIT_CWD || process.cwd();
 
 function parseArgs(args: string[]): Options {
   const value = (flag: string) => {
     const at = args.indexOf(flag);
     return at >= 0 ? args[at + 1] : undefined;
   };
-  const positional = args.filter(
-    (a, i) => !a.startsWith('--') && !['--sheet', '--sandbox', '--as'].includes(args[i - 1] ?? ''),
-  );
+  const positional = args.filter((a, i) => !a.startsWith('-') && !VALUE_FLAGS.includes(args[i - 1] ?? ''));
   return {
     command: positional[0] ?? '',
-    file: positional[1] ?? '',
+    file: positional[1] ? path.resolve(userDir(), positional[1]) : '',
     dryRun: args.includes('--dry-run'),
+    replace: args.includes('--replace'),
+    acceptConflicts: args.includes('--accept-conflicts'),
     json: args.includes('--json'),
+    help: args.includes('--help') || args.includes('-h') || positional[0] === 'help',
     sheet: value('--sheet'),
     sandbox: (value('--sandbox') ?? `http://127.0.0.1:${process.env.SANDBOX_PORT ?? DEFAULT_PORT}`).replace(/\/+$/, ''),
     openid: value('--as') ?? DEMO_ADMIN_OPENID,
@@ -53,7 +82,9 @@ async function call(o: Options, event: Record<string, unknown>): Promise<Record<
 }
 
 async function upload(o: Options, content: Buffer): Promise<string> {
-  const cloudPath = `roster-uploads/cli-${Date.now()}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
+  // A random part: nobody can guess (and read) the upload while it exists.
+  const nonce = crypto.randomBytes(8).toString('hex');
+  const cloudPath = `roster-uploads/cli-${Date.now()}-${nonce}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
   const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
     headers: { 'X-WX-OPENID': o.openid },
@@ -63,40 +94,96 @@ async function upload(o: Options, content: Buffer): Promise<string> {
   return String(((await res.json()) as { fileID: string }).fileID);
 }
 
+type Status = RosterJobStatus & { ok: boolean; code?: string; message?: string };
+
 async function runImport(o: Options): Promise<number> {
   if (!o.file || !fs.existsSync(o.file)) {
     console.error(`file not found: ${o.file || '(none given)'}`);
     return 2;
   }
   const fileID = await upload(o, fs.readFileSync(o.file));
-  const started = await call(o, { action: 'import', fileID, dryRun: o.dryRun, ...(o.sheet ? { sheet: o.sheet } : {}) });
-  if (!started.ok) {
-    if (o.json) console.log(JSON.stringify({ error: { code: started.code, message: started.message } }));
-    else console.error(`导入失败：${String(started.message)} (${String(started.code)})`);
-    return String(started.code).startsWith('ROSTER_FILE') || started.code === 'ROSTER_NO_HEADER' ? 2 : 1;
-  }
-  let status = (await call(o, { action: 'status', jobId: started.jobId })) as unknown as RosterJobStatus & {
-    ok: boolean;
-  };
-  while (status.ok && status.state === 'running') {
-    if (!o.json) process.stderr.write(`\r已处理 ${status.processed} 行…`);
-    status = (await call(o, { action: 'run', jobId: started.jobId })) as unknown as RosterJobStatus & { ok: boolean };
-  }
-  printResult(o, status);
-  return 0;
+  const started = await call(o, importEvent(o, fileID));
+  if (!started.ok) return refused(o, String(started.code), String(started.message));
+  const jobId = String(started.jobId);
+  if (!o.json) console.error(`任务 jobId: ${jobId}`);
+  const status = await drive(o, jobId);
+  if (!status.ok) return refused(o, String(status.code), String(status.message), jobId);
+  if (status.state === 'failed') return failedJob(o, status, jobId);
+  const report = status.reportFileID ? await saveReport(o, jobId) : undefined;
+  printResult(o, status, jobId, report);
+  return status.failed > 0 || (status.conflicts ?? 0) > 0 ? 1 : 0;
 }
 
-function printResult(o: Options, status: RosterJobStatus): void {
+function importEvent(o: Options, fileID: string): Record<string, unknown> {
+  const event: Record<string, unknown> = { action: 'import', fileID, dryRun: o.dryRun };
+  event.mode = o.replace ? 'replace' : 'merge';
+  event.acceptConflicts = o.acceptConflicts;
+  if (o.sheet) event.sheet = o.sheet;
+  return event;
+}
+
+/** `run` until the job has ended (or a call fails). */
+async function drive(o: Options, jobId: string): Promise<Status> {
+  let status = (await call(o, { action: 'status', jobId })) as unknown as Status;
+  while (status.ok && status.state === 'running') {
+    if (!o.json) process.stderr.write(`\r已处理 ${status.processed} 行…`);
+    status = (await call(o, { action: 'run', jobId })) as unknown as Status;
+  }
+  return status;
+}
+
+function failedJob(o: Options, status: Status, jobId: string): number {
+  return refused(o, status.failure?.code ?? 'INTERNAL', status.failure?.message ?? '导入失败', jobId);
+}
+
+/** The import was refused or failed as a whole: 2 when the file itself could not be read. */
+function refused(o: Options, code: string, message: string, jobId?: string): number {
+  if (o.json) console.log(JSON.stringify({ ...(jobId ? { jobId } : {}), error: { code, message } }));
+  else console.error(`\n导入失败：${message} (${code})`);
+  return UNREADABLE.test(code) ? 2 : 1;
+}
+
+/** `<input>.errors.xlsx` beside the input file; answers its path. */
+async function saveReport(o: Options, jobId: string): Promise<string> {
+  const res = await call(o, { action: 'report', jobId });
+  if (!res.ok) throw new Error(`the error report could not be fetched: ${String(res.message)}`);
+  const content = Buffer.from(await (await fetch(encodeURI(String(res.tempFileURL)))).arrayBuffer());
+  const { dir, name } = path.parse(o.file);
+  const out = path.join(dir, `${name}.errors.xlsx`);
+  fs.writeFileSync(out, content);
+  return out;
+}
+
+function printResult(o: Options, status: Status, jobId: string, report: string | undefined): void {
   const { total, inserted, updated, unchanged, failed, errors } = status;
+  const conflicts = status.conflicts ?? 0;
+  const mode = o.replace ? 'replace' : 'merge';
   if (o.json) {
-    console.log(JSON.stringify({ total, inserted, updated, unchanged, failed, errors, dryRun: o.dryRun }));
+    console.log(
+      JSON.stringify({
+        jobId,
+        total,
+        inserted,
+        updated,
+        unchanged,
+        conflicts,
+        failed,
+        errors,
+        dryRun: o.dryRun,
+        mode,
+        ...(report ? { report } : {}),
+      }),
+    );
     return;
   }
   console.log(
-    `\r${o.dryRun ? '预检（未写入）' : '导入完成'}：共 ${total} 行，新增 ${inserted}，更新 ${updated}，未变 ${unchanged}，有误 ${failed}`,
+    `\r${o.dryRun ? '预检（未写入）' : '导入完成'}：共 ${total} 行，新增 ${inserted}，更新 ${updated}，未变 ${unchanged}，冲突 ${conflicts}，有误 ${failed}`,
   );
+  console.log(`jobId: ${jobId}`);
   for (const e of errors.slice(0, 20)) console.log(`  第 ${e.row} 行 [${e.column}] ${e.message}`);
-  if (errors.length > 20 || failed > errors.length) console.log('  …完整列表见错误报告（roster.report）');
+  if (conflicts > 0 && !o.acceptConflicts)
+    console.log('  冲突的行未写入；确认是同一个人后可加 --accept-conflicts 重新导入');
+  if (report) console.log(`错误报告已保存：${report}`);
 }
 
 async function template(o: Options): Promise<number> {
@@ -105,7 +192,7 @@ async function template(o: Options): Promise<number> {
     console.error(String(res.message));
     return 1;
   }
-  const out = o.file || 'roster-template.xlsx';
+  const out = o.file || path.resolve(userDir(), 'roster-template.xlsx');
   const content = Buffer.from(await (await fetch(encodeURI(String(res.tempFileURL)))).arrayBuffer());
   fs.writeFileSync(out, content);
   console.log(`模板已保存：${out}`);
@@ -114,6 +201,10 @@ async function template(o: Options): Promise<number> {
 
 export async function main(args: string[]): Promise<number> {
   const o = parseArgs(args);
+  if (o.help) {
+    console.log(USAGE);
+    return 0;
+  }
   try {
     if (o.command === 'import') return await runImport(o);
     if (o.command === 'template') return await template(o);
@@ -126,8 +217,6 @@ export async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
-  console.error(
-    'usage: npm run roster -- import <file> [--dry-run] [--json] [--sheet <name>] [--sandbox <url>]\n       npm run roster -- template [out.xlsx]',
-  );
+  console.error(USAGE);
   return 1;
 }

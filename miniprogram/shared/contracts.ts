@@ -268,7 +268,15 @@ export interface RosterImportRequest {
   dryRun?: boolean;
   /** Sheet name; default: the first sheet with recognisable headers. */
   sheet?: string;
+  /**
+   * 'merge' (default): columns absent from the file and empty cells keep what is stored.
+   * 'replace': an empty cell in a column the file has clears the stored value.
+   */
+  mode?: RosterImportMode;
+  /** Apply rows whose ID is stored under another name (default: reported as ROW_CONFLICT, not applied). */
+  acceptConflicts?: boolean;
 }
+export type RosterImportMode = 'merge' | 'replace';
 export interface RosterImportResponse {
   jobId: string;
 }
@@ -279,12 +287,17 @@ export interface RosterJobStatus {
   jobId: string;
   state: RosterJobState;
   dryRun: boolean;
+  mode: RosterImportMode;
+  acceptConflicts: boolean;
   sheet: string;
   total: number;
   processed: number;
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Rows whose ID is already stored under another name: reported (ROW_CONFLICT), not applied. */
+  conflicts: number;
+  /** Rows with errors (not imported). */
   failed: number;
   /** The first 100 row errors. */
   errors: RosterRowError[];

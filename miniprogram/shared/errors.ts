@@ -104,11 +104,25 @@ export const ERRORS = {
   ROSTER_ALREADY_IMPORTING: '相同文件正在导入中，请勿重复提交',
   ROSTER_JOB_ABANDONED: '导入任务长时间没有继续，已终止并删除上传的文件，请重新导入',
   ROSTER_JOB_STALLED: '导入任务长时间没有进展，请稍后重新导入',
+  ROSTER_FILE_XLSB: '不支持 Excel 二进制工作簿（.xlsb）：请在 Excel 中“另存为” .xlsx 格式后上传',
+  ROSTER_FILE_ODS: '不支持 OpenDocument 表格（.ods）：请另存为 .xlsx、.xls 或 .csv 后上传',
+  ROSTER_FILE_ENCRYPTED: '文件设置了打开密码：请在 Excel 中取消密码（文件 → 信息 → 保护工作簿），另存为 .xlsx 后上传',
+  ROSTER_XLS_TOO_COMPLEX:
+    '该 .xls 文件过大或结构过于复杂，无法在限定内存内读取：请在 Excel 中“另存为” .xlsx 格式后上传',
+  ROSTER_TOO_MANY_ROWS: '行数超过上限（Excel 的 1,048,576 行）：请拆分后分批导入',
+  ROSTER_TOO_MANY_COLUMNS: '列数超过上限（Excel 的 16,384 列）或某一行内容过长：请只保留名单所需的列',
+  ROSTER_TOO_MANY_MERGES: '合并单元格过多：请取消合并单元格（开始 → 合并后居中 → 取消合并）后上传',
+  ROSTER_TOO_MANY_STRINGS: '文件中的文字总量超过上限：请删除与名单无关的工作表或拆分后分批导入',
+  ROSTER_NO_DATA: '表格只有表头，没有可导入的数据行',
+  ROSTER_REPORT_TRUNCATED: '错误过多，报告只列出前面的部分：请先修正这些问题（常见原因是列顺序或格式不对）',
 
   // --- roster row errors (each carries row and column) ---
   ROW_REQUIRED: '必填项为空',
   ROW_ID_NUMERIC: '身份证号被存成了数字，后几位已丢失：请把该列设为“文本”后重新填写',
   ROW_DUPLICATE: '与文件中前面的行身份证号重复',
+  ROW_UNREADABLE: '该行有无法识别的内容，已跳过',
+  ROW_DATE_INVALID: '日期超出范围（应在 1900 年至 9999 年之间）',
+  ROW_CONFLICT: '该身份证号已登记为另一个姓名：未导入（确认无误后可选择“接受冲突”重新导入）',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

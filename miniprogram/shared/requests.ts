@@ -209,11 +209,18 @@ export const REQUESTS: Checkers = {
     access: empty,
     // Only the file is checked here: the upload holds plain PII and only the function can delete it,
     // so a request naming a real upload always reaches the service (a bad sheet name is answered
-    // ROSTER_SHEET_NOT_FOUND there, and the upload deleted); `dryRun` is true or false.
+    // ROSTER_SHEET_NOT_FOUND there, and the upload deleted); `dryRun` and `acceptConflicts` are
+    // true or false, `mode` is 'replace' only when asked for exactly (anything else merges).
     import: (raw) => {
       if (!isRosterUpload(raw.fileID)) return refuse('INVALID_REQUEST', '请先上传 roster-uploads/ 下的表格文件');
       const sheet = typeof raw.sheet === 'string' && raw.sheet !== '' ? raw.sheet : undefined;
-      return accept({ fileID: raw.fileID, dryRun: raw.dryRun === true, ...(sheet === undefined ? {} : { sheet }) });
+      return accept({
+        fileID: raw.fileID,
+        dryRun: raw.dryRun === true,
+        mode: raw.mode === 'replace' ? 'replace' : 'merge',
+        acceptConflicts: raw.acceptConflicts === true,
+        ...(sheet === undefined ? {} : { sheet }),
+      });
     },
     run: jobRequest,
     status: jobRequest,

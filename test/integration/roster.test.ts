@@ -18,7 +18,19 @@ import {
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
 import { decryptField } from '../../server/core/pii';
-import { cellTraps, cleanRoster, csv, csvRows, junk, person, rowErrors, xlsRoster } from '../fixtures/roster/generate';
+import {
+  cellTraps,
+  cleanRoster,
+  csv,
+  csvRows,
+  HEADER,
+  junk,
+  person,
+  personRow,
+  rowErrors,
+  xlsRoster,
+  type Person,
+} from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
 
@@ -174,7 +186,10 @@ describe('roster import', () => {
     const files = junk();
     for (const [name, content] of Object.entries(files)) {
       const { started, fileID } = await importFile(content, `${name}.xlsx`);
-      expect(started).toMatchObject({ ok: false, code: expect.stringMatching(/^ROSTER_(FILE_UNREADABLE|NO_HEADER)$/) });
+      expect(started).toMatchObject({
+        ok: false,
+        code: expect.stringMatching(/^ROSTER_(FILE_UNREADABLE|NO_HEADER|FILE_ENCRYPTED)$/),
+      });
       expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
     }
   });
@@ -208,17 +223,101 @@ describe('roster import', () => {
   it('dry run counts and reports without writing', async () => {
     const before = rosterIds().size;
     const { status } = await importFile(rowErrors(60), 'dry.xlsx', { dryRun: true });
-    // People 50–59 are new; 1, 3 and 4 were last imported from the traps file with fewer columns.
-    expect(status).toMatchObject({ state: 'done', dryRun: true, inserted: 10, updated: 3, unchanged: 47 });
+    // People 50–59 are new. 1, 3 and 4 were last imported from the traps file with fewer columns:
+    // merged, 1 and 4 kept their other fields (unchanged); 3's department there was 内科 (updated).
+    expect(status).toMatchObject({ state: 'done', dryRun: true, inserted: 10, updated: 1, unchanged: 49 });
     expect(rosterIds().size).toBe(before);
   });
 
-  it('serves the template, which re-imports cleanly', async () => {
+  it('serves the template, which imports nothing untouched (its example row is marked)', async () => {
     const template = await roster({ action: 'template' });
     expect(template).toMatchObject({ ok: true, fileID: expect.stringContaining('roster-templates/') });
     const content = Buffer.from(await (await fetch(encodeURI(String(template.tempFileURL)))).arrayBuffer());
-    const { status } = await importFile(content, 'template.xlsx', { dryRun: true });
-    expect(status).toMatchObject({ state: 'done', total: 1, failed: 0 });
+    const before = rosterIds().size;
+    const { started, fileID } = await importFile(content, 'template.xlsx');
+    expect(started).toMatchObject({ ok: false, code: 'ROSTER_NO_DATA' });
+    expect(sandbox.storage.exists(sandbox.storage.pathOf(fileID)!)).toBe(false);
+    expect(rosterIds().size).toBe(before);
+  });
+
+  describe('merge, replace and conflicts', () => {
+    // People 50200–50203: no other file of this suite holds them (the others stay below 3500).
+    const [a, b, c, d] = [50200, 50201, 50202, 50203].map(person) as [Person, Person, Person, Person];
+    const stored = (p: Person) =>
+      sandbox.db
+        .dump('roster')
+        .map((doc) => rosterFieldsOf(sandbox, doc))
+        .find((f) => f.idCard === p.idCard);
+
+    beforeAll(async () => {
+      const rows = [HEADER, ...[a, b, c, d].map((p) => personRow(p, '备注' + p.employeeNo) as string[])];
+      const { status } = await importFile(csv(rows), 'base.csv');
+      expect(status).toMatchObject({ state: 'done', inserted: 4, conflicts: 0, failed: 0 });
+    });
+
+    it('a file with fewer columns leaves the other fields unchanged (merge is the default)', async () => {
+      const rows = [
+        ['姓名', '身份证号', '手机号'],
+        [a.name, a.idCard, '13912345678'],
+        [b.name, b.idCard, b.phone],
+      ];
+      const { status } = await importFile(csv(rows), 'fewer.csv');
+      expect(status).toMatchObject({
+        state: 'done',
+        mode: 'merge',
+        inserted: 0,
+        updated: 1,
+        unchanged: 1,
+        conflicts: 0,
+      });
+      expect(stored(a)).toEqual({
+        name: a.name,
+        idCard: a.idCard,
+        phone: '13912345678',
+        department: a.department,
+        employeeNo: a.employeeNo,
+        note: '备注' + a.employeeNo,
+      });
+      expect(stored(b)).toMatchObject({ department: b.department, employeeNo: b.employeeNo });
+    });
+
+    it('an empty cell keeps the stored value when merging and clears it only in replace mode', async () => {
+      const rows = [
+        ['姓名', '身份证号', '部门', '工号'],
+        [c.name, c.idCard, '', c.employeeNo],
+      ];
+      const merged = await importFile(csv(rows), 'empty-merge.csv');
+      expect(merged.status).toMatchObject({ state: 'done', unchanged: 1, updated: 0 });
+      expect(stored(c)).toMatchObject({ department: c.department, note: '备注' + c.employeeNo });
+      const replaced = await importFile(csv(rows), 'empty-replace.csv', { mode: 'replace' });
+      expect(replaced.status).toMatchObject({ state: 'done', mode: 'replace', updated: 1 });
+      // Cleared where the file has the column and the cell is empty; 备注 (not in the file) kept.
+      expect(stored(c)).toEqual({
+        name: c.name,
+        idCard: c.idCard,
+        phone: c.phone,
+        employeeNo: c.employeeNo,
+        note: '备注' + c.employeeNo,
+      });
+    });
+
+    it('an ID stored under another name is a conflict, not applied unless the admin accepts conflicts', async () => {
+      const rows = [
+        ['姓名', '身份证号', '部门'],
+        ['改名字', d.idCard, '新部门'],
+        [a.name, a.idCard, a.department],
+      ];
+      const { status } = await importFile(csv(rows), 'renamed.csv');
+      expect(status).toMatchObject({ state: 'done', conflicts: 1, failed: 0, inserted: 0, unchanged: 1 });
+      expect(status!.errors).toEqual([expect.objectContaining({ row: 2, column: '姓名', code: 'ROW_CONFLICT' })]);
+      expect(JSON.stringify(status)).not.toContain('改名字');
+      expect(stored(d)).toMatchObject({ name: d.name, department: d.department });
+      expect(status!.reportFileID).toEqual(expect.stringContaining('roster-reports/'));
+
+      const accepted = await importFile(csv(rows), 'renamed-accepted.csv', { acceptConflicts: true });
+      expect(accepted.status).toMatchObject({ state: 'done', acceptConflicts: true, conflicts: 0, updated: 1 });
+      expect(stored(d)).toMatchObject({ name: '改名字', department: '新部门', employeeNo: d.employeeNo });
+    });
   });
 
   it('marks a face binding as in the roster', async () => {
@@ -245,14 +344,13 @@ describe('roster import', () => {
 });
 
 describe('CLI (npm run roster)', () => {
-  const cli = (...args: string[]) =>
+  /** The CLI as `npm run roster` starts it: from the project root, the user's directory in INIT_CWD. */
+  const cli = (cwd: string | undefined, ...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(
         process.execPath,
         ['scripts/run.js', 'scripts/roster.ts', ...args, '--sandbox', sandbox.url, '--as', ADMIN],
-        {
-          cwd: path.resolve(__dirname, '../..'),
-        },
+        { cwd: path.resolve(__dirname, '../..'), env: { ...process.env, INIT_CWD: cwd ?? '' } },
       );
       let stdout = '';
       let stderr = '';
@@ -260,28 +358,75 @@ describe('CLI (npm run roster)', () => {
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       child.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-cli-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('imports a file and prints one JSON object; exits 2 for an unreadable file', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-cli-'));
-    try {
-      const good = path.join(dir, 'people.xlsx');
-      fs.writeFileSync(good, rowErrors(60));
-      const res = await cli('import', good, '--json', '--dry-run');
-      expect(res.code).toBe(0);
-      const out = JSON.parse(res.stdout) as Record<string, unknown>;
-      expect(out).toMatchObject({ total: 66, failed: 6, dryRun: true });
-      expect((out.inserted as number) + (out.updated as number) + (out.unchanged as number)).toBe(60);
-      expect((out.errors as unknown[]).length).toBe(8); // 6 rows, two of them with two problems
-      expect(out.errors).toContainEqual(expect.objectContaining({ row: 62, column: '身份证号', code: 'ID_15_DIGIT' }));
-
-      const bad = path.join(dir, 'notes.xlsx');
-      fs.writeFileSync(bad, junk().pdf);
-      const refused = await cli('import', bad, '--json');
-      expect(refused.code).toBe(2);
-      expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROSTER_FILE_UNREADABLE' } });
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+  it('--help exits 0 and lists both commands and the import options', async () => {
+    const res = await cli(undefined, '--help');
+    expect(res.code).toBe(0);
+    for (const word of ['import', 'template', '--replace', '--accept-conflicts', '--dry-run']) {
+      expect(res.stdout).toContain(word);
     }
+  });
+
+  it('reads a path relative to where it was typed, prints the jobId, saves the report beside the file, exits 1 on failed rows', async () => {
+    fs.writeFileSync(path.join(dir, 'people.xlsx'), rowErrors(60));
+    const res = await cli(dir, 'import', 'people.xlsx', '--json', '--dry-run');
+    expect(res.code).toBe(1);
+    const out = JSON.parse(res.stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({ jobId: expect.stringMatching(/^[0-9a-f]{24}$/), total: 66, failed: 6, dryRun: true });
+    expect((out.inserted as number) + (out.updated as number) + (out.unchanged as number)).toBe(60);
+    expect((out.errors as unknown[]).length).toBe(8); // 6 rows, two of them with two problems
+    expect(out.errors).toContainEqual(expect.objectContaining({ row: 62, column: '身份证号', code: 'ID_15_DIGIT' }));
+    const report = path.join(dir, 'people.errors.xlsx');
+    expect(out.report).toBe(report);
+    const { parse } = require('node-xlsx') as typeof import('node-xlsx');
+    expect(parse(fs.readFileSync(report))[0]!.data[0]).toEqual(['行号', '列', '问题']);
+
+    const text = await cli(dir, 'import', 'people.xlsx', '--dry-run');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('jobId: ');
+    expect(text.stdout).toContain('错误报告已保存');
+  });
+
+  it('exits 0 when every row imported, 2 when the file cannot be read', async () => {
+    fs.writeFileSync(path.join(dir, 'clean.csv'), csv(csvRows(5)));
+    expect((await cli(dir, 'import', 'clean.csv', '--json')).code).toBe(0);
+    fs.writeFileSync(path.join(dir, 'notes.xlsx'), junk().pdf);
+    const refused = await cli(dir, 'import', 'notes.xlsx', '--json');
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ROSTER_FILE_UNREADABLE' } });
+    fs.writeFileSync(path.join(dir, 'header-only.csv'), csv([HEADER]));
+    expect(JSON.parse((await cli(dir, 'import', 'header-only.csv', '--json')).stdout)).toMatchObject({
+      error: { code: 'ROSTER_NO_DATA' },
+    });
+  });
+
+  it('--accept-conflicts and --replace map to the job', async () => {
+    const p = person(50300);
+    fs.writeFileSync(path.join(dir, 'base.csv'), csv([HEADER, personRow(p) as string[]]));
+    expect((await cli(dir, 'import', 'base.csv')).code).toBe(0);
+    fs.writeFileSync(
+      path.join(dir, 'renamed.csv'),
+      csv([
+        ['姓名', '身份证号', '部门'],
+        ['另一个名字', p.idCard, ''],
+      ]),
+    );
+    const conflict = await cli(dir, 'import', 'renamed.csv', '--json');
+    expect(conflict.code).toBe(1);
+    expect(JSON.parse(conflict.stdout)).toMatchObject({ conflicts: 1, updated: 0, mode: 'merge' });
+    const accepted = await cli(dir, 'import', 'renamed.csv', '--json', '--accept-conflicts', '--replace');
+    expect(accepted.code).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ conflicts: 0, updated: 1, mode: 'replace' });
+    const stored = sandbox.db
+      .dump('roster')
+      .map((doc) => rosterFieldsOf(sandbox, doc))
+      .find((f) => f.idCard === p.idCard);
+    // Replace: the empty 部门 cleared the department; 工号 (not in the file) kept.
+    expect(stored).toMatchObject({ name: '另一个名字', employeeNo: p.employeeNo });
+    expect(stored).not.toHaveProperty('department');
   });
 });
 
@@ -535,6 +680,37 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(await call({ action: 'import', fileID: await put('same-3.xlsx') })).toMatchObject({ ok: true });
     } finally {
       await paused.stop();
+    }
+  });
+
+  it('the sweep deletes error reports past their retention (7 days), and the job says so', async () => {
+    const aging = await ownSandbox();
+    try {
+      const call = (event: Record<string, unknown>) => roster(event, ADMIN, aging);
+      const started = await call({
+        action: 'import',
+        fileID: await putUpload(aging, 'roster-uploads/old.xlsx', rowErrors(5)),
+      });
+      const status = await call({ action: 'status', jobId: started.jobId });
+      expect(status).toMatchObject({ state: 'done', reportFileID: expect.stringContaining('roster-reports/') });
+      const reportPath = aging.storage.pathOf(String(status.reportFileID))!;
+      const sweep = () => aging.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+      // Within the retention the report stays.
+      await post(aging, '/sandbox/clock', { offsetSeconds: 6 * 86_400 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 0 } });
+      expect(aging.storage.exists(reportPath)).toBe(true);
+      await post(aging, '/sandbox/clock', { offsetSeconds: 8 * 86_400 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 1 } });
+      expect(aging.storage.exists(reportPath)).toBe(false);
+      expect(await call({ action: 'report', jobId: started.jobId })).toMatchObject({
+        ok: false,
+        code: 'ROSTER_JOB_NOT_FOUND',
+        message: expect.stringContaining('保留期限'),
+      });
+      expect(await call({ action: 'status', jobId: started.jobId })).not.toHaveProperty('reportFileID');
+      expect(await sweep()).toMatchObject({ ok: true, result: { reports: 0 } });
+    } finally {
+      await aging.stop();
     }
   });
 

@@ -110,6 +110,13 @@ function chooseFile(page: Rendered, name: string, content: Buffer) {
 
 const html = (page: Rendered): string => page.dom!.innerHTML;
 
+/** Taps a van-cell (its inner cell view, as a finger would). */
+function tapCell(page: Rendered, selector: string): void {
+  const inner = page.querySelector(selector)?.querySelector('.van-cell');
+  if (!inner) throw new Error(`tapCell: no van-cell at ${selector}`);
+  inner.dispatchEvent('tap');
+}
+
 describe('roster-import page, admin', () => {
   it('template → choose → upload with progress → dry-run preview with row errors → confirm → rows in the database', async () => {
     const page = await openAsAdmin();
@@ -248,6 +255,64 @@ describe('roster-import page, admin', () => {
     tapButton(page, '#preview-report');
     await waitFor(() => files.opened.length === 2, 15_000);
     expect(sheetOf(files.opened[1]!.content)).toHaveLength(3);
+  });
+
+  it('shows a renamed ID as a conflict, offers merge or replace in plain words, and imports the conflict only when accepted', async () => {
+    // People 9060 and 9061: the other tests of this file use people below 2100, whose names must stay.
+    const p0 = person(9060);
+    const p1 = person(9061);
+    const page = await openAsAdmin();
+    expect(html(page)).toContain('补充更新（推荐）');
+    expect(html(page)).toContain('留空的格子会清空系统里原来的信息');
+    expect(page.data.mode).toBe('merge');
+    // First the two people with every column.
+    chooseFile(
+      page,
+      'base.csv',
+      csv([
+        ['姓名', '身份证号', '部门'],
+        [p0.name, p0.idCard, p0.department],
+        [p1.name, p1.idCard, p1.department],
+      ]),
+    );
+    await reach(page, 'preview');
+    tapButton(page, '#confirm');
+    await reach(page, 'done');
+
+    const rows = [
+      ['姓名', '身份证号', '部门'],
+      ['新名字', p0.idCard, p0.department],
+      [p1.name, p1.idCard, ''],
+    ];
+    files.choose(files.writeFile('renamed.csv', csv(rows)));
+    tapButton(page, '#next-file');
+    await reach(page, 'preview');
+    // Merge: person 1's empty department keeps the stored one (unchanged); person 0 is a conflict.
+    expect(page.data.preview).toMatchObject({ total: 2, conflicts: 1, unchanged: 1, updated: 0, writable: 0 });
+    expect(page.data.preview.conflictRows).toEqual([expect.objectContaining({ row: 2 })]);
+    expect(html(page)).toContain('姓名冲突的行');
+    expect(html(page)).toContain('第 2 行');
+    expect(html(page)).not.toContain('新名字');
+    expect(page.querySelector('#confirm')).toBeFalsy();
+
+    // Replace mode: checked again; the empty department now clears person 1's (an update).
+    tapCell(page, '#mode-replace');
+    await waitFor(
+      () => page.data.mode === 'replace' && page.data.step === 'preview' && page.data.preview?.updated === 1,
+    );
+    expect(page.data.preview).toMatchObject({ conflicts: 1, updated: 1, writable: 1 });
+    expect(html(page)).toContain('不写入冲突的 1 行');
+    tapCell(page, '#mode-merge');
+    await waitFor(() => page.data.mode === 'merge' && page.data.step === 'preview' && page.data.preview?.updated === 0);
+
+    // Accept the conflict: the row is written under the file's name.
+    tapCell(page, '#accept-conflicts');
+    await waitFor(() => page.data.acceptConflicts === true);
+    expect(html(page)).toContain('✔ 按文件中的姓名更新这 1 行');
+    tapButton(page, '#confirm');
+    await reach(page, 'done');
+    expect(page.data.result).toMatchObject({ conflicts: 0, updated: 1, unchanged: 1 });
+    expect(actions.filter((a) => a === 'import')).toHaveLength(6);
   });
 
   it('drives a job over several slices and reports progress', async () => {

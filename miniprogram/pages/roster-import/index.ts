@@ -10,7 +10,7 @@ import {
   uploadRosterFile,
 } from '../../services/roster';
 import { openRemoteDocument } from '../../services/storage';
-import type { RosterJobStatus, RosterRowError } from '../../shared/contracts';
+import type { RosterImportMode, RosterJobStatus, RosterRowError } from '../../shared/contracts';
 import { failure, isErrorCode, type Result } from '../../shared/errors';
 
 /**
@@ -37,8 +37,13 @@ interface SummaryView {
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Rows whose ID is already stored under another name (not written unless accepted). */
+  conflicts: number;
   failed: number;
+  /** Row errors other than conflicts. */
   errors: ErrorView[];
+  /** The conflicting rows (row numbers only: never a name). */
+  conflictRows: ErrorView[];
   /** Row errors not listed on the page (see the error report). */
   hiddenErrors: number;
   hasReport: boolean;
@@ -60,7 +65,12 @@ function errorView(error: RosterRowError, index: number): ErrorView {
 }
 
 function summaryView(status: RosterJobStatus): SummaryView {
-  const errors = status.errors.slice(0, SHOWN_ERRORS).map(errorView);
+  const conflictRows = status.errors
+    .filter((e) => e.code === 'ROW_CONFLICT')
+    .slice(0, SHOWN_ERRORS)
+    .map(errorView);
+  const rowErrors = status.errors.filter((e) => e.code !== 'ROW_CONFLICT');
+  const errors = rowErrors.slice(0, SHOWN_ERRORS).map(errorView);
   return {
     jobId: status.jobId,
     sheet: status.sheet,
@@ -68,9 +78,11 @@ function summaryView(status: RosterJobStatus): SummaryView {
     inserted: status.inserted,
     updated: status.updated,
     unchanged: status.unchanged,
+    conflicts: status.conflicts,
     failed: status.failed,
     errors,
-    hiddenErrors: Math.max(0, status.errors.length - errors.length),
+    conflictRows,
+    hiddenErrors: Math.max(0, rowErrors.length - errors.length),
     hasReport: Boolean(status.reportFileID),
     writable: status.inserted + status.updated,
   };
@@ -101,6 +113,10 @@ Component({
     processed: 0,
     preview: null as SummaryView | null,
     result: null as SummaryView | null,
+    /** merge: absent columns and empty cells keep what is stored; replace: empty cells clear. */
+    mode: 'merge' as RosterImportMode,
+    /** The admin confirmed that rows whose ID is stored under another name are imported. */
+    acceptConflicts: false,
     reportLoading: false,
     error: '',
   },
@@ -142,9 +158,28 @@ Component({
         fileSize: sizeText(chosen.file.size),
         preview: null,
         result: null,
+        acceptConflicts: false,
         error: '',
       });
       await this.onCheck();
+    },
+
+    onMerge(): Promise<void> {
+      return this.chooseMode('merge');
+    },
+    onReplace(): Promise<void> {
+      return this.chooseMode('replace');
+    },
+
+    /** Merge or replace: the preview's counts depend on it, so a checked file is checked again. */
+    async chooseMode(mode: RosterImportMode): Promise<void> {
+      if (mode === this.data.mode) return;
+      this.setData({ mode });
+      if (this.data.step === 'preview' && this.data.file) await this.onCheck();
+    },
+
+    onAcceptConflicts(): void {
+      this.setData({ acceptConflicts: !this.data.acceptConflicts });
     },
 
     /** The dry run: the whole file is validated and counted, nothing is written. */
@@ -171,7 +206,8 @@ Component({
       if (!upload.ok) return upload;
 
       this.working(dryRun ? 'check' : 'import');
-      const started = await importRoster({ fileID: upload.fileID, dryRun });
+      const { mode, acceptConflicts } = this.data;
+      const started = await importRoster({ fileID: upload.fileID, dryRun, mode, acceptConflicts });
       if (!started.ok) return started;
 
       const res = await driveRosterJob(started.jobId, (status) => this.setData({ processed: status.processed }));

@@ -12,7 +12,12 @@
  * the slice ends, and a dead slice's lease simply runs out. A lock document per file content keeps a
  * second import of the same file out while the first is alive.
  */
-import type { RosterJobState, RosterJobStatus, RosterRowError } from '../../../miniprogram/shared/contracts';
+import type {
+  RosterImportMode,
+  RosterJobState,
+  RosterJobStatus,
+  RosterRowError,
+} from '../../../miniprogram/shared/contracts';
 
 /** How long a slice may hold a job without extending its lease. */
 export const LEASE_MS = 75_000;
@@ -20,6 +25,10 @@ export const LEASE_MS = 75_000;
 export const LOCK_STALE_MS = 120_000;
 /** A running job nobody has continued for this long is abandoned (its upload must not linger). */
 export const ABANDONED_MS = 30 * 60_000;
+/** An error report is kept this long after its job ended; the sweep deletes it then. */
+export const REPORT_RETENTION_MS = 7 * 24 * 3600_000;
+/** Where error reports are stored (the sweep deletes nothing outside it). */
+export const ROSTER_REPORT_PREFIX = 'roster-reports/';
 /** Row errors kept on the job (the report holds them all). */
 export const MAX_JOB_ERRORS = 100;
 
@@ -27,6 +36,8 @@ export interface BatchCounts {
   inserted: number;
   updated: number;
   unchanged: number;
+  /** Rows whose ID is stored under another name, not applied (ROW_CONFLICT). */
+  conflicts: number;
 }
 
 /** A job as stored: the status the contract exposes, plus what resuming needs. */
@@ -35,6 +46,10 @@ export interface RosterJob extends BatchCounts {
   kind: 'job';
   state: RosterJobState;
   dryRun: boolean;
+  /** Merge (default) or replace; see core/roster/merge.ts. Jobs stored before modes existed merge. */
+  mode: RosterImportMode;
+  /** The admin accepted that rows whose ID is stored under another name are applied. */
+  acceptConflicts: boolean;
   fileID: string;
   /** Keyed hash of the file's content: the lock's key. */
   fileHash: string;
@@ -54,6 +69,8 @@ export interface RosterJob extends BatchCounts {
   updatedAt: Date;
   leaseUntil: number;
   reportFileID?: string;
+  /** The report was deleted by the sweep once past its retention. */
+  reportExpired?: boolean;
   failure?: { code: string; message: string };
 }
 
@@ -63,6 +80,8 @@ export interface NewJob {
   fileHash: string;
   dryRun: boolean;
   sheet?: string;
+  mode?: RosterImportMode;
+  acceptConflicts?: boolean;
   createdBy: string;
   now: number;
 }
@@ -75,6 +94,8 @@ export function newJob(input: NewJob): RosterJob {
     kind: 'job',
     state: 'running',
     dryRun: input.dryRun,
+    mode: input.mode ?? 'merge',
+    acceptConflicts: input.acceptConflicts === true,
     fileID: input.fileID,
     fileHash: input.fileHash,
     ...(input.sheet ? { sheet: input.sheet } : {}),
@@ -84,6 +105,7 @@ export function newJob(input: NewJob): RosterJob {
     inserted: 0,
     updated: 0,
     unchanged: 0,
+    conflicts: 0,
     failed: 0,
     errors: [],
     errorCount: 0,
@@ -104,14 +126,18 @@ export interface BatchOutcome {
   dataRows: number;
 }
 
-/** The job once a batch is applied: counts, errors (the first 100 kept), cursor and progress. */
+/**
+ * The job once a batch is applied: counts, errors (the first 100 kept), cursor and progress.
+ * `failed` counts rows with validation errors; conflicts (ROW_CONFLICT) are counted apart.
+ */
 export function afterBatch(job: RosterJob, batch: BatchOutcome): RosterJob {
-  const failedRows = new Set(batch.errors.map((e) => e.row)).size;
+  const failedRows = new Set(batch.errors.filter((e) => e.code !== 'ROW_CONFLICT').map((e) => e.row)).size;
   return {
     ...job,
     inserted: job.inserted + batch.counts.inserted,
     updated: job.updated + batch.counts.updated,
     unchanged: job.unchanged + batch.counts.unchanged,
+    conflicts: (job.conflicts ?? 0) + batch.counts.conflicts,
     failed: job.failed + failedRows,
     errorCount: job.errorCount + batch.errors.length,
     errors: [...job.errors, ...batch.errors.slice(0, Math.max(0, MAX_JOB_ERRORS - job.errors.length))],
@@ -164,6 +190,21 @@ export function holdsLock(job: RosterJob | undefined, now: number): boolean {
   return job.leaseUntil > now || now - new Date(job.updatedAt).getTime() < LOCK_STALE_MS;
 }
 
+/** The job ended more than `REPORT_RETENTION_MS` ago and still has its report. */
+export function reportPastRetention(job: RosterJob, now: number): boolean {
+  return (
+    job.state !== 'running' &&
+    job.reportFileID !== undefined &&
+    now - new Date(job.updatedAt).getTime() > REPORT_RETENTION_MS
+  );
+}
+
+/** The job once its report is deleted. */
+export function withoutReport(job: RosterJob): RosterJob {
+  const { reportFileID: _deleted, ...rest } = job;
+  return { ...rest, reportExpired: true };
+}
+
 /** Nobody has continued the job for `ABANDONED_MS` and nobody holds it. */
 export function isAbandoned(job: RosterJob, now: number): boolean {
   return job.state === 'running' && job.leaseUntil < now && now - new Date(job.updatedAt).getTime() > ABANDONED_MS;
@@ -175,12 +216,15 @@ export function statusOf(job: RosterJob): RosterJobStatus {
     jobId: job._id,
     state: job.state,
     dryRun: job.dryRun,
+    mode: job.mode ?? 'merge',
+    acceptConflicts: job.acceptConflicts === true,
     sheet: job.sheet ?? '',
     total: job.total,
     processed: job.processed,
     inserted: job.inserted,
     updated: job.updated,
     unchanged: job.unchanged,
+    conflicts: job.conflicts ?? 0,
     failed: job.failed,
     errors: job.errors,
     ...(job.reportFileID ? { reportFileID: job.reportFileID } : {}),

@@ -74,6 +74,22 @@ export interface RosterParseResult {
 }
 
 /**
+ * Work one pass over a sheet may do, in cells: a roster of 1,048,576 rows × 16 columns is 17M, so
+ * this only stops files whose cost is out of proportion to their size (a 30-byte cell at column XFD
+ * on every row, or merged ranges stacked over the whole sheet), quickly and with their own code.
+ */
+export const CELL_BUDGET = 40_000_000;
+export const MERGE_BUDGET = 40_000_000;
+
+/** The empty cells of `range`'s columns in a row take the range's value. */
+function fill(cells: Cell[], range: CellRange, cell: Cell): void {
+  for (let c = range.s.c; c <= range.e.c; c += 1) {
+    while (cells.length <= c) cells.push(EMPTY);
+    if (cells[c]?.type === 'empty') cells[c] = cell;
+  }
+}
+
+/**
  * Merged ranges show their top-left value in every cell of the range: filled in so that a merged
  * header labels each of its columns and a merged department covers each of its rows.
  */
@@ -81,8 +97,14 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
   const starts = [...merges].sort((a, b) => a.s.r - b.s.r);
   let next = 0;
   let active: { range: CellRange; cell: Cell }[] = [];
+  let cellWork = 0;
+  let mergeWork = 0;
   for await (const row of rows) {
+    cellWork += row.cells.length + 1;
+    if (cellWork > CELL_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
     const r = row.rowNumber - 1;
+    mergeWork += active.length;
+    if (mergeWork > MERGE_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
     active = active.filter(({ range }) => range.e.r >= r);
     for (let range = starts[next]; range && range.s.r <= r; range = starts[++next]) {
       if (range.e.r >= r) active.push({ range, cell: range.s.r === r ? (row.cells[range.s.c] ?? EMPTY) : EMPTY });
@@ -94,10 +116,9 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
     }
     const cells = [...row.cells];
     for (const { range, cell } of fills) {
-      for (let c = range.s.c; c <= range.e.c; c += 1) {
-        while (cells.length <= c) cells.push(EMPTY);
-        if (cells[c]?.type === 'empty') cells[c] = cell;
-      }
+      mergeWork += range.e.c - range.s.c + 1;
+      if (mergeWork > MERGE_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
+      fill(cells, range, cell);
     }
     yield { rowNumber: row.rowNumber, cells };
   }
@@ -131,6 +152,14 @@ async function findHeader(
   return { headerRow: bottom, columns: header.columns };
 }
 
+/** A data row below the header that is neither blank nor the template's example. */
+async function hasData(rows: AsyncIterable<SheetRow>, headerRow: number, validator: RowValidator): Promise<boolean> {
+  for await (const row of rows) {
+    if (row.rowNumber > headerRow && !isBlankRow(row) && !validator.isExample(row)) return true;
+  }
+  return false;
+}
+
 /** Picks the sheet and its header row over any `WorkbookSource` (the readers, or a test double). */
 export async function openRosterSource(source: WorkbookSource, options: RosterOptions = {}): Promise<RosterImport> {
   const fields = options.fields ?? ROSTER_FIELDS;
@@ -146,7 +175,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
     const header = await findHeader(rows, merges, fields);
     if (!header) continue;
     const { headerRow, columns } = header;
-    return {
+    const roster: RosterImport = {
       format: source.format,
       sheet,
       headerRow,
@@ -158,7 +187,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
         let batch = start();
         let rowsInBatch = 0;
         for await (const row of rows()) {
-          if (row.rowNumber <= headerRow || isBlankRow(row)) continue;
+          if (row.rowNumber <= headerRow || isBlankRow(row) || validator.isExample(row)) continue;
           dataRows += 1;
           const outcome = validator.validate(row);
           if (row.rowNumber <= afterRow) continue;
@@ -176,13 +205,15 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
         yield { ...batch, dataRows, done: true };
       },
     };
+    if (!(await hasData(rows(), headerRow, new RowValidator(columns)))) throw new RosterFileError('ROSTER_NO_DATA');
+    return roster;
   }
   throw new RosterFileError('ROSTER_NO_HEADER');
 }
 
 /** Opens a roster file: format, sheet and header row. Throws RosterFileError. */
 export async function openRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterImport> {
-  return openRosterSource(openWorkbook(buffer, options), options);
+  return openRosterSource(await openWorkbook(buffer, options), options);
 }
 
 /** The whole file in memory at once: for small files, tests and dry runs (prefer `openRoster().batches()`). */

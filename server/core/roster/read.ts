@@ -3,13 +3,14 @@
  * - .xlsx → the streaming reader (./xlsx-stream), whatever the size, so a file never changes
  *   behaviour at a size threshold (`reader: 'sheetjs'` exists for cross-checks);
  * - .xls (at most 65,536 rows by format) → SheetJS, the engine of node-xlsx, called directly with
- *   node-xlsx's lean options because `node-xlsx.parse` drops `!merges` and the cell types;
+ *   node-xlsx's lean options because `node-xlsx.parse` drops `!merges` and the cell types, in a
+ *   worker thread with a heap and a time limit (./xls-worker.ts); password-protected → its own code;
  * - .csv → decoded here (UTF-8 with or without BOM, UTF-16 with BOM, else GB18030) and split by a
  *   small RFC 4180 parser. SheetJS is not used for text: it reads a UTF-8 buffer as Latin-1, garbles
  *   a BOM, mis-detects tab- and semicolon-separated text, and turns IDs into numbers unless `raw`.
  */
-import type * as XLSX from 'xlsx';
-import { openXlsx } from './xlsx-stream';
+import { parseXlsHere, parseXlsIsolated, type XlsSheet, type XlsValue, type XlsWorkbook } from './xls-worker';
+import { MAX_COLUMNS, openXlsx } from './xlsx-stream';
 import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type WorkbookSource } from './types';
 
 export type XlsxReader = 'stream' | 'sheetjs';
@@ -24,13 +25,10 @@ export const SHEETJS_LEAN_OPTIONS = {
   cellText: false,
 } as const;
 
-/** SheetJS adds ~30 MB of RSS once loaded: only .xls files (and `reader: 'sheetjs'`) load it. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const sheetjs = (): typeof XLSX => require('xlsx');
-
 /**
  * SheetJS holds a whole .xls as objects: measured peak RSS ~185 MB at 20k rows (3.2 MB), ~260 MB at
- * 40k (6.5 MB). Past this size the admin is asked to save as .xlsx, which is read as a stream.
+ * 40k (6.5 MB). Past this size the admin is asked to save as .xlsx, which is read as a stream; below
+ * it, the parse runs in a worker whose heap is capped (./xls-worker.ts).
  */
 export const XLS_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -112,6 +110,7 @@ export function* csvRecords(text: string): Generator<string[]> {
     if (ch === '"' && field === '') {
       [field, i] = quotedField(text, i);
     } else if (ch === sep || ch === '\n' || ch === '\r') {
+      if (record.length >= MAX_COLUMNS) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
       record.push(field);
       field = '';
       i += ch === '\r' && text.charAt(i + 1) === '\n' ? 2 : 1;
@@ -149,69 +148,68 @@ function openCsv(buffer: Buffer, fileName?: string): WorkbookSource {
   };
 }
 
-/** SheetJS error codes → the text Excel shows. */
-const EXCEL_ERRORS: Record<number, string> = {
-  0x00: '#NULL!',
-  0x07: '#DIV/0!',
-  0x0f: '#VALUE!',
-  0x17: '#REF!',
-  0x1d: '#NAME?',
-  0x24: '#NUM!',
-  0x2a: '#N/A',
-  0x2b: '#GETTING_DATA',
-};
-
-function sheetJsCell(cell: XLSX.CellObject | undefined): Cell {
-  if (cell?.v === undefined || cell.v === '') return EMPTY; // no cell, a stub, or a formula without a cached value
-  if (cell.t === 'e') return { value: EXCEL_ERRORS[Number(cell.v)] ?? '#N/A', type: 'string' };
-  if (typeof cell.v === 'number') return { value: cell.v, type: 'number' };
-  if (typeof cell.v === 'boolean') return { value: cell.v, type: 'boolean' };
-  return { value: String(cell.v), type: 'string' };
-}
-
 function trimCells(cells: Cell[]): Cell[] {
   let end = cells.length;
   while (end > 0 && cells[end - 1]?.type === 'empty') end -= 1;
   return end === cells.length ? cells : cells.slice(0, end);
 }
 
-function openSheetJs(buffer: Buffer, format: FileFormat): WorkbookSource {
-  let workbook: XLSX.WorkBook;
-  try {
-    workbook = sheetjs().read(buffer, { type: 'buffer', ...SHEETJS_LEAN_OPTIONS, cellFormula: false });
-  } catch {
-    throw buffer.includes(Buffer.from('EncryptedPackage', 'utf16le'))
-      ? unreadable('文件设置了打开密码，请取消密码后再上传')
-      : unreadable();
-  }
-  if (workbook.SheetNames.length === 0) throw unreadable();
-  const sheet = (name: string): XLSX.WorkSheet => {
-    const found = workbook.Sheets[name];
+const cellOfValue = (value: XlsValue): Cell =>
+  value === null
+    ? EMPTY
+    : typeof value === 'string'
+      ? { value, type: 'string' }
+      : typeof value === 'number'
+        ? { value, type: 'number' }
+        : { value, type: 'boolean' };
+
+/** A workbook SheetJS parsed (in the worker for .xls) as a `WorkbookSource`. */
+function sheetJsSource(workbook: XlsWorkbook, format: FileFormat): WorkbookSource {
+  const sheet = (name: string): XlsSheet => {
+    const found = workbook.sheets.find((s) => s.name === name);
     if (!found) throw new RosterFileError('ROSTER_SHEET_NOT_FOUND');
     return found;
   };
   return {
     format,
-    sheets: workbook.SheetNames.map((name, i) => ({ name, hidden: Boolean(workbook.Workbook?.Sheets?.[i]?.Hidden) })),
-    date1904: Boolean(workbook.Workbook?.WBProps?.date1904),
-    merges: async (name) => sheet(name)['!merges'] ?? [],
+    sheets: workbook.sheets.map(({ name, hidden }) => ({ name, hidden })),
+    date1904: workbook.date1904,
+    merges: async (name) => sheet(name).merges,
     async *rows(name): AsyncGenerator<SheetRow> {
-      const data: (XLSX.CellObject[] | undefined)[] = sheet(name)['!data'] ?? [];
-      for (let r = 0; r < data.length; r += 1) {
-        const cells = trimCells(Array.from(data[r] ?? [], sheetJsCell));
-        if (cells.length > 0) yield { rowNumber: r + 1, cells };
-      }
+      for (const [rowNumber, values] of sheet(name).rows) yield { rowNumber, cells: values.map(cellOfValue) };
     },
   };
 }
 
-/** Opens any supported file; throws RosterFileError (ROSTER_FILE_UNREADABLE, ROSTER_FILE_TOO_LARGE). */
-export function openWorkbook(buffer: Buffer, options: { fileName?: string; reader?: XlsxReader } = {}): WorkbookSource {
-  const format = detectFormat(buffer);
-  if (format === 'csv') return openCsv(buffer, options.fileName);
-  if (format === 'xlsx' && options.reader !== 'sheetjs') return openXlsx(buffer);
-  if (format === 'xls' && buffer.length > XLS_MAX_BYTES) {
+const ENCRYPTED_PACKAGE = Buffer.from('EncryptedPackage', 'utf16le');
+
+/** An OLE file: a password-protected .xlsx/.xlsb (EncryptedPackage), else an .xls read in the worker. */
+async function openOle(buffer: Buffer): Promise<WorkbookSource> {
+  if (buffer.includes(ENCRYPTED_PACKAGE)) throw new RosterFileError('ROSTER_FILE_ENCRYPTED');
+  if (buffer.length > XLS_MAX_BYTES) {
     throw new RosterFileError('ROSTER_FILE_TOO_LARGE', '.xls 文件过大：请在 Excel 中“另存为” .xlsx 格式后上传');
   }
-  return openSheetJs(buffer, format);
+  const outcome = await parseXlsIsolated(buffer);
+  if (outcome.ok) return sheetJsSource(outcome.workbook, 'xls');
+  if (outcome.reason === 'encrypted') throw new RosterFileError('ROSTER_FILE_ENCRYPTED');
+  if (outcome.reason === 'too-complex') throw new RosterFileError('ROSTER_XLS_TOO_COMPLEX');
+  throw unreadable();
+}
+
+/**
+ * Opens any supported file; throws RosterFileError (ROSTER_FILE_UNREADABLE, ROSTER_FILE_TOO_LARGE,
+ * ROSTER_FILE_XLSB, ROSTER_FILE_ODS, ROSTER_FILE_ENCRYPTED, ROSTER_XLS_TOO_COMPLEX...).
+ */
+export async function openWorkbook(
+  buffer: Buffer,
+  options: { fileName?: string; reader?: XlsxReader } = {},
+): Promise<WorkbookSource> {
+  const format = detectFormat(buffer);
+  if (format === 'csv') return openCsv(buffer, options.fileName);
+  if (format === 'xls') return openOle(buffer);
+  if (options.reader !== 'sheetjs') return openXlsx(buffer);
+  // Cross-checks only: SheetJS on an .xlsx, in this thread.
+  const outcome = parseXlsHere(buffer);
+  if (!outcome.ok) throw unreadable();
+  return sheetJsSource(outcome.workbook, 'xlsx');
 }

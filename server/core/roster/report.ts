@@ -1,16 +1,19 @@
 /** The two files an admin downloads: the error report of an import, and the blank template. */
 import type { RosterRowError } from '../../../miniprogram/shared/contracts';
-import { makeIdCard } from '../../../miniprogram/shared/idcard';
+import { ERRORS } from '../../../miniprogram/shared/errors';
 import { maskIdCard } from '../../../miniprogram/shared/mask';
 import { buildWorkbook } from '../xlsx';
+import { TEMPLATE_EXAMPLE_ID } from './template-marker';
 
 export const TEMPLATE_HEADERS = ['姓名', '身份证号', '手机号', '部门', '工号', '备注'] as const;
 /** Rows below the example whose ID and phone cells are pre-formatted as text. */
 export const TEMPLATE_TEXT_ROWS = 1000;
-/** GB 11643-1999's own worked example: checksum-valid, and nobody's number in this roster. */
-export const TEMPLATE_EXAMPLE_ID = makeIdCard('110105', '19491231', '002');
+export { TEMPLATE_EXAMPLE_ID };
 
 const build = buildWorkbook;
+
+/** Row errors an error report lists at most (the rest are counted in its last line). */
+export const MAX_REPORT_ERRORS = 10_000;
 
 /** Anything shaped like an ID number (15 or 18 characters) is masked, whatever produced the text. */
 function scrub(text: string): string {
@@ -21,8 +24,15 @@ function scrub(text: string): string {
  * 行号 / 列 / 问题, one line per row error. Row errors carry no cell values, so neither a name nor an
  * ID number can reach the file; the scrub is a second line of defence for custom messages.
  */
-export function buildErrorReport(errors: readonly RosterRowError[]): Buffer {
-  const data = [['行号', '列', '问题'], ...errors.map((e) => [e.row, scrub(e.column), scrub(e.message)])];
+export function buildErrorReport(errors: readonly RosterRowError[], total = errors.length): Buffer {
+  const listed = errors.slice(0, MAX_REPORT_ERRORS);
+  const data: (string | number)[][] = [
+    ['行号', '列', '问题'],
+    ...listed.map((e) => [e.row, scrub(e.column), scrub(e.message)]),
+  ];
+  if (total > listed.length) {
+    data.push(['', '', `${ERRORS.ROSTER_REPORT_TRUNCATED}（共 ${total} 个问题，列出前 ${listed.length} 个）`]);
+  }
   return build([{ name: '错误明细', data, options: { '!cols': [{ wch: 8 }, { wch: 16 }, { wch: 60 }] } }]);
 }
 
@@ -33,7 +43,9 @@ const TEXT_STUB = { t: 'z', z: TEXT };
 
 const INSTRUCTIONS = [
   ['填写说明'],
-  ['1. 请在“名单”工作表中从第 3 行起填写，每人一行；第 2 行是示例，导入前请删除。'],
+  [
+    '1. 请在“名单”工作表中从第 3 行起填写，每人一行；第 2 行是示例（其身份证号是国家标准中的示例号码），导入时会自动跳过，可保留或删除。',
+  ],
   ['2. 姓名、身份证号为必填；手机号、部门、工号、备注可不填。'],
   ['3. 身份证号须为 18 位（最后一位可以是 X），15 位旧号码请换成 18 位。'],
   [
@@ -50,7 +62,7 @@ export function buildTemplate(): Buffer {
   const blankRows = Array.from({ length: TEMPLATE_TEXT_ROWS }, () => [null, TEXT_STUB, TEXT_STUB]);
   const roster = [
     [...TEMPLATE_HEADERS],
-    ['张三', textCell(TEMPLATE_EXAMPLE_ID), textCell('13800000000'), '内科', 'A0001', '示例行，导入前请删除'],
+    ['张三', textCell(TEMPLATE_EXAMPLE_ID), textCell('13800000000'), '内科', 'A0001', '示例行，不会导入'],
     ...blankRows,
   ];
   return build([

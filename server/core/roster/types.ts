@@ -50,6 +50,15 @@ export type RosterFileErrorCode = Extract<
   | 'ROSTER_FILE_TOO_LARGE'
   | 'ROSTER_SHEET_NOT_FOUND'
   | 'ROSTER_NO_HEADER'
+  | 'ROSTER_NO_DATA'
+  | 'ROSTER_FILE_XLSB'
+  | 'ROSTER_FILE_ODS'
+  | 'ROSTER_FILE_ENCRYPTED'
+  | 'ROSTER_XLS_TOO_COMPLEX'
+  | 'ROSTER_TOO_MANY_ROWS'
+  | 'ROSTER_TOO_MANY_COLUMNS'
+  | 'ROSTER_TOO_MANY_MERGES'
+  | 'ROSTER_TOO_MANY_STRINGS'
 >;
 
 /** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */

@@ -5,6 +5,7 @@ import { checkIdCard } from '../../../miniprogram/shared/idcard';
 import { normalizeText } from '../../../miniprogram/shared/normalize';
 import { checkName, checkPhone } from '../../../miniprogram/shared/person';
 import type { RosterColumn, RosterField } from './columns';
+import { TEMPLATE_EXAMPLE_ID } from './template-marker';
 import { DAYS_1900_TO_1904 } from './xlsx-stream';
 import { EMPTY, type Cell, type SheetRow } from './types';
 
@@ -55,11 +56,12 @@ function isoDate(year: number, month: number, day: number): string | undefined {
  * or from 1904-01-01 in 1904 workbooks; the fraction is the time of day. Text dates in the usual
  * forms (2024-01-02, 2024/1/2, 2024.1.2, 2024年1月2日, 20240102) are normalised too.
  */
-export function dateText(cell: Cell, date1904 = false): string {
+export function dateText(cell: Cell, date1904 = false): string | undefined {
   const text = cellText(cell);
   if (cell.type === 'number' && !/^\d{8}$/.test(text)) {
     const serial = Math.floor(cell.value as number) + (date1904 ? DAYS_1900_TO_1904 : 0);
     if (serial <= 0) return text;
+    if (!(serial <= MAX_SERIAL)) return undefined; // past 9999-12-31 (or not a number): no date Excel shows
     const epoch = Date.UTC(1899, 11, serial < 61 ? 31 : 30);
     return new Date(epoch + serial * 86_400_000).toISOString().slice(0, 10);
   }
@@ -68,6 +70,9 @@ export function dateText(cell: Cell, date1904 = false): string {
   const [year, month, day] = (m[1] ? m.slice(1, 4) : m.slice(4, 7)).map(Number) as [number, number, number];
   return isoDate(year, month, day) ?? text;
 }
+
+/** Excel's last date, 9999-12-31. */
+const MAX_SERIAL = 2_958_465;
 
 const OPTIONAL_TEXT = ['department', 'employeeNo', 'note'] as const;
 
@@ -84,6 +89,11 @@ export class RowValidator {
     private readonly options: ValidateOptions = {},
   ) {
     this.columns = Object.fromEntries(columns.map((column) => [column.field, column]));
+  }
+
+  /** The row is the template's example (its ID is the template's marker): it is never imported. */
+  isExample(row: SheetRow): boolean {
+    return this.read(row, 'idCard').text.toUpperCase() === TEMPLATE_EXAMPLE_ID;
   }
 
   /** The field's cell (the first non-blank one when its header is merged) and its text. */
@@ -108,10 +118,26 @@ export class RowValidator {
     return check.value;
   }
 
+  private error(row: SheetRow, field: RosterField, code: ErrorCode, message: string = ERRORS[code]): RosterRowError {
+    return { row: row.rowNumber, column: this.columns[field]?.header ?? field, code, message };
+  }
+
+  /**
+   * One row, in isolation: whatever a cell holds, the answer is a record or this row's errors (an
+   * unexpected failure becomes ROW_UNREADABLE), never an exception that stops the import.
+   */
   validate(row: SheetRow): RosterRecord | RosterRowError[] {
+    try {
+      return this.check(row);
+    } catch {
+      return [{ row: row.rowNumber, column: '', code: 'ROW_UNREADABLE', message: ERRORS.ROW_UNREADABLE }];
+    }
+  }
+
+  private check(row: SheetRow): RosterRecord | RosterRowError[] {
     const errors: RosterRowError[] = [];
-    const fail: Fail = (field, code, message = ERRORS[code]) => {
-      errors.push({ row: row.rowNumber, column: this.columns[field]?.header ?? field, code, message });
+    const fail: Fail = (field, code, message) => {
+      errors.push(this.error(row, field, code, message));
       return undefined;
     };
     const nameText = this.read(row, 'name').text;
@@ -133,6 +159,7 @@ export class RowValidator {
       if (text !== '') record[field] = text;
     }
     const startDate = dateText(this.read(row, 'startDate').cell, this.options.date1904);
+    if (startDate === undefined) return [...errors, this.error(row, 'startDate', 'ROW_DATE_INVALID')];
     if (startDate !== '') record.startDate = startDate;
     return record;
   }

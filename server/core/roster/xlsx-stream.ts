@@ -4,11 +4,14 @@
  * the shared strings as one array, and inflates the sheet XML in 64 KB chunks, cutting complete
  * `<row>` elements out of a small text window: memory stays flat whatever the row count.
  *
- * Scope: the zip central directory (stored or deflated entries, no ZIP64, no encryption), the
+ * Scope: the zip central directory (stored or deflated entries, ZIP64 sizes and offsets, `\` in
+ * entry names; encrypted entries refused), the
  * workbook + its relationships (sheet names, paths, hidden state, 1904 dates), shared strings
  * (rich-text runs concatenated, phonetic runs dropped), cell types s / str / inlineStr / n / b / e
  * / d, formulas through their cached `<v>` (none cached → empty), `<mergeCell ref>`, XML entities
- * and Excel's `_xHHHH_` escapes. Any namespace prefix (`<x:row>`) is accepted.
+ * and Excel's `_xHHHH_` escapes, XML parts in UTF-8 or UTF-16. Any namespace prefix (`<x:row>`) is
+ * accepted. Every scan is linear in the text (no position is searched twice), and the caps below
+ * (rows, columns, merges, shared strings, element size) each fail with their own code.
  */
 import { pipeline, Readable } from 'stream';
 import { StringDecoder } from 'string_decoder';
@@ -20,6 +23,7 @@ import {
   type CellRange,
   type SheetInfo,
   type SheetRow,
+  type RosterFileErrorCode,
   type WorkbookSource,
 } from './types';
 
@@ -28,14 +32,24 @@ const WHOLE_ENTRY_LIMIT = 16 * 1024 * 1024;
 /**
  * Shared-strings XML kept, in characters. A roster costs ~85 chars of it per row (ID, phone and
  * staff number are distinct texts), so 20M is ~240k rows: measured here, 300k rows peak at ~245 MB,
- * too close to a 256 MB function. Past it the file is refused as too large (split it).
+ * too close to a 256 MB function. Past it the file is refused (ROSTER_TOO_MANY_STRINGS).
  */
-const SHARED_STRINGS_LIMIT = 20 * 1024 * 1024;
+export const SHARED_STRINGS_LIMIT = 20 * 1024 * 1024;
 const CHUNK = 64 * 1024;
-/** Characters one element may span (a 16,384-column row is well under 1M): longer is a zip bomb. */
-const ELEMENT_LIMIT = 8 * 1024 * 1024;
+/**
+ * Characters one element (a row, a shared string) may span. A roster row is ~200 characters and
+ * Excel's widest (16,384 columns of short values) about 1M; longer is a zip bomb.
+ */
+export const ELEMENT_LIMIT = 2 * 1024 * 1024;
+/** Excel's own limits: 1,048,576 rows, 16,384 columns (XFD). */
+export const MAX_ROWS = 1_048_576;
+export const MAX_COLUMNS = 16_384;
+/** Merged ranges kept for a sheet (a roster with merged departments has a few per group). */
+export const MAX_MERGES = 100_000;
 /** Days from Excel's 1900 epoch (1899-12-30) to its 1904 epoch. */
 export const DAYS_1900_TO_1904 = 1462;
+/** The longest end tag (`</prefix:row >`) looked for across a chunk boundary. */
+const TAG_SPAN = 256;
 
 interface ZipEntry {
   method: number;
@@ -44,29 +58,66 @@ interface ZipEntry {
 
 const unreadable = () => new RosterFileError('ROSTER_FILE_UNREADABLE');
 
-/** Entry names (lower-cased: some writers vary the case) → compressed data. */
-function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
-  let end = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff) && end < 0; i -= 1) {
-    if (zip.readUInt32LE(i) === 0x06054b50) end = i;
+/** The end of central directory record, or -1. */
+function endOfDirectory(zip: Buffer): number {
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i -= 1) {
+    if (zip.readUInt32LE(i) === 0x06054b50) return i;
   }
+  return -1;
+}
+
+/**
+ * The compressed size and local header offset of the central directory entry at `pos`: a value
+ * written as 0xFFFFFFFF is in the ZIP64 extra field (0x0001), in the order uncompressed size,
+ * compressed size, offset, each present only when its 32-bit field is 0xFFFFFFFF.
+ */
+function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number; local: number } {
+  const FULL = 0xffffffff;
+  let size = zip.readUInt32LE(pos + 20);
+  let local = zip.readUInt32LE(pos + 42);
+  if (size !== FULL && local !== FULL) return { size, local };
+  const extraEnd = Math.min(zip.length, nameEnd + zip.readUInt16LE(pos + 30));
+  for (let at = nameEnd; at + 4 <= extraEnd; at += 4 + zip.readUInt16LE(at + 2)) {
+    if (zip.readUInt16LE(at) !== 0x0001) continue;
+    let field = at + 4;
+    const next = () => {
+      if (field + 8 > extraEnd) throw unreadable();
+      const value = Number(zip.readBigUInt64LE(field));
+      field += 8;
+      return value;
+    };
+    if (zip.readUInt32LE(pos + 24) === FULL) next(); // the uncompressed size comes first
+    if (size === FULL) size = next();
+    if (local === FULL) local = next();
+    return { size, local };
+  }
+  throw unreadable();
+}
+
+/**
+ * Entry names → compressed data. Names are lower-cased (some writers vary the case) and `\` is read
+ * as `/` (Windows export tools write `xl\workbook.xml`, and Excel opens those files).
+ */
+function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
+  const end = endOfDirectory(zip);
   if (end < 0) throw unreadable();
   const entries = new Map<string, ZipEntry>();
   let pos = zip.readUInt32LE(end + 16);
   for (let n = zip.readUInt16LE(end + 10); n > 0; n -= 1) {
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
-    const local = zip.readUInt32LE(pos + 42);
+    const { size, local } = zip64Fields(zip, pos, nameEnd);
     if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
     const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const size = zip.readUInt32LE(pos + 20);
     if (start + size > zip.length) throw unreadable();
     // Bit 0 of the flags: encrypted. Only stored (0) and deflated (8) entries are readable.
     const method = zip.readUInt16LE(pos + 8) & 1 ? -1 : zip.readUInt16LE(pos + 10);
-    entries.set(zip.toString('utf8', pos + 46, nameEnd).toLowerCase(), {
-      method,
-      data: zip.subarray(start, start + size),
-    });
+    const name = zip
+      .toString('utf8', pos + 46, nameEnd)
+      .replace(/\\/g, '/')
+      .replace(/^\/+/, '')
+      .toLowerCase();
+    entries.set(name, { method, data: zip.subarray(start, start + size) });
     pos = nameEnd + zip.readUInt16LE(pos + 30) + zip.readUInt16LE(pos + 32);
   }
   return entries;
@@ -77,28 +128,84 @@ function checkedEntry(entry: ZipEntry): ZipEntry {
   return entry;
 }
 
+/**
+ * Decodes an XML part: UTF-8, or UTF-16 (by its BOM, or by `<?` written in two bytes, as some
+ * Windows writers do without a BOM). Line ends are normalised as an XML parser does (XML 1.0
+ * §2.11: CR LF and a lone CR become LF), so a line break reads as Excel shows it; a CR written as
+ * `&#13;` or `_x000D_` is decoded later and stays.
+ */
+class XmlDecoder {
+  private decoder: StringDecoder | undefined;
+  private swap = false;
+  private carry: Buffer | undefined;
+  private cr = false;
+
+  private start(head: Buffer): Buffer {
+    if (head[0] === 0xff && head[1] === 0xfe) return this.use('utf16le', false, head.subarray(2));
+    if (head[0] === 0xfe && head[1] === 0xff) return this.use('utf16le', true, head.subarray(2));
+    if (head[0] === 0x3c && head[1] === 0x00) return this.use('utf16le', false, head);
+    if (head[0] === 0x00 && head[1] === 0x3c) return this.use('utf16le', true, head);
+    const bom = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
+    return this.use('utf8', false, bom ? head.subarray(3) : head);
+  }
+
+  private use(encoding: 'utf8' | 'utf16le', swap: boolean, rest: Buffer): Buffer {
+    this.decoder = new StringDecoder(encoding);
+    this.swap = swap;
+    return rest;
+  }
+
+  write(chunk: Buffer): string {
+    let bytes = this.decoder ? chunk : this.start(chunk);
+    if (this.swap) {
+      if (this.carry) bytes = Buffer.concat([this.carry, bytes]);
+      const even = bytes.length - (bytes.length % 2);
+      this.carry = even < bytes.length ? Buffer.from(bytes.subarray(even)) : undefined;
+      bytes = Buffer.from(bytes.subarray(0, even)).swap16();
+    }
+    return this.lines((this.decoder as StringDecoder).write(bytes));
+  }
+
+  private lines(text: string): string {
+    let out = this.cr ? '\r' + text : text;
+    this.cr = out.endsWith('\r');
+    if (this.cr) out = out.slice(0, -1);
+    return out.includes('\r') ? out.replace(/\r\n?/g, '\n') : out;
+  }
+
+  end(): string {
+    const tail = this.cr ? '\n' : '';
+    this.cr = false;
+    return tail;
+  }
+}
+
 function readWhole(entries: Map<string, ZipEntry>, path: string): string | undefined {
   const entry = entries.get(path.toLowerCase());
   if (!entry) return undefined;
   const { method, data } = checkedEntry(entry);
+  let bytes: Buffer;
   try {
-    return (method === 0 ? data : inflateRawSync(data, { maxOutputLength: WHOLE_ENTRY_LIMIT })).toString('utf8');
+    bytes = method === 0 ? data : inflateRawSync(data, { maxOutputLength: WHOLE_ENTRY_LIMIT });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
     throw unreadable();
   }
+  const decoder = new XmlDecoder();
+  return decoder.write(bytes) + decoder.end();
 }
 
 function* slices(data: Buffer): Generator<Buffer> {
   for (let i = 0; i < data.length; i += CHUNK) yield data.subarray(i, i + CHUNK);
 }
 
-/** The entry's text, inflated and decoded chunk by chunk (UTF-8 sequences split across chunks are kept whole). */
+/** The entry's text, inflated and decoded chunk by chunk (sequences split across chunks are kept whole). */
 async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
   const { method, data } = checkedEntry(entry);
-  const decoder = new StringDecoder('utf8');
+  const decoder = new XmlDecoder();
   if (method === 0) {
     for (const slice of slices(data)) yield decoder.write(slice);
+    yield decoder.end();
     return;
   }
   const inflated = pipeline(Readable.from(slices(data)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
@@ -107,29 +214,90 @@ async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
   } catch {
     throw unreadable(); // corrupt or truncated deflate data
   }
+  yield decoder.end();
 }
 
+/** One element: its attributes, and its content (undefined when self-closing). */
+export interface XmlElement {
+  attrs: string;
+  body: string | undefined;
+}
+
+const openTag = (tag: string) => new RegExp(`<(?:[\\w.-]+:)?${tag}(?=[\\s/>])`, 'g');
+const closeTag = (tag: string) => new RegExp(`</(?:[\\w.-]+:)?${tag}\\s*>`, 'g');
+
 /**
- * Every complete element matching `pattern` (a global regex whose source starts with the element's
- * opening `<`), in document order, while only the unfinished tail of the text stays buffered.
+ * Every `<tag>` element of a text given in chunks, in document order, in time linear in the text:
+ * no position is searched twice (an unfinished element resumes its search where the last one
+ * stopped), and only the unfinished element stays buffered (at most `ELEMENT_LIMIT` characters).
  */
-async function* scanElements(entry: ZipEntry, pattern: RegExp, start: RegExp): AsyncGenerator<RegExpExecArray> {
-  const re = new RegExp(pattern.source, 'g');
+export async function* scanElements(
+  chunks: AsyncIterable<string>,
+  tag: string,
+  tooLarge: RosterFileErrorCode,
+): AsyncGenerator<XmlElement> {
+  const open = openTag(tag);
+  const close = closeTag(tag);
   let pending = '';
-  for await (const text of textChunks(entry)) {
+  let pos = 0; // where the next start tag is looked for
+  let at = -1; // the unfinished element's `<`, or -1
+  let attrsFrom = 0;
+  let gtFrom = 0; // where its start tag's `>` is looked for
+  let bodyFrom = -1; // its content's start, once its start tag is complete
+  let closeFrom = 0; // where its end tag is looked for
+  for await (const text of chunks) {
     pending += text;
-    if (pending.length > ELEMENT_LIMIT) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
-    if (!text.includes('>')) continue; // nothing can have been completed: no rescan of a long element
-    re.lastIndex = 0;
-    let consumed = 0;
-    for (let m = re.exec(pending); m; m = re.exec(pending)) {
-      consumed = re.lastIndex;
-      yield m;
+    for (;;) {
+      if (at < 0) {
+        open.lastIndex = pos;
+        const m = open.exec(pending);
+        if (!m) {
+          pos = Math.max(pos, pending.length - TAG_SPAN);
+          break;
+        }
+        at = m.index;
+        attrsFrom = gtFrom = at + m[0].length;
+      }
+      if (bodyFrom < 0) {
+        const gt = pending.indexOf('>', gtFrom);
+        if (gt < 0) {
+          gtFrom = pending.length;
+          break;
+        }
+        if (pending.charAt(gt - 1) === '/') {
+          yield { attrs: pending.slice(attrsFrom, gt - 1), body: undefined };
+          pos = gt + 1;
+          at = -1;
+          continue;
+        }
+        bodyFrom = closeFrom = gt + 1;
+      }
+      close.lastIndex = closeFrom;
+      const c = close.exec(pending);
+      if (!c) {
+        closeFrom = Math.max(closeFrom, pending.length - TAG_SPAN);
+        break;
+      }
+      yield { attrs: pending.slice(attrsFrom, bodyFrom - 1), body: pending.slice(bodyFrom, c.index) };
+      pos = close.lastIndex;
+      at = bodyFrom = -1;
     }
-    const rest = pending.slice(consumed);
-    const open = rest.search(start);
-    const lastTag = rest.lastIndexOf('<');
-    pending = open >= 0 ? rest.slice(open) : lastTag >= 0 ? rest.slice(lastTag) : '';
+    // Keep only the unfinished element (or the tail a start tag may begin in).
+    const cut = at >= 0 ? at : Math.min(pos, pending.length);
+    if (cut > 0) {
+      pending = pending.slice(cut);
+      pos -= cut;
+      if (at >= 0) {
+        at -= cut;
+        attrsFrom -= cut;
+        gtFrom -= cut;
+        if (bodyFrom >= 0) {
+          bodyFrom -= cut;
+          closeFrom -= cut;
+        }
+      }
+    }
+    if (pending.length > ELEMENT_LIMIT) throw new RosterFileError(tooLarge);
   }
 }
 
@@ -152,19 +320,31 @@ function attr(attrs: string, name: string): string | undefined {
 }
 
 function elements(xml: string, tag: string): string[] {
-  const re = new RegExp(`<(?:\\w+:)?${tag}\\b([^>]*?)\\/?>`, 'g');
+  const re = new RegExp(`<(?:[\\w.-]+:)?${tag}(?=[\\s/>])([^>]*?)\\/?>`, 'g');
   return Array.from(xml.matchAll(re), (m) => m[1] ?? '');
 }
 
-const PLAIN_TEXT = /^<(?:\w+:)?t(?:\s[^>]*)?>([^<]*)<\/(?:\w+:)?t>$/;
+const PLAIN_TEXT = /^<(?:[\w.-]+:)?t(?:\s[^>]*)?>([^<]*)<\/(?:[\w.-]+:)?t>$/;
+/** The tags that matter in a string's content: `<t>` runs, and `<rPh>` (phonetic) runs to drop. */
+const TEXT_TAG = /<(\/?)(?:[\w.-]+:)?(t|rPh)(?=[\s/>])[^>]*?(\/?)>/g;
 
-/** `<t>` texts of a shared or inline string, rich-text runs concatenated, phonetic (`<rPh>`) runs dropped. */
+/** `<t>` texts of a shared or inline string, rich-text runs concatenated, phonetic runs dropped (linear). */
 function richText(xml: string): string {
   const plain = PLAIN_TEXT.exec(xml);
   if (plain) return decodeXml(plain[1] ?? '');
   let text = '';
-  const runs = xml.replace(/<(?:\w+:)?rPh\b[\s\S]*?<\/(?:\w+:)?rPh>/g, '');
-  for (const m of runs.matchAll(/<(?:\w+:)?t\b[^>]*?(?:\/>|>([^<]*)<\/(?:\w+:)?t>)/g)) text += m[1] ?? '';
+  let phonetic = 0;
+  let textFrom = -1;
+  TEXT_TAG.lastIndex = 0;
+  for (let m = TEXT_TAG.exec(xml); m; m = TEXT_TAG.exec(xml)) {
+    const [, closing, tag, selfClosing] = m;
+    if (tag === 'rPh') {
+      if (!selfClosing) phonetic = closing ? Math.max(0, phonetic - 1) : phonetic + 1;
+    } else if (closing) {
+      if (textFrom >= 0 && phonetic === 0) text += xml.slice(textFrom, m.index);
+      textFrom = -1;
+    } else if (!selfClosing) textFrom = TEXT_TAG.lastIndex;
+  }
   return decodeXml(text);
 }
 
@@ -179,10 +359,10 @@ async function readSharedStrings(entry: ZipEntry | undefined): Promise<string[]>
   const strings: string[] = [];
   let size = 0;
   if (!entry) return strings;
-  for await (const m of scanElements(entry, SHARED_STRING, SHARED_STRING_START)) {
-    size += m[0].length;
-    if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
-    strings.push(detached(richText(m[1] ?? '')));
+  for await (const { body } of scanElements(textChunks(entry), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
+    size += (body?.length ?? 0) + 9;
+    if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
+    strings.push(detached(richText(body ?? '')));
   }
   return strings;
 }
@@ -190,7 +370,7 @@ async function readSharedStrings(entry: ZipEntry | undefined): Promise<string[]>
 /** Relationship targets resolve against the part's folder; a leading `/` is the package root. */
 function resolvePath(base: string, target: string): string {
   const parts = target.startsWith('/') ? [] : base.split('/').slice(0, -1);
-  for (const part of target.split('/')) {
+  for (const part of target.replace(/\\/g, '/').split('/')) {
     if (part === '..') parts.pop();
     else if (part !== '' && part !== '.') parts.push(part);
   }
@@ -207,26 +387,48 @@ function relationships(entries: Map<string, ZipEntry>, part: string): { id: stri
   }));
 }
 
-/** "AB" → 27 (A = 0). */
+/** "AB" → 27 (A = 0). Past Excel's last column (XFD) the file is refused. */
 function columnIndex(letters: string): number {
   let n = 0;
   for (const ch of letters.toUpperCase()) n = n * 26 + ch.charCodeAt(0) - 64;
+  if (n > MAX_COLUMNS) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
   return n - 1;
 }
 
-const SHARED_STRING = /<(?:\w+:)?si\b[^>]*?(?:\/>|>([\s\S]*?)<\/(?:\w+:)?si>)/g;
-const SHARED_STRING_START = /<(?:\w+:)?si\b/;
-const ROW = /<(?:\w+:)?row\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:\w+:)?row>)/g;
-const ROW_START = /<(?:\w+:)?row\b/;
-const CELL = /<(?:\w+:)?c\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:\w+:)?c>)/g;
+/** A row number as written; past Excel's last row the file is refused. */
+function rowIndex(digits: string): number {
+  const n = Number(digits);
+  if (n > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+  return n;
+}
+
 const ROW_NUMBER = /(?:^|\s)r\s*=\s*["'](\d+)["']/;
-const CELL_REF = /(?:^|\s)r\s*=\s*["']([A-Za-z]{1,3})\d*["']/;
+const CELL_REF = /(?:^|\s)r\s*=\s*["']\$?([A-Za-z]{1,3})\$?\d*["']/;
 const CELL_TYPE = /(?:^|\s)t\s*=\s*["'](\w+)["']/;
-const VALUE = /<(?:\w+:)?v\b[^>]*>([^<]*)</;
-const MERGE = /<(?:\w+:)?mergeCell\b[^>]*?\sref\s*=\s*["']([A-Za-z]+)(\d+)(?::([A-Za-z]+)(\d+))?["']/g;
-const MERGE_START = /<(?:\w+:)?mergeCell\b/;
+const VALUE = /<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]*)</;
+const MERGE_REF = /(?:^|\s)ref\s*=\s*["']\$?([A-Za-z]{1,3})\$?(\d+)(?::\$?([A-Za-z]{1,3})\$?(\d+))?["']/;
+const CELL_OPEN = openTag('c');
+const CELL_CLOSE = closeTag('c');
+/** An ISO 8601 date, date-time or time (`t="d"`), read as the wall-clock time written. */
+const ISO_DATE =
+  /^(?:(\d{4})-(\d{2})-(\d{2}))?(?:[T ]?(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(?:Z|[+-]\d{2}:?\d{2})?$/;
 
 const stringCell = (value: string | undefined): Cell => (value ? { value, type: 'string' } : EMPTY);
+
+/**
+ * The Excel serial of an ISO date-time (`t="d"`): the time as written, whatever the zone suffix
+ * and whatever the server's time zone (Excel shows the written wall-clock time). Undefined when
+ * it is not one.
+ */
+export function isoSerial(text: string): number | undefined {
+  const m = ISO_DATE.exec(text.trim());
+  if (!m || (m[1] === undefined && m[4] === undefined)) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0'] = m;
+  const days =
+    y === undefined ? 0 : (Date.UTC(Number(y), Number(mo) - 1, Number(d)) - Date.UTC(1899, 11, 30)) / 86_400_000;
+  const serial = days + (Number(h) * 3600 + Number(mi) * 60 + Number(sec)) / 86_400;
+  return Number.isFinite(serial) ? serial : undefined;
+}
 
 function cellOf(type: string | undefined, body: string, sst: string[], date1904: boolean): Cell {
   if (type === 'inlineStr') return stringCell(richText(body));
@@ -241,9 +443,9 @@ function cellOf(type: string | undefined, body: string, sst: string[], date1904:
     case 'b':
       return { value: v === '1' || v === 'true', type: 'boolean' };
     case 'd': {
-      // ISO 8601 date: the serial number SheetJS gives with `cellDates: false`.
-      const days = (Date.parse(v) - Date.UTC(1899, 11, 30)) / 86_400_000;
-      return Number.isNaN(days) ? stringCell(v) : { value: date1904 ? days - DAYS_1900_TO_1904 : days, type: 'number' };
+      const serial = isoSerial(decodeXml(v));
+      if (serial === undefined) return stringCell(decodeXml(v));
+      return { value: date1904 ? serial - DAYS_1900_TO_1904 : serial, type: 'number' };
     }
     default: {
       const value = Number(v);
@@ -252,33 +454,62 @@ function cellOf(type: string | undefined, body: string, sst: string[], date1904:
   }
 }
 
-function cellsOf(body: string, sst: string[], date1904: boolean): Cell[] {
-  const cells: Cell[] = [];
-  let column = -1;
-  CELL.lastIndex = 0;
-  for (let m = CELL.exec(body); m; m = CELL.exec(body)) {
-    const attrs = m[1] ?? '';
-    const ref = CELL_REF.exec(attrs)?.[1];
-    column = ref ? columnIndex(ref) : column + 1;
-    const cell = cellOf(CELL_TYPE.exec(attrs)?.[1], m[2] ?? '', sst, date1904);
-    if (cell.type === 'empty') continue;
+/** Puts a cell at its reference (or after the previous one); answers its column. */
+function placeCell(cells: Cell[], previous: number, attrs: string, cell: Cell): number {
+  const ref = CELL_REF.exec(attrs)?.[1];
+  const column = ref ? columnIndex(ref) : previous + 1;
+  if (column >= MAX_COLUMNS) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
+  if (cell.type !== 'empty') {
     while (cells.length < column) cells.push(EMPTY);
     cells[column] = cell;
   }
-  return cells;
+  return column;
+}
+
+/**
+ * The cells of a row's content, in one pass: a cell ends at its `</c>` or, when a writer (or an
+ * attacker) left it unclosed, where the next cell starts. The next `</c>` is searched once and
+ * remembered, so a row of unclosed cells costs linear time, not quadratic.
+ */
+function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean): void {
+  let column = -1;
+  let close = -1;
+  CELL_OPEN.lastIndex = 0;
+  let m = CELL_OPEN.exec(body);
+  while (m) {
+    const gt = body.indexOf('>', m.index + m[0].length);
+    if (gt < 0) return;
+    const selfClosing = body.charAt(gt - 1) === '/';
+    const attrs = body.slice(m.index + m[0].length, selfClosing ? gt - 1 : gt);
+    CELL_OPEN.lastIndex = gt + 1;
+    const next = CELL_OPEN.exec(body);
+    let inner = '';
+    if (!selfClosing) {
+      if (close < gt && close !== Infinity) {
+        CELL_CLOSE.lastIndex = gt + 1;
+        close = CELL_CLOSE.exec(body)?.index ?? Infinity;
+      }
+      inner = body.slice(gt + 1, Math.min(close, next ? next.index : body.length));
+    }
+    column = placeCell(cells, column, attrs, cellOf(CELL_TYPE.exec(attrs)?.[1], inner, sst, date1904));
+    m = next;
+  }
 }
 
 /** Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook. */
 export function openXlsx(zip: Buffer): WorkbookSource {
   const entries = readZipDirectory(zip);
+  if (entries.has('xl/workbook.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
+  if (entries.has('content.xml') && entries.has('mimetype')) throw new RosterFileError('ROSTER_FILE_ODS');
   const workbookPath =
     relationships(entries, '').find((rel) => rel.type.endsWith('/officeDocument'))?.path ?? 'xl/workbook.xml';
+  if (workbookPath.toLowerCase().endsWith('.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   const workbook = readWhole(entries, workbookPath);
   if (workbook === undefined) throw unreadable();
   const rels = relationships(entries, workbookPath);
   const date1904 = /^(1|true)$/.test(attr(elements(workbook, 'workbookPr')[0] ?? '', 'date1904') ?? '');
   const sheets = elements(workbook, 'sheet').flatMap((attrs) => {
-    const path = rels.find((rel) => rel.id === attr(attrs, '(?:\\w+:)?id'))?.path;
+    const path = rels.find((rel) => rel.id === attr(attrs, '(?:[\\w.-]+:)?id'))?.path;
     const entry = path === undefined ? undefined : entries.get(path.toLowerCase());
     const state = attr(attrs, 'state');
     return entry
@@ -301,9 +532,15 @@ export function openXlsx(zip: Buffer): WorkbookSource {
     date1904,
     async merges(name) {
       const ranges: CellRange[] = [];
-      for await (const m of scanElements(sheetEntry(name), MERGE, MERGE_START)) {
+      for await (const { attrs } of scanElements(textChunks(sheetEntry(name)), 'mergeCell', 'ROSTER_TOO_MANY_MERGES')) {
+        const m = MERGE_REF.exec(attrs);
+        if (!m) continue;
+        if (ranges.length >= MAX_MERGES) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
         const [, c1 = 'A', r1 = '1', c2 = c1, r2 = r1] = m;
-        ranges.push({ s: { r: Number(r1) - 1, c: columnIndex(c1) }, e: { r: Number(r2) - 1, c: columnIndex(c2) } });
+        ranges.push({
+          s: { r: rowIndex(r1) - 1, c: columnIndex(c1) },
+          e: { r: rowIndex(r2) - 1, c: columnIndex(c2) },
+        });
       }
       return ranges;
     },
@@ -311,12 +548,22 @@ export function openXlsx(zip: Buffer): WorkbookSource {
       const entry = sheetEntry(name);
       sst ??= await readSharedStrings(sstEntry);
       let rowNumber = 0;
-      for await (const m of scanElements(entry, ROW, ROW_START)) {
-        const r = ROW_NUMBER.exec(m[1] ?? '')?.[1];
-        rowNumber = r ? Number(r) : rowNumber + 1;
-        const cells = cellsOf(m[2] ?? '', sst, date1904);
-        if (cells.length > 0) yield { rowNumber, cells };
+      // Some writers (Open XML SDK style) write one <row r="N"> per cell: the cells of consecutive
+      // elements with one number are one row, as Excel shows them.
+      let current: SheetRow | undefined;
+      for await (const { attrs, body } of scanElements(textChunks(entry), 'row', 'ROSTER_TOO_MANY_COLUMNS')) {
+        const r = ROW_NUMBER.exec(attrs)?.[1];
+        const next = r ? rowIndex(r) : rowNumber + 1;
+        if (next > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+        if (current && next !== rowNumber) {
+          if (current.cells.length > 0) yield current;
+          current = undefined;
+        }
+        rowNumber = next;
+        current ??= { rowNumber, cells: [] };
+        if (body) cellsInto(current.cells, body, sst, date1904);
       }
+      if (current && current.cells.length > 0) yield current;
     },
   };
 }

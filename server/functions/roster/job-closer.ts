@@ -7,7 +7,15 @@
  */
 import { ROSTER_UPLOAD_PREFIX } from '../../../miniprogram/shared/contracts';
 import { ERRORS } from '../../../miniprogram/shared/errors';
-import { failed, finished, isAbandoned, type RosterJob } from '../../core/roster/job';
+import {
+  failed,
+  finished,
+  isAbandoned,
+  reportPastRetention,
+  ROSTER_REPORT_PREFIX,
+  withoutReport,
+  type RosterJob,
+} from '../../core/roster/job';
 import type { PiiKeys } from '../../core/pii';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
@@ -54,12 +62,37 @@ export class JobCloser {
 
 export interface SweepResult {
   abandoned: number;
+  /** Error reports deleted once past their retention. */
+  reports: number;
   cleanup: { deleted: number; pending: number };
 }
 
 /**
+ * Error reports (row numbers and rules, no cell values, but still about the roster) go once past
+ * their retention: the file is deleted (a failure is recorded and retried by the sweep), and the
+ * job forgets it. Answers how many.
+ */
+async function deleteOldReports(jobs: JobStore, files: FileCleanup, logger: Logger, now: number): Promise<number> {
+  let deleted = 0;
+  for (const job of (await jobs.withOldReports(now, SWEEP_LIMIT)).filter((j) => reportPastRetention(j, now))) {
+    const ended = await bestEffort(
+      logger,
+      'deleting a report past its retention',
+      async () => {
+        await files.delete(job.reportFileID as string, 'report past retention');
+        await jobs.save(withoutReport(job));
+      },
+      { job: job._id },
+    );
+    if (ended) deleted += 1;
+  }
+  return deleted;
+}
+
+/**
  * The timer trigger: fails jobs abandoned mid-way (the admin closed the page), which deletes their
- * uploads and releases their locks; then retries the deletions that failed earlier. Each part is
+ * uploads and releases their locks; deletes error reports past their retention; then retries the
+ * deletions that failed earlier. Each part is
  * best effort: one failure is logged and the rest goes on.
  */
 export async function sweepRoster(deps: {
@@ -84,9 +117,13 @@ export async function sweepRoster(deps: {
     );
     if (ended) abandoned += 1;
   }
+  let reports = 0;
+  await bestEffort(logger, 'deleting reports past their retention', async () => {
+    reports = await deleteOldReports(jobs, files, logger, now);
+  });
   let cleanup = { deleted: 0, pending: 0 };
   await bestEffort(logger, 'retrying failed deletions', async () => {
-    cleanup = await files.retry([ROSTER_UPLOAD_PREFIX]);
+    cleanup = await files.retry([ROSTER_UPLOAD_PREFIX, ROSTER_REPORT_PREFIX]);
   });
-  return { abandoned, cleanup };
+  return { abandoned, reports, cleanup };
 }

@@ -12,7 +12,14 @@
  */
 import { Refusal } from '../../core/errors';
 import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
-import { ABANDONED_MS, holdsLock, LEASE_MS, leaseFree, type RosterJob } from '../../core/roster/job';
+import {
+  ABANDONED_MS,
+  holdsLock,
+  LEASE_MS,
+  leaseFree,
+  REPORT_RETENTION_MS,
+  type RosterJob,
+} from '../../core/roster/job';
 import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
@@ -123,6 +130,25 @@ export class JobStore {
           state: 'running',
           updatedAt: _.lt(new Date(now - ABANDONED_MS)),
           leaseUntil: _.lt(now),
+          _openid: _.exists(false),
+        })
+        .limit(limit)
+        .get(),
+    );
+    return res.data.map((doc) => this.fromDoc(doc));
+  }
+
+  /** Ended jobs whose error report is past its retention (server-written only). */
+  async withOldReports(now: number, limit: number): Promise<RosterJob[]> {
+    const _ = this.db.command;
+    const res = await this.throttle.run(() =>
+      this.db
+        .collection<JobDoc>(JOBS)
+        .where({
+          kind: 'job',
+          state: _.in(['done', 'failed']),
+          reportFileIDEnc: _.exists(true),
+          updatedAt: _.lt(new Date(now - REPORT_RETENTION_MS)),
           _openid: _.exists(false),
         })
         .limit(limit)

@@ -18,12 +18,14 @@ import { cloudPathOf } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
 import { buildErrorReport, buildTemplate, openRoster, RosterFileError, type RosterImport } from '../../core/roster';
+import { MAX_REPORT_ERRORS } from '../../core/roster/report';
 import {
   afterBatch,
   hasAllErrors,
   leased,
   newJob,
   released,
+  ROSTER_REPORT_PREFIX,
   statusOf,
   withSheet,
   wroteData,
@@ -97,6 +99,7 @@ export class RosterService {
 
   async report(request: RosterJobRequest): Promise<BodyOf<'roster', 'report'>> {
     const job = await this.job(request.jobId);
+    if (job.reportExpired) throw new Refusal('ROSTER_JOB_NOT_FOUND', '该任务的错误报告已超过保留期限（7 天）被删除');
     if (!job.reportFileID) throw new Refusal('ROSTER_JOB_NOT_FOUND', '该任务没有错误报告');
     return { fileID: job.reportFileID, tempFileURL: await this.tempUrl(job.reportFileID) };
   }
@@ -133,54 +136,45 @@ export class RosterService {
     const { fileID, sheet } = request;
     const dryRun = request.dryRun === true;
     const buffer = await this.download(fileID);
-    if (buffer.length > MAX_FILE_BYTES) {
-      await this.deleteUpload(fileID, 'upload too large');
-      throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
-    }
-    const roster = await this.open(buffer, cloudPathOf(fileID), sheet, fileID);
-    // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
-    const fileHash = blindIndex(this.deps.keys, 'rosterFile', crypto.createHash('sha256').update(buffer).digest('hex'));
-    const jobId = crypto.randomBytes(12).toString('hex');
-    if (!dryRun) {
-      // Refused (same file already importing) or failed: the upload holds plain PII, it goes now.
-      await this.jobs.lock(fileHash, jobId).catch(async (err: unknown) => {
-        await this.deleteUpload(fileID, 'import refused');
-        throw err;
+    let job: RosterJob;
+    let roster: RosterImport;
+    try {
+      if (buffer.length > MAX_FILE_BYTES) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
+      roster = await openRoster(buffer, { fileName: cloudPathOf(fileID), sheet });
+      // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
+      const fileHash = blindIndex(
+        this.deps.keys,
+        'rosterFile',
+        crypto.createHash('sha256').update(buffer).digest('hex'),
+      );
+      const jobId = crypto.randomBytes(12).toString('hex');
+      if (!dryRun) await this.jobs.lock(fileHash, jobId);
+      job = newJob({
+        id: jobId,
+        fileID,
+        fileHash,
+        dryRun,
+        sheet,
+        mode: request.mode ?? 'merge',
+        acceptConflicts: request.acceptConflicts === true,
+        createdBy: blindIndex(this.deps.keys, 'openid', openid),
+        now: Date.now(),
       });
+      await this.jobs.create(job);
+    } catch (err) {
+      // Whatever stopped it (unreadable, too large, the same file already importing, the database),
+      // no job holds the upload and it holds plain PII: it goes now (or the sweep retries the deletion).
+      await this.deleteUpload(fileID, isRosterFileError(err) ? `import refused: ${err.code}` : 'import failed');
+      throw err;
     }
-    const job = newJob({
-      id: jobId,
-      fileID,
-      fileHash,
-      dryRun,
-      sheet,
-      createdBy: blindIndex(this.deps.keys, 'openid', openid),
-      now: Date.now(),
-    });
-    await this.jobs.create(job);
-    this.deps.logger.info('roster import started', { job: jobId, format: roster.format, dryRun });
+    this.deps.logger.info('roster import started', { job: job._id, format: roster.format, dryRun, mode: job.mode });
     try {
       await this.slice(job, roster);
     } catch (err) {
       // The job exists and keeps what it saved: the client's `run` calls retry it.
-      this.deps.logger.error('roster slice failed; the next run retries it', { job: jobId, ...describeError(err) });
+      this.deps.logger.error('roster slice failed; the next run retries it', { job: job._id, ...describeError(err) });
     }
-    return { jobId };
-  }
-
-  /** Opens the file; one that cannot be read is refused and its upload deleted. */
-  private async open(
-    buffer: Buffer,
-    fileName: string,
-    sheet: string | undefined,
-    fileID: string,
-  ): Promise<RosterImport> {
-    try {
-      return await openRoster(buffer, { fileName, sheet });
-    } catch (err) {
-      if (isRosterFileError(err)) await this.deleteUpload(fileID, 'file unreadable');
-      throw err;
-    }
+    return { jobId: job._id };
   }
 
   /** The next slice of a running job (client-driven continuation); answers the status either way. */
@@ -229,8 +223,10 @@ export class RosterService {
     let job = withSheet(start, roster.sheet);
     try {
       for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
-        const counts = await this.writer.apply(batch.records, job);
-        job = afterBatch(job, { counts, errors: batch.errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
+        const { counts, conflicts } = await this.writer.apply(batch.records, job, roster.columns);
+        const errors =
+          conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
+        job = afterBatch(job, { counts, errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
         if (batch.done) return await this.finish(job, roster);
         if (wroteData(counts)) job = await this.jobs.save(leased(job, Date.now()));
         if (Date.now() > this.deps.sliceDeadline) break;
@@ -257,11 +253,11 @@ export class RosterService {
   private async finish(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
     let reportFileID: string | undefined;
     if (job.errorCount > 0) {
-      const errors = hasAllErrors(job) ? job.errors : await allErrors(roster);
+      const errors = hasAllErrors(job) ? job.errors : await reportErrors(job, roster);
       reportFileID = (
         await this.deps.storage.uploadFile({
-          cloudPath: `roster-reports/${job._id}.xlsx`,
-          fileContent: buildErrorReport(errors),
+          cloudPath: `${ROSTER_REPORT_PREFIX}${job._id}.xlsx`,
+          fileContent: buildErrorReport(errors, job.errorCount),
         })
       ).fileID;
     }
@@ -272,6 +268,7 @@ export class RosterService {
       inserted: done.inserted,
       updated: done.updated,
       unchanged: done.unchanged,
+      conflicts: done.conflicts,
       failed: done.failed,
       dbCalls: this.deps.throttle.calls,
     });
@@ -279,9 +276,16 @@ export class RosterService {
   }
 }
 
-/** Every row error of the file (the job keeps only the first 100): validation is deterministic, so re-read. */
-async function allErrors(roster: RosterImport): Promise<RosterRowError[]> {
-  const errors: RosterRowError[] = [];
-  for await (const batch of roster.batches({ size: BATCH_SIZE })) errors.push(...batch.errors);
-  return errors;
+/**
+ * The row errors the report lists (the job keeps only the first 100): validation is deterministic,
+ * so the file is re-read, keeping at most `MAX_REPORT_ERRORS` (400k invalid rows would not fit).
+ * Conflicts are found by the writer, not by validation: the report lists those the job kept.
+ */
+async function reportErrors(job: RosterJob, roster: RosterImport): Promise<RosterRowError[]> {
+  const errors: RosterRowError[] = job.errors.filter((e) => e.code === 'ROW_CONFLICT');
+  for await (const batch of roster.batches({ size: BATCH_SIZE })) {
+    errors.push(...batch.errors.slice(0, Math.max(0, MAX_REPORT_ERRORS - errors.length)));
+    if (errors.length >= MAX_REPORT_ERRORS) break;
+  }
+  return errors.sort((a, b) => a.row - b.row);
 }

@@ -2,21 +2,24 @@
  * Writes roster batches to `roster`: each person under the blind index of their ID number (`_id`),
  * so a re-import is idempotent. Per batch: one `_.in` lookup of what is stored, then at most one
  * remove (changed rows) and one array insert (new and changed rows); unchanged rows cost no write
- * and no cipher work. When another import stored some of the batch first (a duplicate `_id`), only
- * what is still missing is written: what the database holds decides, not the error's wording.
+ * and no cipher work. What a row does to a stored person (merge or replace, conflicts) is decided
+ * by core/roster/merge.ts; only rows that differ from what is stored are decrypted. When another
+ * import stored some of the batch first (a duplicate `_id`), only what is still missing is
+ * written: what the database holds decides, not the error's wording.
  */
-import { blindIndex, encryptField, type PiiKeys } from '../../core/pii';
-import { rosterAad, type RosterPii } from '../../lib/roster-record';
-import type { RosterRecord } from '../../core/roster';
+import type { RosterImportMode, RosterRowError } from '../../../miniprogram/shared/contracts';
+import { ERRORS } from '../../../miniprogram/shared/errors';
+import { blindIndex, decryptField, encryptField, type PiiKeys } from '../../core/pii';
+import type { RosterColumn, RosterRecord } from '../../core/roster';
+import { rosterAad } from '../../lib/roster-record';
 import type { BatchCounts } from '../../core/roster/job';
+import { canonical, contentOf, mergePerson, type RosterPerson } from '../../core/roster/merge';
 import type { Logger } from '../../core/router';
 import { addMany, isClientWritten, type CloudDb } from '../../lib/cloud-db';
 import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
 const ROSTER = COLLECTION.roster;
-
-const ROSTER_OPTIONAL_FIELDS = ['phone', 'department', 'employeeNo', 'note', 'startDate'] as const;
 
 export interface WriterDeps {
   db: CloudDb;
@@ -30,31 +33,47 @@ export interface WriterDeps {
 interface StoredRow {
   _id: string;
   rowHash: string;
+  piiEnc?: string;
 }
 
-interface KeyedRecord {
-  record: RosterRecord;
-  /** Blind index of the ID number. */
-  _id: string;
-  /** Keyed hash of the row's content: unchanged rows are skipped. */
+/** A stored person as the lookup found it; `planted` when a client wrote it (never trusted). */
+interface Stored {
   rowHash: string;
+  piiEnc?: string;
+  planted: boolean;
+}
+
+interface Write {
+  _id: string;
+  person: RosterPerson;
+  rowHash: string;
+}
+
+/** How the job applies rows (see core/roster/merge.ts). */
+export interface WriteJob {
+  _id: string;
+  dryRun: boolean;
+  mode: RosterImportMode;
+  acceptConflicts: boolean;
+}
+
+export interface BatchWrite {
+  counts: BatchCounts;
+  /** ROW_CONFLICT errors: rows whose ID is stored under another name, not applied. */
+  conflicts: RosterRowError[];
 }
 
 export class RosterWriter {
   constructor(private readonly deps: WriterDeps) {}
 
-  /** Upserts one batch for job `jobId` (a dry run only counts); answers what it did. */
-  async apply(records: readonly RosterRecord[], job: { _id: string; dryRun: boolean }): Promise<BatchCounts> {
-    const counts: BatchCounts = { inserted: 0, updated: 0, unchanged: 0 };
-    if (records.length === 0) return counts;
-    const keyed = records.map((record) => ({ record, ...this.keyOf(record) }));
-    const known = await this.stored(keyed.map((r) => r._id));
-    const fresh = keyed.filter((r) => !known.has(r._id));
-    const changed = keyed.filter((r) => known.has(r._id) && known.get(r._id) !== r.rowHash);
+  /** Applies one batch for `job` (a dry run only counts); `columns` are the file's. */
+  async apply(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Promise<BatchWrite> {
+    const counts: BatchCounts = { inserted: 0, updated: 0, unchanged: 0, conflicts: 0 };
+    if (records.length === 0) return { counts, conflicts: [] };
+    const { fresh, changed, conflicts } = await this.classify(records, job, columns, counts);
     counts.inserted = fresh.length;
     counts.updated = changed.length;
-    counts.unchanged = keyed.length - fresh.length - changed.length;
-    if (job.dryRun) return counts;
+    if (job.dryRun) return { counts, conflicts };
     await this.remove(changed.map((r) => r._id));
     // Only what is written gets encrypted: an unchanged re-import costs no cipher work at all.
     const writes = [...fresh, ...changed].map((r) => this.toDoc(r, job._id));
@@ -64,7 +83,42 @@ export class RosterWriter {
       counts.inserted -= fresh.filter((r) => present.has(r._id)).length;
       counts.updated -= changed.filter((r) => present.has(r._id)).length;
     }
-    return counts;
+    return { counts, conflicts };
+  }
+
+  /** Each row against what is stored: new, changed, unchanged (counted) or a conflict. */
+  private async classify(
+    records: readonly RosterRecord[],
+    job: WriteJob,
+    columns: readonly RosterColumn[],
+    counts: BatchCounts,
+  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[] }> {
+    const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
+    const nameHeader = columns.find((c) => c.field === 'name')?.header ?? '姓名';
+    const keyed = records.map((record) => ({ record, _id: blindIndex(this.deps.keys, 'idCard', record.idCard) }));
+    const known = await this.stored(keyed.map((r) => r._id));
+    const fresh: Write[] = [];
+    const changed: Write[] = [];
+    const conflicts: RosterRowError[] = [];
+    for (const { record, _id } of keyed) {
+      const stored = known.get(_id);
+      const trusted = stored && !stored.planted ? stored : undefined;
+      if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
+        counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
+        continue;
+      }
+      const outcome = mergePerson(trusted && this.decrypt(_id, trusted), record, options);
+      if (outcome.kind === 'conflict') {
+        counts.conflicts += 1;
+        conflicts.push({ row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT });
+        continue;
+      }
+      const write = { _id, person: outcome.person, rowHash: this.hash(outcome.person) };
+      if (!stored) fresh.push(write);
+      else if (!trusted || trusted.rowHash !== write.rowHash) changed.push(write);
+      else counts.unchanged += 1;
+    }
+    return { fresh, changed, conflicts };
   }
 
   private async remove(ids: string[]): Promise<void> {
@@ -106,40 +160,40 @@ export class RosterWriter {
     }
   }
 
-  /** The stored rows among `ids` (at most one batch): `_id` → `rowHash`, in one request. */
-  private async stored(ids: string[]): Promise<Map<string, string>> {
+  /** The stored rows among `ids` (at most one batch), in one request. */
+  private async stored(ids: string[]): Promise<Map<string, Stored>> {
     const { db, throttle, batchSize } = this.deps;
     const res = await throttle.run(() =>
       db
         .collection<StoredRow>(ROSTER)
         .where({ _id: db.command.in(ids) })
-        .field({ rowHash: true, _openid: true })
+        .field({ rowHash: true, piiEnc: true, _openid: true })
         .limit(batchSize)
         .get(),
     );
-    // A row a client planted (possible under the platform's default rules) matches nothing: it is
-    // seen as changed, so the real row replaces it.
-    return new Map(res.data.map((d) => [d._id, isClientWritten(d) ? '' : d.rowHash]));
+    // A row a client planted (possible under the platform's default rules) is never read: it is
+    // replaced by the file's row as if nobody were stored.
+    return new Map(
+      res.data.map((d) => [d._id, { rowHash: String(d.rowHash ?? ''), piiEnc: d.piiEnc, planted: isClientWritten(d) }]),
+    );
   }
 
-  /** The row's key (blind index of the ID) and a keyed hash of its content (to skip unchanged rows). */
-  private keyOf(record: RosterRecord): { _id: string; rowHash: string } {
-    const { keys } = this.deps;
-    const content = [
-      record.name,
-      record.idCard,
-      record.phone,
-      record.department,
-      record.employeeNo,
-      record.note,
-      record.startDate,
-    ];
-    return {
-      _id: blindIndex(keys, 'idCard', record.idCard),
-      // 'rosterRow2': rows stored before every field was encrypted hash differently, so the next
-      // import rewrites them (and their plaintext fields go).
-      rowHash: blindIndex(keys, 'rosterRow2', JSON.stringify(content.map((v) => v ?? ''))),
-    };
+  /** The stored person (a document that does not decrypt is treated as nobody: the row replaces it). */
+  private decrypt(id: string, stored: Stored): RosterPerson | undefined {
+    if (typeof stored.piiEnc !== 'string') return undefined;
+    try {
+      return JSON.parse(decryptField(this.deps.keys, stored.piiEnc, rosterAad(id))) as RosterPerson;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Keyed hash of a person's content (to skip unchanged rows). 'rosterRow2': rows stored before
+   * every field was encrypted hash differently, so the next import rewrites them.
+   */
+  private hash(person: RosterPerson): string {
+    return blindIndex(this.deps.keys, 'rosterRow2', contentOf(person));
   }
 
   /**
@@ -148,19 +202,12 @@ export class RosterWriter {
    * anyone, not even masked values: the collection may be readable by clients where the rules were
    * never applied. Masked values are derived when someone with the keys presents the person.
    */
-  private toDoc(row: KeyedRecord, jobId: string) {
-    const { record, _id, rowHash } = row;
-    const fields: RosterPii = {
-      name: record.name,
-      idCard: record.idCard,
-      ...Object.fromEntries(
-        ROSTER_OPTIONAL_FIELDS.map((key) => [key, record[key]]).filter(([, v]) => v !== undefined && v !== ''),
-      ),
-    };
+  private toDoc(row: Write, jobId: string) {
+    const { person, _id, rowHash } = row;
     return {
       _id,
       rowHash,
-      piiEnc: encryptField(this.deps.keys, JSON.stringify(fields), rosterAad(_id)),
+      piiEnc: encryptField(this.deps.keys, JSON.stringify(person), rosterAad(_id)),
       jobId,
       updatedAt: new Date(),
     };

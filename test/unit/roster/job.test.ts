@@ -41,7 +41,7 @@ const rowError = (row: number, column = '身份证号'): RosterRowError => ({
   message: '身份证号校验位不正确，请检查是否输错',
 });
 const batch = (over: Partial<Parameters<typeof afterBatch>[1]> = {}) => ({
-  counts: { inserted: 0, updated: 0, unchanged: 0 },
+  counts: { inserted: 0, updated: 0, unchanged: 0, conflicts: 0 },
   errors: [] as RosterRowError[],
   lastRow: 0,
   dataRows: 0,
@@ -66,7 +66,7 @@ describe('afterBatch', () => {
     const after = afterBatch(
       before,
       batch({
-        counts: { inserted: 3, updated: 1, unchanged: 2 },
+        counts: { inserted: 3, updated: 1, unchanged: 2, conflicts: 0 },
         errors: [rowError(5), rowError(5, '姓名'), rowError(9)],
         lastRow: 11,
         dataRows: 9,
@@ -86,9 +86,24 @@ describe('afterBatch', () => {
     expect(before).toMatchObject({ inserted: 0, failed: 0, cursor: 0, errors: [] });
     const again = afterBatch(
       after,
-      batch({ counts: { inserted: 1, updated: 0, unchanged: 0 }, lastRow: 12, dataRows: 10 }),
+      batch({ counts: { inserted: 1, updated: 0, unchanged: 0, conflicts: 0 }, lastRow: 12, dataRows: 10 }),
     );
     expect(again).toMatchObject({ inserted: 4, updated: 1, unchanged: 2, failed: 2, cursor: 12, total: 10 });
+  });
+
+  it('counts conflicts apart from failed rows, and keeps their ROW_CONFLICT errors', () => {
+    const conflict = { row: 7, column: '姓名', code: 'ROW_CONFLICT', message: 'c' };
+    const after = afterBatch(
+      start(),
+      batch({
+        counts: { inserted: 1, updated: 0, unchanged: 0, conflicts: 1 },
+        errors: [rowError(5), conflict],
+        lastRow: 8,
+        dataRows: 3,
+      }),
+    );
+    expect(after).toMatchObject({ conflicts: 1, failed: 1, errorCount: 2 });
+    expect(after.errors).toContainEqual(conflict);
   });
 
   it('keeps the first 100 errors but counts them all (the report then re-reads the file)', () => {
@@ -112,9 +127,9 @@ describe('afterBatch', () => {
 
 describe('transitions', () => {
   it('wroteData: only inserts and updates make a batch worth saving', () => {
-    expect(wroteData({ inserted: 0, updated: 0, unchanged: 1000 })).toBe(false);
-    expect(wroteData({ inserted: 1, updated: 0, unchanged: 0 })).toBe(true);
-    expect(wroteData({ inserted: 0, updated: 1, unchanged: 0 })).toBe(true);
+    expect(wroteData({ inserted: 0, updated: 0, unchanged: 1000, conflicts: 0 })).toBe(false);
+    expect(wroteData({ inserted: 1, updated: 0, unchanged: 0, conflicts: 0 })).toBe(true);
+    expect(wroteData({ inserted: 0, updated: 1, unchanged: 0, conflicts: 0 })).toBe(true);
   });
 
   it('finished: done, lease released, the report kept when there is one', () => {
@@ -128,7 +143,7 @@ describe('transitions', () => {
   it('failed: the failure recorded, lease released, progress kept', () => {
     const job = afterBatch(
       start(),
-      batch({ counts: { inserted: 5, updated: 0, unchanged: 0 }, lastRow: 6, dataRows: 5 }),
+      batch({ counts: { inserted: 5, updated: 0, unchanged: 0, conflicts: 0 }, lastRow: 6, dataRows: 5 }),
     );
     expect(failed(job, 'ROSTER_JOB_ABANDONED', '导入任务长时间没有继续')).toMatchObject({
       state: 'failed',
@@ -189,12 +204,15 @@ describe('statusOf', () => {
       jobId: 'a'.repeat(24),
       state: 'done',
       dryRun: false,
+      mode: 'merge',
+      acceptConflicts: false,
       sheet: '名单',
       total: 2,
       processed: 2,
       inserted: 0,
       updated: 0,
       unchanged: 0,
+      conflicts: 0,
       failed: 1,
       errors: [rowError(3)],
       reportFileID: 'r',

@@ -67,7 +67,7 @@ describe('parseRoster: traps', () => {
     const [, p1, x, p3, p4] = people as [corpus.Person, corpus.Person, corpus.Person, corpus.Person, corpus.Person];
     expect(result.records).toEqual([
       { row: 3, name: p1.name, idCard: p1.idCard, phone: p1.phone },
-      { row: 4, name: x.name, idCard: '11010519491231002X', phone: x.phone },
+      { row: 4, name: x.name, idCard: '11010519800101018X', phone: x.phone },
       { row: 5, name: p3.name, idCard: p3.idCard, phone: p3.phone, department: '内科' },
       { row: 6, name: p4.name, idCard: p4.idCard, phone: p4.phone },
     ]);

@@ -4,9 +4,9 @@ import { csvRecords, decodeText, detectFormat, openWorkbook, XLS_MAX_BYTES } fro
 import { RosterFileError } from '../../../server/core/roster/types';
 import { collect, nodeXlsxRows } from './helpers';
 
-function fileError(make: () => unknown): RosterFileError {
+async function fileError(make: () => Promise<unknown>): Promise<RosterFileError> {
   try {
-    make();
+    await make();
   } catch (err) {
     if (err instanceof RosterFileError) return err;
     throw err;
@@ -15,44 +15,44 @@ function fileError(make: () => unknown): RosterFileError {
 }
 
 describe('detectFormat', () => {
-  it('goes by the content, not the name', () => {
+  it('goes by the content, not the name', async () => {
     expect(detectFormat(corpus.cleanRoster(1))).toBe('xlsx');
     expect(detectFormat(corpus.xlsRoster(1))).toBe('xls');
     expect(detectFormat(corpus.csv(corpus.csvRows(1)))).toBe('csv');
-    expect(openWorkbook(corpus.cleanRoster(1), { fileName: 'roster.xls' }).format).toBe('xlsx');
-    expect(openWorkbook(corpus.xlsRoster(1), { fileName: 'roster.xlsx' }).format).toBe('xls');
-    expect(openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: '名单.CSV' }).format).toBe('csv');
-    expect(openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: 'export.txt' }).format).toBe('csv');
+    expect((await openWorkbook(corpus.cleanRoster(1), { fileName: 'roster.xls' })).format).toBe('xlsx');
+    expect((await openWorkbook(corpus.xlsRoster(1), { fileName: 'roster.xlsx' })).format).toBe('xls');
+    expect((await openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: '名单.CSV' })).format).toBe('csv');
+    expect((await openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: 'export.txt' })).format).toBe('csv');
   });
 
-  it('keeps text files that are not tables out', () => {
-    expect(fileError(() => openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: 'notes.json' })).code).toBe(
+  it('keeps text files that are not tables out', async () => {
+    expect((await fileError(() => openWorkbook(corpus.csv(corpus.csvRows(1)), { fileName: 'notes.json' }))).code).toBe(
       'ROSTER_FILE_UNREADABLE',
     );
   });
 
-  it.each(['empty', 'pdf', 'random', 'truncatedZip', 'docx', 'doc'] as const)('refuses %s', (kind) => {
-    const error = fileError(() => openWorkbook(corpus.junk()[kind]));
+  it.each(['empty', 'pdf', 'random', 'truncatedZip', 'docx', 'doc'] as const)('refuses %s', async (kind) => {
+    const error = await fileError(() => openWorkbook(corpus.junk()[kind]));
     expect(error.code).toBe('ROSTER_FILE_UNREADABLE');
     expect(error.message).toBe('无法读取该文件，请上传 .xlsx、.xls 或 .csv 表格');
   });
 
-  it('sends a large .xls back to be saved as .xlsx (SheetJS would not fit in 256 MB)', () => {
+  it('sends a large .xls back to be saved as .xlsx (SheetJS would not fit in 256 MB)', async () => {
     const big = Buffer.concat([corpus.xlsRoster(1), Buffer.alloc(XLS_MAX_BYTES)]);
-    const error = fileError(() => openWorkbook(big));
+    const error = await fileError(() => openWorkbook(big));
     expect(error.code).toBe('ROSTER_FILE_TOO_LARGE');
     expect(error.message).toContain('.xlsx');
   });
 
-  it('explains a password-protected workbook', () => {
-    const error = fileError(() => openWorkbook(corpus.junk().encrypted, { fileName: '名单.xlsx' }));
-    expect(error.code).toBe('ROSTER_FILE_UNREADABLE');
+  it('explains a password-protected workbook', async () => {
+    const error = await fileError(() => openWorkbook(corpus.junk().encrypted, { fileName: '名单.xlsx' }));
+    expect(error.code).toBe('ROSTER_FILE_ENCRYPTED');
     expect(error.message).toContain('密码');
   });
 
-  it('explains an "xls" that is really a web page', () => {
+  it('explains an "xls" that is really a web page', async () => {
     const html = Buffer.from('<html><body><table><tr><td>姓名</td><td>身份证号</td></tr></table></body></html>');
-    const error = fileError(() => openWorkbook(html, { fileName: 'export.xls' }));
+    const error = await fileError(() => openWorkbook(html, { fileName: 'export.xls' }));
     expect(error.code).toBe('ROSTER_FILE_UNREADABLE');
     expect(error.message).toContain('HTML');
   });
@@ -71,9 +71,11 @@ describe('decodeText', () => {
     expect(decodeText(buffer)).toBe(label.startsWith('GB18030') ? text.replace('张三', '张𠀾') : text);
   });
 
-  it('refuses bytes that are neither UTF-8 nor GB18030, and binary control characters', () => {
-    expect(fileError(() => decodeText(Buffer.from([0x41, 0xff, 0x42]))).code).toBe('ROSTER_FILE_UNREADABLE');
-    expect(fileError(() => decodeText(Buffer.from('a,b\u0000c'))).code).toBe('ROSTER_FILE_UNREADABLE');
+  it('refuses bytes that are neither UTF-8 nor GB18030, and binary control characters', async () => {
+    expect((await fileError(async () => decodeText(Buffer.from([0x41, 0xff, 0x42])))).code).toBe(
+      'ROSTER_FILE_UNREADABLE',
+    );
+    expect((await fileError(async () => decodeText(Buffer.from('a,b\u0000c')))).code).toBe('ROSTER_FILE_UNREADABLE');
   });
 });
 
@@ -98,7 +100,7 @@ describe('csvRecords', () => {
 describe('openWorkbook', () => {
   it('reads CSV cells as text (an ID never becomes a number) and numbers rows as Excel would', async () => {
     const buffer = corpus.csv([['姓名', '身份证号'], ['张三', '440106199001011235'], [], ['李四', 'a\nb']], 'gbk');
-    const rows = await collect(openWorkbook(buffer), 'Sheet1');
+    const rows = await collect(await openWorkbook(buffer), 'Sheet1');
     expect(rows).toEqual([
       {
         rowNumber: 1,
@@ -134,7 +136,7 @@ describe('openWorkbook', () => {
       ],
       { bookType: 'biff8' },
     );
-    const source = openWorkbook(buffer);
+    const source = await openWorkbook(buffer);
     expect(source.format).toBe('xls');
     const rows = await collect(source, '名单');
     expect(rows).toEqual(nodeXlsxRows(buffer)['名单']);
@@ -143,8 +145,8 @@ describe('openWorkbook', () => {
 
   it('gives the same rows for .xlsx through the streaming reader and through SheetJS', async () => {
     const buffer = corpus.severalSheets();
-    const stream = openWorkbook(buffer);
-    const sheetjs = openWorkbook(buffer, { reader: 'sheetjs' });
+    const stream = await openWorkbook(buffer);
+    const sheetjs = await openWorkbook(buffer, { reader: 'sheetjs' });
     expect(sheetjs.sheets).toEqual(stream.sheets);
     for (const { name } of stream.sheets) {
       expect(await collect(sheetjs, name)).toEqual(await collect(stream, name));

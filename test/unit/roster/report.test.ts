@@ -2,8 +2,9 @@ import * as XLSX from 'xlsx';
 import { parse } from 'node-xlsx';
 import { checkIdCard } from '../../../miniprogram/shared/idcard';
 import * as corpus from '../../fixtures/roster/generate';
-import { buildErrorReport, buildTemplate, parseRoster } from '../../../server/core/roster';
-import { TEMPLATE_EXAMPLE_ID, TEMPLATE_HEADERS } from '../../../server/core/roster/report';
+import { person } from '../../fixtures/roster/generate';
+import { buildErrorReport, buildTemplate, parseRoster, RosterFileError } from '../../../server/core/roster';
+import { MAX_REPORT_ERRORS, TEMPLATE_EXAMPLE_ID, TEMPLATE_HEADERS } from '../../../server/core/roster/report';
 import { NOW } from './helpers';
 
 describe('buildErrorReport', () => {
@@ -31,23 +32,38 @@ describe('buildErrorReport', () => {
   });
 });
 
+describe('buildErrorReport bounds', () => {
+  it('lists at most MAX_REPORT_ERRORS rows and says how many there were', () => {
+    const errors = Array.from({ length: MAX_REPORT_ERRORS + 5 }, (_, i) => ({
+      row: i + 2,
+      column: '身份证号',
+      code: 'ROW_REQUIRED',
+      message: '必填项为空',
+    }));
+    const [sheet] = parse<unknown[]>(buildErrorReport(errors, 400_000));
+    expect(sheet!.data).toHaveLength(1 + MAX_REPORT_ERRORS + 1);
+    expect(String(sheet!.data[sheet!.data.length - 1]![2])).toContain('共 400000 个问题');
+  });
+});
+
 describe('buildTemplate', () => {
-  it('re-parses cleanly: one record (the example), no errors', async () => {
-    const result = await parseRoster(buildTemplate(), { fileName: '名单模板.xlsx' });
+  it('imports nothing when untouched: the example row is marked and the file says it has no data', async () => {
+    const error = await parseRoster(buildTemplate(), { fileName: '名单模板.xlsx' }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(RosterFileError);
+    expect((error as RosterFileError).code).toBe('ROSTER_NO_DATA');
+    expect(checkIdCard(TEMPLATE_EXAMPLE_ID)).toMatchObject({ ok: true });
+  });
+
+  it('imports the rows typed below the example, never the example itself', async () => {
+    const book = XLSX.read(buildTemplate());
+    const p = person(7);
+    XLSX.utils.sheet_add_aoa(book.Sheets['名单']!, [[p.name, p.idCard, p.phone]], { origin: 'A3' });
+    const result = await parseRoster(XLSX.write(book, { type: 'buffer', bookType: 'xlsx' }) as Buffer, {
+      fileName: '名单.xlsx',
+    });
     expect(result).toMatchObject({ sheet: '名单', headerRow: 1, total: 1, errors: [] });
     expect(result.columns.map((c) => c.header)).toEqual([...TEMPLATE_HEADERS]);
-    expect(result.records).toEqual([
-      {
-        row: 2,
-        name: '张三',
-        idCard: TEMPLATE_EXAMPLE_ID,
-        phone: '13800000000',
-        department: '内科',
-        employeeNo: 'A0001',
-        note: '示例行,导入前请删除', // NFKC folds the full-width comma, as in every field
-      },
-    ]);
-    expect(checkIdCard(TEMPLATE_EXAMPLE_ID)).toMatchObject({ ok: true });
+    expect(result.records).toEqual([{ row: 3, name: p.name, idCard: p.idCard, phone: p.phone }]);
   });
 
   it('formats the ID and phone columns as text, below the example too, and explains the rules', () => {

@@ -136,10 +136,10 @@ describe('streaming .xlsx reader on broken files', () => {
 
   it('refuses zip bombs: one endless cell, or more shared strings than a function can hold', async () => {
     const endless = corpus.rawXlsx(`<row r="1"><c t="inlineStr"><is><t>${'9'.repeat(9_000_000)}</t></is></c></row>`);
-    expect(await codeOf(() => collect(openXlsx(endless), '名单'))).toBe('ROSTER_FILE_TOO_LARGE');
+    expect(await codeOf(() => collect(openXlsx(endless), '名单'))).toBe('ROSTER_TOO_MANY_COLUMNS');
     const strings = Array.from({ length: 22_000 }, (_, i) => `<t>${String(i).padStart(1000, '0')}</t>`);
     const many = corpus.rawXlsx('<row r="1"><c t="s"><v>0</v></c></row>', { sharedStrings: strings });
-    expect(await codeOf(() => collect(openXlsx(many), '名单'))).toBe('ROSTER_FILE_TOO_LARGE');
+    expect(await codeOf(() => collect(openXlsx(many), '名单'))).toBe('ROSTER_TOO_MANY_STRINGS');
   });
 
   it('answers ROSTER_SHEET_NOT_FOUND for an unknown sheet', async () => {

@@ -94,12 +94,18 @@ describe('realname.fetch', () => {
 describe('roster', () => {
   it('import: only uploads under roster-uploads/; dryRun only when true, sheet only when a non-empty string', () => {
     const check = checkerOf('roster', 'import');
-    expect(check({ fileID: UPLOAD })).toEqual({ ok: true, value: { fileID: UPLOAD, dryRun: false } });
+    expect(check({ fileID: UPLOAD })).toEqual({
+      ok: true,
+      value: { fileID: UPLOAD, dryRun: false, mode: 'merge', acceptConflicts: false },
+    });
     expect(check({ fileID: UPLOAD, dryRun: true, sheet: '名单' })).toEqual({
       ok: true,
-      value: { fileID: UPLOAD, dryRun: true, sheet: '名单' },
+      value: { fileID: UPLOAD, dryRun: true, mode: 'merge', acceptConflicts: false, sheet: '名单' },
     });
-    expect(check({ fileID: UPLOAD, sheet: '' })).toEqual({ ok: true, value: { fileID: UPLOAD, dryRun: false } });
+    expect(check({ fileID: UPLOAD, sheet: '' })).toEqual({
+      ok: true,
+      value: { fileID: UPLOAD, dryRun: false, mode: 'merge', acceptConflicts: false },
+    });
     for (const fileID of [
       undefined,
       'roster-uploads/x.xlsx',
@@ -110,9 +116,14 @@ describe('roster', () => {
       expect(check({ fileID })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
     }
     // Optional fields never stop the request from reaching the service, which deletes the upload.
-    expect(check({ fileID: UPLOAD, dryRun: 'yes', sheet: 3 })).toEqual({
+    expect(check({ fileID: UPLOAD, dryRun: 'yes', sheet: 3, mode: 'REPLACE', acceptConflicts: 'yes' })).toEqual({
       ok: true,
-      value: { fileID: UPLOAD, dryRun: false },
+      value: { fileID: UPLOAD, dryRun: false, mode: 'merge', acceptConflicts: false },
+    });
+    // Replace mode and accepted conflicts only when asked for exactly.
+    expect(check({ fileID: UPLOAD, mode: 'replace', acceptConflicts: true })).toEqual({
+      ok: true,
+      value: { fileID: UPLOAD, dryRun: false, mode: 'replace', acceptConflicts: true },
     });
   });
 

@@ -1,0 +1,160 @@
+/**
+ * .xls files are read by SheetJS, which builds the whole workbook as objects, and a crafted 25 KB
+ * .xls can make it allocate until the process dies. So it runs in a worker thread with its own
+ * heap limit and a time limit: a file that exhausts either is refused (ROSTER_XLS_TOO_COMPLEX)
+ * and the function instance lives on.
+ *
+ * The worker runs this very file: `__filename` is the function's bundle once built (the bundle
+ * checks at load whether it was started as this worker), or this TypeScript source in tests and
+ * scripts (stripped of types by esbuild in the worker, as scripts/register.js does).
+ */
+import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
+import type * as XLSX from 'xlsx';
+import type { CellRange } from './types';
+
+/** Heap of the worker (SheetJS measured ~115 MB of heap for a 3.2 MB, 20k-row .xls). */
+export const XLS_WORKER_HEAP_MB = 128;
+/** Wall-clock limit of one parse: a real .xls of at most 4 MB parses in well under a second. */
+export const XLS_WORKER_TIME_MS = 20_000;
+/**
+ * Growth of the whole process's RSS the parse may cause. The heap limit alone is not enough: when
+ * the process runs with `--max-old-space-size` (the sandbox sets it from the function's memory, a
+ * runtime may too), V8 takes that flag over the worker's `resourceLimits` (nodejs/node#43991), so
+ * the parent also watches the process's RSS and stops the worker past this.
+ */
+export const XLS_WORKER_RSS_GROWTH_MB = 160;
+/** How often the parent samples RSS while the worker parses. */
+const RSS_POLL_MS = 25;
+
+const MARK = 'realname-starter/roster-xls';
+
+/** A cell as a plain value: string, number, boolean, or null (empty). */
+export type XlsValue = string | number | boolean | null;
+
+export interface XlsSheet {
+  name: string;
+  hidden: boolean;
+  merges: CellRange[];
+  /** Rows holding a value: [row number (1-based), values from column A]. */
+  rows: [number, XlsValue[]][];
+}
+
+export interface XlsWorkbook {
+  sheets: XlsSheet[];
+  date1904: boolean;
+}
+
+export type XlsOutcome =
+  { ok: true; workbook: XlsWorkbook } | { ok: false; reason: 'encrypted' | 'unreadable' | 'too-complex' };
+
+/** SheetJS error codes → the text Excel shows. */
+const EXCEL_ERRORS: Record<number, string> = {
+  0x00: '#NULL!',
+  0x07: '#DIV/0!',
+  0x0f: '#VALUE!',
+  0x17: '#REF!',
+  0x1d: '#NAME?',
+  0x24: '#NUM!',
+  0x2a: '#N/A',
+  0x2b: '#GETTING_DATA',
+};
+
+function valueOf(cell: XLSX.CellObject | undefined): XlsValue {
+  if (cell?.v === undefined || cell.v === '') return null; // no cell, a stub, or a formula without a cached value
+  if (cell.t === 'e') return EXCEL_ERRORS[Number(cell.v)] ?? '#N/A';
+  if (typeof cell.v === 'number' || typeof cell.v === 'boolean') return cell.v;
+  return String(cell.v);
+}
+
+/** SheetJS in the current thread (the worker). */
+export function parseXlsHere(buffer: Uint8Array): XlsOutcome {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sheetjs = require('xlsx') as typeof XLSX;
+  let workbook: XLSX.WorkBook;
+  try {
+    workbook = sheetjs.read(buffer, {
+      type: 'buffer',
+      dense: true,
+      cellDates: false,
+      cellNF: false,
+      cellStyles: false,
+      cellHTML: false,
+      cellText: false,
+      cellFormula: false,
+    });
+  } catch (err) {
+    return { ok: false, reason: /password|encrypt/i.test((err as Error).message) ? 'encrypted' : 'unreadable' };
+  }
+  if (workbook.SheetNames.length === 0) return { ok: false, reason: 'unreadable' };
+  const sheets = workbook.SheetNames.map((name, i): XlsSheet => {
+    const sheet = workbook.Sheets[name];
+    const data: (XLSX.CellObject[] | undefined)[] = sheet?.['!data'] ?? [];
+    const rows: [number, XlsValue[]][] = [];
+    for (let r = 0; r < data.length; r += 1) {
+      const values = Array.from(data[r] ?? [], valueOf);
+      while (values.length > 0 && values[values.length - 1] === null) values.pop();
+      if (values.length > 0) rows.push([r + 1, values]);
+    }
+    return { name, hidden: Boolean(workbook.Workbook?.Sheets?.[i]?.Hidden), merges: sheet?.['!merges'] ?? [], rows };
+  });
+  return { ok: true, workbook: { sheets, date1904: Boolean(workbook.Workbook?.WBProps?.date1904) } };
+}
+
+/** The code a TypeScript source needs to run in a worker: types stripped by esbuild on require. */
+const TS_WORKER = `
+const fs = require('fs');
+const { transformSync } = require('esbuild');
+require.extensions['.ts'] = (module, filename) => {
+  const { code } = transformSync(fs.readFileSync(filename, 'utf8'), { loader: 'ts', format: 'cjs', target: 'node20' });
+  module._compile(code, filename);
+};
+require(require('worker_threads').workerData.file);
+`;
+
+/** Parses an .xls in a worker with bounded heap and time; never throws for what the file holds. */
+export function parseXlsIsolated(
+  buffer: Buffer,
+  limits = { heapMb: XLS_WORKER_HEAP_MB, timeMs: XLS_WORKER_TIME_MS, rssGrowthMb: XLS_WORKER_RSS_GROWTH_MB },
+) {
+  return new Promise<XlsOutcome>((resolve, reject) => {
+    const ts = __filename.endsWith('.ts');
+    const worker = new Worker(ts ? TS_WORKER : __filename, {
+      eval: ts,
+      workerData: { [MARK]: true, file: __filename, buffer },
+      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
+      stdout: true,
+      stderr: true,
+    });
+    let settled = false;
+    const baseline = process.memoryUsage.rss();
+    const watch = setInterval(() => {
+      if (process.memoryUsage.rss() - baseline > limits.rssGrowthMb * 1024 * 1024) {
+        settle({ ok: false, reason: 'too-complex' });
+      }
+    }, RSS_POLL_MS);
+    const settle = (outcome: XlsOutcome | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearInterval(watch);
+      void worker.terminate();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const timer = setTimeout(() => settle({ ok: false, reason: 'too-complex' }), limits.timeMs);
+    worker.on('message', (outcome: XlsOutcome) => settle(outcome));
+    worker.on('error', (err: Error & { code?: string }) => {
+      // Out of heap (ERR_WORKER_OUT_OF_MEMORY) or of stack (a RangeError in the parser): the file's fault.
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY' || err instanceof RangeError)
+        settle({ ok: false, reason: 'too-complex' });
+      else settle(new Error(`the .xls worker failed: ${err.message}`));
+    });
+    worker.on('exit', () => settle({ ok: false, reason: 'too-complex' }));
+  });
+}
+
+// Started as the worker: parse, answer, done.
+if (!isMainThread && parentPort && (workerData as Record<string, unknown> | null)?.[MARK] === true) {
+  const { buffer } = workerData as { buffer: Uint8Array };
+  parentPort.postMessage(parseXlsHere(buffer));
+}

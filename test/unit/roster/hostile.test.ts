@@ -1,0 +1,142 @@
+/**
+ * The reader's defects and caps on crafted files: each file reads as Excel shows it, or is refused
+ * with its own code; none can take the process down. (The real files are in corpus.test.ts.)
+ */
+import * as corpus from '../../fixtures/roster/generate';
+import { openRoster, parseRoster, RosterFileError } from '../../../server/core/roster';
+import { parseXlsIsolated } from '../../../server/core/roster/xls-worker';
+import { MAX_MERGES, openXlsx } from '../../../server/core/roster/xlsx-stream';
+import { collect, NOW } from './helpers';
+
+const s = (value: string) => ({ value, type: 'string' });
+
+async function codeOf(make: () => Promise<unknown>): Promise<string> {
+  try {
+    await make();
+  } catch (err) {
+    return err instanceof RosterFileError ? err.code : `not a RosterFileError: ${(err as Error).message}`;
+  }
+  return 'no error';
+}
+
+const header =
+  '<row r="1"><c r="A1" t="inlineStr"><is><t>姓名</t></is></c><c r="B1" t="inlineStr"><is><t>身份证号</t></is></c><c r="C1" t="inlineStr"><is><t>入职日期</t></is></c></row>';
+const personRow = (r: number, i: number, extra = '') =>
+  `<row r="${r}"><c r="A${r}" t="inlineStr"><is><t>${corpus.person(i).name}</t></is></c>` +
+  `<c r="B${r}" t="inlineStr"><is><t>${corpus.person(i).idCard}</t></is></c>${extra}</row>`;
+
+describe('cells that are not closed', () => {
+  it('reads a row of unclosed <c> elements as its cells (each ends where the next begins)', async () => {
+    const data = '<row r="1"><c r="A1" t="str"><v>a</v><c r="B1" t="str"><v>b</v><c r="C1"><v>3</v></row>';
+    expect(await collect(openXlsx(corpus.rawXlsx(data)), '名单')).toEqual([
+      { rowNumber: 1, cells: [s('a'), s('b'), { value: 3, type: 'number' }] },
+    ]);
+  });
+
+  it('reads rows of 16,000 unclosed cells each in one pass (quadratic before: minutes for a few KB zipped)', async () => {
+    const row = (r: number) => `<row r="${r}">${'<c t="str"><v>x</v>'.repeat(16_000)}</row>`;
+    const rows = await collect(openXlsx(corpus.rawXlsx([1, 2, 3, 4, 5].map(row).join(''))), '名单');
+    expect(rows.map((r) => [r.rowNumber, r.cells.length])).toEqual([1, 2, 3, 4, 5].map((r) => [r, 16_000]));
+  }, 60_000);
+});
+
+describe('caps, each with its code', () => {
+  it('refuses more merged ranges than a roster has (3M <mergeCell> would exhaust memory)', async () => {
+    const merges = Array.from({ length: MAX_MERGES + 1 }, (_, i) => `<mergeCell ref="A${i + 2}:B${i + 2}"/>`).join('');
+    const buffer = corpus.rawXlsx(
+      `${header}${personRow(2, 0)}</sheetData><mergeCells>${merges}</mergeCells><sheetData>`,
+    );
+    expect(await codeOf(() => openRoster(buffer, { now: NOW }))).toBe('ROSTER_TOO_MANY_MERGES');
+  }, 60_000);
+
+  it('refuses rows past 1,048,576 and columns past XFD', async () => {
+    const far = corpus.rawXlsx(`${header}<row r="1048577"><c r="A1048577" t="str"><v>x</v></c></row>`);
+    expect(await codeOf(() => parseRoster(far, { now: NOW }))).toBe('ROSTER_TOO_MANY_ROWS');
+    const wide = corpus.rawXlsx(`<row r="1"><c r="XFE1" t="str"><v>x</v></c></row>`);
+    expect(await codeOf(() => collect(openXlsx(wide), '名单'))).toBe('ROSTER_TOO_MANY_COLUMNS');
+  });
+});
+
+describe('work out of proportion to the file is refused, not ground through', () => {
+  const rows = (n: number, cell: (r: number) => string) =>
+    Array.from({ length: n }, (_, i) => `<row r="${i + 2}">${cell(i + 2)}</row>`).join('');
+
+  it('a cell at column XFD on every row (30 bytes, 16,384 cells each)', async () => {
+    const data = `${header}${rows(3000, (r) => `<c r="XFD${r}" t="str"><v>x</v></c>`)}`;
+    expect(await codeOf(() => parseRoster(corpus.rawXlsx(data), { now: NOW }))).toBe('ROSTER_TOO_MANY_COLUMNS');
+  }, 60_000);
+
+  it('a CSV line of more fields than Excel has columns', async () => {
+    const line = Buffer.from(`姓名,身份证号\n${','.repeat(20_000)}x\n`);
+    expect(await codeOf(() => parseRoster(line, { now: NOW }))).toBe('ROSTER_TOO_MANY_COLUMNS');
+  });
+
+  it('a merged range over the whole sheet', async () => {
+    const data =
+      `${header}${rows(3000, (r) => `<c r="A${r}" t="str"><v>x</v></c>`)}` +
+      '</sheetData><mergeCells><mergeCell ref="A2:XFD1048576"/></mergeCells><sheetData>';
+    expect(await codeOf(() => parseRoster(corpus.rawXlsx(data), { now: NOW }))).toBe('ROSTER_TOO_MANY_MERGES');
+  }, 60_000);
+});
+
+describe('real-world XML', () => {
+  it.each([
+    ['UTF-16 LE with BOM', { encoding: 'utf16le', bom: true }],
+    ['UTF-16 BE with BOM', { encoding: 'utf16be', bom: true }],
+    ['UTF-16 LE without BOM', { encoding: 'utf16le', bom: false }],
+    ['UTF-8 with BOM', { encoding: 'utf8', bom: true }],
+    ['backslash entry names', { backslash: true }],
+    ['ZIP64 sizes and offsets', { zip64: true }],
+  ] as const)('%s: the same rows as plain UTF-8', async (_label, options) => {
+    const data = `${header}${personRow(2, 0)}${personRow(3, 1)}`;
+    const plain = await parseRoster(corpus.rawXlsx(data), { now: NOW });
+    const variant = await parseRoster(corpus.rawXlsx(data, { ...options, sharedStrings: ['<t>未用</t>'] }), {
+      now: NOW,
+    });
+    expect(variant.records).toEqual(plain.records);
+    expect(variant.records).toHaveLength(2);
+  });
+
+  it('reads a literal CR LF (or a lone CR) as LF, and keeps an escaped CR', async () => {
+    const data =
+      '<row r="1"><c t="inlineStr"><is><t>a\r\nb</t></is></c><c t="str"><v>c\rd</v></c><c t="str"><v>e_x000D_\r\nf&#13;g</v></c></row>';
+    expect(await collect(openXlsx(corpus.rawXlsx(data)), '名单')).toEqual([
+      { rowNumber: 1, cells: [s('a\nb'), s('c\nd'), s('e\r\nf\rg')] },
+    ]);
+  });
+
+  it('merges repeated <row r="N"> elements (one per cell) into row N', async () => {
+    const data =
+      '<row r="1"><c r="A1" t="str"><v>a</v></c></row><row r="1"><c r="B1" t="str"><v>b</v></c></row>' +
+      '<row r="2"><c r="A2" t="str"><v>c</v></c></row><row r="2"><c r="C2" t="str"><v>d</v></c></row>';
+    expect(await collect(openXlsx(corpus.rawXlsx(data)), '名单')).toEqual([
+      { rowNumber: 1, cells: [s('a'), s('b')] },
+      { rowNumber: 2, cells: [s('c'), { value: null, type: 'empty' }, s('d')] },
+    ]);
+  });
+});
+
+describe('one bad cell is one row error', () => {
+  it('reports a date serial of 1e9 on its row and imports the rest', async () => {
+    const data = `${header}${personRow(2, 0, '<c r="C2"><v>1e9</v></c>')}${personRow(3, 1, '<c r="C3"><v>45293</v></c>')}`;
+    const result = await parseRoster(corpus.rawXlsx(data), { now: NOW });
+    expect(result.errors).toEqual([expect.objectContaining({ row: 2, code: 'ROW_DATE_INVALID', column: '入职日期' })]);
+    expect(result.records).toEqual([expect.objectContaining({ row: 3, startDate: '2024-01-02' })]);
+  });
+});
+
+describe('.xls in a worker with bounded memory', () => {
+  it('refuses an .xls whose parse outgrows the heap, and the process carries on', async () => {
+    const xls = corpus.xlsRoster(3000);
+    const limits = { heapMb: 128, timeMs: 60_000, rssGrowthMb: 1024 };
+    expect(await parseXlsIsolated(xls, { ...limits, heapMb: 4 })).toEqual({ ok: false, reason: 'too-complex' });
+    // Where --max-old-space-size overrides the worker's heap limit, the process's RSS growth stops it.
+    expect(await parseXlsIsolated(xls, { ...limits, rssGrowthMb: 1 })).toEqual({ ok: false, reason: 'too-complex' });
+    const normal = await parseXlsIsolated(xls);
+    expect(normal.ok).toBe(true);
+  }, 60_000);
+
+  it('reads a normal .xls through the worker', async () => {
+    expect((await parseRoster(corpus.xlsRoster(5), { now: NOW })).records).toHaveLength(5);
+  }, 60_000);
+});

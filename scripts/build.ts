@@ -53,12 +53,31 @@ export function buildFunctions(names?: string[]): string[] {
   return built;
 }
 
+/**
+ * Runs `work` with miniprogram-ci's own announcements ("[miniprogram-builder] initservices CI") kept
+ * off stdout: they are the tool's, not the user's. Everything else is printed as usual.
+ */
+export async function withoutBuilderNoise<T>(work: () => T | Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('[miniprogram-builder]')) return;
+    log(...args);
+  };
+  try {
+    return await work();
+  } finally {
+    console.log = log;
+  }
+}
+
 export async function buildNpm(): Promise<void> {
-  // Required lazily: miniprogram-ci takes ~1 s to load.
-  const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
-  const result = await ci.packNpmManually({
-    packageJsonPath: path.join(ROOT, 'package.json'),
-    miniprogramNpmDistDir: path.join(ROOT, 'miniprogram'),
+  const result = await withoutBuilderNoise(() => {
+    // Required lazily: miniprogram-ci takes ~1 s to load.
+    const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
+    return ci.packNpmManually({
+      packageJsonPath: path.join(ROOT, 'package.json'),
+      miniprogramNpmDistDir: path.join(ROOT, 'miniprogram'),
+    });
   });
   const dist = path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp');
   if (!fs.existsSync(path.join(dist, 'button/index.js'))) {

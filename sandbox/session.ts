@@ -43,6 +43,17 @@ export function readSession(dataDir: string): SandboxSession | undefined {
  */
 export function sessionHeaders(dataDir: string, url: string): Record<string, string> {
   const session = readSession(dataDir);
-  const same = session && session.url.replace(/\/+$/, '') === url.replace(/\/+$/, '');
-  return same && session.token ? { 'X-Sandbox-Token': session.token } : {};
+  return session?.token && sameSandbox(session.url, url) ? { 'X-Sandbox-Token': session.token } : {};
+}
+
+/** `url` reaches the sandbox at `sessionUrl`: the same address, or this machine's loopback on its port. */
+export function sameSandbox(sessionUrl: string, url: string): boolean {
+  try {
+    const a = new URL(sessionUrl);
+    const b = new URL(url);
+    if (a.port !== b.port || a.protocol !== b.protocol) return false;
+    return a.hostname === b.hostname || ['127.0.0.1', 'localhost', '[::1]'].includes(b.hostname);
+  } catch {
+    return false;
+  }
 }

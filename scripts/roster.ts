@@ -10,8 +10,9 @@
 import fs from 'fs';
 import path from 'path';
 import type { RosterJobStatus } from '../miniprogram/shared/contracts';
-import { DEFAULT_PORT } from '../sandbox';
+import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../sandbox';
 import { DEMO_ADMIN_OPENID } from '../sandbox/demo';
+import { sessionHeaders } from '../sandbox/session';
 
 interface Options {
   command: string;
@@ -21,6 +22,8 @@ interface Options {
   sheet?: string;
   sandbox: string;
   openid: string;
+  /** The running sandbox's token when it wants one (read from its data dir, SANDBOX_DATA_DIR or .sandbox/). */
+  headers: Record<string, string>;
 }
 
 function parseArgs(args: string[]): Options {
@@ -31,21 +34,26 @@ function parseArgs(args: string[]): Options {
   const positional = args.filter(
     (a, i) => !a.startsWith('--') && !['--sheet', '--sandbox', '--as'].includes(args[i - 1] ?? ''),
   );
+  const sandbox = (value('--sandbox') ?? `http://127.0.0.1:${process.env.SANDBOX_PORT ?? DEFAULT_PORT}`).replace(
+    /\/+$/,
+    '',
+  );
   return {
     command: positional[0] ?? '',
     file: positional[1] ?? '',
     dryRun: args.includes('--dry-run'),
     json: args.includes('--json'),
     sheet: value('--sheet'),
-    sandbox: (value('--sandbox') ?? `http://127.0.0.1:${process.env.SANDBOX_PORT ?? DEFAULT_PORT}`).replace(/\/+$/, ''),
+    sandbox,
     openid: value('--as') ?? DEMO_ADMIN_OPENID,
+    headers: sessionHeaders(path.resolve(process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR), sandbox),
   };
 }
 
 async function call(o: Options, event: Record<string, unknown>): Promise<Record<string, unknown>> {
   const res = await fetch(`${o.sandbox}/gateway/functions/roster`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'X-WX-OPENID': o.openid },
+    headers: { 'content-type': 'application/json', 'X-WX-OPENID': o.openid, ...o.headers },
     body: JSON.stringify(event),
   });
   if (res.status !== 200) throw new Error(`sandbox answered ${res.status}: ${await res.text()}`);
@@ -56,7 +64,7 @@ async function upload(o: Options, content: Buffer): Promise<string> {
   const cloudPath = `roster-uploads/cli-${Date.now()}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
   const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
-    headers: { 'X-WX-OPENID': o.openid },
+    headers: { 'X-WX-OPENID': o.openid, ...o.headers },
     body: content,
   });
   if (res.status !== 200) throw new Error(`upload failed: ${res.status}`);

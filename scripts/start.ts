@@ -96,7 +96,8 @@ export async function main(args: string[]): Promise<number | undefined> {
   const built = buildFunctions();
   if (!fs.existsSync(path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp'))) await buildNpm();
   const port = sandboxPort(process.env, DEFAULT_PORT);
-  const envFile = path.join(ROOT, SANDBOX_ENV_FILE);
+  // SANDBOX_ENV_FILE names another file (tests: never the developer's own).
+  const envFile = path.resolve(ROOT, process.env.SANDBOX_ENV_FILE?.trim() || SANDBOX_ENV_FILE);
   const fileText = fs.existsSync(envFile) ? fs.readFileSync(envFile, 'utf8') : undefined;
   const unknown = unknownNames(fileText);
   if (unknown.length) console.error(`note: ${SANDBOX_ENV_FILE}: not a variable of the manifest: ${unknown.join(', ')}`);

@@ -6,12 +6,14 @@
  * Every call goes through the real wx-server-sdk over HTTP.
  */
 import type { Sandbox } from '../../sandbox';
+import { typedDb, type CloudDb } from '../../server/lib/cloud-db';
 import { freshSandbox, sdkFor } from '../helpers/sandbox';
 
 jest.setTimeout(60_000);
 
 let sandbox: Sandbox;
-type Db = ReturnType<ReturnType<typeof sdkFor>['database']>;
+/** The functions' typed view of the SDK's database, plus db.RegExp. */
+type Db = CloudDb & { RegExp(options: { regexp: string; options: string }): unknown };
 let db: Db;
 
 const PEOPLE = [
@@ -23,7 +25,7 @@ const PEOPLE = [
 
 beforeAll(async () => {
   sandbox = await freshSandbox({ deploy: false });
-  db = sdkFor(sandbox, 'o_fidelity').database();
+  db = typedDb(sdkFor(sandbox, 'o_fidelity').database()) as Db;
   await db.createCollection('people');
   await db.collection('people').add({ data: PEOPLE } as never);
 });

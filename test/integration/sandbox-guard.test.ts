@@ -6,7 +6,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox } from '../../sandbox';
-import { readSession } from '../../sandbox/session';
+import { readSession, sessionHeaders } from '../../sandbox/session';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { httpExchange } from '../helpers/bridge';
 
@@ -113,6 +113,12 @@ describe('beyond loopback (SANDBOX_HOST=0.0.0.0)', () => {
     const file = path.join(sandbox.dataDir, 'session.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(readSession(sandbox.dataDir)).toEqual({ url: sandbox.url, token: sandbox.token });
+    // What the CLI and npm run demo send, at its address or at this machine's loopback.
+    expect(sessionHeaders(sandbox.dataDir, sandbox.url)).toEqual({ 'X-Sandbox-Token': sandbox.token });
+    expect(sessionHeaders(sandbox.dataDir, `http://127.0.0.1:${sandbox.port}`)).toEqual({
+      'X-Sandbox-Token': sandbox.token,
+    });
+    expect(sessionHeaders(sandbox.dataDir, 'http://other.example:1')).toEqual({});
   });
 
   it('refuses the gateway, /admin and /sandbox/* without the token', async () => {

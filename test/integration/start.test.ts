@@ -5,7 +5,23 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 
-jest.setTimeout(90_000);
+jest.setTimeout(180_000);
+
+/** `npm run demo -- --sandbox <url>` as a user runs it. */
+function runDemo(url: string, dataDir: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['scripts/run.js', 'scripts/demo.ts', '--sandbox', url], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: { ...process.env, SANDBOX_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
 
 it('starts the sandbox with the shell’s settings (FACE_API_VERSION=v1), tells the client where it is, stops cleanly on SIGINT', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-start-'));
@@ -58,6 +74,15 @@ it('starts the sandbox with the shell’s settings (FACE_API_VERSION=v1), tells 
       body: JSON.stringify({ action: 'start', name: '张三', idCardNumber: '440106199001011235', consent: true }),
     });
     expect(await face.json()).toMatchObject({ ok: true, mode: 'v1' });
+    // The tour without DevTools walks every enabled flow against it, printing nothing unmasked.
+    const demo = await runDemo(url, dataDir);
+    expect(demo.output).toContain('demo done:');
+    expect(demo.code).toBe(0);
+    for (const section of ['face (', 'wxcheck (', 'wxpay (', 'manual (', 'roster (']) {
+      expect(demo.output).toContain(`== ${section}`);
+    }
+    expect(demo.output).toContain('face API v1');
+    expect(demo.output).not.toMatch(/\d{17}[\dX]/);
     // The client's session file: this sandbox's address, no token on loopback.
     const client = require(clientFile) as { url: string; token: string };
     expect(client).toEqual({ url, token: '' });

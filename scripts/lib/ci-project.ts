@@ -106,12 +106,32 @@ export interface CompiledSize {
   entries: { file: string; bytes: number }[];
 }
 
+/** Where miniprogram-ci runs: its compiler makes a cache folder in the working directory. */
+export const CI_WORK_DIR = path.join(TMP, 'miniprogram-ci');
+
+/**
+ * Runs `work` (a miniprogram-ci call that compiles: getCompiledResult, upload, preview) with the
+ * working directory in .tmp/miniprogram-ci/: miniprogram-ci 2.1.42's compiler creates its cache
+ * folder, named md5(`<projectPath>|summer`), relative to the working directory
+ * (dist/modules/createSummer.js `ensureCacheDir`: `path.join("", generateMD5(…))`), which would
+ * otherwise litter the project root with an empty 32-hex folder.
+ */
+export async function inCiWorkDir<T>(work: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(CI_WORK_DIR, { recursive: true });
+  const cwd = process.cwd();
+  process.chdir(CI_WORK_DIR);
+  try {
+    return await work();
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
 /** Compiles with the official compiler (getCompiledResult) and sizes the result. */
 export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
   const config = readProjectConfig(project.projectPath);
-  const result = await ci.getCompiledResult(
-    { project, version: '0.0.0', setting: compileSettings(config) as never },
-    savePath,
+  const result = await inCiWorkDir(() =>
+    ci.getCompiledResult({ project, version: '0.0.0', setting: compileSettings(config) as never }, savePath),
   );
   const entries = Object.entries(result).map(([file, content]) => ({
     file,

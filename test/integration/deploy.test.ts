@@ -180,6 +180,11 @@ describe('npm run upload -- --dry-run', () => {
     expect(r.out).toContain('ignoreUploadUnusedFiles: true');
   });
 
+  it('leaves no compiler cache folder (an empty md5-named one) in the project: it goes to .tmp/miniprogram-ci/', async () => {
+    await runs.upload;
+    expect(fs.readdirSync(ROOT).filter((name) => /^[0-9a-f]{32}$/.test(name))).toEqual([]);
+  });
+
   it('fails with the compiler message when a page has invalid WXML (and removes the MP_PRIVATE_KEY file)', async () => {
     const r = await runs.broken;
     expect(r.code).toBe(1);

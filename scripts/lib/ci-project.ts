@@ -34,12 +34,16 @@ export function compileSettings(config: ProjectConfig): Record<string, unknown> 
 }
 
 /** A throwaway key for local compiles (the compiler wants one; it is never sent anywhere). */
-export function throwawayKey(): string {
-  fs.mkdirSync(TMP, { recursive: true });
-  const file = path.join(TMP, 'private.compile-only.key');
+export function throwawayKey(dir = TMP): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'private.compile-only.key');
   if (!fs.existsSync(file)) {
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
-    fs.writeFileSync(file, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+    // Written aside, then renamed into place: runs started together (compile, upload and preview dry
+    // runs) never read a half-written key; whichever rename lands last wins, both keys are whole.
+    const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(aside, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+    fs.renameSync(aside, file);
   }
   return file;
 }

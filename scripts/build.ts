@@ -7,6 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import { buildSync } from 'esbuild';
 import { FUNCTIONS, SDK_VERSION } from '../server/manifest';
+import { withoutBuilderNoise } from './lib/ci-project';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_OUT = path.join(ROOT, 'cloudfunctions');
@@ -51,23 +52,6 @@ export function buildFunctions(names?: string[]): string[] {
     built.push(spec.name);
   }
   return built;
-}
-
-/**
- * Runs `work` with miniprogram-ci's own announcements ("[miniprogram-builder] initservices CI") kept
- * off stdout: they are the tool's, not the user's. Everything else is printed as usual.
- */
-export async function withoutBuilderNoise<T>(work: () => T | Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = (...args: unknown[]) => {
-    if (typeof args[0] === 'string' && args[0].startsWith('[miniprogram-builder]')) return;
-    log(...args);
-  };
-  try {
-    return await work();
-  } finally {
-    console.log = log;
-  }
 }
 
 export async function buildNpm(): Promise<void> {

@@ -110,6 +110,32 @@ export interface CompiledSize {
   entries: { file: string; bytes: number }[];
 }
 
+/** What miniprogram-ci itself prints on stdout while it works: its own progress, not the user's business. */
+const CI_NOISE = /^(\[miniprogram-builder\]|\[summer-compiler\]|serialize$)/;
+
+/**
+ * Runs `work` with miniprogram-ci's own announcements ("[miniprogram-builder] initservices CI",
+ * "[summer-compiler] forkProcess …") kept off stdout. Everything else is printed as usual.
+ */
+export async function withoutBuilderNoise<T>(work: () => T | Promise<T>): Promise<T> {
+  const log = console.log;
+  const info = console.info;
+  const quiet =
+    (print: (...args: unknown[]) => void) =>
+    (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && CI_NOISE.test(args[0])) return;
+      print(...args);
+    };
+  console.log = quiet(log);
+  console.info = quiet(info);
+  try {
+    return await work();
+  } finally {
+    console.log = log;
+    console.info = info;
+  }
+}
+
 /** Where miniprogram-ci runs: its compiler makes a cache folder in the working directory. */
 export const CI_WORK_DIR = path.join(TMP, 'miniprogram-ci');
 
@@ -125,7 +151,7 @@ export async function inCiWorkDir<T>(work: () => Promise<T>): Promise<T> {
   const cwd = process.cwd();
   process.chdir(CI_WORK_DIR);
   try {
-    return await work();
+    return await withoutBuilderNoise(work);
   } finally {
     process.chdir(cwd);
   }

@@ -205,18 +205,6 @@ describe('npm run upload -- --dry-run', () => {
   });
 });
 
-describe('npm run preview -- --dry-run', () => {
-  it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
-    const r = await runs.preview;
-    expect(r.code).toBe(0);
-    expectListing(r.out);
-    expect(r.out).toContain('preview would call:');
-    expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
-    expect(r.out).toContain("qrcodeFormat: 'image'");
-    expect(r.out).toContain(`qrcodeOutputDest: '${path.join(TMP, 'preview-qrcode.png')}'`);
-  });
-});
-
 describe('npm run functions -- --dry-run', () => {
   const secrets = {
     WECHAT_APPSECRET: `appsecret-${crypto.randomUUID()}`,
@@ -688,6 +676,19 @@ describe('the upload key', () => {
     expect(r.stderr).not.toContain('upload key missing');
     expect(r.out).not.toContain('upload key:');
     expect(filesUnder(TMP).filter((f) => !before.has(f) && f.endsWith('.key'))).toEqual([]);
+  });
+});
+
+// Last: the preview dry run (started after the upload one) runs while the sandbox tests above do.
+describe('npm run preview -- --dry-run', () => {
+  it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
+    const r = await runs.preview;
+    expect(r.code).toBe(0);
+    expectListing(r.out);
+    expect(r.out).toContain('preview would call:');
+    expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
+    expect(r.out).toContain("qrcodeFormat: 'image'");
+    expect(r.out).toContain(`qrcodeOutputDest: '${path.join(TMP, 'preview-qrcode.png')}'`);
   });
 });
 

@@ -106,10 +106,10 @@ export function refusal(policy: GuardPolicy, req: GuardRequest): string | undefi
     return `host not allowed: the sandbox answers only to ${[...policy.hosts].join(', ')} (SANDBOX_ALLOWED_HOSTS adds names)`;
   }
   if (req.origin !== undefined && !policy.origins.has(req.origin.replace(/\/+$/, '').toLowerCase())) {
-    return 'origin not allowed: browsers pages may not call the sandbox (SANDBOX_ALLOWED_ORIGINS lists exceptions)';
+    return 'origin not allowed: browser pages may not call the sandbox (SANDBOX_ALLOWED_ORIGINS lists exceptions)';
   }
   if (policy.token && isGuardedPath(req.path) && !(req.token && sameToken(req.token, policy.token))) {
-    return `sandbox token required: send the token npm start printed in the ${TOKEN_HEADER} header`;
+    return 'sandbox token required: send the token npm start printed in the X-Sandbox-Token header';
   }
   return undefined;
 }

@@ -156,7 +156,7 @@ function printWelcome(
     `  configured       by the deploy (npm run deploy -- --check --sandbox ${u} reads it back)` +
       (shell.length ? `; from this shell or ${SANDBOX_ENV_FILE}: ${shell.join(', ')}` : ''),
     `  health           GET ${u}/health`,
-    `  wx-server-sdk    TCB_CONTEXT_CNFG='{"URL":"${u}/admin"}'`,
+    `  wx-server-sdk    TCB_CONTEXT_CNFG='{"URL":"${u}/admin${sandbox.token ? `?sandboxToken=${sandbox.token}&` : ''}"}'`,
     `  WeChat APIs      ${u}/wechat/...  (stable_token, face v1/v2, get_category, getrealnameinfo, checkrealnameinfo)`,
     `  function logs    ${path.relative(ROOT, sandbox.logFile)}   (npm start -- --logs to echo them here)`,
     sandbox.token

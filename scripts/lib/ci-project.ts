@@ -13,7 +13,7 @@ type Ci = typeof import('miniprogram-ci');
 export type CiProject = InstanceType<Ci['Project']>;
 
 export function loadCi(): Ci {
-  return require('miniprogram-ci') as Ci;
+  return quietly(() => require('miniprogram-ci') as Ci);
 }
 
 export interface ProjectConfig {
@@ -111,29 +111,42 @@ export interface CompiledSize {
 }
 
 /** What miniprogram-ci itself prints on stdout while it works: its own progress, not the user's business. */
-const CI_NOISE = /^(\[miniprogram-builder\]|\[summer-compiler\]|serialize$)/;
+const CI_NOISE = /^(\[miniprogram-builder\]|\[summer-compiler\]|serialize )/;
+
+/** Runs `work` with output chunks that are miniprogram-ci's progress lines dropped (stdout and stderr). */
+function quietly<T>(work: () => T): T {
+  const streams = [process.stdout, process.stderr];
+  const writes = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    const write = writes[i]!;
+    stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+      if (CI_NOISE.test(text)) {
+        const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
+        if (callback) process.nextTick(callback);
+        return true;
+      }
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof stream.write;
+  });
+  const restore = () => streams.forEach((stream, i) => (stream.write = writes[i]!));
+  try {
+    const result = work();
+    if (result instanceof Promise) return result.finally(restore) as T;
+    restore();
+    return result;
+  } catch (err) {
+    restore();
+    throw err;
+  }
+}
 
 /**
  * Runs `work` with miniprogram-ci's own announcements ("[miniprogram-builder] initservices CI",
  * "[summer-compiler] forkProcess …") kept off stdout. Everything else is printed as usual.
  */
 export async function withoutBuilderNoise<T>(work: () => T | Promise<T>): Promise<T> {
-  const log = console.log;
-  const info = console.info;
-  const quiet =
-    (print: (...args: unknown[]) => void) =>
-    (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && CI_NOISE.test(args[0])) return;
-      print(...args);
-    };
-  console.log = quiet(log);
-  console.info = quiet(info);
-  try {
-    return await work();
-  } finally {
-    console.log = log;
-    console.info = info;
-  }
+  return quietly(async () => work());
 }
 
 /** Where miniprogram-ci runs: its compiler makes a cache folder in the working directory. */

@@ -11,7 +11,7 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import { EJSON } from 'bson';
+import { BSONRegExp, EJSON } from 'bson';
 import { find, update as applyUpdate } from 'mingo';
 
 export type Doc = Record<string, unknown> & { _id: string };
@@ -139,8 +139,12 @@ export class Database {
 
   // ------------------------------------------------------------ values
 
-  /** Replaces `{ $tcb_server_date: { offset } }` (db.serverDate()) with the emulated server time. */
+  /**
+   * Replaces `{ $tcb_server_date: { offset } }` (db.serverDate()) with the emulated server time, and
+   * a regular expression on the wire (`$regularExpression`: a JS RegExp or db.RegExp) with a RegExp.
+   */
   resolveServerDates(value: unknown): unknown {
+    if (value instanceof BSONRegExp) return regExpOf(value.pattern, value.options);
     if (Array.isArray(value)) return value.map((v) => this.resolveServerDates(v));
     if (value && typeof value === 'object' && !(value instanceof Date)) {
       const record = value as Record<string, unknown>;
@@ -482,6 +486,23 @@ const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
  * in `$rename`'s targets: mingo follows them, and a client's update could otherwise change
  * Object.prototype in the sandbox process (whose children inherit its environment).
  */
+/**
+ * The cloud's regular expression flags (db.RegExp options: i, m, s —
+ * https://developers.weixin.qq.com/miniprogram/dev/wxcloud/reference-sdk-api/database/Database.RegExp.html)
+ * as a RegExp; any other flag, or a pattern that does not compile, is the caller's error.
+ */
+export function regExpOf(pattern: string, options: string): RegExp {
+  const unknown = [...options].filter((flag) => !'ims'.includes(flag));
+  if (unknown.length) {
+    throw new DbError('INVALID_PARAM', `regular expression options support i, m and s only, not ${unknown.join('')}`);
+  }
+  try {
+    return new RegExp(pattern, [...new Set(options)].join(''));
+  } catch {
+    throw new DbError('INVALID_PARAM', `invalid regular expression: ${pattern}`);
+  }
+}
+
 function refuseUnsafePaths(value: unknown, renaming = false): void {
   const unsafe = (path: string) => path.split('.').some((segment) => UNSAFE_SEGMENTS.has(segment));
   if (typeof value === 'string' && renaming && unsafe(value)) throw unsafePath(value);

@@ -53,6 +53,13 @@ interface Instance {
 }
 
 const WORKER = path.join(__dirname, 'worker.ts');
+/**
+ * How long an instance may take to start (process, runtime, the function's code loaded) before it
+ * is killed: the cloud's initialization limit, separate from the function's timeout. Assumed:
+ * SCF's default initialization timeout for event functions (60 s); the sandbox does not model
+ * setting it.
+ */
+export const INIT_TIMEOUT_MS = 60_000;
 const REGISTER = path.resolve(__dirname, '../scripts/register.js');
 
 export class FunctionRunner {
@@ -132,6 +139,11 @@ export class FunctionRunner {
       child.once('exit', (code) => reject(new Error(`function ${name} exited during start (code ${code})`)));
     });
     ready.catch(() => undefined);
+    const initLimit = setTimeout(() => child.kill('SIGKILL'), INIT_TIMEOUT_MS);
+    void ready.then(
+      () => clearTimeout(initLimit),
+      () => clearTimeout(initLimit),
+    );
     const instance: Instance = { child, ready, busy: false, revision: settings.revision };
     child.on('exit', () => this.retire(name, instance));
     return instance;

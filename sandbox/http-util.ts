@@ -2,6 +2,16 @@ import type http from 'http';
 
 const MAX_BODY = 50 * 1024 * 1024;
 
+/** A request the caller got wrong: answered with `status` and this message, never as the sandbox's 500. */
+export class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
 export function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -9,7 +19,7 @@ export function readBody(req: http.IncomingMessage): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY) {
-        reject(new Error('request body too large'));
+        reject(new BadRequest(`request body too large (over ${MAX_BODY} bytes)`, 413));
         req.destroy();
         return;
       }

@@ -18,8 +18,10 @@ import { Storage } from './storage';
 import { TcbService, type QuotaOptions } from './tcb';
 import { WechatEmulator } from './wechat';
 import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
-import { readBody, parseMultipart, sendJson } from './http-util';
+import { BadRequest, readBody, parseMultipart, sendJson } from './http-util';
 import { sandboxPort } from './env';
+import { guardPolicy, lanAddress, refusal, TOKEN_HEADER, TOKEN_QUERY, type GuardRequest } from './guard';
+import { removeSession, writeSession } from './session';
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_ENV = 'sandbox-env';
@@ -40,6 +42,8 @@ export interface SandboxOptions {
   maxInstances?: number;
   /** Node.js binary for function instances. Default SANDBOX_FUNCTION_NODE, else this process's. */
   functionNode?: string;
+  /** Where SANDBOX_ALLOWED_HOSTS / SANDBOX_ALLOWED_ORIGINS are read (default process.env). */
+  guardEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface Sandbox {
@@ -48,6 +52,8 @@ export interface Sandbox {
   env: string;
   dataDir: string;
   logFile: string;
+  /** The per-start token `/admin`, `/sandbox/*` and the gateway require; none when listening on loopback only. */
+  token?: string;
   secrets: SandboxSecrets;
   /** What deploys applied: functions, permissions (see environment.ts). */
   environment: Environment;
@@ -99,7 +105,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         entry: path.join(environment.codeDir(fn), `${fn.handler.split('.')[0]}.js`),
         timeout: fn.timeout,
         memory: fn.memory,
-        env: { ...fn.env, ...platformEnv(env, baseUrl) },
+        env: { ...fn.env, ...platformEnv(env, baseUrl, policy.token) },
         revision: fn.revision,
       };
     },
@@ -128,8 +134,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const tcb = new TcbService(db, storage, functions, () => ({ appid: secrets.appid }));
   tcb.quota = options.quota ?? {};
 
-  const json = async (req: http.IncomingMessage) =>
-    JSON.parse((await readBody(req)).toString('utf8') || '{}') as Record<string, unknown>;
+  /** A JSON object body; anything else is the caller's mistake (400), never the sandbox's (500). */
+  const json = async (req: http.IncomingMessage): Promise<Record<string, unknown>> => {
+    const text = (await readBody(req)).toString('utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text || '{}');
+    } catch {
+      throw new BadRequest('request body is not valid JSON: send a JSON object (content-type: application/json)');
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new BadRequest('request body must be a JSON object');
+    }
+    return value as Record<string, unknown>;
+  };
 
   /** Exact routes: `METHOD path`. */
   const exact: Record<string, Handler> = {
@@ -316,10 +334,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     };
   }
 
+  const host = options.host ?? process.env.SANDBOX_HOST ?? '127.0.0.1';
+  const policy = guardPolicy(host, options.guardEnv ?? process.env);
+
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', baseUrl);
-    const p = decodeURIComponent(url.pathname);
+    let url: URL;
+    let p: string;
+    try {
+      url = new URL(req.url ?? '/', 'http://sandbox.invalid');
+      p = decodeURIComponent(url.pathname);
+    } catch {
+      return sendJson(res, 400, { error: 'malformed request path' });
+    }
     const method = req.method ?? 'GET';
+    const refused = refusal(policy, guardRequest(req, p, url));
+    if (refused) {
+      req.resume();
+      return sendJson(res, 403, { error: refused });
+    }
     const handler = exact[`${method} ${p}`];
     const prefix = handler ? undefined : prefixed.find(([m, pre]) => m === method && p.startsWith(pre));
     const run = handler
@@ -328,12 +360,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ? prefix[2](p.slice(prefix[1].length), req, res, url)
         : Promise.resolve(sendJson(res, 404, { error: `not found: ${method} ${p}` }));
     run.catch((err: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message });
-      else res.end();
+      if (!res.headersSent) {
+        if (err instanceof BadRequest) sendJson(res, err.status, { error: err.message });
+        else sendJson(res, 500, { error: (err as Error).message });
+      } else res.end();
     });
   });
 
-  const host = options.host ?? process.env.SANDBOX_HOST ?? '127.0.0.1';
   const port = options.port ?? sandboxPort(process.env, DEFAULT_PORT);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -342,7 +375,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     server.listen({ port, host, backlog: 4096 }, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  baseUrl = `http://${host}:${actualPort}`;
+  // A wildcard listener is reached at this machine's LAN address (what a phone and temp links use).
+  baseUrl = publicUrl(host, actualPort);
+  writeSession(dataDir, { url: baseUrl, token: policy.token });
 
   return {
     url: baseUrl,
@@ -350,6 +385,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     env,
     dataDir,
     logFile,
+    token: policy.token,
     secrets,
     environment,
     cloudApi: {
@@ -375,7 +411,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections();
       });
       db.close();
+      removeSession(dataDir, baseUrl);
     },
+  };
+}
+
+/** Where the sandbox is reached: a wildcard listener at this machine's LAN address (a phone, temp links). */
+function publicUrl(host: string, port: number): string {
+  const publicHost = host === '0.0.0.0' || host === '::' ? (lanAddress() ?? '127.0.0.1') : host;
+  return `http://${publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost}:${port}`;
+}
+
+/** What the guard looks at: Host, Origin, the path, the token (header, or query for the SDK's endpoint). */
+function guardRequest(req: http.IncomingMessage, path: string, url: URL): GuardRequest {
+  const header = req.headers[TOKEN_HEADER];
+  return {
+    host: req.headers.host,
+    origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
+    path,
+    token: (typeof header === 'string' ? header : undefined) ?? url.searchParams.get(TOKEN_QUERY) ?? undefined,
   };
 }
 

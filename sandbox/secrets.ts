@@ -59,10 +59,13 @@ export function loadSecrets(dataDir: string): SandboxSecrets {
  * What the platform gives every function process (not deployed: the runtime's own variables): the
  * SDK's wiring to the sandbox's TCB endpoint, the environment, the context keys.
  */
-export function platformEnv(env: string, baseUrl: string): Record<string, string> {
+export function platformEnv(env: string, baseUrl: string, token?: string): Record<string, string> {
   return {
-    // wx-server-sdk → the sandbox's TCB endpoint (read on every request).
-    TCB_CONTEXT_CNFG: JSON.stringify({ URL: `${baseUrl}/admin` }),
+    // wx-server-sdk → the sandbox's TCB endpoint (read on every request). Beyond loopback the
+    // endpoint wants the per-start token: the SDK appends its query to a URL ending in `&`.
+    TCB_CONTEXT_CNFG: JSON.stringify({
+      URL: token ? `${baseUrl}/admin?sandboxToken=${encodeURIComponent(token)}&` : `${baseUrl}/admin`,
+    }),
     TENCENTCLOUD_SECRETID: 'sandbox',
     TENCENTCLOUD_SECRETKEY: 'sandbox',
     TCB_ENV: env,

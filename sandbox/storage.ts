@@ -7,6 +7,33 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 
+/**
+ * A cloud path the sandbox may store (leading slashes dropped): `/`-separated segments, none empty,
+ * `.` or `..`, and no backslash, `:` or control character anywhere (on Windows a backslash separates
+ * and `C:` roots a path; NUL ends one). Anything else is refused, not repaired.
+ */
+export function safeCloudPath(cloudPath: string): string | undefined {
+  const trimmed = cloudPath.replace(/^\/+/, '');
+  if (!trimmed || [...trimmed].some((c) => c === '\\' || c === ':' || c.charCodeAt(0) < 0x20)) return undefined;
+  const segments = trimmed.split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return undefined;
+  return trimmed;
+}
+
+/**
+ * The file a cloud path names under `root`, with the platform's path rules (`p`: path.win32 or
+ * path.posix), or undefined when it is not a safe cloud path or resolves outside `root`.
+ */
+export function fileUnder(root: string, cloudPath: string, p: path.PlatformPath = path): string | undefined {
+  const safe = safeCloudPath(cloudPath);
+  if (!safe) return undefined;
+  const base = p.resolve(root);
+  const file = p.resolve(base, ...safe.split('/'));
+  const rel = p.relative(base, file);
+  if (!rel || rel.startsWith('..') || p.isAbsolute(rel)) return undefined;
+  return file;
+}
+
 export class Storage {
   readonly root: string;
   private readonly key = crypto.randomBytes(32);
@@ -56,15 +83,15 @@ export class Storage {
     return this.safePath(fileId.slice(prefix.length));
   }
 
-  /** Rejects absolute paths and `..` so nothing escapes the storage root. */
+  /** The cloud path as stored, or undefined when it could name anything outside the storage root. */
   safePath(cloudPath: string): string | undefined {
-    const normalized = path.posix.normalize(cloudPath.replace(/^\/+/, ''));
-    if (!normalized || normalized.startsWith('..') || normalized.includes('\0')) return undefined;
-    return normalized;
+    return safeCloudPath(cloudPath);
   }
 
   private file(cloudPath: string): string {
-    return path.join(this.root, ...cloudPath.split('/'));
+    const file = fileUnder(this.root, cloudPath);
+    if (!file) throw new Error(`refused cloud path: ${JSON.stringify(cloudPath)}`);
+    return file;
   }
 
   /** Writes a file; `owner` is the uploading user's openid for a client upload, none for the server side. */

@@ -111,4 +111,13 @@ process.on('message', (message: InvokeMessage) => {
     });
 });
 
+// The code loads while the instance starts, as the cloud's runtime does: its initialization has a
+// limit of its own, and the function's timeout counts the invocation only
+// (https://www.tencentcloud.com/document/product/583/9694). A module that fails to load reports
+// its error on the invocation (load() tries again there).
+try {
+  load();
+} catch {
+  // answered by the first invocation
+}
 process.send?.({ type: 'ready', version: process.version });

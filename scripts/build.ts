@@ -7,6 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import { buildSync } from 'esbuild';
 import { FUNCTIONS, SDK_VERSION } from '../server/manifest';
+import { withoutBuilderNoise } from './lib/ci-project';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_OUT = path.join(ROOT, 'cloudfunctions');
@@ -54,11 +55,13 @@ export function buildFunctions(names?: string[]): string[] {
 }
 
 export async function buildNpm(): Promise<void> {
-  // Required lazily: miniprogram-ci takes ~1 s to load.
-  const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
-  const result = await ci.packNpmManually({
-    packageJsonPath: path.join(ROOT, 'package.json'),
-    miniprogramNpmDistDir: path.join(ROOT, 'miniprogram'),
+  const result = await withoutBuilderNoise(() => {
+    // Required lazily: miniprogram-ci takes ~1 s to load.
+    const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
+    return ci.packNpmManually({
+      packageJsonPath: path.join(ROOT, 'package.json'),
+      miniprogramNpmDistDir: path.join(ROOT, 'miniprogram'),
+    });
   });
   const dist = path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp');
   if (!fs.existsSync(path.join(dist, 'button/index.js'))) {

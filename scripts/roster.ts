@@ -11,8 +11,9 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import type { RosterJobStatus } from '../miniprogram/shared/contracts';
-import { DEFAULT_PORT } from '../sandbox';
+import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../sandbox';
 import { DEMO_ADMIN_OPENID } from '../sandbox/demo';
+import { sessionHeaders } from '../sandbox/session';
 
 const USAGE = `用法 / usage:
   npm run roster -- import <file> [options]     导入名单（.xlsx / .xls / .csv）
@@ -44,6 +45,8 @@ interface Options {
   sheet?: string;
   sandbox: string;
   openid: string;
+  /** The running sandbox's token when it wants one (read from its data dir, SANDBOX_DATA_DIR or .sandbox/). */
+  headers: Record<string, string>;
 }
 
 const VALUE_FLAGS = ['--sheet', '--sandbox', '--as'];
@@ -57,6 +60,10 @@ function parseArgs(args: string[]): Options {
     return at >= 0 ? args[at + 1] : undefined;
   };
   const positional = args.filter((a, i) => !a.startsWith('-') && !VALUE_FLAGS.includes(args[i - 1] ?? ''));
+  const sandbox = (value('--sandbox') ?? `http://127.0.0.1:${process.env.SANDBOX_PORT ?? DEFAULT_PORT}`).replace(
+    /\/+$/,
+    '',
+  );
   return {
     command: positional[0] ?? '',
     file: positional[1] ? path.resolve(userDir(), positional[1]) : '',
@@ -66,15 +73,16 @@ function parseArgs(args: string[]): Options {
     json: args.includes('--json'),
     help: args.includes('--help') || args.includes('-h') || positional[0] === 'help',
     sheet: value('--sheet'),
-    sandbox: (value('--sandbox') ?? `http://127.0.0.1:${process.env.SANDBOX_PORT ?? DEFAULT_PORT}`).replace(/\/+$/, ''),
+    sandbox,
     openid: value('--as') ?? DEMO_ADMIN_OPENID,
+    headers: sessionHeaders(path.resolve(process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR), sandbox),
   };
 }
 
 async function call(o: Options, event: Record<string, unknown>): Promise<Record<string, unknown>> {
   const res = await fetch(`${o.sandbox}/gateway/functions/roster`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'X-WX-OPENID': o.openid },
+    headers: { 'content-type': 'application/json', 'X-WX-OPENID': o.openid, ...o.headers },
     body: JSON.stringify(event),
   });
   if (res.status !== 200) throw new Error(`sandbox answered ${res.status}: ${await res.text()}`);
@@ -87,7 +95,7 @@ async function upload(o: Options, content: Buffer): Promise<string> {
   const cloudPath = `roster-uploads/cli-${Date.now()}-${nonce}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
   const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
-    headers: { 'X-WX-OPENID': o.openid },
+    headers: { 'X-WX-OPENID': o.openid, ...o.headers },
     body: content,
   });
   if (res.status !== 200) throw new Error(`upload failed: ${res.status}`);

@@ -2,7 +2,7 @@
  * The only module that touches `wx.cloud` (or, in sandbox mode, the sandbox gateway). Everything
  * above it calls typed functions keyed by the shared contracts.
  */
-import { config } from '../config';
+import { config, sandboxHeaders } from '../config';
 import type { ActionName, FunctionName, RequestOf, ResponseOf } from '../shared/contracts';
 import { failure } from '../shared/errors';
 import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
@@ -54,7 +54,7 @@ function viaGateway<T>(name: string, event: Record<string, unknown>): Promise<T>
     wx.request({
       url: `${config.sandboxUrl}/gateway/functions/${name}`,
       method: 'POST',
-      header: { 'content-type': 'application/json', 'X-WX-OPENID': config.sandboxOpenid },
+      header: { 'content-type': 'application/json', 'X-WX-OPENID': config.sandboxOpenid, ...sandboxHeaders() },
       data: event,
       success: (res) => {
         if (res.statusCode === 200) resolve(res.data as T);

@@ -3,7 +3,7 @@
  * only): the face capture screen, the WeChat Pay authorization and the city service's consent page. Pages show the demo identities
  * masked; the full demo records stay in this module.
  */
-import { config } from '../config';
+import { config, sandboxHeaders } from '../config';
 import type { FaceStartResponse } from '../shared/contracts';
 import { failure, type Result } from '../shared/errors';
 import { maskIdCard, maskName } from '../shared/mask';
@@ -39,7 +39,7 @@ function sandboxRequest<T>(method: 'GET' | 'POST', route: string, data?: Record<
     wx.request({
       url: `${config.sandboxUrl}${route}`,
       method,
-      header: { 'content-type': 'application/json' },
+      header: { 'content-type': 'application/json', ...sandboxHeaders() },
       data,
       success: (res) => {
         if (res.statusCode === 200) resolve(res.data as T);

@@ -4,7 +4,7 @@
  * `wx.cloud`. In sandbox mode uploads go to the sandbox's storage route as multipart/form-data,
  * which is what `wx.uploadFile` sends.
  */
-import { config } from '../config';
+import { config, sandboxHeaders } from '../config';
 import { failure, type Result } from '../shared/errors';
 import { ensureCloud } from './cloud';
 import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
@@ -44,7 +44,7 @@ function uploadToSandbox(localPath: string, cloudPath: string, onProgress: Progr
       filePath: localPath,
       name: 'file',
       // The sandbox's storage permission decides as the cloud's does: the file becomes this user's.
-      header: { 'X-WX-OPENID': config.sandboxOpenid },
+      header: { 'X-WX-OPENID': config.sandboxOpenid, ...sandboxHeaders() },
       success: (res) => {
         try {
           resolve(fileIdOf(res.statusCode, res.data));

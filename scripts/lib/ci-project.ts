@@ -13,7 +13,7 @@ type Ci = typeof import('miniprogram-ci');
 export type CiProject = InstanceType<Ci['Project']>;
 
 export function loadCi(): Ci {
-  return require('miniprogram-ci') as Ci;
+  return quietly(() => require('miniprogram-ci') as Ci);
 }
 
 export interface ProjectConfig {
@@ -34,12 +34,16 @@ export function compileSettings(config: ProjectConfig): Record<string, unknown> 
 }
 
 /** A throwaway key for local compiles (the compiler wants one; it is never sent anywhere). */
-export function throwawayKey(): string {
-  fs.mkdirSync(TMP, { recursive: true });
-  const file = path.join(TMP, 'private.compile-only.key');
+export function throwawayKey(dir = TMP): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'private.compile-only.key');
   if (!fs.existsSync(file)) {
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
-    fs.writeFileSync(file, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+    // Written aside, then renamed into place: runs started together (compile, upload and preview dry
+    // runs) never read a half-written key; whichever rename lands last wins, both keys are whole.
+    const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(aside, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+    fs.renameSync(aside, file);
   }
   return file;
 }
@@ -106,12 +110,71 @@ export interface CompiledSize {
   entries: { file: string; bytes: number }[];
 }
 
+/** What miniprogram-ci itself prints on stdout while it works: its own progress, not the user's business. */
+const CI_NOISE = /^(\[miniprogram-builder\]|\[summer-compiler\]|serialize )/;
+
+/** Runs `work` with output chunks that are miniprogram-ci's progress lines dropped (stdout and stderr). */
+function quietly<T>(work: () => T): T {
+  const streams = [process.stdout, process.stderr];
+  const writes = streams.map((stream) => stream.write);
+  streams.forEach((stream, i) => {
+    const write = writes[i]!;
+    stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+      if (CI_NOISE.test(text)) {
+        const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
+        if (callback) process.nextTick(callback);
+        return true;
+      }
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof stream.write;
+  });
+  const restore = () => streams.forEach((stream, i) => (stream.write = writes[i]!));
+  try {
+    const result = work();
+    if (result instanceof Promise) return result.finally(restore) as T;
+    restore();
+    return result;
+  } catch (err) {
+    restore();
+    throw err;
+  }
+}
+
+/**
+ * Runs `work` with miniprogram-ci's own announcements ("[miniprogram-builder] initservices CI",
+ * "[summer-compiler] forkProcess …") kept off stdout. Everything else is printed as usual.
+ */
+export async function withoutBuilderNoise<T>(work: () => T | Promise<T>): Promise<T> {
+  return quietly(async () => work());
+}
+
+/** Where miniprogram-ci runs: its compiler makes a cache folder in the working directory. */
+export const CI_WORK_DIR = path.join(TMP, 'miniprogram-ci');
+
+/**
+ * Runs `work` (a miniprogram-ci call that compiles: getCompiledResult, upload, preview) with the
+ * working directory in .tmp/miniprogram-ci/: miniprogram-ci 2.1.42's compiler creates its cache
+ * folder, named md5(`<projectPath>|summer`), relative to the working directory
+ * (dist/modules/createSummer.js `ensureCacheDir`: `path.join("", generateMD5(…))`), which would
+ * otherwise litter the project root with an empty 32-hex folder.
+ */
+export async function inCiWorkDir<T>(work: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(CI_WORK_DIR, { recursive: true });
+  const cwd = process.cwd();
+  process.chdir(CI_WORK_DIR);
+  try {
+    return await withoutBuilderNoise(work);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
 /** Compiles with the official compiler (getCompiledResult) and sizes the result. */
 export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
   const config = readProjectConfig(project.projectPath);
-  const result = await ci.getCompiledResult(
-    { project, version: '0.0.0', setting: compileSettings(config) as never },
-    savePath,
+  const result = await inCiWorkDir(() =>
+    ci.getCompiledResult({ project, version: '0.0.0', setting: compileSettings(config) as never }, savePath),
   );
   const entries = Object.entries(result).map(([file, content]) => ({
     file,

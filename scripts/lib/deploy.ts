@@ -15,6 +15,7 @@ import util from 'util';
 import { buildNpm } from '../build';
 import {
   compileAndMeasure,
+  inCiWorkDir,
   compileSettings,
   createProject,
   loadCi,
@@ -45,6 +46,9 @@ export function parseArgs<S extends ArgSpec>(args: string[], spec: S): ParsedArg
   const out: Record<string, string | true> = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
+    // `npm run upload -- --dry-run -- --desc "…"` (as the README writes optional parts): npm passes
+    // the second `--` on; it separates nothing here.
+    if (arg === '--') continue;
     const match = /^--([a-z][a-z-]*)(?:=(.*))?$/.exec(arg);
     const name = match?.[1];
     const kind = name === undefined ? undefined : spec[name];
@@ -449,7 +453,7 @@ export async function shipMiniprogram(kind: 'preview' | 'upload', argv: string[]
     }
     fs.mkdirSync(TMP, { recursive: true }); // qrcodeOutputDest's directory must exist
     const call = { project, ...options, onProgressUpdate: progressLogger() } as never;
-    const result = kind === 'upload' ? await ci.upload(call) : await ci.preview(call);
+    const result = await inCiWorkDir(() => (kind === 'upload' ? ci.upload(call) : ci.preview(call)));
     console.log(`${kind} done: ${util.inspect(result, { depth: 4, breakLength: 100 })}`);
     if (kind === 'preview' && qrcode === 'image')
       console.log(`QR code: ${path.relative(ROOT, String(options.qrcodeOutputDest))}`);

@@ -180,6 +180,11 @@ describe('npm run upload -- --dry-run', () => {
     expect(r.out).toContain('ignoreUploadUnusedFiles: true');
   });
 
+  it('leaves no compiler cache folder (an empty md5-named one) in the project: it goes to .tmp/miniprogram-ci/', async () => {
+    await runs.upload;
+    expect(fs.readdirSync(ROOT).filter((name) => /^[0-9a-f]{32}$/.test(name))).toEqual([]);
+  });
+
   it('fails with the compiler message when a page has invalid WXML (and removes the MP_PRIVATE_KEY file)', async () => {
     const r = await runs.broken;
     expect(r.code).toBe(1);
@@ -197,18 +202,6 @@ describe('npm run upload -- --dry-run', () => {
     expectListing(r.out.replace('of budget 1.0 KB', 'of budget 2048.0 KB'));
     expect(r.stderr).toMatch(/error: main package is \d+ bytes \([\d.]+ KB\), budget 1024 bytes \(1\.0 KB\)/);
     expect(r.out).not.toContain('would call');
-  });
-});
-
-describe('npm run preview -- --dry-run', () => {
-  it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
-    const r = await runs.preview;
-    expect(r.code).toBe(0);
-    expectListing(r.out);
-    expect(r.out).toContain('preview would call:');
-    expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
-    expect(r.out).toContain("qrcodeFormat: 'image'");
-    expect(r.out).toContain(`qrcodeOutputDest: '${path.join(TMP, 'preview-qrcode.png')}'`);
   });
 });
 
@@ -683,6 +676,19 @@ describe('the upload key', () => {
     expect(r.stderr).not.toContain('upload key missing');
     expect(r.out).not.toContain('upload key:');
     expect(filesUnder(TMP).filter((f) => !before.has(f) && f.endsWith('.key'))).toEqual([]);
+  });
+});
+
+// Last: the preview dry run (started after the upload one) runs while the sandbox tests above do.
+describe('npm run preview -- --dry-run', () => {
+  it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
+    const r = await runs.preview;
+    expect(r.code).toBe(0);
+    expectListing(r.out);
+    expect(r.out).toContain('preview would call:');
+    expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
+    expect(r.out).toContain("qrcodeFormat: 'image'");
+    expect(r.out).toContain(`qrcodeOutputDest: '${path.join(TMP, 'preview-qrcode.png')}'`);
   });
 });
 

@@ -329,7 +329,7 @@ describe('database faults', () => {
   });
 
   it.each([
-    [null, 'a JSON object is expected'],
+    [null, 'request body must be a JSON object'],
     [{ action: 'database.getDocument', latencyMs: -1 }, 'latencyMs must be an integer from 0 to 60000'],
     [
       { action: 'database.insertDocument', latencyMs: 5, partial: 2 },

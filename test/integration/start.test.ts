@@ -5,13 +5,37 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 
-jest.setTimeout(90_000);
+jest.setTimeout(180_000);
 
-it('starts the sandbox, reaches a real function through the gateway, and stops cleanly on SIGINT', async () => {
+/** `npm run demo -- --sandbox <url>` as a user runs it. */
+function runDemo(url: string, dataDir: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['scripts/run.js', 'scripts/demo.ts', '--sandbox', url], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: { ...process.env, SANDBOX_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+it('starts the sandbox with the shell’s settings (FACE_API_VERSION=v1), tells the client where it is, stops cleanly on SIGINT', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-start-'));
+  const clientFile = path.join(dataDir, 'client-session.js');
   const child = spawn(process.execPath, ['scripts/run.js', 'scripts/start.ts'], {
     cwd: path.resolve(__dirname, '../..'),
-    env: { ...process.env, SANDBOX_PORT: '0', SANDBOX_DATA_DIR: dataDir },
+    env: {
+      ...process.env,
+      SANDBOX_PORT: '0',
+      SANDBOX_DATA_DIR: dataDir,
+      SANDBOX_CLIENT_FILE: clientFile,
+      SANDBOX_ENV_FILE: path.join(dataDir, 'none.env'),
+      FACE_API_VERSION: 'v1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -39,10 +63,35 @@ it('starts the sandbox, reaches a real function through the gateway, and stops c
     expect(await ping.json()).toMatchObject({ ok: true, openid: 'o_demo_user' });
     expect(output).toContain('o_demo_admin');
     expect(output).toContain('demo roster (20 people)');
+    // The first line is the starter's, not a tool's noise; the effective settings are printed.
+    expect(output.split('\n')[0]).toMatch(/^realname-starter: /);
+    expect(output).not.toContain('[miniprogram-builder]');
+    expect(output).toMatch(/FACE_API_VERSION +v1 {2}\(this shell\)/);
+    expect(output).toMatch(/IDENTITY_METHODS +wxcheck,face,manual,wxpay/);
+    const face = await fetch(`${url}/gateway/functions/face`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': 'o_demo_user' },
+      body: JSON.stringify({ action: 'start', name: '张三', idCardNumber: '440106199001011235', consent: true }),
+    });
+    expect(await face.json()).toMatchObject({ ok: true, mode: 'v1' });
+    // The tour without DevTools walks every enabled flow against it, printing nothing unmasked.
+    const demo = await runDemo(url, dataDir);
+    expect(demo.output).toContain('demo done:');
+    expect(demo.code).toBe(0);
+    for (const section of ['face (', 'wxcheck (', 'wxpay (', 'manual (', 'roster (']) {
+      expect(demo.output).toContain(`== ${section}`);
+    }
+    expect(demo.output).toContain('face API v1');
+    expect(demo.output).not.toMatch(/\d{17}[\dX]/);
+    // The client's session file: this sandbox's address, no token on loopback.
+    const client = require(clientFile) as { url: string; token: string };
+    expect(client).toEqual({ url, token: '' });
 
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGINT');
     expect(await exited).toBe(0);
+    expect(fs.existsSync(clientFile)).toBe(false);
+    expect(fs.existsSync(path.join(dataDir, 'session.json'))).toBe(false);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -51,6 +100,13 @@ it('starts the sandbox, reaches a real function through the gateway, and stops c
 
 it('takes settings from the shell but never a secret or a value the sandbox sets itself; environment.json is 0600', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-start-shell-'));
+  // .env.sandbox: a setting, one the shell overrides, a secret (ignored), a typo (noted).
+  const envFile = path.join(dataDir, '.env.sandbox');
+  const fileSecret = crypto.randomBytes(16).toString('hex');
+  fs.writeFileSync(
+    envFile,
+    `ROSTER_DB_QPS=7\nFACE_API_VERSION=v2\nWECHAT_APPSECRET=${fileSecret}\nFACE_API_VERSON=v1\n`,
+  );
   const production = {
     WECHAT_APPSECRET: crypto.randomBytes(16).toString('hex'),
     PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
@@ -73,6 +129,8 @@ it('takes settings from the shell but never a secret or a value the sandbox sets
           ),
           SANDBOX_PORT: '0',
           SANDBOX_DATA_DIR: dataDir,
+          SANDBOX_CLIENT_FILE: path.join(dataDir, 'client-session.js'),
+          SANDBOX_ENV_FILE: envFile,
           ...production,
           WECHAT_API_BASE: 'https://api.weixin.qq.com',
           FACE_API_VERSION: 'v1',
@@ -90,12 +148,20 @@ it('takes settings from the shell but never a secret or a value the sandbox sets
     expect(output).toContain(
       'note: ignored for the sandbox (it keeps its own): WECHAT_APPSECRET, WECHAT_API_BASE, PII_ENC_KEY, PII_INDEX_KEY, WXPAY_PRIVATE_KEY',
     );
-    expect(output).toContain('from this shell: FACE_API_VERSION');
+    expect(output).toContain('from this shell or .env.sandbox: FACE_API_VERSION, ROSTER_DB_QPS');
+    expect(output).toMatch(/ROSTER_DB_QPS +7 {2}\(\.env\.sandbox\)/);
+    expect(output).toMatch(/FACE_API_VERSION +v1 {2}\(this shell\)/);
+    expect(output).toContain('note: .env.sandbox: not a variable of the manifest: FACE_API_VERSON');
+    expect(output).not.toContain(fileSecret);
     const file = path.join(dataDir, 'environment.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     const stored = fs.readFileSync(file, 'utf8');
     const face = (JSON.parse(stored) as { functions: Record<string, { env: Record<string, string> }> }).functions.face!;
     expect(face.env.FACE_API_VERSION).toBe('v1');
+    const roster = (JSON.parse(stored) as { functions: Record<string, { env: Record<string, string> }> }).functions
+      .roster!;
+    expect(roster.env.ROSTER_DB_QPS).toBe('7');
+    expect(stored).not.toContain(fileSecret);
     expect(stored).not.toContain('api.weixin.qq.com');
     const pemLine = production.WXPAY_PRIVATE_KEY.split('\n')[1]!;
     for (const value of [...Object.values(production), pemLine]) {

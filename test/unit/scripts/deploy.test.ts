@@ -50,6 +50,10 @@ describe('parseArgs', () => {
     expect(parseArgs(['--dry-run', '--budget', '300'], spec)).toEqual({ 'dry-run': true, budget: '300' });
     expect(parseArgs(['--budget=12'], spec)).toEqual({ budget: '12' });
   });
+  it('takes the README’s `npm run upload -- --dry-run -- --desc "…"` (npm passes the second `--` on)', () => {
+    expect(parseArgs(['--dry-run', '--', '--budget', '300'], spec)).toEqual({ 'dry-run': true, budget: '300' });
+    expect(() => parseArgs(['--budget', '--', '300'], spec)).toThrow(/--budget needs a value/);
+  });
   it('refuses unknown or malformed options (a typo never becomes a real upload)', () => {
     expect(() => parseArgs(['--dryrun'], spec)).toThrow(UsageError);
     expect(() => parseArgs(['dry-run'], spec)).toThrow(/unknown argument dry-run/);

@@ -1,0 +1,115 @@
+/**
+ * Who may drive the sandbox. It runs on a developer's machine, so a web page they visit must not
+ * reach it (a cross-site request carries a foreign Origin; DNS rebinding a foreign Host), and when
+ * it listens beyond loopback (SANDBOX_HOST=0.0.0.0, a phone on the LAN) only holders of the
+ * per-start token may use its control surfaces: `/admin` (the TCB endpoint), `/sandbox/*` and the
+ * gateway. Everything else is either signed already (`/tcloud` TC3, `/files` and `/storage/upload`
+ * HMAC links, `/wechat` access tokens) or public facts (`/health`).
+ */
+import crypto from 'crypto';
+import os from 'os';
+
+/** The header (or `sandboxToken` query parameter, for the SDK's endpoint URL) carrying the token. */
+export const TOKEN_HEADER = 'x-sandbox-token';
+export const TOKEN_QUERY = 'sandboxToken';
+
+export interface GuardPolicy {
+  /** Host names (no port) a request may name in its Host header. */
+  hosts: ReadonlySet<string>;
+  /** Origins (scheme://host[:port]) allowed to call; a request without Origin is always allowed. */
+  origins: ReadonlySet<string>;
+  /** Required on guarded routes when set (listening beyond loopback). */
+  token?: string;
+}
+
+export interface GuardRequest {
+  host: string | undefined;
+  origin: string | undefined;
+  path: string;
+  token: string | undefined;
+}
+
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1', '[::1]'];
+
+/** True when `host` (SANDBOX_HOST) is reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** This machine's own addresses (what a phone on the LAN types), for a wildcard listener. */
+export function interfaceAddresses(): string[] {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .filter((a): a is os.NetworkInterfaceInfo => Boolean(a))
+    .map((a) => (a.family === 'IPv6' ? `[${a.address.replace(/%.*$/, '')}]` : a.address));
+}
+
+/** A non-internal IPv4 address of this machine (what a phone is told), if any. */
+export function lanAddress(): string | undefined {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+}
+
+/** Comma-separated values of an environment variable, trimmed, blanks dropped. */
+function listOf(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The policy for a sandbox listening on `host`: loopback names, the configured host (and this
+ * machine's addresses when it is a wildcard), SANDBOX_ALLOWED_HOSTS; origins from
+ * SANDBOX_ALLOWED_ORIGINS only; a fresh random token unless `host` is loopback.
+ */
+export function guardPolicy(
+  host: string,
+  env: Readonly<Record<string, string | undefined>>,
+  addresses: () => string[] = interfaceAddresses,
+): GuardPolicy {
+  const hosts = new Set([...LOOPBACK_NAMES, host, ...listOf(env.SANDBOX_ALLOWED_HOSTS)].map((h) => h.toLowerCase()));
+  if (isWildcard(host)) for (const address of addresses()) hosts.add(address.toLowerCase());
+  if (host.includes(':') && !host.startsWith('[')) hosts.add(`[${host}]`);
+  const origins = new Set(listOf(env.SANDBOX_ALLOWED_ORIGINS).map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  return { hosts, origins, token: isLoopback(host) ? undefined : crypto.randomBytes(24).toString('base64url') };
+}
+
+/** The host name of a Host header, without its port (`[::1]:8787` → `[::1]`). */
+export function hostName(header: string): string {
+  const value = header.trim().toLowerCase();
+  if (value.startsWith('[')) return value.slice(0, value.indexOf(']') + 1);
+  return value.replace(/:\d*$/, '');
+}
+
+/** Routes only the token holder may use when the sandbox listens beyond loopback. */
+export function isGuardedPath(path: string): boolean {
+  return (
+    path === '/admin' || path.startsWith('/admin/') || path.startsWith('/sandbox/') || path.startsWith('/gateway/')
+  );
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = crypto.createHash('sha256').update(given).digest();
+  const b = crypto.createHash('sha256').update(expected).digest();
+  return crypto.timingSafeEqual(a, b);
+}
+
+/** Why a request is refused (status 403, a message naming the check), or undefined when it may go on. */
+export function refusal(policy: GuardPolicy, req: GuardRequest): string | undefined {
+  if (!req.host || !policy.hosts.has(hostName(req.host))) {
+    return `host not allowed: the sandbox answers only to ${[...policy.hosts].join(', ')} (SANDBOX_ALLOWED_HOSTS adds names)`;
+  }
+  if (req.origin !== undefined && !policy.origins.has(req.origin.replace(/\/+$/, '').toLowerCase())) {
+    return 'origin not allowed: browser pages may not call the sandbox (SANDBOX_ALLOWED_ORIGINS lists exceptions)';
+  }
+  if (policy.token && isGuardedPath(req.path) && !(req.token && sameToken(req.token, policy.token))) {
+    return 'sandbox token required: send the token npm start printed in the X-Sandbox-Token header';
+  }
+  return undefined;
+}

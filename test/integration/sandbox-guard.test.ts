@@ -1,0 +1,183 @@
+/**
+ * The sandbox is driven only by its user: foreign Host or Origin refused, unsafe cloud paths refused,
+ * malformed JSON a 400, and beyond loopback the per-start token (which its own functions carry).
+ */
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import { startSandbox, type Sandbox } from '../../sandbox';
+import { readSession, sessionHeaders } from '../../sandbox/session';
+import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
+import { httpExchange } from '../helpers/bridge';
+
+jest.setTimeout(120_000);
+
+async function sandboxOn(host: string): Promise<Sandbox> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-guard-'));
+  const sandbox = await startSandbox({ port: 0, host, dataDir, guardEnv: {} });
+  const stop = sandbox.stop.bind(sandbox);
+  sandbox.stop = async () => {
+    await stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  await deploySandbox(sandbox, { only: ['ping', 'face'] });
+  return sandbox;
+}
+
+const json = (text: string) => JSON.parse(text) as { error?: string; ok?: boolean; openid?: string };
+
+describe('on loopback', () => {
+  let sandbox: Sandbox;
+  const caller = { 'content-type': 'application/json', 'X-WX-OPENID': 'o_guard' };
+  beforeAll(async () => {
+    sandbox = await sandboxOn('127.0.0.1');
+  });
+  afterAll(() => sandbox.stop());
+
+  it('answers its own user without a token', async () => {
+    expect(sandbox.token).toBeUndefined();
+    const answer = await httpExchange(`${sandbox.url}/gateway/functions/ping`, 'POST', caller, '{"action":"ping"}');
+    expect(answer.statusCode).toBe(200);
+    expect(json(answer.text)).toMatchObject({ ok: true, openid: 'o_guard' });
+  });
+
+  it('refuses a request from a web page (foreign Origin), even as text/plain', async () => {
+    for (const route of ['/gateway/functions/ping', '/admin', '/sandbox/rules/reset', '/health']) {
+      const answer = await httpExchange(
+        `${sandbox.url}${route}`,
+        'POST',
+        { 'content-type': 'text/plain', origin: 'https://evil.example', 'X-WX-OPENID': 'o_guard' },
+        '{"action":"ping"}',
+      );
+      expect(answer.statusCode).toBe(403);
+      expect(json(answer.text).error).toMatch(/^origin not allowed/);
+    }
+  });
+
+  it('refuses a foreign Host (DNS rebinding)', async () => {
+    const answer = await httpExchange(`${sandbox.url}/sandbox/identities`, 'GET', { host: 'rebind.evil.example' });
+    expect(answer.statusCode).toBe(403);
+    expect(json(answer.text).error).toMatch(/^host not allowed/);
+    const local = await httpExchange(`${sandbox.url}/sandbox/identities`, 'GET', { host: `localhost:${sandbox.port}` });
+    expect(local.statusCode).toBe(200);
+  });
+
+  it('refuses an upload whose cloud path has a backslash, colon, NUL or ..; nothing is written', async () => {
+    const before = sandbox.storage.list();
+    for (const cloudPath of [
+      '..\\functions\\ping\\index.js',
+      'cloudfunctions\\ping\\index.js',
+      'C:/x.js',
+      'a\u0000.js',
+      'a/../../x',
+    ]) {
+      const answer = await httpExchange(
+        `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`,
+        'POST',
+        { 'X-WX-OPENID': 'o_guard' },
+        'module.exports.main = () => "owned"',
+      );
+      expect(answer.statusCode).toBe(400);
+    }
+    expect(sandbox.storage.list()).toEqual(before);
+    const fine = await httpExchange(
+      `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent('roster-uploads/ok.csv')}`,
+      'POST',
+      { 'X-WX-OPENID': 'o_guard' },
+      'a,b',
+    );
+    expect(fine.statusCode).toBe(200);
+  });
+
+  it('answers malformed JSON with 400 and a clear message, never a 500 with a parser message', async () => {
+    for (const route of ['/gateway/functions/ping', '/admin', '/sandbox/clock', '/sandbox/client/database']) {
+      for (const body of ['{"action":', 'not json', '[1,2]', '"text"']) {
+        const answer = await httpExchange(`${sandbox.url}${route}`, 'POST', caller, body);
+        expect(answer.statusCode).toBe(400);
+        expect(json(answer.text).error).toMatch(/^request body (is not valid JSON|must be a JSON object)/);
+        expect(answer.text).not.toMatch(/Unexpected token|position \d/);
+      }
+    }
+  });
+});
+
+describe('beyond loopback (SANDBOX_HOST=0.0.0.0)', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await sandboxOn('0.0.0.0');
+  });
+  afterAll(() => sandbox.stop());
+
+  it('has a per-start token, written to its session file for the tools on this machine', () => {
+    expect(sandbox.token).toMatch(/^[\w-]{32}$/);
+    const file = path.join(sandbox.dataDir, 'session.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(readSession(sandbox.dataDir)).toEqual({ url: sandbox.url, token: sandbox.token });
+    // What the CLI and npm run demo send, at its address or at this machine's loopback.
+    expect(sessionHeaders(sandbox.dataDir, sandbox.url)).toEqual({ 'X-Sandbox-Token': sandbox.token });
+    expect(sessionHeaders(sandbox.dataDir, `http://127.0.0.1:${sandbox.port}`)).toEqual({
+      'X-Sandbox-Token': sandbox.token,
+    });
+    expect(sessionHeaders(sandbox.dataDir, 'http://other.example:1')).toEqual({});
+  });
+
+  it('refuses the gateway, /admin and /sandbox/* without the token', async () => {
+    for (const [method, route] of [
+      ['POST', '/gateway/functions/ping'],
+      ['POST', '/admin'],
+      ['GET', '/sandbox/identities'],
+      ['POST', '/sandbox/storage/upload?cloudPath=roster-uploads/x.csv'],
+    ] as const) {
+      for (const token of [undefined, 'wrong-token']) {
+        const headers: Record<string, string> = {
+          'X-WX-OPENID': 'o_guard',
+          ...(token ? { 'X-Sandbox-Token': token } : {}),
+        };
+        const answer = await httpExchange(
+          `${sandbox.url}${route}`,
+          method,
+          headers,
+          method === 'POST' ? '{}' : undefined,
+        );
+        expect(answer.statusCode).toBe(403);
+        expect(json(answer.text).error).toMatch(/^sandbox token required/);
+      }
+    }
+    expect((await httpExchange(`${sandbox.url}/health`, 'GET', {})).statusCode).toBe(200);
+  });
+
+  it('with the token, a function runs and reaches the database through the SDK (its endpoint carries the token)', async () => {
+    const answer = await httpExchange(
+      `${sandbox.url}/gateway/functions/ping`,
+      'POST',
+      { 'X-WX-OPENID': 'o_guard', 'X-Sandbox-Token': sandbox.token! },
+      '{"action":"ping"}',
+    );
+    expect(answer.statusCode).toBe(200);
+    expect(json(answer.text)).toMatchObject({ ok: true, openid: 'o_guard' });
+    // face status reads the database with wx-server-sdk: its /admin calls carry the token.
+    const reads = sandbox.tcb.stats.reads;
+    const status = await httpExchange(
+      `${sandbox.url}/gateway/functions/face`,
+      'POST',
+      { 'X-WX-OPENID': 'o_guard', 'X-Sandbox-Token': sandbox.token! },
+      '{"action":"status"}',
+    );
+    expect(status.statusCode).toBe(200);
+    expect(json(status.text)).toMatchObject({ ok: true });
+    expect(sandbox.tcb.stats.reads).toBeGreaterThan(reads);
+  });
+
+  it('removes its session file when it stops', async () => {
+    const other = await startSandbox({
+      port: 0,
+      host: '0.0.0.0',
+      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-guard-')),
+      guardEnv: {},
+    });
+    expect(readSession(other.dataDir)?.token).toBe(other.token);
+    await other.stop();
+    expect(readSession(other.dataDir)).toBeUndefined();
+    fs.rmSync(other.dataDir, { recursive: true, force: true });
+  });
+});

@@ -55,7 +55,7 @@ export function throwawayKey(dir = TMP): string {
  */
 export function createProject(
   ci: Ci,
-  options: { privateKeyPath: string; offline: boolean; projectDir?: string },
+  options: { privateKeyPath: string; offline: boolean; projectDir?: string; upload?: boolean },
 ): CiProject {
   const projectDir = options.projectDir ?? ROOT;
   const config = readProjectConfig(projectDir);
@@ -72,6 +72,8 @@ export function createProject(
       'scripts/**/*',
       '.tmp/**/*',
       '.sandbox/**/*',
+      // The address and token `npm start` writes for the client: a phone preview needs it, an upload never.
+      ...(options.upload ? ['miniprogram/sandbox-session.js'] : []),
     ],
   });
   if (options.offline) {

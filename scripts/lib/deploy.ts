@@ -422,7 +422,12 @@ export async function shipMiniprogram(kind: 'preview' | 'upload', argv: string[]
     console.log('  npm build: done');
     // Created after the npm build: a Project snapshots the file list when created.
     const ci = loadCi();
-    const project = createProject(ci, { privateKeyPath: key.path, offline: dryRun, projectDir });
+    const project = createProject(ci, {
+      privateKeyPath: key.path,
+      offline: dryRun,
+      projectDir,
+      upload: kind === 'upload',
+    });
     let sizes: PackageSizes;
     try {
       const measured = await compileAndMeasure(ci, project);

@@ -4,6 +4,7 @@ import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
+import { noticeVersion } from '../../miniprogram/shared/consent';
 
 jest.setTimeout(180_000);
 
@@ -71,7 +72,13 @@ it('starts the sandbox with the shell’s settings (FACE_API_VERSION=v1), tells 
     const face = await fetch(`${url}/gateway/functions/face`, {
       method: 'POST',
       headers: { 'X-WX-OPENID': 'o_demo_user' },
-      body: JSON.stringify({ action: 'start', name: '张三', idCardNumber: '440106199001011235', consent: true }),
+      body: JSON.stringify({
+        action: 'start',
+        name: '张三',
+        idCardNumber: '440106199001011235',
+        consent: true,
+        noticeVersion: noticeVersion('face'),
+      }),
     });
     expect(await face.json()).toMatchObject({ ok: true, mode: 'v1' });
     // The tour without DevTools walks every enabled flow against it, printing nothing unmasked.

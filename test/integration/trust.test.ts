@@ -503,9 +503,14 @@ describe('placeholders and abuse bounds', () => {
     expect(answers.slice(5).every((a) => a.code === 'RATE_LIMITED')).toBe(true);
     expect((sandbox.wechat.stats()[path] ?? 0) - calls).toBe(5);
     expect(sandbox.db.dump('used_tokens').length - tokens).toBe(5);
-    // One counter for this user and window, at 30.
-    expect(sandbox.db.dump('rate_limits').length - counters).toBe(1);
-    expect(sandbox.db.dump('rate_limits').filter((c) => c.count === 30)).toHaveLength(1);
+    // One counter for this user and window, at 30 (and one of the refusals the audit trail recorded).
+    expect(sandbox.db.dump('rate_limits').length - counters).toBe(2);
+    expect(sandbox.db.dump('rate_limits').filter((c) => c.scope === 'realname.fetch' && c.count === 30)).toHaveLength(
+      1,
+    );
+    expect(sandbox.db.dump('rate_limits').filter((c) => c.scope === 'audit.refusals' && c.count === 30)).toHaveLength(
+      1,
+    );
     // A day later the reservations and counters are swept away.
     await post(sandbox, '/sandbox/clock', { offsetSeconds: 25 * 3600 });
     try {

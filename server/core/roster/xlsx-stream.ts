@@ -319,14 +319,18 @@ function attr(attrs: string, name: string): string | undefined {
   return m ? decodeXml(m[1] ?? m[2] ?? '') : undefined;
 }
 
+/**
+ * Attribute runs stop at the next `<` as well as at `>` (a raw `<` cannot appear inside a tag): an
+ * unclosed tag repeated many times then costs one scan each up to the next tag, not to the end.
+ */
 function elements(xml: string, tag: string): string[] {
-  const re = new RegExp(`<(?:[\\w.-]+:)?${tag}(?=[\\s/>])([^>]*?)\\/?>`, 'g');
+  const re = new RegExp(`<(?:[\\w.-]+:)?${tag}(?=[\\s/>])([^<>]*?)\\/?>`, 'g');
   return Array.from(xml.matchAll(re), (m) => m[1] ?? '');
 }
 
-const PLAIN_TEXT = /^<(?:[\w.-]+:)?t(?:\s[^>]*)?>([^<]*)<\/(?:[\w.-]+:)?t>$/;
+const PLAIN_TEXT = /^<(?:[\w.-]+:)?t(?:\s[^<>]*)?>([^<]*)<\/(?:[\w.-]+:)?t>$/;
 /** The tags that matter in a string's content: `<t>` runs, and `<rPh>` (phonetic) runs to drop. */
-const TEXT_TAG = /<(\/?)(?:[\w.-]+:)?(t|rPh)(?=[\s/>])[^>]*?(\/?)>/g;
+const TEXT_TAG = /<(\/?)(?:[\w.-]+:)?(t|rPh)(?=[\s/>])[^<>]*?(\/?)>/g;
 
 /** `<t>` texts of a shared or inline string, rich-text runs concatenated, phonetic runs dropped (linear). */
 function richText(xml: string): string {
@@ -405,7 +409,7 @@ function rowIndex(digits: string): number {
 const ROW_NUMBER = /(?:^|\s)r\s*=\s*["'](\d+)["']/;
 const CELL_REF = /(?:^|\s)r\s*=\s*["']\$?([A-Za-z]{1,3})\$?\d*["']/;
 const CELL_TYPE = /(?:^|\s)t\s*=\s*["'](\w+)["']/;
-const VALUE = /<(?:[\w.-]+:)?v(?:\s[^>]*)?>([^<]*)</;
+const VALUE = /<(?:[\w.-]+:)?v(?:\s[^<>]*)?>([^<]*)</;
 const MERGE_REF = /(?:^|\s)ref\s*=\s*["']\$?([A-Za-z]{1,3})\$?(\d+)(?::\$?([A-Za-z]{1,3})\$?(\d+))?["']/;
 const CELL_OPEN = openTag('c');
 const CELL_CLOSE = closeTag('c');

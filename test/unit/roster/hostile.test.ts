@@ -40,6 +40,18 @@ describe('cells that are not closed', () => {
   }, 60_000);
 });
 
+describe('tags that are never closed', () => {
+  it('reads a cell of 100,000 unclosed <v and <t tags in one pass (each scan stops at the next tag)', async () => {
+    const runs = `<v `.repeat(100_000);
+    const cells = [`<c r="A1" t="str">${runs}</c>`, `<c r="A1" t="inlineStr"><is>${`<t `.repeat(100_000)}</is></c>`];
+    for (const cell of cells) {
+      expect(await codeOf(() => collect(openXlsx(corpus.rawXlsx(`<row r="1">${cell}</row>`)), '名单'))).toBe(
+        'no error',
+      );
+    }
+  }, 60_000);
+});
+
 describe('caps, each with its code', () => {
   it('refuses more merged ranges than a roster has (3M <mergeCell> would exhaust memory)', async () => {
     const merges = Array.from({ length: MAX_MERGES + 1 }, (_, i) => `<mergeCell ref="A${i + 2}:B${i + 2}"/>`).join('');

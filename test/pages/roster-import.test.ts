@@ -95,7 +95,7 @@ async function reach(page: Rendered, step: string, timeoutMs = 30_000): Promise<
 }
 
 async function openAsAdmin(): Promise<Rendered> {
-  const page = renderPage('roster-import');
+  const page = renderPage('admin/pages/roster-import');
   await reach(page, 'choose');
   return page;
 }
@@ -405,7 +405,7 @@ describe('roster-import page, admin', () => {
 describe('roster-import page, not an admin', () => {
   it('explains why not and how to become one; offers no import control', async () => {
     config.sandboxOpenid = GUEST;
-    const page = renderPage('roster-import');
+    const page = renderPage('admin/pages/roster-import');
     await reach(page, 'denied');
     await waitFor(() => page.data.openid === GUEST, 15_000);
     expect(html(page)).toContain('仅名单管理员可以导入名单');

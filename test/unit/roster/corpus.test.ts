@@ -16,6 +16,8 @@ const CORPUS = path.join(ROOT, '..', 'shared', 'corpus');
 const PROBE = path.join(ROOT, 'test/helpers/roster-probe.ts');
 /** A hang detector, not a speed target: the whole corpus reads in seconds on a loaded machine. */
 const HANG_MS = 300_000;
+// Every test spawns a probe process: on a loaded machine that alone can take longer than jest's 5 s.
+jest.setTimeout(HANG_MS + 10_000);
 
 interface Entry {
   file: string;

@@ -1,4 +1,4 @@
-import { ping } from '../../services/ping';
+import { ping } from '../../../services/ping';
 import {
   chooseRosterFile,
   driveRosterJob,
@@ -8,10 +8,10 @@ import {
   importRoster,
   type RosterFile,
   uploadRosterFile,
-} from '../../services/roster';
-import { openRemoteDocument } from '../../services/storage';
-import type { RosterImportMode, RosterJobStatus, RosterRowError } from '../../shared/contracts';
-import { failure, isErrorCode, type Result } from '../../shared/errors';
+} from '../../../services/roster';
+import { openRemoteDocument } from '../../../services/storage';
+import type { RosterImportMode, RosterJobStatus, RosterRowError } from '../../../shared/contracts';
+import { failure, isErrorCode, type Result } from '../../../shared/errors';
 
 /**
  * checking → choose → working (upload, then the dry run) → preview → working (upload again, then the

@@ -334,7 +334,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     };
   }
 
-  const host = options.host ?? process.env.SANDBOX_HOST ?? '127.0.0.1';
+  // An empty SANDBOX_HOST (e.g. `SANDBOX_HOST= npm start`) means the default, never every interface.
+  const host = options.host || process.env.SANDBOX_HOST?.trim() || '127.0.0.1';
   const policy = guardPolicy(host, options.guardEnv ?? process.env);
 
   const server = http.createServer((req, res) => {

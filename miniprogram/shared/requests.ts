@@ -70,7 +70,8 @@ export function auditRange(from: unknown, to: unknown, now: Date): { from: strin
     if (value === undefined || value === '') return fallback;
     if (typeof value !== 'string' || value.length > 40) return undefined;
     const time = Date.parse(value);
-    return Number.isNaN(time) ? undefined : time;
+    // Also within the years a Date can print (toISOString throws past ±8.64e15 ms).
+    return Number.isNaN(time) || Math.abs(time) > 8.64e15 - MAX_AUDIT_DAYS * DAY_MS ? undefined : time;
   };
   const end = parse(to, now.getTime());
   if (end === undefined) return undefined;

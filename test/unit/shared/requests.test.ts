@@ -178,6 +178,8 @@ describe('auditRange (admin.audit)', () => {
     ['not a date', 'yesterday', undefined],
     ['not a string', 20260101, undefined],
     ['an overlong string', '2026-01-01'.padEnd(41, ' '), undefined],
+    ['the first instant a Date can hold', undefined, '-271821-04-20T00:00:00Z'],
+    ['a year past what a Date can print', '+275760-09-13T00:00:00Z', undefined],
   ])('refuses %s', (_label, from, to) => {
     expect(auditRange(from, to, now)).toBeUndefined();
   });

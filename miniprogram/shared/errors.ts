@@ -151,3 +151,8 @@ export function failure(code: ErrorCode, message?: string): Failure {
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);
 }
+
+/** A validator's verdict as the field's error line: '' when it passed, else its code's message. */
+export function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string {
+  return check.ok ? '' : ERRORS[check.code];
+}

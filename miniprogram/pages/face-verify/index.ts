@@ -8,7 +8,7 @@ import {
 } from '../../services/face';
 import { completeFaceInSandbox, type DemoChoice, type FaceOutcome, listDemoIdentities } from '../../services/sandbox';
 import type { FaceStartResponse } from '../../shared/contracts';
-import { type ErrorCode, ERRORS } from '../../shared/errors';
+import { ERRORS, messageOf } from '../../shared/errors';
 import { checkIdCard } from '../../shared/idcard';
 import { checkName } from '../../shared/person';
 import { bindingView, type BindingView } from '../../utils/binding';
@@ -23,10 +23,6 @@ type Step = 'checking' | 'unsupported' | 'form' | 'capture' | 'busy' | 'done' | 
 /** `detail` of a vant field's `change` (its value) or of a native component's event. */
 interface ValueEvent<T> {
   detail: T;
-}
-
-function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string {
-  return check.ok ? '' : ERRORS[check.code];
 }
 
 Component({

@@ -1,7 +1,7 @@
 import { checkRealname, openCityCheck, takeCityCheckCode } from '../../services/citycheck';
 import { isSandbox } from '../../services/cloud';
 import { authorizeCityCheckInSandbox, type DemoChoice, listDemoIdentities } from '../../services/sandbox';
-import { type ErrorCode, ERRORS } from '../../shared/errors';
+import { ERRORS, messageOf } from '../../shared/errors';
 import { checkIdCard } from '../../shared/idcard';
 import { checkName } from '../../shared/person';
 import { bindingView, type BindingView } from '../../utils/binding';
@@ -15,10 +15,6 @@ type Step = 'form' | 'consent' | 'checking' | 'done' | 'failed';
 
 interface ValueEvent<T> {
   detail: T;
-}
-
-function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string {
-  return check.ok ? '' : ERRORS[check.code];
 }
 
 /** Failures about the code or the way to WeChat, not the identity: the form stays filled for another try. */

@@ -2,7 +2,7 @@ import { myReviews, submitReview } from '../../services/review';
 import type { ReviewRequestView } from '../../shared/contracts';
 import { checkDocument, checkDocumentName, DOC_LABELS, REVIEW_DOC_TYPES } from '../../shared/documents';
 import type { ReviewDocType } from '../../shared/documents';
-import { type ErrorCode, ERRORS } from '../../shared/errors';
+import { ERRORS, messageOf } from '../../shared/errors';
 import { formatTime } from '../../utils/binding';
 import { NOTICES } from '../../shared/consent';
 
@@ -31,10 +31,6 @@ const STATE_LABELS: Record<ReviewRequestView['state'], string> = {
   approved: '已通过',
   rejected: '未通过',
 };
-
-function messageOf(check: { ok: true } | { ok: false; code: ErrorCode }): string {
-  return check.ok ? '' : ERRORS[check.code];
-}
 
 function viewOf(request: ReviewRequestView): RequestView {
   return {

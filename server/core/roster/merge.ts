@@ -13,16 +13,8 @@ import type { RosterImportMode } from '../../../miniprogram/shared/contracts';
 import type { RosterField } from './columns';
 import type { RosterRecord } from './validate';
 
-/** A person as stored (what the roster's encrypted field holds). */
-export interface RosterPerson {
-  name: string;
-  idCard: string;
-  phone?: string;
-  department?: string;
-  employeeNo?: string;
-  note?: string;
-  startDate?: string;
-}
+/** A person as stored (what the roster's encrypted field holds): a validated row without its row number. */
+export type RosterPerson = Omit<RosterRecord, 'row'>;
 
 /** The optional fields, in the order they are stored and hashed. */
 export const OPTIONAL_FIELDS = ['phone', 'department', 'employeeNo', 'note', 'startDate'] as const;

@@ -15,15 +15,7 @@ import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type
 
 export type XlsxReader = 'stream' | 'sheetjs';
 
-/** node-xlsx's leanest measured options (still ~260 MB peak for a 100k-row .xlsx, hence the stream reader). */
-export const SHEETJS_LEAN_OPTIONS = {
-  dense: true,
-  cellDates: false,
-  cellNF: false,
-  cellStyles: false,
-  cellHTML: false,
-  cellText: false,
-} as const;
+export { SHEETJS_LEAN_OPTIONS } from './xls-worker';
 
 /**
  * SheetJS holds a whole .xls as objects: measured peak RSS ~185 MB at 20k rows (3.2 MB), ~260 MB at

@@ -266,8 +266,8 @@ describe('deploy: env file, values, calls', () => {
       PII_ENC_KEY_ID: 'k"1\\',
       WXPAY_MCH_ID: '1900000001',
     });
-    // A multi-line PEM still ends at its own closing quote, comment and all.
-    const pem = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----';
+    // A multi-line value (PEM-shaped, no key in it) still ends at its own closing quote, comment and all.
+    const pem = '-----BEGIN TEST VALUE-----\nAAAA\n-----END TEST VALUE-----';
     expect(parseEnvFile(`WXPAY_PRIVATE_KEY="${pem}" # merchant\nWXPAY_MCH_ID=1`)).toEqual({
       WXPAY_PRIVATE_KEY: pem,
       WXPAY_MCH_ID: '1',

@@ -368,6 +368,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
   });
 
+  // Idle keep-alive connections stay open longer than any client keeps one idle (Node's agents and
+  // the SDK's reuse a socket for a few seconds): with Node's default 5 s, a client reusing a socket
+  // the server is closing that instant reads ECONNRESET, a fault of the emulator, not of the code
+  // under test. Headers must still arrive within headersTimeout (longer, as Node requires).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
   const port = options.port ?? sandboxPort(process.env, DEFAULT_PORT);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

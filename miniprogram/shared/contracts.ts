@@ -188,7 +188,8 @@ export interface IdentityWithdrawResponse {
 
 // ---------------------------------------------------------------- admin
 
-export type AuditKind = 'verify' | 'review' | 'admin' | 'withdraw' | 'retention';
+export const AUDIT_KINDS = ['verify', 'review', 'admin', 'withdraw', 'retention'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** An audit entry as an admin reads it: keyed hashes shortened to 12 characters, never a name or number. */
 export interface AuditEntryView {
@@ -201,7 +202,7 @@ export interface AuditEntryView {
   outcome: string;
   /** Who acted (openid hash prefix; '' for timers). */
   actor: string;
-  /** Whom it was about (ID blind index prefix), when anyone. */
+  /** Whom it was about (ID blind index prefixes, comma-separated: a withdrawal may name several), when anyone. */
   subject?: string;
   count?: number;
 }
@@ -230,10 +231,16 @@ export interface AdminAuditRequest {
   to?: string;
   /** Entries about this person only (turned into its blind index; never stored). */
   idCardNumber?: string;
+  /** Entries of this kind only. */
+  kind?: AuditKind;
+  /** The `next` of the previous page: the entries older than its last one. */
+  after?: string;
 }
 export interface AdminAuditResponse {
   entries: AuditEntryView[];
-  /** The query hit its limit: narrow the period. */
+  /** More entries match: pass it as `after` for the next (older) page. */
+  next?: string;
+  /** Same as `next !== undefined` (kept for pages written before the cursor). */
   truncated: boolean;
 }
 export interface AdminExportResponse {

@@ -16,6 +16,7 @@ export const ERRORS = {
   RATE_LIMITED: '操作过于频繁，请稍后再试',
   METHOD_DISABLED: '本服务未开放这种认证方式，请选择其他方式',
   INTERNAL: '系统错误，请稍后重试',
+  FILE_LINK_FAILED: '文件已生成，但暂时无法取得下载链接，请稍后重试',
 
   // --- the client's own failures (never answered by a function) ---
   NETWORK: '网络异常，请检查网络后重试',
@@ -32,6 +33,7 @@ export const ERRORS = {
   CONSENT_REQUIRED: '请先阅读并同意《实名信息使用说明》',
   CONSENT_OUTDATED: '说明内容已更新，请重新打开页面阅读后再同意',
   VERIFICATION_REQUIRED: '请先完成实名认证',
+  WITHDRAWN: '您已撤回实名信息，本次认证结果未保存',
   AUDIT_RANGE_INVALID: '查询时间范围无效：开始须早于结束，且不超过 366 天',
   NAME_REQUIRED: '请填写姓名',
   NAME_INVALID: '姓名格式不正确（2–30 个汉字、字母或“·”）',

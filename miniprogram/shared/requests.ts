@@ -8,8 +8,10 @@
  */
 import { isCityCheckCode } from './citycheck';
 import {
+  AUDIT_KINDS,
   ROSTER_UPLOAD_PREFIX,
   type ActionName,
+  type AuditKind,
   type FaceConfirmRequest,
   type FunctionName,
   type RequestOf,
@@ -78,6 +80,18 @@ export function auditRange(from: unknown, to: unknown, now: Date): { from: strin
   const start = parse(from, end - 30 * DAY_MS);
   if (start === undefined || start >= end || end - start > MAX_AUDIT_DAYS * DAY_MS) return undefined;
   return { from: new Date(start).toISOString(), to: new Date(end).toISOString() };
+}
+
+/** An optional field: absent or '' (a cleared form field) is undefined. */
+const optional = (value: unknown): unknown => (value === undefined || value === '' ? undefined : value);
+
+export function isAuditKind(value: unknown): value is AuditKind {
+  return typeof value === 'string' && (AUDIT_KINDS as readonly string[]).indexOf(value) >= 0;
+}
+
+/** An audit page cursor: `<epoch ms>.<entry id>` (what `next` answered). */
+export function isAuditCursor(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{1,16}\.[0-9a-f]{32}$/.test(value);
 }
 
 /** A review request id: 32 lower-case hex characters. */
@@ -197,9 +211,14 @@ export const REQUESTS: Checkers = {
     audit: (raw) => {
       const range = auditRange(raw.from, raw.to, new Date());
       if (!range) return refuse('AUDIT_RANGE_INVALID');
-      if (raw.idCardNumber === undefined || raw.idCardNumber === '') return accept(range);
+      const kind = optional(raw.kind);
+      if (kind !== undefined && !isAuditKind(kind)) return refuse('INVALID_REQUEST', '未知的记录类型');
+      const after = optional(raw.after);
+      if (after !== undefined && !isAuditCursor(after)) return refuse('INVALID_REQUEST', '翻页参数无效，请重新查询');
+      const filters = { ...range, ...(kind ? { kind } : {}), ...(after ? { after } : {}) };
+      if (raw.idCardNumber === undefined || raw.idCardNumber === '') return accept(filters);
       const id = checkIdCard(typeof raw.idCardNumber === 'string' ? raw.idCardNumber : '');
-      return id.ok ? accept({ ...range, idCardNumber: id.value }) : refuse(id.code);
+      return id.ok ? accept({ ...filters, idCardNumber: id.value }) : refuse(id.code);
     },
     export: empty,
   },

@@ -58,6 +58,15 @@ export class Refusal extends AppError {
   }
 }
 
+/** Cloud storage failed to do what was asked of it (a link, a deletion); logged, `detail` names how. */
+export class StorageError extends AppError {
+  override name = 'StorageError' as const;
+
+  constructor(code: ErrorCode, detail: string) {
+    super(code, { detail, logged: true });
+  }
+}
+
 /**
  * A setting is missing or malformed. The log names the variables and what is wrong, never a value;
  * the user sees `NOT_CONFIGURED` with the variables' names (not secret, and they tell the team what

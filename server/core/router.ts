@@ -41,7 +41,13 @@ export interface Logger {
  * blind index, as soon as it is known, so a failure later still names the subject) and a count.
  */
 export interface AuditNote {
-  subject?: string;
+  /** One ID blind index, or several (a withdrawal of bindings of different people's documents). */
+  subject?: string | readonly string[];
+  /**
+   * The attempt is not over (WeChat: the user has not finished yet) and the caller may ask again:
+   * nothing is recorded now; the call that ends it is.
+   */
+  unfinished?: boolean;
   count?: number;
   /** The method the call concerned, when the action's own spec cannot say (a withdrawal). */
   method?: VerificationMethod;

@@ -37,8 +37,12 @@ export interface AuditDoc {
   outcome: 'ok' | ErrorCode;
   /** Keyed hash of the caller's openid ('' for timers). */
   actorHash: string;
-  /** Blind index of the ID (or document) number the action was about, when there was one. */
-  subjectIndex?: string;
+  /**
+   * Blind index of the ID (or document) number the action was about, when there was one; several
+   * for a withdrawal of bindings that name different numbers (a query by one matches an array
+   * holding it: https://developers.weixin.qq.com/miniprogram/en/dev/wxcloud/guide/database/query-array-object.html).
+   */
+  subjectIndex?: string | string[];
   /** A count the action reports (rows imported, entries purged...), never content. */
   count?: number;
 }
@@ -49,6 +53,15 @@ export interface AuditQuery {
   from?: Date;
   to?: Date;
   subjectIndex?: string;
+  kind?: AuditKind;
+  /** A cursor (`next` of the page before): only entries older than the one it names. */
+  after?: string;
+}
+
+export interface AuditPage {
+  entries: AuditEntryView[];
+  /** The cursor of the next (older) page, when more entries match. */
+  next?: string;
 }
 
 export class AuditLog {
@@ -65,32 +78,40 @@ export class AuditLog {
     await this.db.collection(AUDIT).add({ data: doc });
   }
 
-  async query(query: AuditQuery): Promise<AuditEntryView[]> {
+  /**
+   * Entries matching `query`, newest first, AUDIT_QUERY_LIMIT per page. Pages are cut by
+   * (t, _id) so entries written in the same millisecond are neither repeated nor skipped.
+   */
+  async query(query: AuditQuery): Promise<AuditPage> {
     const _ = this.db.command;
     const where: Record<string, unknown> = {};
     if (query.subjectIndex) where.subjectIndex = query.subjectIndex;
+    if (query.kind) where.kind = query.kind;
     const range = [
       ...(query.from ? [_.gte(query.from.getTime())] : []),
       ...(query.to ? [_.lt(query.to.getTime())] : []),
     ];
     if (range.length === 1) where.t = range[0];
     if (range.length === 2) where.t = _.and(range[0]!, range[1]!);
+    const cursor = query.after ? parseCursor(query.after) : undefined;
+    // Across fields (https://developers.weixin.qq.com/miniprogram/dev/wxcloud/reference-sdk-api/database/command/Command.or.html).
+    const filter = cursor
+      ? _.and([serverWritten(this.db, where), _.or([{ t: _.lt(cursor.t) }, { t: cursor.t, _id: _.lt(cursor.id) }])])
+      : serverWritten(this.db, where);
+    // One more than a page: whether there is a next page is known without a count.
     const res = await this.db
       .collection<AuditDoc>(AUDIT)
-      .where(serverWritten(this.db, where))
+      .where(filter)
       .orderBy('t', 'desc')
-      .limit(AUDIT_QUERY_LIMIT)
+      .orderBy('_id', 'desc')
+      .limit(AUDIT_QUERY_LIMIT + 1)
       .get();
-    return res.data.map((d) => ({
-      at: new Date(d.at).toISOString(),
-      kind: d.kind,
-      action: d.action,
-      ...(d.method ? { method: d.method } : {}),
-      outcome: d.outcome,
-      actor: d.actorHash.slice(0, 12),
-      ...(d.subjectIndex ? { subject: d.subjectIndex.slice(0, 12) } : {}),
-      ...(d.count !== undefined ? { count: d.count } : {}),
-    }));
+    const docs = res.data.slice(0, AUDIT_QUERY_LIMIT);
+    const last = docs[docs.length - 1];
+    return {
+      entries: docs.map(viewOf),
+      ...(res.data.length > AUDIT_QUERY_LIMIT && last ? { next: `${last.t}.${last._id}` } : {}),
+    };
   }
 
   /** Removes entries older than `before` (the retention timer). */
@@ -102,6 +123,33 @@ export class AuditLog {
       .remove();
     return res.stats.removed;
   }
+}
+
+/** One subject is stored as a string (as entries always were), several as an array. */
+function subjectOf(subject: string | readonly string[] | undefined): string | string[] | undefined {
+  if (subject === undefined || typeof subject === 'string') return subject;
+  const unique = [...new Set(subject)];
+  return unique.length === 0 ? undefined : unique.length === 1 ? unique[0] : unique;
+}
+
+function viewOf(d: AuditDoc): AuditEntryView {
+  const subjects = d.subjectIndex === undefined ? [] : ([] as string[]).concat(d.subjectIndex);
+  return {
+    at: new Date(d.at).toISOString(),
+    kind: d.kind,
+    action: d.action,
+    ...(d.method ? { method: d.method } : {}),
+    outcome: d.outcome,
+    actor: d.actorHash.slice(0, 12),
+    ...(subjects.length ? { subject: subjects.map((s) => s.slice(0, 12)).join(',') } : {}),
+    ...(d.count !== undefined ? { count: d.count } : {}),
+  };
+}
+
+/** A cursor the request checker accepted (`<t>.<_id>`). */
+function parseCursor(after: string): { t: number; id: string } {
+  const dot = after.indexOf('.');
+  return { t: Number(after.slice(0, dot)), id: after.slice(dot + 1) };
 }
 
 function stripUndefined<T extends object>(value: T): T {
@@ -131,7 +179,7 @@ export function auditTrail<F extends FunctionName>(
     ...(options.required ? { required: true } : {}),
     record: async (call: AuditedCall<F, { caller: CallerContext }>): Promise<void> => {
       const spec = specs[call.action];
-      if (!spec) return;
+      if (!spec || call.note.unfinished) return;
       const caller = call.context.caller.openid;
       if (call.outcome !== 'ok') {
         // Refusals cost the caller nothing: past a few per window they are counted, not written.
@@ -144,7 +192,7 @@ export function auditTrail<F extends FunctionName>(
         method: call.note.method ?? spec.method,
         outcome: call.outcome as AuditDoc['outcome'],
         actorHash: blindIndex(keys(), 'openid', caller),
-        subjectIndex: call.note.subject,
+        subjectIndex: subjectOf(call.note.subject),
         count: call.note.count,
       });
     },

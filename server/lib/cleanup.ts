@@ -8,7 +8,9 @@ import { describeError } from '../core/errors';
 import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
 import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
+import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
 import { cloudPathOf } from '../../miniprogram/shared/requests';
+import { ROSTER_REPORT_PREFIX } from '../core/roster/job';
 import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 import { deleteFiles, type CloudStorage } from './storage';
 
@@ -31,8 +33,17 @@ export async function bestEffort(
   }
 }
 
+/** Where the admins' masked coverage exports go (one file per admin, deleted after EXPORT_RETENTION_MINUTES). */
+export const ADMIN_EXPORT_PREFIX = 'admin-exports/';
+
 /**
- * A deletion that failed, kept for the sweep. `_id` is a keyed hash of the file ID and the file ID
+ * The only places a recorded deletion may name: every sweep retries every record, whichever
+ * function recorded it (a record naming a file elsewhere is forgotten, never acted on).
+ */
+export const CLEANUP_PREFIXES: readonly string[] = [ROSTER_UPLOAD_PREFIX, ROSTER_REPORT_PREFIX, ADMIN_EXPORT_PREFIX];
+
+/**
+ * A deletion that failed, or one scheduled for later, kept for the sweep. `_id` is a keyed hash of the file ID and the file ID
  * is stored encrypted: where the rules are left at the platform's defaults, a client can read this
  * collection and any file whose ID it knows.
  */
@@ -42,6 +53,10 @@ export interface PendingCleanup {
   reason: string;
   attempts: number;
   firstFailedAt: Date;
+  /**
+   * The last failure; for a scheduled deletion, the time it falls due. The sweep takes the records
+   * whose time has come (`lastFailedAt <= now`), oldest first.
+   */
   lastFailedAt: Date;
 }
 
@@ -68,6 +83,30 @@ export class FileCleanup {
     await bestEffort(this.logger, 'recording a failed file deletion', () => this.record(fileID, reason), { reason });
   }
 
+  /**
+   * Deletes `fileID` at `dueAt` or soon after (the next sweep after it): a file that must outlive
+   * the call that wrote it, but not by long (an export behind a 10-minute link). Scheduling it
+   * again moves the time. Throws when the record cannot be written: then nobody would delete it.
+   */
+  async schedule(fileID: string, reason: string, dueAt: Date): Promise<void> {
+    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
+    const moved = await this.db
+      .collection(PENDING)
+      .where(serverWritten(this.db, { _id }))
+      .update({ data: { lastFailedAt: dueAt, reason } });
+    if (moved.stats.updated > 0) return;
+    await removeClientWritten(this.db, PENDING, _id);
+    const scheduled: PendingCleanup = {
+      _id,
+      fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
+      reason,
+      attempts: 0,
+      firstFailedAt: new Date(),
+      lastFailedAt: dueAt,
+    };
+    await this.db.collection(PENDING).add({ data: scheduled });
+  }
+
   private async record(fileID: string, reason: string): Promise<void> {
     const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
     const _ = this.db.command;
@@ -91,14 +130,19 @@ export class FileCleanup {
   }
 
   /**
-   * The sweep: every recorded deletion is tried again; done ones are forgotten. Only records the
-   * server wrote count (a client could otherwise plant one naming any file), and only files under
-   * `prefixes` are ever deleted.
+   * The sweep: every recorded deletion whose time has come is tried again; done ones are
+   * forgotten. Only records the server wrote count (a client could otherwise plant one naming any
+   * file), and only files under `prefixes` are ever deleted.
    */
-  async retry(prefixes: readonly string[], limit = 100): Promise<{ deleted: number; pending: number }> {
+  async retry(
+    prefixes: readonly string[] = CLEANUP_PREFIXES,
+    limit = 100,
+    now: Date = new Date(),
+  ): Promise<{ deleted: number; pending: number }> {
+    const _ = this.db.command;
     const res = await this.db
       .collection<PendingCleanup>(PENDING)
-      .where(serverWritten(this.db, {}))
+      .where(serverWritten(this.db, { lastFailedAt: _.lte(now) }))
       .orderBy('lastFailedAt', 'asc')
       .limit(limit)
       .get();

@@ -3,7 +3,7 @@
  * answer, and a delete that says which files it could not delete instead of reporting it per file
  * and resolving anyway (the SDK's `deleteFile` resolves with a status per file).
  */
-import { InternalError } from '../core/errors';
+import { InternalError, StorageError } from '../core/errors';
 
 export interface CloudStorage {
   downloadFile(options: { fileID: string }): Promise<{ fileContent: Buffer }>;
@@ -41,4 +41,18 @@ export async function deleteFiles(storage: CloudStorage, fileIDs: readonly strin
     const statuses = failed.map((id) => answered.get(id)?.status ?? 'no answer').join(', ');
     throw new InternalError(`${failed.length} of ${fileIDs.length} file(s) not deleted (status ${statuses})`);
   }
+}
+
+/**
+ * A short-lived download link for `fileID` (10 minutes by default). A file the storage could not
+ * sign is an error (FILE_LINK_FAILED), never an empty link answered as success: the SDK reports it
+ * per file, in `status` (https://developers.weixin.qq.com/miniprogram/dev/wxcloudservice/wxcloud/reference-sdk-api/storage/Cloud.getTempFileURL.html).
+ */
+export async function temporaryUrl(storage: CloudStorage, fileID: string, maxAge = 600): Promise<string> {
+  const res = await storage.getTempFileURL({ fileList: [{ fileID, maxAge }] });
+  const answer = res.fileList.find((f) => f.fileID === fileID) ?? res.fileList[0];
+  if (!answer || answer.status !== 0 || !answer.tempFileURL) {
+    throw new StorageError('FILE_LINK_FAILED', `getTempFileURL answered status ${answer?.status ?? 'nothing'}`);
+  }
+  return answer.tempFileURL;
 }

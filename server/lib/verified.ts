@@ -8,7 +8,10 @@ import { Refusal } from '../core/errors';
 import type { IdentityStore } from './identity';
 
 export interface VerifiedOptions {
-  /** Accept only these methods (default: any the deployment offers). */
+  /**
+   * Accept only bindings of these methods (default: a binding of any method, including one the
+   * deployment has since stopped offering: it was verified when it was made).
+   */
   methods?: readonly VerificationMethod[];
   /** Require the verified ID number to be in the imported roster. */
   inRoster?: boolean;

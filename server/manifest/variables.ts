@@ -47,7 +47,7 @@ export interface IntegerVariable extends Common {
   default: number;
   min: number;
   max: number;
-  unit: 'ms' | 's' | '/s' | 'd';
+  unit: 'ms' | 's' | 'min' | '/s' | 'd';
 }
 
 /** One of `values`, compared case-insensitively. */
@@ -283,6 +283,18 @@ export const VARIABLES = {
     unit: 'd',
     secret: false,
     description: 'Days finished or expired face sessions (no name or number left in them) are kept before purging.',
+  },
+  EXPORT_RETENTION_MINUTES: {
+    group: 'retention',
+    kind: 'integer',
+    default: 60,
+    // The link an export answers lives 10 minutes: the file need not outlive it by much.
+    min: 10,
+    max: 10080,
+    unit: 'min',
+    secret: false,
+    description:
+      'Minutes a masked coverage export stays in storage; then the next sweep (roster, hourly; admin, daily) deletes it.',
   },
 } as const satisfies Record<string, VariableSpec>;
 

@@ -10,7 +10,15 @@ import { noticeVersion } from '../../miniprogram/shared/consent';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskIdCard } from '../../miniprogram/shared/mask';
 import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, keyedHashOf, openidHashOf, persistedText, post } from '../helpers/sandbox';
+import { FaceService } from '../../server/functions/face/service';
+import { ReviewService } from '../../server/functions/review/service';
+import { typedDb } from '../../server/lib/cloud-db';
+import { ConsentStore } from '../../server/lib/consents';
+import { IdentityStore } from '../../server/lib/identity';
+import { RateLimiter } from '../../server/lib/rate-limit';
+import { loadSettings, methodsOf, piiKeysOf, wechatConfig } from '../../server/lib/settings';
+import { WechatClient } from '../../server/lib/wechat';
+import { freshSandbox, keyedHashOf, openidHashOf, persistedText, post, sdkFor } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
 
@@ -260,13 +268,6 @@ describe('admin views', () => {
     const byPerson = await call('admin', ADMIN, { action: 'audit', idCardNumber: PEOPLE.wu.idCardNumber });
     expect(byPerson.ok).toBe(true);
     const actions = (byPerson.entries as { action: string }[]).map((e) => e.action);
-    const all = await call('admin', ADMIN, { action: 'audit' });
-    console.log(JSON.stringify((all.entries as { action: string; at: string }[]).map((e) => [e.action, e.at])));
-    console.log(
-      audit()
-        .slice(0, 3)
-        .map((e) => [typeof e.at, e.at instanceof Date, String(e.at), JSON.stringify(e.at)]),
-    );
     expect(actions).toEqual(expect.arrayContaining(['face.start', 'face.confirm', 'admin.lookup']));
     expect(
       (byPerson.entries as { subject?: string }[]).every(
@@ -278,7 +279,7 @@ describe('admin views', () => {
       from: '2099-01-01T00:00:00Z',
       to: '2099-01-02T00:00:00Z',
     });
-    expect(future).toMatchObject({ ok: true, entries: [], truncated: false });
+    expect(future).toEqual({ ok: true, entries: [], truncated: false });
     expect(await call('admin', ADMIN, { action: 'audit', from: '2026-01-01', to: '2025-01-01' })).toMatchObject({
       ok: false,
       code: 'AUDIT_RANGE_INVALID',
@@ -298,6 +299,189 @@ describe('admin views', () => {
   });
 });
 
+describe('the audit trail, further', () => {
+  it('pages through any number of entries by cursor, entries of one millisecond neither repeated nor skipped, and filters by kind', async () => {
+    const t = Date.now() - 60_000;
+    const planted = Array.from({ length: 430 }, (_, i) => ({
+      _id: i.toString(16).padStart(32, '0'),
+      at: new Date(t - (i % 3)),
+      // Three milliseconds, 143 or so entries each: every page boundary falls inside one.
+      t: t - (i % 3),
+      kind: 'review',
+      action: 'review.decide',
+      outcome: 'ok',
+      actorHash: 'a'.repeat(64),
+    }));
+    sandbox.db.insert('audit_log', planted);
+    const seen: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const page = await call('admin', ADMIN, { action: 'audit', kind: 'review', ...(after ? { after } : {}) });
+      expect(page).toMatchObject({ ok: true });
+      const entries = page.entries as { at: string; kind: string }[];
+      expect(entries.every((e) => e.kind === 'review')).toBe(true);
+      seen.push(...entries.map((e) => e.at));
+      after = page.next as string | undefined;
+      expect(page.truncated).toBe(after !== undefined);
+      pages += 1;
+    } while (after && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(planted.length);
+    // Newest first across pages.
+    expect([...seen].sort().reverse()).toEqual(seen);
+    // Other kinds are not in it; a bad kind or cursor is refused.
+    const admins = await call('admin', ADMIN, { action: 'audit', kind: 'admin' });
+    expect((admins.entries as { kind: string }[]).every((e) => e.kind === 'admin')).toBe(true);
+    expect((admins.entries as unknown[]).length).toBeGreaterThan(0);
+    expect(await call('admin', ADMIN, { action: 'audit', kind: 'gossip' })).toMatchObject({
+      ok: false,
+      code: 'INVALID_REQUEST',
+    });
+    expect(await call('admin', ADMIN, { action: 'audit', after: '1.x' })).toMatchObject({
+      ok: false,
+      code: 'INVALID_REQUEST',
+    });
+    sandbox.db.remove('audit_log', { kind: 'review', action: 'review.decide', actorHash: 'a'.repeat(64) }, true);
+  });
+
+  it('a confirm WeChat cannot answer yet (the user has not finished) is not an attempt: only the one that ends it is recorded', async () => {
+    const openid = 'o_rights_poll';
+    const person = { name: '钱多多', idCardNumber: makeIdCard('320102', '19900101', '013') };
+    const started = await call('face', openid, {
+      action: 'start',
+      ...person,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    });
+    expect(started).toMatchObject({ ok: true });
+    const confirm = () => call('face', openid, { action: 'confirm', verifyId: started.verifyId });
+    expect(await confirm()).toMatchObject({ ok: false });
+    expect(await confirm()).toMatchObject({ ok: false });
+    await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
+    expect(await confirm()).toMatchObject({ ok: true });
+    attempts += 2;
+    const mine = audit().filter((e) => e.actorHash === openidHashOf(sandbox, openid));
+    expect(mine.map((e) => [e.action, e.outcome])).toEqual([
+      ['face.start', 'ok'],
+      ['face.confirm', 'ok'],
+    ]);
+  });
+
+  it('a withdrawal of bindings naming different numbers names every one of them: a query by either finds it', async () => {
+    const openid = 'o_rights_two';
+    const first = { name: '孙一', idCardNumber: makeIdCard('210102', '19850505', '031') };
+    const second = { name: '孙二', idCardNumber: makeIdCard('210102', '19860606', '052') };
+    expect(await faceVerify(openid, first)).toMatchObject({ ok: true });
+    expect(await cityCheck(openid, second)).toMatchObject({ ok: true });
+    expect(await call('identity', openid, { action: 'withdraw' })).toMatchObject({ ok: true });
+    const [entry] = audit().filter(
+      (e) => e.action === 'identity.withdraw' && e.actorHash === openidHashOf(sandbox, openid),
+    );
+    expect(entry).toBeDefined();
+    expect([...(entry!.subjectIndex as string[])].sort()).toEqual(
+      [idIndex(first.idCardNumber), idIndex(second.idCardNumber)].sort(),
+    );
+    for (const person of [first, second]) {
+      const found = await call('admin', ADMIN, {
+        action: 'audit',
+        idCardNumber: person.idCardNumber,
+        kind: 'withdraw',
+      });
+      expect(found.entries).toEqual([expect.objectContaining({ action: 'identity.withdraw', outcome: 'ok' })]);
+      expect(String((found.entries as { subject: string }[])[0]!.subject).split(',')).toHaveLength(2);
+    }
+  });
+});
+
+describe('withdrawal racing a verification in flight', () => {
+  /** The face and review services in this process, on the real SDK against the sandbox, as the functions build them. */
+  function services() {
+    const cloud = sdkFor(sandbox, 'o_race_runner');
+    const settings = loadSettings('face');
+    const db = typedDb(cloud.database());
+    const keys = piiKeysOf(settings.group('pii'));
+    const silent = { info: () => undefined, error: () => undefined };
+    const common = {
+      db,
+      keys,
+      limiter: new RateLimiter(db, keys),
+      consents: new ConsentStore(db),
+      methods: () => methodsOf(settings.group('methods')),
+      logger: silent,
+    };
+    const wechat = new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys);
+    return { settings, common, wechat, identities: new IdentityStore(db, keys) };
+  }
+  const bindingsOf = (openid: string) =>
+    sandbox.db.dump('bindings').filter((b) => b.openidHash === openidHashOf(sandbox, openid));
+
+  it('face: the holder withdraws while WeChat answers the confirm; the binding it would make is not kept', async () => {
+    const openid = 'o_race_face';
+    const person = { name: '赵飞', idCardNumber: makeIdCard('120101', '19930303', '076') };
+    const started = await call('face', openid, {
+      action: 'start',
+      ...person,
+      consent: true,
+      noticeVersion: noticeVersion('face'),
+    });
+    expect(started).toMatchObject({ ok: true });
+    attempts += 1;
+    await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
+    const { settings, common, wechat, identities } = services();
+    // WeChat answers only after the withdrawal went through.
+    const slow = {
+      call: async (...args: Parameters<WechatClient['call']>) => {
+        expect(await call('identity', openid, { action: 'withdraw' })).toMatchObject({ ok: true });
+        return wechat.call(...args);
+      },
+    } as unknown as WechatClient;
+    const face = new FaceService({
+      ...common,
+      wechat: slow,
+      identities,
+      mode: 'v2',
+      ttlSeconds: settings.group('face').FACE_SESSION_TTL_SECONDS,
+    });
+    await expect(face.confirm(openid, { verifyId: String(started.verifyId) })).rejects.toMatchObject({
+      code: 'WITHDRAWN',
+    });
+    expect(bindingsOf(openid)).toEqual([]);
+  });
+
+  it('review: the holder withdraws while a reviewer approves; the binding the approval makes is not kept', async () => {
+    const openid = 'o_race_review';
+    const submitted = await call('review', openid, {
+      action: 'submit',
+      name: 'RACE TEST',
+      docType: 'passport',
+      docNumber: 'E87654321',
+      consent: true,
+      noticeVersion: noticeVersion('manual'),
+    });
+    expect(submitted).toMatchObject({ ok: true });
+    attempts += 1;
+    const { common, identities } = services();
+    // The withdrawal lands between the approval's claim and its binding.
+    class SlowStore extends IdentityStore {
+      override async bindHash(...args: Parameters<IdentityStore['bindHash']>) {
+        expect(await call('identity', openid, { action: 'withdraw' })).toMatchObject({ ok: true });
+        return super.bindHash(...args);
+      }
+    }
+    const review = new ReviewService({
+      ...common,
+      identities: new SlowStore(common.db, common.keys),
+    });
+    const requestId = String(submitted.requestId);
+    await expect(
+      review.decide('o_race_reviewer', { requestId, approve: true, docNumber: 'E87654321' }),
+    ).rejects.toMatchObject({ code: 'WITHDRAWN' });
+    expect(bindingsOf(openid)).toEqual([]);
+    expect(await identities.list(openid)).toEqual([]);
+  });
+});
+
 describe('retention', () => {
   it('the admin timer purges audit entries and ended face sessions past their periods, and records the purge', async () => {
     const entries = audit().length;
@@ -305,15 +489,21 @@ describe('retention', () => {
     const purge = async () => {
       const res = await sandbox.invoke('admin', { Type: 'Timer', TriggerName: 'purge-retention' }, '');
       if (!res.ok) throw new Error(res.error);
-      return res.result as { ok: boolean; audit: number; sessions: number };
+      return res.result as { ok: boolean; audit: number; sessions: number; files: number };
     };
-    // Within the periods: nothing goes.
-    expect(await purge()).toMatchObject({ ok: true, audit: 0, sessions: 0 });
+    const exports = () => sandbox.storage.list().filter((f) => f.startsWith('admin-exports/'));
+    expect(exports()).toHaveLength(1);
+    // Within the periods: nothing goes (the export's hour has not passed either).
+    expect(await purge()).toMatchObject({ ok: true, audit: 0, sessions: 0, files: 0 });
+    expect(exports()).toHaveLength(1);
     await post(sandbox, '/sandbox/clock', { offsetSeconds: 366 * 86_400 });
     try {
       const purged = await purge();
       expect(purged.audit).toBe(entries + 1);
       expect(purged.sessions).toBeGreaterThan(0);
+      expect(purged).toMatchObject({ files: 1, filesPending: 0 });
+      expect(exports()).toEqual([]);
+      expect(sandbox.db.dump('pending_cleanup')).toEqual([]);
       expect(sandbox.db.dump('face_sessions')).toEqual([]);
       expect(audit()).toEqual([expect.objectContaining({ kind: 'retention', action: 'admin.purge' })]);
     } finally {

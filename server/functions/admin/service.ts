@@ -14,11 +14,12 @@ import { maskIdCard, maskName } from '../../../miniprogram/shared/mask';
 import { decryptField, type PiiKeys } from '../../core/pii';
 import type { AuditNote, Logger } from '../../core/router';
 import { buildWorkbook } from '../../core/xlsx';
-import { AUDIT_QUERY_LIMIT, AuditLog } from '../../lib/audit';
+import { AuditLog } from '../../lib/audit';
+import { ADMIN_EXPORT_PREFIX, type FileCleanup } from '../../lib/cleanup';
 import { serverWritten, type CloudDb } from '../../lib/cloud-db';
 import type { IdentityStore } from '../../lib/identity';
 import { rosterAad, type RosterPii } from '../../lib/roster-record';
-import type { CloudStorage } from '../../lib/storage';
+import { temporaryUrl, type CloudStorage } from '../../lib/storage';
 import { COLLECTION } from '../../manifest';
 
 /** Documents read per request while scanning a collection (the server SDK's maximum). */
@@ -30,7 +31,10 @@ export interface AdminDeps {
   keys: PiiKeys;
   identities: IdentityStore;
   storage: CloudStorage;
+  files: FileCleanup;
   logger: Logger;
+  /** How long an export stays in storage (EXPORT_RETENTION_MINUTES). */
+  exportRetentionMinutes: number;
 }
 
 export interface RetentionSettings {
@@ -126,18 +130,20 @@ export class AdminService {
   async audit(request: AdminAuditRequest, note: AuditNote): Promise<BodyOf<'admin', 'audit'>> {
     const subjectIndex = request.idCardNumber ? this.deps.identities.idIndex(request.idCardNumber) : undefined;
     if (subjectIndex) note.subject = subjectIndex;
-    const entries = await new AuditLog(this.deps.db).query({
+    const page = await new AuditLog(this.deps.db).query({
       ...(request.from ? { from: new Date(request.from) } : {}),
       ...(request.to ? { to: new Date(request.to) } : {}),
       ...(subjectIndex ? { subjectIndex } : {}),
+      ...(request.kind ? { kind: request.kind } : {}),
+      ...(request.after ? { after: request.after } : {}),
     });
-    note.count = entries.length;
-    return { entries, truncated: entries.length >= AUDIT_QUERY_LIMIT };
+    note.count = page.entries.length;
+    return { ...page, truncated: page.next !== undefined };
   }
 
   /** 姓名 / 身份证号 (masked) / 已认证 / 认证方式, one row per roster person; a file only admins can fetch. */
   async export(adminHash: string, note: AuditNote): Promise<BodyOf<'admin', 'export'>> {
-    const { db, keys, storage } = this.deps;
+    const { db, keys, storage, files } = this.deps;
     const verified = await this.verifiedIndexes();
     const rows: (string | number)[][] = [['姓名', '身份证号', '已认证', '认证方式']];
     for await (const page of scan<{ _id: string; piiEnc: string }>(db, COLLECTION.roster, { piiEnc: true })) {
@@ -151,20 +157,28 @@ export class AdminService {
     const content = buildWorkbook([
       { name: '认证覆盖', data: rows, options: { '!cols': [{ wch: 10 }, { wch: 22 }, { wch: 8 }, { wch: 24 }] } },
     ]);
-    // One file per admin, replaced by each export: masked values only, private storage.
+    // One file per admin, replaced by each export: masked values only, private storage, deleted by
+    // the sweep EXPORT_RETENTION_MINUTES later (scheduled before anyone can fetch it).
     const { fileID } = await storage.uploadFile({
-      cloudPath: `admin-exports/coverage-${adminHash.slice(0, 16)}.xlsx`,
+      cloudPath: `${ADMIN_EXPORT_PREFIX}coverage-${adminHash.slice(0, 16)}.xlsx`,
       fileContent: content,
     });
-    const res = await storage.getTempFileURL({ fileList: [{ fileID, maxAge: 600 }] });
-    return { fileID, tempFileURL: res.fileList[0]?.tempFileURL ?? '' };
+    try {
+      await files.schedule(fileID, 'admin export', new Date(Date.now() + this.deps.exportRetentionMinutes * 60_000));
+    } catch (err) {
+      await files.delete(fileID, 'admin export not scheduled for deletion');
+      throw err;
+    }
+    return { fileID, tempFileURL: await temporaryUrl(storage, fileID) };
   }
 }
 
 /**
  * The retention timer: audit entries older than AUDIT_RETENTION_DAYS, and face sessions that ended
  * (or expired) more than FACE_SESSION_RETENTION_DAYS ago; their names and numbers were already
- * removed when they ended. Spent tokens and counters go a day after use (the realname/face sweeps).
+ * removed when they ended. Spent tokens and counters go a day after use (the realname/face sweeps);
+ * due file deletions (exports past EXPORT_RETENTION_MINUTES, failed deletions) go with the
+ * FileCleanup sweep this timer and the roster's hourly one both run.
  */
 export async function purgeRetention(
   db: CloudDb,

@@ -189,7 +189,7 @@ export class FaceService {
         cert_hash: certHash(identity.name, identity.idCard),
         openid,
       })
-      .catch((err: unknown) => this.abandon(session, err));
+      .catch((err: unknown) => this.abandon(session, err, note));
     const verdict = evaluateQueryVerifyInfo(answer);
     return this.finish(openid, session, identity, verdict);
   }
@@ -256,17 +256,24 @@ export class FaceService {
       });
       throw err;
     }
-    await this.close(session, 'passed');
+    if (!(await this.close(session, 'passed'))) {
+      // The holder withdrew while WeChat was answering (identity.withdraw deletes sessions before
+      // bindings): the binding just made must not outlive the withdrawal.
+      await this.deps.identities.remove(this.deps.identities.openidHash(openid), ['face']);
+      throw new Refusal('WITHDRAWN');
+    }
     this.deps.logger.info('face verification passed', { session: session._id, mode: session.mode });
     return { binding };
   }
 
   /**
    * WeChat could not answer: 84003 (v2: the user has not finished yet) puts the session back to
-   * pending so the client may ask again; anything else ends it.
+   * pending so the client may ask again (the attempt is not over: the audit records the confirm
+   * that ends it, not each poll); anything else ends it.
    */
-  private async abandon(session: FaceSession, err: unknown): Promise<never> {
+  private async abandon(session: FaceSession, err: unknown, note: AuditNote): Promise<never> {
     if (isWechatApiError(err) && err.errcode === 84003) {
+      note.unfinished = true;
       await this.deps.db
         .collection(SESSIONS)
         .doc(session._id)
@@ -278,12 +285,14 @@ export class FaceService {
   }
 
   /** Ends a session: its state, and its encrypted name and ID removed (nothing kept beyond need). */
-  private async close(session: FaceSession, state: 'passed' | 'failed'): Promise<void> {
+  /** Whether the session was still there to close (a withdrawal deletes it). */
+  private async close(session: FaceSession, state: 'passed' | 'failed'): Promise<boolean> {
     const _ = this.deps.db.command;
-    await this.deps.db
+    const res = await this.deps.db
       .collection(SESSIONS)
-      .doc(session._id)
+      .where({ _id: session._id })
       .update({ data: { state, endedAt: new Date(), nameEnc: _.remove(), idEnc: _.remove() } });
+    return res.stats.updated === 1;
   }
 
   async status(openid: string): Promise<BodyOf<'face', 'status'>> {

@@ -55,16 +55,20 @@ export class IdentityService {
     const openidHash = identities.openidHash(openid);
     const methods: VerificationMethod[] = request.method ? [request.method] : [...VERIFICATION_METHODS];
     if (request.method) note.method = request.method;
+    // Every number the withdrawn bindings named: a query by any of them finds the withdrawal.
     const subjects = await identities.indexesOf(openidHash, methods);
-    if (subjects[0]) note.subject = subjects[0];
+    if (subjects.length) note.subject = subjects;
 
-    const bindings = await identities.remove(openidHash, methods);
+    // Sessions and requests before bindings: a confirm or an approval in flight binds, then finds
+    // its session or request gone and removes that binding itself; one that found it still there
+    // bound before this removal of bindings. Either way no binding outlives the withdrawal.
     const sessions = methods.includes('face')
       ? (await db.collection(COLLECTION.faceSessions).where({ openidHash }).remove()).stats.removed
       : 0;
     const reviewRequests = methods.includes('manual')
       ? (await db.collection(COLLECTION.reviewRequests).where({ openidHash }).remove()).stats.removed
       : 0;
+    const bindings = await identities.remove(openidHash, methods);
     const consentRecords = await consents.remove(openidHash, methods);
     // Spent credentials name the holder by the same hash until they expire: they go too.
     const kinds = methods.map((m) => TOKEN_KINDS[m]).filter((k): k is string => k !== undefined);

@@ -216,10 +216,24 @@ export class ReviewService {
       throw err;
     }
     const approved = { state: 'approved' as const, pendingKey: decidedKey(), decidedAt: new Date(), deciderHash };
-    // Another reviewer finishing the same interrupted approval at the same moment is no failure.
-    await db.collection(REQUESTS).where({ _id: doc._id, state: 'approving' }).update({ data: approved });
+    await this.markApproved(doc, approved);
     logger.info('review request decided', { request: doc._id, state: 'approved' });
     return { request: this.view({ ...doc, ...approved }) };
+  }
+
+  /**
+   * The last step of an approval. Another reviewer finishing the same interrupted approval at the
+   * same moment is no failure; a request gone meanwhile was withdrawn by its holder
+   * (identity.withdraw deletes requests before bindings): the binding just made must not outlive it.
+   */
+  private async markApproved(doc: ReviewDoc, approved: Partial<ReviewDoc>): Promise<void> {
+    const { db, identities } = this.deps;
+    const marked = await db.collection(REQUESTS).where({ _id: doc._id, state: 'approving' }).update({ data: approved });
+    if (marked.stats.updated === 1) return;
+    const still = await db.collection(REQUESTS).where({ _id: doc._id }).field({ _id: true }).limit(1).get();
+    if (still.data.length > 0) return;
+    await identities.remove(doc.openidHash, ['manual']);
+    throw new Refusal('WITHDRAWN');
   }
 
   /** Undoes the claim of an approval whose binding failed (only while it is still that claim). */

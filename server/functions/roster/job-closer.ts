@@ -5,14 +5,12 @@
  * roster settings, so it runs even when the rest of the function's configuration is incomplete: an
  * upload never outlives its job because of a typo in ROSTER_DB_QPS.
  */
-import { ROSTER_UPLOAD_PREFIX } from '../../../miniprogram/shared/contracts';
 import { ERRORS } from '../../../miniprogram/shared/errors';
 import {
   failed,
   finished,
   isAbandoned,
   reportPastRetention,
-  ROSTER_REPORT_PREFIX,
   withoutReport,
   type RosterJob,
 } from '../../core/roster/job';
@@ -123,7 +121,7 @@ export async function sweepRoster(deps: {
   });
   let cleanup = { deleted: 0, pending: 0 };
   await bestEffort(logger, 'retrying failed deletions', async () => {
-    cleanup = await files.retry([ROSTER_UPLOAD_PREFIX, ROSTER_REPORT_PREFIX]);
+    cleanup = await files.retry();
   });
   return { abandoned, reports, cleanup };
 }

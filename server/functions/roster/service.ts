@@ -36,7 +36,7 @@ import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import type { AdminDirectory } from '../../lib/admins';
 import type { CloudDb } from '../../lib/cloud-db';
-import { isFileNotFound, type CloudStorage } from '../../lib/storage';
+import { isFileNotFound, temporaryUrl, type CloudStorage } from '../../lib/storage';
 import type { Throttle } from '../../lib/throttle';
 import { JobCloser } from './job-closer';
 import { JobStore } from './job-store';
@@ -105,9 +105,8 @@ export class RosterService {
   }
 
   /** A short-lived link (10 minutes). */
-  private async tempUrl(fileID: string): Promise<string> {
-    const res = await this.deps.storage.getTempFileURL({ fileList: [{ fileID, maxAge: 600 }] });
-    return res.fileList[0]?.tempFileURL ?? '';
+  private tempUrl(fileID: string): Promise<string> {
+    return temporaryUrl(this.deps.storage, fileID);
   }
 
   /**

@@ -2,9 +2,9 @@
  * Visible best-effort work and file deletion that says what failed. (The record-and-retry path of
  * FileCleanup runs against the sandbox in test/integration/roster.test.ts.)
  */
-import { InternalError } from '../../../server/core/errors';
+import { InternalError, StorageError } from '../../../server/core/errors';
 import { bestEffort } from '../../../server/lib/cleanup';
-import { deleteFiles, FILE_NOT_FOUND_STATUS, type CloudStorage } from '../../../server/lib/storage';
+import { deleteFiles, FILE_NOT_FOUND_STATUS, temporaryUrl, type CloudStorage } from '../../../server/lib/storage';
 
 function logger() {
   const lines: { message: string; fields?: Record<string, unknown> }[] = [];
@@ -66,4 +66,33 @@ describe('deleteFiles', () => {
     // A file the answer does not mention was not deleted either.
     await expect(deleteFiles(storage({}), ['a'])).rejects.toThrow('1 of 1 file(s) not deleted (status no answer)');
   });
+});
+
+describe('temporaryUrl', () => {
+  const storage = (answer: { fileID: string; tempFileURL: string; status: number }[]): CloudStorage => ({
+    deleteFile: async () => ({ fileList: [] }),
+    downloadFile: async () => ({ fileContent: Buffer.alloc(0) }),
+    uploadFile: async () => ({ fileID: '' }),
+    getTempFileURL: async () => ({ fileList: answer }),
+  });
+
+  it('answers the link the storage signed', async () => {
+    await expect(
+      temporaryUrl(storage([{ fileID: 'cloud://a', tempFileURL: 'https://x/a', status: 0 }]), 'cloud://a'),
+    ).resolves.toBe('https://x/a');
+  });
+
+  it.each([
+    ['a status other than 0', [{ fileID: 'cloud://a', tempFileURL: '', status: -503003 }], 'status -503003'],
+    ['status 0 without a link', [{ fileID: 'cloud://a', tempFileURL: '', status: 0 }], 'status 0'],
+    ['no answer for the file', [], 'status nothing'],
+  ])(
+    'refuses with FILE_LINK_FAILED, logged, on %s (never an empty link answered as success)',
+    async (_, answer, detail) => {
+      const err = await temporaryUrl(storage(answer), 'cloud://a').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: 'FILE_LINK_FAILED', logged: true });
+      expect((err as Error).message).toContain(detail);
+    },
+  );
 });

@@ -200,6 +200,22 @@ describe('identity and admin checkers', () => {
     expect(checkerOf('admin', 'audit')({ idCardNumber: '123' })).toMatchObject({ ok: false, code: 'ID_FORMAT' });
     expect(checkerOf('admin', 'audit')({ from: 'x' })).toMatchObject({ ok: false, code: 'AUDIT_RANGE_INVALID' });
   });
+  it('audit takes a kind of entry and a page cursor as the previous page answered them, nothing else', () => {
+    const audit = checkerOf('admin', 'audit');
+    const cursor = `1767225600000.${'0a'.repeat(16)}`;
+    expect(audit({ kind: 'withdraw', after: cursor })).toMatchObject({
+      ok: true,
+      value: { kind: 'withdraw', after: cursor },
+    });
+    expect(audit({ kind: '', after: '' })).toMatchObject({ ok: true });
+    expect((audit({ kind: '', after: '' }) as { value: object }).value).not.toHaveProperty('kind');
+    for (const kind of ['gossip', 1, ['verify']]) {
+      expect(audit({ kind })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+    }
+    for (const after of ['1.x', cursor.toUpperCase(), `${cursor}0`, '12345678901234567.' + '0'.repeat(32), 5]) {
+      expect(audit({ after })).toMatchObject({ ok: false, code: 'INVALID_REQUEST' });
+    }
+  });
   it('only the current notice version is accepted (none stated is refused too)', () => {
     const start = { name: '张三', idCardNumber: '11010519491231002X', consent: true };
     expect(checkerOf('face', 'start')({ ...start, noticeVersion: noticeVersion('face') })).toMatchObject({ ok: true });

@@ -194,6 +194,8 @@ interface Verified {
 interface Run {
   id: string;
   verified: Verified[];
+  /** The functions' clock minus this machine's (the sandbox's clock can be moved: POST /sandbox/clock). */
+  clockOffsetMs: number;
 }
 
 async function face(t: Tour, { id: run, verified }: Run): Promise<void> {
@@ -404,7 +406,7 @@ async function rejection(t: Tour, { id: run }: Run, reviewer: string): Promise<v
  * enabled) looked up, the roster's coverage, the audit trail by person and by period, the masked
  * export downloaded and its rows counted; an outsider and a bad period are refused.
  */
-async function adminViews(t: Tour, { id: run, verified }: Run, admin: string): Promise<void> {
+async function adminViews(t: Tour, { id: run, verified, clockOffsetMs }: Run, admin: string): Promise<void> {
   t.section(`admin (管理员视图) as admin ${admin}: lookup, coverage, audit, export`);
   await t.call('admin', caller('outsider', run), { action: 'coverage' }, refused('FORBIDDEN'));
   const subject = verified[0];
@@ -447,8 +449,9 @@ async function adminViews(t: Tour, { id: run, verified }: Run, admin: string): P
     (a) => ok(a) && Array.isArray(a.entries) && (subject === undefined || a.entries.length > 0),
   );
   t.note(`about this person: ${tally(about.entries)}`);
-  const to = new Date();
-  const from = new Date(to.getTime() - 3_600_000);
+  // The last hour by the functions' clock (a minute's margin past it).
+  const to = new Date(Date.now() + clockOffsetMs + 60_000);
+  const from = new Date(to.getTime() - 3_660_000);
   const period = await t.call(
     'admin',
     admin,
@@ -504,14 +507,15 @@ async function rights(t: Tour, subject: Verified, admin: string): Promise<void> 
 
 /** Runs every flow `methods` enables; answers the number of steps. */
 export async function tour(t: Tour, options: { reviewer: string; admin: string }): Promise<number> {
-  const run: Run = { id: crypto.randomBytes(4).toString('hex'), verified: [] };
+  const run: Run = { id: crypto.randomBytes(4).toString('hex'), verified: [], clockOffsetMs: 0 };
   t.section(`sandbox ${t.url}`);
   const health = await t.get('/health');
   const functions = (health.functions as string[] | undefined) ?? [];
   t.note(`env ${String(health.env)}, functions: ${functions.join(', ') || 'none (was it deployed? npm start does)'}`);
   t.section('ping and the methods offered');
   const user = caller('user', run.id);
-  await t.call('ping', user, { action: 'ping' }, (a) => ok(a) && a.openid === user);
+  const pong = await t.call('ping', user, { action: 'ping' }, (a) => ok(a) && a.openid === user);
+  run.clockOffsetMs = (Date.parse(String(pong.now)) || Date.now()) - Date.now();
   await t.call('ping', user, { action: 'nope' }, refused());
   const methods = (await t.call('identity', user, { action: 'methods' }, ok)).methods as string[];
   const flows: Record<string, () => Promise<void>> = {

@@ -8,7 +8,10 @@
  *   WeChat's face screen (/sandbox/face/complete) → confirm; wxcheck: WeChat's consent page
  *   (/sandbox/citycheck/authorize) → realname.check; wxpay: /sandbox/realname/authorize →
  *   realname.fetch; manual: review.submit → a reviewer's queue and decide → the holder's mine);
- *   the roster as an admin (template, upload, import, run until done, the error report downloaded).
+ *   the roster as an admin (template, upload, import, run until done, the error report downloaded);
+ *   the admin views as the admin (admin.lookup of a person verified above, admin.coverage,
+ *   admin.audit by person and by period, admin.export with the .xlsx downloaded and its rows counted,
+ *   the review queue and a rejection) and the person's rights (identity.mine, identity.withdraw).
  *
  * Every run uses new made-up people and callers, so it can be repeated against the same sandbox.
  * The reviewer (default o_demo_admin, a reviewer while REVIEWER_OPENIDS is unset) and the roster
@@ -18,9 +21,10 @@
  */
 import crypto from 'crypto';
 import path from 'path';
+import xlsx from 'node-xlsx';
 import { noticeVersion } from '../miniprogram/shared/consent';
 import type { VerificationMethod } from '../miniprogram/shared/contracts';
-import { makeIdCard } from '../miniprogram/shared/idcard';
+import { idCardCheckChar, makeIdCard } from '../miniprogram/shared/idcard';
 import { maskDocNumber, maskIdCard, maskName } from '../miniprogram/shared/mask';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../sandbox';
 import { DEMO_ADMIN_OPENID } from '../sandbox/demo';
@@ -33,8 +37,16 @@ type Answer = Record<string, unknown>;
 
 class StepFailed extends Error {}
 
+/** The names the tour types in (made up; the tests check none of them is ever printed). */
+export const TOUR_NAMES = ['林小雨', '周海', '吴敏', '郑华', 'JOHN SMITH', 'MARY JONES', '陈一', '陈二', '陈三'];
+
+interface Person {
+  name: string;
+  idCardNumber: string;
+}
+
 /** A made-up person with a checksum-valid ID number, new on every run. */
-function someone(name: string): { name: string; idCardNumber: string } {
+function someone(name: string): Person {
   const day = String(1 + crypto.randomInt(28)).padStart(2, '0');
   const seq = String(crypto.randomInt(1000)).padStart(3, '0');
   return {
@@ -171,7 +183,22 @@ function caller(flow: string, run: string): string {
   return `o_tour_${flow}_${run}`;
 }
 
-async function face(t: Tour, run: string): Promise<void> {
+/** Who this run verified with an ID card (the admin views look them up; the roster holds the first). */
+interface Verified {
+  openid: string;
+  method: VerificationMethod;
+  person: Person;
+}
+
+/** What the flows of one run share. */
+interface Run {
+  id: string;
+  verified: Verified[];
+  /** The functions' clock minus this machine's (the sandbox's clock can be moved: POST /sandbox/clock). */
+  clockOffsetMs: number;
+}
+
+async function face(t: Tour, { id: run, verified }: Run): Promise<void> {
   t.section('face (人脸核身): start → WeChat face screen → confirm');
   const user = caller('face', run);
   const person = someone('林小雨');
@@ -186,11 +213,12 @@ async function face(t: Tour, run: string): Promise<void> {
   );
   const proof = v2 ? { verifyId: started.verifyId } : { verifyResult: done.verifyResult };
   await t.call('face', user, { action: 'confirm', ...proof }, bound('face'));
+  verified.push({ openid: user, method: 'face', person });
   await t.call('face', user, { action: 'confirm', ...proof }, refused());
   await t.call('face', user, { action: 'status' }, (a) => ok(a) && Array.isArray(a.bindings) && a.bindings.length > 0);
 }
 
-async function wxcheck(t: Tour, run: string): Promise<void> {
+async function wxcheck(t: Tour, { id: run, verified }: Run): Promise<void> {
   t.section('wxcheck (实名信息校验): WeChat consent page → realname.check');
   const user = caller('wxcheck', run);
   const person = someone('周海');
@@ -205,6 +233,7 @@ async function wxcheck(t: Tour, run: string): Promise<void> {
     { action: 'check', ...person, code: consent.code, ...agreed('wxcheck') },
     bound('wxcheck'),
   );
+  verified.push({ openid: user, method: 'wxcheck', person });
   const stranger = caller('wxcheck_nopay', run);
   const typed = someone('吴敏');
   const none = await t.simulate(
@@ -215,12 +244,13 @@ async function wxcheck(t: Tour, run: string): Promise<void> {
   await t.call('realname', stranger, { action: 'check', ...typed, code: none.code, ...agreed('wxcheck') }, refused());
 }
 
-async function wxpay(t: Tour, run: string): Promise<void> {
+async function wxpay(t: Tour, { id: run, verified }: Run): Promise<void> {
   t.section('wxpay (微信支付实名授权): WeChat Pay authorization → realname.fetch');
   const user = caller('wxpay', run);
+  const person = someone('郑华');
   const auth = await t.simulate(
     '/sandbox/realname/authorize',
-    { openid: user, ...someone('郑华') },
+    { openid: user, ...person },
     'the user authorizes WeChat Pay’s real name',
   );
   await t.call(
@@ -229,6 +259,7 @@ async function wxpay(t: Tour, run: string): Promise<void> {
     { action: 'fetch', authToken: auth.auth_token, noticeVersion: noticeVersion('wxpay') },
     bound('wxpay'),
   );
+  verified.push({ openid: user, method: 'wxpay', person });
   await t.call(
     'realname',
     user,
@@ -240,7 +271,7 @@ async function wxpay(t: Tour, run: string): Promise<void> {
 /** Consent as the method's page gives it: ticked, with the version of the notice it shows. */
 const agreed = (method: VerificationMethod) => ({ consent: true, noticeVersion: noticeVersion(method) });
 
-async function manual(t: Tour, run: string, reviewer: string): Promise<void> {
+async function manual(t: Tour, { id: run }: Run, reviewer: string): Promise<void> {
   t.section(`manual (人工核验): review.submit → reviewer ${reviewer} decides`);
   const holder = caller('manual', run);
   const passport = `E${String(crypto.randomInt(1e8)).padStart(8, '0')}`;
@@ -276,17 +307,22 @@ async function manual(t: Tour, run: string, reviewer: string): Promise<void> {
   );
 }
 
-/** Two good rows and one with a wrong ID number (the error report has it). */
-function rosterCsv(): string {
+/**
+ * Two good rows, one with a wrong ID number (the error report has it), and the first person this run
+ * verified (so the admin's lookup finds them in the roster).
+ */
+function rosterCsv(verified: Verified[]): string {
   const rows = [['姓名', '身份证号', '手机号', '部门']];
   for (const [i, name] of ['陈一', '陈二'].entries()) {
     rows.push([name, someone(name).idCardNumber, `1380000000${i + 1}`, '内科']);
   }
   rows.push(['陈三', '110105198801010000', '13800000003', '儿科']);
+  const first = verified[0]?.person;
+  if (first) rows.push([first.name, first.idCardNumber, '13800000004', '外科']);
   return rows.map((r) => r.join(',')).join('\n') + '\n';
 }
 
-async function roster(t: Tour, run: string, admin: string): Promise<void> {
+async function roster(t: Tour, { id: run, verified }: Run, admin: string): Promise<void> {
   t.section(`roster (名单导入) as admin ${admin}: template, upload, import, run, error report`);
   const outsider = caller('roster', run);
   await t.call('roster', outsider, { action: 'access' }, (a) => ok(a) && a.admin === false);
@@ -298,7 +334,7 @@ async function roster(t: Tour, run: string, admin: string): Promise<void> {
   }
   const template = await t.call('roster', admin, { action: 'template' }, (a) => ok(a) && Boolean(a.tempFileURL));
   await t.download(String(template.tempFileURL), 'template .xlsx');
-  const fileID = await t.upload(`roster-uploads/tour-${run}.csv`, Buffer.from(rosterCsv(), 'utf8'), admin);
+  const fileID = await t.upload(`roster-uploads/tour-${run}.csv`, Buffer.from(rosterCsv(verified), 'utf8'), admin);
   await t.call('roster', outsider, { action: 'import', fileID }, refused());
   const started = await t.call('roster', admin, { action: 'import', fileID, dryRun: false }, ok);
   const jobId = String(started.jobId);
@@ -316,16 +352,170 @@ async function roster(t: Tour, run: string, admin: string): Promise<void> {
   if (content.subarray(0, 2).toString('latin1') !== 'PK') throw new StepFailed('the error report is not an .xlsx');
 }
 
+/** The same well-formed number with a wrong check character (answered ID_CHECKSUM). */
+function wrongCheck(idCardNumber: string): string {
+  const right = idCardCheckChar(idCardNumber.slice(0, 17));
+  return idCardNumber.slice(0, 17) + (right === '0' ? '1' : '0');
+}
+
+/** `entries` in short: how many of each `<function>.<action> <outcome>`. */
+function tally(entries: unknown): string {
+  const counts = new Map<string, number>();
+  for (const e of (entries as Array<{ action: string; outcome: string }> | undefined) ?? []) {
+    const key = `${e.action} ${e.outcome}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, n]) => (n > 1 ? `${key} ×${n}` : key)).join(', ') || 'none';
+}
+
+/** A reviewer's rejection: the queue, a decision without a reason (refused), a rejection, the holder's view. */
+async function rejection(t: Tour, { id: run }: Run, reviewer: string): Promise<void> {
+  t.section(`review (审核) as reviewer ${reviewer}: the queue and a rejection`);
+  const holder = caller('manual_rejected', run);
+  const doc = {
+    name: 'MARY JONES',
+    docType: 'passport',
+    docNumber: `K${String(crypto.randomInt(1e8)).padStart(8, '0')}`,
+  };
+  const submitted = await t.call('review', holder, { action: 'submit', ...doc, ...agreed('manual') }, ok);
+  const requestId = String(submitted.requestId);
+  const queue = await t.call(
+    'review',
+    reviewer,
+    { action: 'queue' },
+    (a) => ok(a) && (a.requests as Array<{ requestId: string }>).some((r) => r.requestId === requestId),
+  );
+  t.note(`${(queue.requests as unknown[]).length} request(s) waiting, masked`);
+  await t.call('review', reviewer, { action: 'decide', requestId, approve: false }, refused('REVIEW_REASON_REQUIRED'));
+  await t.call(
+    'review',
+    reviewer,
+    { action: 'decide', requestId, approve: false, reason: '证件照片页不清晰，请携带原件到窗口办理' },
+    (a) => ok(a) && (a.request as { state?: string }).state === 'rejected',
+  );
+  await t.call(
+    'review',
+    holder,
+    { action: 'mine' },
+    (a) => ok(a) && (a.requests as Array<{ requestId: string; state: string }>).some((r) => r.state === 'rejected'),
+  );
+}
+
+/**
+ * The admin views as `admin`: a person this run verified (or a stranger when no ID-card method is
+ * enabled) looked up, the roster's coverage, the audit trail by person and by period, the masked
+ * export downloaded and its rows counted; an outsider and a bad period are refused.
+ */
+async function adminViews(t: Tour, { id: run, verified, clockOffsetMs }: Run, admin: string): Promise<void> {
+  t.section(`admin (管理员视图) as admin ${admin}: lookup, coverage, audit, export`);
+  await t.call('admin', caller('outsider', run), { action: 'coverage' }, refused('FORBIDDEN'));
+  const subject = verified[0];
+  const person = subject?.person ?? someone('吴敏');
+  const found = await t.call(
+    'admin',
+    admin,
+    { action: 'lookup', idCardNumber: person.idCardNumber },
+    (a) => a.ok !== undefined,
+  );
+  if (found.ok === false && found.code === 'FORBIDDEN') {
+    throw new StepFailed(`${admin} is not an admin on this sandbox: pass --admin <openid> (ROSTER_ADMIN_OPENIDS)`);
+  }
+  const bindings = (found.bindings as Array<{ method: string }> | undefined) ?? [];
+  if (!ok(found) || (subject !== undefined) !== bindings.length > 0) {
+    throw new StepFailed('admin.lookup did not answer as expected');
+  }
+  t.note(
+    `verified by: ${bindings.map((b) => b.method).join(', ') || 'nobody'}; in the roster: ${String(found.inRoster)}`,
+  );
+  await t.call(
+    'admin',
+    admin,
+    { action: 'lookup', idCardNumber: wrongCheck(person.idCardNumber) },
+    refused('ID_CHECKSUM'),
+  );
+  const coverage = await t.call(
+    'admin',
+    admin,
+    { action: 'coverage' },
+    (a) => ok(a) && typeof a.rosterTotal === 'number',
+  );
+  t.note(
+    `roster ${String(coverage.rosterTotal)} people, ${String(coverage.verified)} verified ${JSON.stringify(coverage.byMethod)}, ${String(coverage.outsideRoster)} verified outside it`,
+  );
+  const about = await t.call(
+    'admin',
+    admin,
+    { action: 'audit', idCardNumber: person.idCardNumber },
+    (a) => ok(a) && Array.isArray(a.entries) && (subject === undefined || a.entries.length > 0),
+  );
+  t.note(`about this person: ${tally(about.entries)}`);
+  // The last hour by the functions' clock (a minute's margin past it).
+  const to = new Date(Date.now() + clockOffsetMs + 60_000);
+  const from = new Date(to.getTime() - 3_660_000);
+  const period = await t.call(
+    'admin',
+    admin,
+    { action: 'audit', from: from.toISOString(), to: to.toISOString() },
+    (a) => ok(a) && Array.isArray(a.entries) && a.entries.length > 0,
+  );
+  t.note(`the last hour: ${(period.entries as unknown[]).length} entries${period.truncated ? ' (truncated)' : ''}`);
+  await t.call(
+    'admin',
+    admin,
+    { action: 'audit', from: to.toISOString(), to: from.toISOString() },
+    refused('AUDIT_RANGE_INVALID'),
+  );
+  const exported = await t.call('admin', admin, { action: 'export' }, (a) => ok(a) && Boolean(a.tempFileURL));
+  const content = await t.download(String(exported.tempFileURL), 'coverage export .xlsx');
+  const sheets = xlsx.parse(content);
+  const rows = sheets[0]?.data.length ?? 0;
+  if (rows < 1) throw new StepFailed('the export has no header row');
+  t.note(`sheet “${sheets[0]!.name}”: ${rows - 1} people (masked names and ID numbers), ${content.length} bytes`);
+}
+
+/** The person's rights: what is held about them (masked), a withdrawal, and the audit's record of it. */
+async function rights(t: Tour, subject: Verified, admin: string): Promise<void> {
+  t.section(`identity (个人权利) as ${subject.openid}: mine, withdraw`);
+  const mine = await t.call(
+    'identity',
+    subject.openid,
+    { action: 'mine' },
+    (a) => ok(a) && (a.bindings as Array<{ method: string }>).some((b) => b.method === subject.method),
+  );
+  t.note(`${(mine.bindings as unknown[]).length} binding(s), ${(mine.consents as unknown[]).length} consent record(s)`);
+  await t.call('identity', subject.openid, { action: 'withdraw', method: 'nope' }, refused('INVALID_REQUEST'));
+  await t.call(
+    'identity',
+    subject.openid,
+    { action: 'withdraw', method: subject.method },
+    (a) => ok(a) && (a.removed as { bindings: number }).bindings === 1,
+  );
+  await t.call(
+    'identity',
+    subject.openid,
+    { action: 'mine' },
+    (a) => ok(a) && !(a.bindings as Array<{ method: string }>).some((b) => b.method === subject.method),
+  );
+  const about = await t.call(
+    'admin',
+    admin,
+    { action: 'audit', idCardNumber: subject.person.idCardNumber },
+    (a) => ok(a) && (a.entries as Array<{ action: string }>).some((e) => e.action === 'identity.withdraw'),
+  );
+  t.note(`the audit now holds: ${tally(about.entries)}`);
+}
+
 /** Runs every flow `methods` enables; answers the number of steps. */
 export async function tour(t: Tour, options: { reviewer: string; admin: string }): Promise<number> {
-  const run = crypto.randomBytes(4).toString('hex');
+  const run: Run = { id: crypto.randomBytes(4).toString('hex'), verified: [], clockOffsetMs: 0 };
   t.section(`sandbox ${t.url}`);
   const health = await t.get('/health');
   const functions = (health.functions as string[] | undefined) ?? [];
   t.note(`env ${String(health.env)}, functions: ${functions.join(', ') || 'none (was it deployed? npm start does)'}`);
   t.section('ping and the methods offered');
-  const user = caller('user', run);
-  await t.call('ping', user, { action: 'ping' }, (a) => ok(a) && a.openid === user);
+  const user = caller('user', run.id);
+  const pong = await t.call('ping', user, { action: 'ping' }, (a) => ok(a) && a.openid === user);
+  run.clockOffsetMs = (Date.parse(String(pong.now)) || Date.now()) - Date.now();
   await t.call('ping', user, { action: 'nope' }, refused());
   const methods = (await t.call('identity', user, { action: 'methods' }, ok)).methods as string[];
   const flows: Record<string, () => Promise<void>> = {
@@ -336,6 +526,10 @@ export async function tour(t: Tour, options: { reviewer: string; admin: string }
   };
   for (const method of methods) await flows[method]?.();
   if (functions.includes('roster')) await roster(t, run, options.admin);
+  if (methods.includes('manual')) await rejection(t, run, options.reviewer);
+  if (functions.includes('admin')) await adminViews(t, run, options.admin);
+  const subject = run.verified[0];
+  if (subject && functions.includes('identity') && functions.includes('admin')) await rights(t, subject, options.admin);
   return t.count;
 }
 

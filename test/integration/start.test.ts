@@ -5,6 +5,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { noticeVersion } from '../../miniprogram/shared/consent';
+import { TOUR_NAMES } from '../../scripts/demo';
 
 jest.setTimeout(180_000);
 
@@ -85,11 +86,40 @@ it('starts the sandbox with the shell’s settings (FACE_API_VERSION=v1), tells 
     const demo = await runDemo(url, dataDir);
     expect(demo.output).toContain('demo done:');
     expect(demo.code).toBe(0);
-    for (const section of ['face (', 'wxcheck (', 'wxpay (', 'manual (', 'roster (']) {
+    for (const section of [
+      'face (',
+      'wxcheck (',
+      'wxpay (',
+      'manual (',
+      'roster (',
+      'review (',
+      'admin (',
+      'identity (',
+    ]) {
       expect(demo.output).toContain(`== ${section}`);
     }
     expect(demo.output).toContain('face API v1');
+    // The admin views and the person's rights, each asked and answered.
+    for (const step of [
+      'admin.lookup as o_demo_admin',
+      'admin.coverage as o_demo_admin',
+      'admin.audit as o_demo_admin {"idCardNumber"',
+      'admin.audit as o_demo_admin {"from"',
+      'admin.export as o_demo_admin',
+      'review.queue as o_demo_admin',
+      'review.decide as o_demo_admin',
+      'identity.mine as o_tour_',
+      'identity.withdraw as o_tour_',
+    ]) {
+      expect(demo.output).toContain(`→ ${step}`);
+    }
+    expect(demo.output).toMatch(/in the roster: true/);
+    expect(demo.output).toMatch(/coverage export \.xlsx: 200, \d+ bytes/);
+    expect(demo.output).toMatch(/sheet “认证覆盖”: 2\d people/); // the 20 seeded and this run's
+    expect(demo.output).toMatch(/the audit now holds: identity\.withdraw ok/);
+    // Nothing personal in full: no ID number, none of the names the tour typed.
     expect(demo.output).not.toMatch(/\d{17}[\dX]/);
+    for (const name of TOUR_NAMES) expect(demo.output).not.toContain(name);
     // The client's session file: this sandbox's address, no token on loopback.
     const client = require(clientFile) as { url: string; token: string };
     expect(client).toEqual({ url, token: '' });

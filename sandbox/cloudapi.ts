@@ -280,7 +280,7 @@ const TCB: Record<string, Action> = {
 
 // ------------------------------------------------------------ scf: functions
 
-/** Node.js runtimes the sandbox accepts (it runs every one on its own Node: see README). */
+/** Node.js runtimes the sandbox accepts (it runs every one on its own Node: see docs/sandbox.md). */
 const RUNTIME = /^Nodejs(\d+)\.(\d+)$/;
 
 function functionName(params: Params, ctx: CloudApiContext): string {

@@ -17,7 +17,7 @@ export interface QuotaOptions {
   qps?: number;
 }
 
-/** The basic plan, as documented: ~30 QPS and ~20 concurrent operations (see README, Sandbox). */
+/** The basic plan, as documented: ~30 QPS and ~20 concurrent operations (see docs/sandbox.md). */
 export const BASIC_PLAN: Required<QuotaOptions> = { latencyMs: 15, maxConcurrent: 20, qps: 30 };
 
 export interface DbStats {

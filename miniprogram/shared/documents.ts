@@ -4,7 +4,7 @@
  * no wish to use face). Each number is checked for its type, with a message that says what that
  * type looks like.
  *
- * Formats (the issuing authorities' published layouts; see README → 人工核验):
+ * Formats (the issuing authorities' published layouts; see docs/flows.md → 人工核验):
  * - 港澳居民来往内地通行证: H (Hong Kong) or M (Macao) and 8 digits; older cards add 2 digits.
  * - 台湾居民来往大陆通行证: 8 digits (the card since 2015); older ones 10.
  * - 港澳台居民居住证: 18 characters like a resident ID (GB 11643 check character, birth date), region

@@ -1,7 +1,7 @@
 /**
  * The guard for a team's own functions: the caller must hold a verified identity (optionally by
  * one of `methods`, optionally in the roster), or the call is refused with VERIFICATION_REQUIRED.
- * See README → 在你自己的云函数里要求实名, and server/functions/profile for an example.
+ * See docs/architecture.md → 在你自己的云函数里要求实名, and server/functions/profile for an example.
  */
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import { Refusal } from '../core/errors';

@@ -2,7 +2,7 @@
  * Every environment variable a cloud function reads, declared once: its group, kind, default and
  * range. `server/lib/settings.ts` parses them into a frozen, typed settings object at instance
  * start (a bad value is `NOT_CONFIGURED` naming the variable, never a silent fallback); the build,
- * the deploy scripts, the sandbox and the README's table (checked by test/unit/docs.test.ts) read
+ * the deploy scripts, the sandbox and the settings table in docs/architecture.md (checked by test/unit/docs.test.ts) read
  * the same declarations.
  *
  * Declarative only: no parsing here, no imports beyond the shared contracts.

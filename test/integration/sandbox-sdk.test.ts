@@ -7,7 +7,6 @@ import os from 'os';
 import path from 'path';
 import type { Sandbox } from '../../sandbox';
 import { startSandbox } from '../../sandbox';
-import { buildFunctions } from '../../scripts/build';
 import { addMany, typedDb } from '../../server/lib/cloud-db';
 import { freshSandbox, post, sdkFor } from '../helpers/sandbox';
 
@@ -20,7 +19,6 @@ let cloud: ReturnType<typeof sdkFor>;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-sdk-'));
 
 beforeAll(async () => {
-  buildFunctions(['ping']);
   sandbox = await freshSandbox({ dataDir });
   cloud = sdkFor(sandbox, 'o_sdk_tester');
   const db = typedDb(cloud.database());
@@ -362,9 +360,10 @@ describe('quota model', () => {
     expect(rejected.length).toBeGreaterThanOrEqual(7);
     expect(rejected[0]!.reason).toMatchObject({ errCode: -501003 });
 
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    // Long enough that all six are in flight before the first two finish, even on a loaded machine.
-    sandbox.tcb.quota = { maxConcurrent: 2, latencyMs: 500 };
+    // Without a QPS limit the requests above (the one-second window) no longer count. The two admitted
+    // requests are held long enough that all six are in flight before the first two finish, even on a
+    // machine at a load of 10 (a generous bound: the others are refused at once, so it costs ~5 s once).
+    sandbox.tcb.quota = { maxConcurrent: 2, latencyMs: 5000 };
     const concurrent = await Promise.allSettled(Array.from({ length: 6 }, () => db.collection('items').count()));
     const overConcurrent = concurrent.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
     expect(overConcurrent.length).toBe(4);

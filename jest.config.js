@@ -13,6 +13,10 @@ module.exports = {
   // Suites share no port, data dir or build output (free ports, temporary dirs, atomic builds).
   // At most 4: every suite starts sandboxes with function processes of their own.
   maxWorkers: Math.max(2, Math.min(4, os.availableParallelism?.() ?? os.cpus().length)),
+  // jest's default of 5 s is a wall-clock bound a loaded machine breaks (a 2-core machine at a load
+  // of 10 runs a test several times slower): a test that hangs still fails, after a minute. Suites
+  // that need longer set their own.
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'unit',

@@ -19,7 +19,9 @@ let cloud: ReturnType<typeof sdkFor>;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-sdk-'));
 
 beforeAll(async () => {
-  sandbox = await freshSandbox({ dataDir });
+  // ping's deployed timeout (3 s) is wall-clock time; the gateway tests here are about routing and
+  // callers, not timeouts, and must not fail on a machine so loaded that a call outlasts it.
+  sandbox = await freshSandbox({ dataDir, functionTimeouts: { ping: 60 } });
   cloud = sdkFor(sandbox, 'o_sdk_tester');
   const db = typedDb(cloud.database());
   for (const name of ['items', 'many', 'tx']) await db.createCollection(name);

@@ -109,6 +109,11 @@ async function deployInProcess(args: string[], env: Record<string, string>): Pro
   return { pid: process.pid, code, stdout, stderr, out: stdout + stderr };
 }
 
+/** The run exited with `code`; if not, the failure shows what it printed. */
+function expectExit(r: Run, code: number): void {
+  if (r.code !== code) throw new Error(`exited ${r.code}, expected ${code}; its output:\n${r.out}`);
+}
+
 /** A copy of the mini-program project (no git, no node_modules but @vant/weapp for the npm build). */
 function copyProject(name: string, edit?: (dir: string) => void): string {
   const dir = path.join(scratch, name);
@@ -229,7 +234,7 @@ function expectListing(out: string): void {
 describe('npm run upload -- --dry-run', () => {
   it('builds, compiles with the official compiler, lists the package and prints the ci.upload call', async () => {
     const r = await runs.upload;
-    expect(r).toMatchObject({ code: 0 });
+    expectExit(r, 0);
     expect(r.out).toContain('npm build: done');
     expectListing(r.out);
     expect(r.out).toContain('upload key: none set: throwaway compile-only key (dry run)');
@@ -248,7 +253,7 @@ describe('npm run upload -- --dry-run', () => {
 
   it('fails with the compiler message when a page has invalid WXML (and removes the MP_PRIVATE_KEY file)', async () => {
     const r = await runs.broken;
-    expect(r).toMatchObject({ code: 1 });
+    expectExit(r, 1);
     expect(r.stderr).toMatch(/error: compile failed \(official compiler\): pages\/broken\/index\.wxml: \d+:\d+:.+/);
     expect(r.out).not.toContain('would call');
     const keyFile = KEY_FILE.exec(r.out)?.[1];
@@ -259,7 +264,7 @@ describe('npm run upload -- --dry-run', () => {
 
   it('fails over the size budget (--budget 1 KB) after listing what it measured', async () => {
     const r = await runs.overBudget;
-    expect(r).toMatchObject({ code: 1 });
+    expectExit(r, 1);
     expectListing(r.out.replace('of budget 1.0 KB', 'of budget 2048.0 KB'));
     expect(r.stderr).toMatch(/error: main package is \d+ bytes \([\d.]+ KB\), budget 1024 bytes \(1\.0 KB\)/);
     expect(r.out).not.toContain('would call');
@@ -281,7 +286,7 @@ describe('npm run functions -- --dry-run', () => {
   });
 
   it('checks every built function and prints one uploadFunction call per manifest function', () => {
-    expect(r).toMatchObject({ code: 0 });
+    expectExit(r, 0);
     expect(r.out).not.toContain('cloud environment is the placeholder');
     for (const spec of FUNCTIONS) {
       expect(r.out).toMatch(
@@ -319,7 +324,7 @@ describe('npm run deploy', () => {
 
   it('--dry-run needs no key and no network: every call an empty environment needs, secrets masked', async () => {
     const r = await run('deploy', ['--dry-run', '--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
-    expect(r).toMatchObject({ code: 0 });
+    expectExit(r, 0);
     expect(r.out).toContain('deploy (dry run) → env prod-test-1a2b3c');
     for (const spec of FUNCTIONS) {
       const create = r.out
@@ -352,7 +357,7 @@ describe('npm run deploy', () => {
 
   it('a real run without a Tencent Cloud API key stops with one message, before building or any network', async () => {
     const r = await run('deploy', ['--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
-    expect(r).toMatchObject({ code: 2 });
+    expectExit(r, 2);
     expect(r.stderr.match(/^error: .*/gm)).toEqual([
       expect.stringContaining('TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY'),
     ]);
@@ -364,7 +369,7 @@ describe('npm run deploy', () => {
       TENCENTCLOUD_SECRETID: 'AKIDtest',
       TENCENTCLOUD_SECRETKEY: 'test-key',
     });
-    expect(r).toMatchObject({ code: 2 });
+    expectExit(r, 2);
     expect(r.stderr).toContain(
       'error: realname: WeChat Pay merchant config: WXPAY_MCH_ID is missing; WXPAY_CERT_SERIALNO is missing',
     );
@@ -414,7 +419,7 @@ describe('npm run deploy', () => {
       expect(await clientAdd(target, 'o_attacker', 'bindings', { method: 'face' })).toMatchObject({ ok: true });
 
       const check = await deploy(target, '--check');
-      expect(check).toMatchObject({ code: 1 });
+      expectExit(check, 1);
       expect(check.out).toContain('drift: collection face_sessions: 2 client-written documents');
       expect(check.out).toContain('drift: collection bindings: 1 client-written document');
       // --check changes nothing.
@@ -422,7 +427,7 @@ describe('npm run deploy', () => {
       expect(target.environment.collectionPermission('face_sessions').acl).toBe('READONLY');
 
       const apply = await deploy(target);
-      expect(apply).toMatchObject({ code: 0 });
+      expectExit(apply, 0);
       expect(apply.out).toContain('  face_sessions: removed 2 client-written documents');
       // The rules were closed before any index was built.
       expect(apply.out.indexOf('  face_sessions: permission ADMINONLY')).toBeGreaterThan(-1);
@@ -448,7 +453,7 @@ describe('npm run deploy', () => {
       // Two documents without verifyKey written by the server side (no _openid): the deploy must not delete them.
       target.db.insert('face_sessions', [{ _id: 'server-a' }, { _id: 'server-b' }]);
       const r = await deploy(target);
-      expect(r).toMatchObject({ code: 1 });
+      expectExit(r, 1);
       expect(r.stderr).toMatch(/collection face_sessions: unique index verify_key cannot be built/);
       expect(r.stderr).toContain('then deploy again');
       expect(target.db.count('face_sessions', {})).toBe(2);
@@ -459,7 +464,7 @@ describe('npm run deploy', () => {
     it('--dry-run --sandbox changes nothing', async () => {
       const target = await another({ deploy: false });
       const r = await deploy(target, '--dry-run');
-      expect(r).toMatchObject({ code: 0 });
+      expectExit(r, 0);
       expect(r.out).toContain('dry run done (nothing was changed)');
       expect(r.out).toContain('scf.CreateFunction');
       expect(target.environment.functionNames()).toEqual([]);
@@ -486,7 +491,7 @@ describe('npm run deploy', () => {
       );
       const shell = { TENCENTCLOUD_SECRETID: 'AKIDproductionkey0001', TENCENTCLOUD_SECRETKEY: 'production-secret-key' };
       const r = await deployWith(target, shell, '--env-file', file);
-      expect(r).toMatchObject({ code: 0 });
+      expectExit(r, 0);
       expect(r.out).toMatch(
         /ignored for the sandbox \(it keeps its own\): .*WECHAT_APPSECRET.*WECHAT_API_BASE.*TENCENTCLOUD_SECRETID/,
       );
@@ -535,7 +540,7 @@ describe('npm run deploy', () => {
         ],
       });
       const check = await deploy(target, '--check');
-      expect(check).toMatchObject({ code: 1 });
+      expectExit(check, 1);
       expect(check.out).toContain('drift: function face: variable WECHAT_APPSECRET differs from the deploy values');
       expect(check.out).toContain('drift: function face: variable LEFTOVER_TOKEN is set but not declared for face');
       expect(check.out).toContain('drift: function face: timer trigger stray is not in the manifest');
@@ -544,7 +549,7 @@ describe('npm run deploy', () => {
         expect(check.out).not.toContain(value);
       }
       const apply = await deploy(target);
-      expect(apply).toMatchObject({ code: 0 });
+      expectExit(apply, 0);
       const face = target.environment.function('face')!;
       expect(face.env.WECHAT_APPSECRET).toBe(target.secrets.appSecret);
       expect(face.env.LEFTOVER_TOKEN).toBeUndefined();
@@ -572,7 +577,7 @@ describe('npm run deploy', () => {
       });
       expect(target.environment.function('ping')!.codeSha256).not.toBe(built);
       const r = await deploy(target);
-      expect(r).toMatchObject({ code: 0 });
+      expectExit(r, 0);
       expect(r.out).toContain('  ping: code uploaded');
       expect(target.environment.function('ping')!.codeSha256).toBe(built);
     });
@@ -580,23 +585,23 @@ describe('npm run deploy', () => {
     it('--check finds no drift on a deployed sandbox; after /sandbox/rules/reset it names each weaker rule; deploy repairs it, idempotently', async () => {
       sandbox = await freshSandbox();
       const clean = await deploy(sandbox, '--check');
-      expect(clean).toMatchObject({ code: 0 });
+      expectExit(clean, 0);
       expect(clean.out).toContain('no drift: the environment matches the manifest');
 
       await fetch(`${sandbox.url}/sandbox/rules/reset`, { method: 'POST' });
       const reset = await deploy(sandbox, '--check');
-      expect(reset).toMatchObject({ code: 1 });
+      expectExit(reset, 1);
       for (const spec of COLLECTIONS) {
         expect(reset.out).toContain(`drift: collection ${spec.name}: permission READONLY is weaker than ADMINONLY`);
       }
       expect(reset.out).toContain('drift: storage: permission READONLY is weaker than PRIVATE');
 
       const repaired = await deploy(sandbox);
-      expect(repaired).toMatchObject({ code: 0 });
+      expectExit(repaired, 0);
       expect(repaired.out).toContain('  bindings: permission ADMINONLY');
       expect(repaired.out).not.toMatch(/: created|configuration updated/);
       const again = await deploy(sandbox);
-      expect(again).toMatchObject({ code: 0 });
+      expectExit(again, 0);
       // Only the code is uploaded again (nothing the API answers proves it is this build's); nothing else is written.
       expect((again.out.match(/^ {2}\S.*$/gm) ?? []).sort()).toEqual(
         FUNCTIONS.map((f) => `  ${f.name}: code uploaded`).sort(),
@@ -626,7 +631,7 @@ describe('npm run deploy', () => {
         TriggerName: face.triggers[0]!.name,
       });
       const r = await deploy(sandbox!, '--check');
-      expect(r).toMatchObject({ code: 1 });
+      expectExit(r, 1);
       expect(r.out).toContain(`drift: function face: timeout 3 s is below ${face.timeout} s`);
       expect(r.out).toContain('drift: function face: variable WECHAT_APPSECRET missing');
       expect(r.out).toContain('drift: collection face_sessions: index verify_key missing (unique)');
@@ -656,7 +661,7 @@ describe('npm run deploy', () => {
         Code: { ZipFile: zipped.toString('base64') },
       });
       const check = await deploy(blank, '--check');
-      expect(check).toMatchObject({ code: 1 });
+      expectExit(check, 1);
       expect(check.out).toContain('drift: function ping: runtime Nodejs8.9 is older than Node.js 16');
       expect(check.out).toContain('drift: function face: missing');
       expect(check.out).toContain('drift: collection admins: missing');
@@ -709,7 +714,7 @@ describe('the upload key', () => {
     const key = newKey();
     const before = new Set(filesUnder(TMP));
     const r = await run('functions', ['--dry-run', '--only', 'ping'], { MP_PRIVATE_KEY: key });
-    expect(r).toMatchObject({ code: 0 });
+    expectExit(r, 0);
     const keyFile = KEY_FILE.exec(r.out)?.[1];
     expect(keyFile).toBeDefined();
     expect(fs.existsSync(path.join(ROOT, keyFile!))).toBe(false);
@@ -727,7 +732,7 @@ describe('the upload key', () => {
     );
     const before = new Set(filesUnder(TMP));
     const r = await run('upload', ['--project', dir], { MP_PRIVATE_KEY: newKey() });
-    expect(r).toMatchObject({ code: 2 });
+    expectExit(r, 2);
     expect(r.stderr).toContain(`error: project.config.json appid is the placeholder ${PLACEHOLDER_APPID}`);
     expect(r.stderr).not.toContain('upload key missing');
     expect(r.out).not.toContain('upload key:');
@@ -739,7 +744,7 @@ describe('the upload key', () => {
 describe('npm run preview -- --dry-run', () => {
   it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
     const r = await runs.preview;
-    expect(r).toMatchObject({ code: 0 });
+    expectExit(r, 0);
     expectListing(r.out);
     expect(r.out).toContain('preview would call:');
     expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);

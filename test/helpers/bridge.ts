@@ -84,7 +84,9 @@ export function httpExchange(
   body?: string,
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
+    // A connection per exchange (agent: false): a kept-alive socket the sandbox closes as idle just
+    // as a request goes out answers "socket hang up", a race a loaded machine makes likely.
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {

@@ -62,7 +62,30 @@ export interface QueryOptions {
   projection?: Record<string, unknown>;
 }
 
-const clone = <T>(value: T): T => structuredClone(value);
+/**
+ * A deep copy made of this module's own `Date`, `RegExp`, `Array` and `Object`. `structuredClone`
+ * makes its copies in Node's main realm, which differs from this module's wherever the sandbox is
+ * loaded into a `vm` context (jest's test environments): there a copied Date fails mingo's
+ * `instanceof Date`, and mingo then compares two such dates by `toString()`, which has whole
+ * seconds, so dates of the same second sorted as equal (in write order, not by time). Other
+ * values (typed arrays, Maps, ...) still go through `structuredClone`.
+ */
+function clone<T>(value: T): T {
+  return copyValue(value) as T;
+}
+
+function copyValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyValue);
+  const tag = Object.prototype.toString.call(value);
+  if (tag === '[object Date]') return new Date((value as Date).getTime());
+  if (tag === '[object RegExp]') return new RegExp((value as RegExp).source, (value as RegExp).flags);
+  if (tag === '[object Object]') {
+    // Own enumerable properties into a plain object, as structuredClone copies any object.
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, copyValue(v)]));
+  }
+  return structuredClone(value);
+}
 
 export class Database {
   private collections = new Map<string, Collection>();

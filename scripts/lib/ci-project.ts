@@ -172,12 +172,30 @@ export async function inCiWorkDir<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * miniprogram-ci forks its compiler and gives the child a fixed 20 s to report ready
+ * (dist/utils/subprocess/processService.js PROCESS_READY_TIMEOUT), failing with "fork process
+ * timeout" otherwise: on a busy machine (a load of 10 on 2 cores) that is a slow start, not a
+ * compile error. Such a start is tried again, up to 3 times in all; any other error is answered as is.
+ */
+export async function withForkRetries<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt >= attempts || (err as Error | undefined)?.message !== 'fork process timeout') throw err;
+    }
+  }
+}
+
 /** Compiles with the official compiler (getCompiledResult) and sizes the result. */
 export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
   const config = readProjectConfig(project.projectPath);
-  const result = await inCiWorkDir(() =>
-    ci.getCompiledResult({ project, version: '0.0.0', setting: compileSettings(config) as never }, savePath),
-  );
+  const compile = () =>
+    inCiWorkDir(() =>
+      ci.getCompiledResult({ project, version: '0.0.0', setting: compileSettings(config) as never }, savePath),
+    );
+  const result = await withForkRetries(compile);
   const entries = Object.entries(result).map(([file, content]) => ({
     file,
     bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,

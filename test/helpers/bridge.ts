@@ -23,12 +23,10 @@ export interface SandboxProcess {
   stop(): Promise<{ persistedText: string }>;
 }
 
-/** Runs in the child: builds the functions, starts `freshSandbox()`, and stops it on request. */
+/** Runs in the child: starts `freshSandbox()` (the functions jest's globalSetup built), and stops it on request. */
 const CHILD = `
 require('./scripts/register');
-const { buildFunctions } = require('./scripts/build');
 const { freshSandbox, persistedText } = require('./test/helpers/sandbox');
-buildFunctions();
 freshSandbox(JSON.parse(process.argv[1])).then((sandbox) => {
   process.send({ url: sandbox.url });
   process.once('message', async () => {
@@ -42,7 +40,7 @@ freshSandbox(JSON.parse(process.argv[1])).then((sandbox) => {
 `;
 
 /**
- * Builds the cloud functions and starts `freshSandbox(options)` (test/helpers/sandbox.ts) in a child
+ * Starts `freshSandbox(options)` (test/helpers/sandbox.ts) in a child
  * Node process. Page tests run under jsdom, where neither esbuild (its Buffer check) nor the
  * sandbox (no `structuredClone`, browser builds of its dependencies) can run in-process; a separate
  * process is also what a device talking to the sandbox looks like.
@@ -86,7 +84,9 @@ export function httpExchange(
   body?: string,
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
+    // A connection per exchange (agent: false): a kept-alive socket the sandbox closes as idle just
+    // as a request goes out answers "socket hang up", a race a loaded machine makes likely.
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {

@@ -111,3 +111,43 @@ export function keyedHashOf(sandbox: Sandbox, kind: string, value: string): stri
 export function rosterFieldsOf(sandbox: Sandbox, doc: { _id: string; piiEnc?: unknown }): RosterPii {
   return JSON.parse(decryptField(piiKeysOf(sandbox), String(doc.piiEnc), rosterAad(doc._id))) as RosterPii;
 }
+
+/** A function called through the sandbox gateway as `openid` (what the mini-program's callFunction does): the answer's body. */
+export function callFunction(
+  sandbox: Sandbox,
+  name: string,
+  openid: string,
+  event: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  return post(sandbox, `/gateway/functions/${name}`, event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+}
+
+/**
+ * The WeChat Pay consent page: WeChat knows `openid` as `known` (or, without it, as nobody) and hands
+ * back the authorization code a realname check takes.
+ */
+export async function citycheckCode(
+  sandbox: Sandbox,
+  openid: string,
+  known?: { name: string; idCardNumber: string },
+): Promise<string> {
+  const res = await post(sandbox, '/sandbox/citycheck/authorize', {
+    openid,
+    ...(known ?? { scenario: 'no_realname' }),
+  });
+  if (res.status !== 200) throw new Error(`citycheck authorize answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return String(res.body.code);
+}
+
+/**
+ * Waits until `predicate` holds, checking every `intervalMs`: for something the sandbox does on its
+ * own (a push, a job's progress). The bound is generous (a loaded machine is slow, never wrong);
+ * jest's own timeout still applies.
+ */
+export async function until(predicate: () => boolean, timeoutMs = 90_000, intervalMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`until: not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

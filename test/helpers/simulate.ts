@@ -61,8 +61,12 @@ function loadPage(page: string): string {
   return id;
 }
 
-/** Waits until `predicate` holds (pages update asynchronously after service calls). */
-export async function waitFor(predicate: () => boolean, timeoutMs = 4000): Promise<void> {
+/**
+ * Waits until `predicate` holds (pages update asynchronously after service calls). The default bound
+ * is generous: a call may start a function instance, which takes seconds on a loaded machine; the
+ * bound only turns a hang into a clear failure before jest's timeout.
+ */
+export async function waitFor(predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
   while (!predicate()) {
     if (Date.now() - started > timeoutMs) throw new Error('waitFor: condition not met in time');

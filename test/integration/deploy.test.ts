@@ -2,6 +2,7 @@
  * The deploy scripts, spawned exactly as `npm run <script> -- ...` runs them (so their
  * process.exit works). WeChat is unreachable here: every run is a dry run, or a real run that must
  * stop before any network call (checked with a preloaded guard that records every connection).
+ * The deploys to a sandbox call the same `main` in this process (see deployInProcess).
  */
 import { execFileSync, spawn } from 'child_process';
 import crypto from 'crypto';
@@ -25,6 +26,7 @@ const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'ut
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-test-'));
 
 interface Run {
+  pid: number | undefined;
   code: number | null;
   stdout: string;
   stderr: string;
@@ -69,8 +71,47 @@ function run(script: string, args: string[], env: Record<string, string> = {}, n
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, out: stdout + stderr }));
+    child.on('close', (code) => resolve({ pid: child.pid, code, stdout, stderr, out: stdout + stderr }));
   });
+}
+
+/**
+ * `npm run deploy -- ...args` in this process: the same `main` that `scripts/run.js` calls, with the
+ * same environment as `run` gives a spawned one (no deploy secrets but `env`), its console output
+ * captured, and a thrown error reported the way run.js reports it (the message, exit code 1). For the
+ * sandbox runs, which need no network guard and never call process.exit: a spawned Node per run
+ * would cost seconds each on a loaded machine and test nothing more.
+ */
+async function deployInProcess(args: string[], env: Record<string, string>): Promise<Run> {
+  const saved = { ...process.env };
+  for (const name of Object.keys(process.env)) {
+    if (/^(MP_|CLOUD_ENV$|TENCENTCLOUD_|TCB_|WECHAT_|PII_|WXPAY_|NODE_OPTIONS$)/.test(name)) delete process.env[name];
+  }
+  Object.assign(process.env, env);
+  let stdout = '';
+  let stderr = '';
+  const line = (args: unknown[]) => util.format(...args) + '\n';
+  const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (stdout += line(a)));
+  const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (stderr += line(a)));
+  let code: number;
+  try {
+    const { main } = require('../../scripts/deploy') as typeof import('../../scripts/deploy');
+    code = await main(args);
+  } catch (err) {
+    stderr += line([err instanceof Error ? err.message : err]);
+    code = 1;
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
+  }
+  return { pid: process.pid, code, stdout, stderr, out: stdout + stderr };
+}
+
+/** The run exited with `code`; if not, the failure shows what it printed. */
+function expectExit(r: Run, code: number): void {
+  if (r.code !== code) throw new Error(`exited ${r.code}, expected ${code}; its output:\n${r.out}`);
 }
 
 /** A copy of the mini-program project (no git, no node_modules but @vant/weapp for the npm build). */
@@ -110,6 +151,27 @@ function filesUnder(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
+/**
+ * New `.key` files under .tmp/ since `before`, but those another process of this test run holds
+ * for a moment (test/unit/scripts/deploy.test.ts, run in parallel, writes `private.ci-<its pid>-…`).
+ */
+function newKeyFiles(before: Set<string>, run: Run): string[] {
+  return filesUnder(TMP).filter((f) => {
+    if (before.has(f) || !f.endsWith('.key')) return false;
+    const owner = /^private\.ci-(\d+)-/.exec(path.basename(f))?.[1];
+    return owner === undefined || Number(owner) === run.pid;
+  });
+}
+
+/** A file's text, or '' when it went away meanwhile (another process's scratch file). */
+function readIfThere(file: string): string {
+  try {
+    return fs.statSync(file).size < 1_000_000 ? fs.readFileSync(file, 'utf8') : '';
+  } catch {
+    return '';
+  }
+}
+
 const KEY_FILE = /upload key: MP_PRIVATE_KEY → (\.tmp\/private\.ci-\d+-[0-9a-f]+\.key) \(mode 600\)/;
 
 let gitSubject: string;
@@ -119,7 +181,9 @@ try {
   gitSubject = `v${version}`;
 }
 
-// The long runs start together (the ROOT ones one after the other: both npm-build into miniprogram/).
+// The long runs start at once, two at a time (each forks the official compiler, which must report
+// ready within miniprogram-ci's fixed 20 s: more at once on a loaded machine risks that): the ROOT
+// ones one after the other (both npm-build into miniprogram/), the copies one after the other.
 const brokenKey = newKey();
 let runs: {
   upload: Promise<Run>;
@@ -138,11 +202,13 @@ beforeAll(() => {
     fs.writeFileSync(path.join(page, 'index.json'), '{ "component": true, "usingComponents": {} }\n');
     editJson(path.join(dir, 'miniprogram/app.json'), (app) => (app.pages as string[]).push('pages/broken/index'));
   });
+  const overBudget = copyProject('over-budget');
+  const brokenRun = run('upload', ['--dry-run', '--project', broken], { MP_PRIVATE_KEY: brokenKey });
   runs = {
     upload,
     preview: upload.then(() => run('preview', ['--dry-run'])),
-    broken: run('upload', ['--dry-run', '--project', broken], { MP_PRIVATE_KEY: brokenKey }),
-    overBudget: run('upload', ['--dry-run', '--budget', '1', '--project', copyProject('over-budget')]),
+    broken: brokenRun,
+    overBudget: brokenRun.then(() => run('upload', ['--dry-run', '--budget', '1', '--project', overBudget])),
   };
 });
 
@@ -168,7 +234,7 @@ function expectListing(out: string): void {
 describe('npm run upload -- --dry-run', () => {
   it('builds, compiles with the official compiler, lists the package and prints the ci.upload call', async () => {
     const r = await runs.upload;
-    expect(r.code).toBe(0);
+    expectExit(r, 0);
     expect(r.out).toContain('npm build: done');
     expectListing(r.out);
     expect(r.out).toContain('upload key: none set: throwaway compile-only key (dry run)');
@@ -187,7 +253,7 @@ describe('npm run upload -- --dry-run', () => {
 
   it('fails with the compiler message when a page has invalid WXML (and removes the MP_PRIVATE_KEY file)', async () => {
     const r = await runs.broken;
-    expect(r.code).toBe(1);
+    expectExit(r, 1);
     expect(r.stderr).toMatch(/error: compile failed \(official compiler\): pages\/broken\/index\.wxml: \d+:\d+:.+/);
     expect(r.out).not.toContain('would call');
     const keyFile = KEY_FILE.exec(r.out)?.[1];
@@ -198,7 +264,7 @@ describe('npm run upload -- --dry-run', () => {
 
   it('fails over the size budget (--budget 1 KB) after listing what it measured', async () => {
     const r = await runs.overBudget;
-    expect(r.code).toBe(1);
+    expectExit(r, 1);
     expectListing(r.out.replace('of budget 1.0 KB', 'of budget 2048.0 KB'));
     expect(r.stderr).toMatch(/error: main package is \d+ bytes \([\d.]+ KB\), budget 1024 bytes \(1\.0 KB\)/);
     expect(r.out).not.toContain('would call');
@@ -220,7 +286,7 @@ describe('npm run functions -- --dry-run', () => {
   });
 
   it('checks every built function and prints one uploadFunction call per manifest function', () => {
-    expect(r.code).toBe(0);
+    expectExit(r, 0);
     expect(r.out).not.toContain('cloud environment is the placeholder');
     for (const spec of FUNCTIONS) {
       expect(r.out).toMatch(
@@ -258,7 +324,7 @@ describe('npm run deploy', () => {
 
   it('--dry-run needs no key and no network: every call an empty environment needs, secrets masked', async () => {
     const r = await run('deploy', ['--dry-run', '--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
-    expect(r.code).toBe(0);
+    expectExit(r, 0);
     expect(r.out).toContain('deploy (dry run) → env prod-test-1a2b3c');
     for (const spec of FUNCTIONS) {
       const create = r.out
@@ -291,7 +357,7 @@ describe('npm run deploy', () => {
 
   it('a real run without a Tencent Cloud API key stops with one message, before building or any network', async () => {
     const r = await run('deploy', ['--env-file', envFile], { CLOUD_ENV: 'prod-test-1a2b3c' });
-    expect(r.code).toBe(2);
+    expectExit(r, 2);
     expect(r.stderr.match(/^error: .*/gm)).toEqual([
       expect.stringContaining('TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY'),
     ]);
@@ -303,7 +369,7 @@ describe('npm run deploy', () => {
       TENCENTCLOUD_SECRETID: 'AKIDtest',
       TENCENTCLOUD_SECRETKEY: 'test-key',
     });
-    expect(r.code).toBe(2);
+    expectExit(r, 2);
     expect(r.stderr).toContain(
       'error: realname: WeChat Pay merchant config: WXPAY_MCH_ID is missing; WXPAY_CERT_SERIALNO is missing',
     );
@@ -313,12 +379,7 @@ describe('npm run deploy', () => {
   describe('against a sandbox (the same deploy code, the same API)', () => {
     const deployWith = (target: Sandbox, env: Record<string, string>, ...args: string[]) =>
       // --no-build: the suite's sandbox was deployed from this build already.
-      run(
-        'deploy',
-        [...args, '--no-build', '--sandbox', target.url],
-        { SANDBOX_DATA_DIR: target.dataDir, ...env },
-        true,
-      );
+      deployInProcess([...args, '--no-build', '--sandbox', target.url], { SANDBOX_DATA_DIR: target.dataDir, ...env });
     const deploy = (target: Sandbox, ...args: string[]) => deployWith(target, {}, ...args);
     let blank: Sandbox | undefined;
     const others: Sandbox[] = [];
@@ -358,7 +419,7 @@ describe('npm run deploy', () => {
       expect(await clientAdd(target, 'o_attacker', 'bindings', { method: 'face' })).toMatchObject({ ok: true });
 
       const check = await deploy(target, '--check');
-      expect(check.code).toBe(1);
+      expectExit(check, 1);
       expect(check.out).toContain('drift: collection face_sessions: 2 client-written documents');
       expect(check.out).toContain('drift: collection bindings: 1 client-written document');
       // --check changes nothing.
@@ -366,7 +427,7 @@ describe('npm run deploy', () => {
       expect(target.environment.collectionPermission('face_sessions').acl).toBe('READONLY');
 
       const apply = await deploy(target);
-      expect(apply.code).toBe(0);
+      expectExit(apply, 0);
       expect(apply.out).toContain('  face_sessions: removed 2 client-written documents');
       // The rules were closed before any index was built.
       expect(apply.out.indexOf('  face_sessions: permission ADMINONLY')).toBeGreaterThan(-1);
@@ -392,7 +453,7 @@ describe('npm run deploy', () => {
       // Two documents without verifyKey written by the server side (no _openid): the deploy must not delete them.
       target.db.insert('face_sessions', [{ _id: 'server-a' }, { _id: 'server-b' }]);
       const r = await deploy(target);
-      expect(r.code).toBe(1);
+      expectExit(r, 1);
       expect(r.stderr).toMatch(/collection face_sessions: unique index verify_key cannot be built/);
       expect(r.stderr).toContain('then deploy again');
       expect(target.db.count('face_sessions', {})).toBe(2);
@@ -403,7 +464,7 @@ describe('npm run deploy', () => {
     it('--dry-run --sandbox changes nothing', async () => {
       const target = await another({ deploy: false });
       const r = await deploy(target, '--dry-run');
-      expect(r.code).toBe(0);
+      expectExit(r, 0);
       expect(r.out).toContain('dry run done (nothing was changed)');
       expect(r.out).toContain('scf.CreateFunction');
       expect(target.environment.functionNames()).toEqual([]);
@@ -430,7 +491,7 @@ describe('npm run deploy', () => {
       );
       const shell = { TENCENTCLOUD_SECRETID: 'AKIDproductionkey0001', TENCENTCLOUD_SECRETKEY: 'production-secret-key' };
       const r = await deployWith(target, shell, '--env-file', file);
-      expect(r.code).toBe(0);
+      expectExit(r, 0);
       expect(r.out).toMatch(
         /ignored for the sandbox \(it keeps its own\): .*WECHAT_APPSECRET.*WECHAT_API_BASE.*TENCENTCLOUD_SECRETID/,
       );
@@ -479,7 +540,7 @@ describe('npm run deploy', () => {
         ],
       });
       const check = await deploy(target, '--check');
-      expect(check.code).toBe(1);
+      expectExit(check, 1);
       expect(check.out).toContain('drift: function face: variable WECHAT_APPSECRET differs from the deploy values');
       expect(check.out).toContain('drift: function face: variable LEFTOVER_TOKEN is set but not declared for face');
       expect(check.out).toContain('drift: function face: timer trigger stray is not in the manifest');
@@ -488,7 +549,7 @@ describe('npm run deploy', () => {
         expect(check.out).not.toContain(value);
       }
       const apply = await deploy(target);
-      expect(apply.code).toBe(0);
+      expectExit(apply, 0);
       const face = target.environment.function('face')!;
       expect(face.env.WECHAT_APPSECRET).toBe(target.secrets.appSecret);
       expect(face.env.LEFTOVER_TOKEN).toBeUndefined();
@@ -516,7 +577,7 @@ describe('npm run deploy', () => {
       });
       expect(target.environment.function('ping')!.codeSha256).not.toBe(built);
       const r = await deploy(target);
-      expect(r.code).toBe(0);
+      expectExit(r, 0);
       expect(r.out).toContain('  ping: code uploaded');
       expect(target.environment.function('ping')!.codeSha256).toBe(built);
     });
@@ -524,23 +585,23 @@ describe('npm run deploy', () => {
     it('--check finds no drift on a deployed sandbox; after /sandbox/rules/reset it names each weaker rule; deploy repairs it, idempotently', async () => {
       sandbox = await freshSandbox();
       const clean = await deploy(sandbox, '--check');
-      expect(clean.code).toBe(0);
+      expectExit(clean, 0);
       expect(clean.out).toContain('no drift: the environment matches the manifest');
 
       await fetch(`${sandbox.url}/sandbox/rules/reset`, { method: 'POST' });
       const reset = await deploy(sandbox, '--check');
-      expect(reset.code).toBe(1);
+      expectExit(reset, 1);
       for (const spec of COLLECTIONS) {
         expect(reset.out).toContain(`drift: collection ${spec.name}: permission READONLY is weaker than ADMINONLY`);
       }
       expect(reset.out).toContain('drift: storage: permission READONLY is weaker than PRIVATE');
 
       const repaired = await deploy(sandbox);
-      expect(repaired.code).toBe(0);
+      expectExit(repaired, 0);
       expect(repaired.out).toContain('  bindings: permission ADMINONLY');
       expect(repaired.out).not.toMatch(/: created|configuration updated/);
       const again = await deploy(sandbox);
-      expect(again.code).toBe(0);
+      expectExit(again, 0);
       // Only the code is uploaded again (nothing the API answers proves it is this build's); nothing else is written.
       expect((again.out.match(/^ {2}\S.*$/gm) ?? []).sort()).toEqual(
         FUNCTIONS.map((f) => `  ${f.name}: code uploaded`).sort(),
@@ -570,7 +631,7 @@ describe('npm run deploy', () => {
         TriggerName: face.triggers[0]!.name,
       });
       const r = await deploy(sandbox!, '--check');
-      expect(r.code).toBe(1);
+      expectExit(r, 1);
       expect(r.out).toContain(`drift: function face: timeout 3 s is below ${face.timeout} s`);
       expect(r.out).toContain('drift: function face: variable WECHAT_APPSECRET missing');
       expect(r.out).toContain('drift: collection face_sessions: index verify_key missing (unique)');
@@ -600,7 +661,7 @@ describe('npm run deploy', () => {
         Code: { ZipFile: zipped.toString('base64') },
       });
       const check = await deploy(blank, '--check');
-      expect(check.code).toBe(1);
+      expectExit(check, 1);
       expect(check.out).toContain('drift: function ping: runtime Nodejs8.9 is older than Node.js 16');
       expect(check.out).toContain('drift: function face: missing');
       expect(check.out).toContain('drift: collection admins: missing');
@@ -653,15 +714,15 @@ describe('the upload key', () => {
     const key = newKey();
     const before = new Set(filesUnder(TMP));
     const r = await run('functions', ['--dry-run', '--only', 'ping'], { MP_PRIVATE_KEY: key });
-    expect(r.code).toBe(0);
+    expectExit(r, 0);
     const keyFile = KEY_FILE.exec(r.out)?.[1];
     expect(keyFile).toBeDefined();
     expect(fs.existsSync(path.join(ROOT, keyFile!))).toBe(false);
     for (const line of keyBody(key)) expect(r.out).not.toContain(line);
     // Nothing else kept a copy: no new key file under .tmp/, and no file in the scratch dirs holds it.
-    expect(filesUnder(TMP).filter((f) => !before.has(f) && f.endsWith('.key'))).toEqual([]);
+    expect(newKeyFiles(before, r)).toEqual([]);
     for (const file of [...filesUnder(TMP), ...filesUnder(path.join(ROOT, '.sandbox'))]) {
-      if (fs.statSync(file).size < 1_000_000) expect(fs.readFileSync(file, 'utf8')).not.toContain(keyBody(key)[0]);
+      expect(readIfThere(file)).not.toContain(keyBody(key)[0]);
     }
   });
 
@@ -671,11 +732,11 @@ describe('the upload key', () => {
     );
     const before = new Set(filesUnder(TMP));
     const r = await run('upload', ['--project', dir], { MP_PRIVATE_KEY: newKey() });
-    expect(r.code).toBe(2);
+    expectExit(r, 2);
     expect(r.stderr).toContain(`error: project.config.json appid is the placeholder ${PLACEHOLDER_APPID}`);
     expect(r.stderr).not.toContain('upload key missing');
     expect(r.out).not.toContain('upload key:');
-    expect(filesUnder(TMP).filter((f) => !before.has(f) && f.endsWith('.key'))).toEqual([]);
+    expect(newKeyFiles(before, r)).toEqual([]);
   });
 });
 
@@ -683,7 +744,7 @@ describe('the upload key', () => {
 describe('npm run preview -- --dry-run', () => {
   it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
     const r = await runs.preview;
-    expect(r.code).toBe(0);
+    expectExit(r, 0);
     expectListing(r.out);
     expect(r.out).toContain('preview would call:');
     expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);

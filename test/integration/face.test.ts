@@ -6,8 +6,7 @@
 import { noticeVersion } from '../../miniprogram/shared/consent';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
-import { buildFunctions } from '../../scripts/build';
-import { freshSandbox, openidHashOf, persistedText, post } from '../helpers/sandbox';
+import { freshSandbox, openidHashOf, persistedText, post, until } from '../helpers/sandbox';
 
 jest.setTimeout(120_000);
 
@@ -16,8 +15,6 @@ const PEOPLE = {
   bob: { name: '买买提·吐尔逊', idCardNumber: makeIdCard('650102', '19851120', '457') },
   carol: { name: '𠮷野家', idCardNumber: makeIdCard('110105', '19491231', '002') },
 };
-
-beforeAll(() => buildFunctions(['face']));
 
 describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
   let sandbox: Sandbox;
@@ -327,7 +324,7 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
       const proof = await complete('o_push', started, 'pass');
       // The emulator pushes the event to the function (out_seq_no was given), asynchronously.
       const pushed = () => sandbox.db.dump('face_sessions').find((s) => s.state === 'pending' && s.push);
-      for (let i = 0; i < 300 && !pushed(); i += 1) await new Promise((r) => setTimeout(r, 30));
+      await until(() => pushed() !== undefined);
       const session = pushed()!;
       expect(session).toBeDefined();
       const recorded = JSON.stringify(session.push);

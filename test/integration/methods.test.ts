@@ -8,9 +8,8 @@ import { noticeVersion } from '../../miniprogram/shared/consent';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskDocNumber, maskIdCard } from '../../miniprogram/shared/mask';
-import { buildFunctions } from '../../scripts/build';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
-import { freshSandbox, persistedText, post } from '../helpers/sandbox';
+import { callFunction, citycheckCode, freshSandbox, persistedText, post } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
 
@@ -36,7 +35,6 @@ const DOCS = {
 let sandbox: Sandbox;
 
 beforeAll(async () => {
-  buildFunctions(['realname', 'review', 'identity', 'face', 'roster']);
   sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, REVIEWER_OPENIDS: REVIEWER } });
 });
 afterAll(async () => {
@@ -53,18 +51,11 @@ afterAll(async () => {
   }
 });
 
-const call = (fn: string, openid: string, event: Record<string, unknown>) =>
-  post(sandbox, `/gateway/functions/${fn}`, event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+const call = (fn: string, openid: string, event: Record<string, unknown>) => callFunction(sandbox, fn, openid, event);
 
 /** The consent page: WeChat Pay knows `openid` as `known` (or as nobody), and hands back a code. */
-async function consent(openid: string, known?: { name: string; idCardNumber: string }): Promise<string> {
-  const res = await post(sandbox, '/sandbox/citycheck/authorize', {
-    openid,
-    ...(known ?? { scenario: 'no_realname' }),
-  });
-  expect(res.status).toBe(200);
-  return String(res.body.code);
-}
+const consent = (openid: string, known?: { name: string; idCardNumber: string }) =>
+  citycheckCode(sandbox, openid, known);
 
 function submit(openid: string, doc: Record<string, unknown>) {
   return call('review', openid, { action: 'submit', ...doc, consent: true, noticeVersion: noticeVersion('manual') });

@@ -8,7 +8,6 @@ import crypto from 'crypto';
 import fs from 'fs';
 import type { Sandbox } from '../../sandbox';
 import { makeIdCard } from '../../miniprogram/shared/idcard';
-import { buildFunctions } from '../../scripts/build';
 import { freshSandbox, keyedHashOf, openidHashOf, persistedText, post } from '../helpers/sandbox';
 
 jest.setTimeout(120_000);
@@ -24,7 +23,6 @@ const PEOPLE = {
 let sandbox: Sandbox;
 
 beforeAll(async () => {
-  buildFunctions(['realname', 'face']);
   sandbox = await freshSandbox();
 });
 

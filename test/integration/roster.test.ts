@@ -8,13 +8,13 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import type { Sandbox } from '../../sandbox';
-import { buildFunctions } from '../../scripts/build';
 import {
   freshSandbox,
   persistedText,
   piiKeysOf,
   post,
   rosterFieldsOf,
+  until,
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
 import { decryptField } from '../../server/core/pii';
@@ -39,7 +39,6 @@ let sandbox: Sandbox;
 let uploads = 0;
 
 beforeAll(async () => {
-  buildFunctions(['roster', 'face']);
   sandbox = await ownSandbox();
 });
 
@@ -477,9 +476,7 @@ describe('resumable, sliced and concurrent imports', () => {
       const call = (event: Record<string, unknown>) => gateway(event, ADMIN, crashy);
       const jobDoc = () => crashy.db.dump('roster_jobs').find((d) => d.kind === 'job');
       const pending = call({ action: 'import', fileID });
-      for (let i = 0; i < 600 && !((jobDoc()?.cursor as number) > 0); i += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await until(() => (jobDoc()?.cursor as number) > 0);
       expect(crashy.functions.crash('roster')).toBe(1);
       const first = await pending;
       expect(first.status).toBe(502);

@@ -14,9 +14,8 @@ import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskIdCard, maskName } from '../../miniprogram/shared/mask';
 import { blindIndex, decryptField } from '../../server/core/pii';
 import { COLLECTIONS } from '../../server/manifest';
-import { buildFunctions } from '../../scripts/build';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
-import { freshSandbox, openidHashOf, persistedText, piiKeysOf, post } from '../helpers/sandbox';
+import { callFunction, freshSandbox, openidHashOf, persistedText, piiKeysOf, post } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
 
@@ -31,7 +30,6 @@ const PEOPLE = {
 let sandbox: Sandbox;
 
 beforeAll(async () => {
-  buildFunctions(['face', 'realname', 'roster']);
   sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
 });
 afterAll(async () => {
@@ -43,8 +41,7 @@ afterAll(async () => {
   }
 });
 
-const call = (fn: string, openid: string, event: Record<string, unknown>) =>
-  post(sandbox, `/gateway/functions/${fn}`, event, { 'X-WX-OPENID': openid }).then((r) => r.body);
+const call = (fn: string, openid: string, event: Record<string, unknown>) => callFunction(sandbox, fn, openid, event);
 /** What `wx.cloud.database()` does for a signed-in user, under the environment's rules. */
 const client = (openid: string, body: Record<string, unknown>) =>
   post(sandbox, '/sandbox/client/database', body, { 'X-WX-OPENID': openid }).then((r) => r.body);

@@ -60,32 +60,58 @@ describe('injected faults', () => {
   it('delays answers by latencyMs, alone or with an errcode', async () => {
     const h = new Harness();
     await h.get(CATEGORY);
-    h.emulator.injectFault({ path: CATEGORY, latencyMs: 150 });
-    let started = Date.now();
-    expect((await h.get(CATEGORY)).body.errcode).toBe(0);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    // Timers are the test's: "delayed" and "not delayed" are told apart by events, not by how fast
+    // the machine is.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const settled = (answer: Promise<unknown>) => {
+        const state = { done: false };
+        void answer.then(() => (state.done = true));
+        return state;
+      };
+      h.emulator.injectFault({ path: CATEGORY, latencyMs: 150 });
+      let pending = h.get(CATEGORY);
+      let state = settled(pending);
+      await jest.advanceTimersByTimeAsync(149);
+      expect(state.done).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect((await pending).body.errcode).toBe(0);
 
-    h.emulator.injectFault({ path: CATEGORY, latencyMs: 1000, errcode: -1 });
-    started = Date.now();
-    expect((await h.get(CATEGORY)).body.errcode).toBe(-1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+      h.emulator.injectFault({ path: CATEGORY, latencyMs: 1000, errcode: -1 });
+      pending = h.get(CATEGORY);
+      state = settled(pending);
+      await jest.advanceTimersByTimeAsync(999);
+      expect(state.done).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect((await pending).body.errcode).toBe(-1);
 
-    // The fault was used up: the next answer is not delayed (a wide margin for a loaded machine).
-    started = Date.now();
-    expect((await h.get(CATEGORY)).body.errcode).toBe(0);
-    expect(Date.now() - started).toBeLessThan(700);
+      // The fault was used up: the next answer comes with no time advanced.
+      pending = h.get(CATEGORY);
+      state = settled(pending);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(state.done).toBe(true);
+      expect((await pending).body.errcode).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('close() wakes requests waiting on latency', async () => {
     const h = new Harness();
     await h.get(CATEGORY);
-    h.emulator.injectFault({ path: CATEGORY, latencyMs: 60_000 });
-    const started = Date.now();
-    const pending = h.get(CATEGORY);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    h.emulator.close();
-    await pending;
-    expect(Date.now() - started).toBeLessThan(5000);
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      h.emulator.injectFault({ path: CATEGORY, latencyMs: 60_000 });
+      const pending = h.get(CATEGORY);
+      await jest.advanceTimersByTimeAsync(10);
+      expect(jest.getTimerCount()).toBe(1);
+      // Woken by close(), with no timer advanced: not by the 60 s running out.
+      h.emulator.close();
+      await pending;
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it.each([

@@ -5,7 +5,7 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { throwawayKey } from '../../../scripts/lib/ci-project';
+import { throwawayKey, withForkRetries } from '../../../scripts/lib/ci-project';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ci-project-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,4 +34,26 @@ it('keeps an existing key', () => {
   const before = fs.readFileSync(file, 'utf8');
   expect(throwawayKey(dir)).toBe(file);
   expect(fs.readFileSync(file, 'utf8')).toBe(before);
+});
+
+describe('withForkRetries', () => {
+  const timeout = () => new Error('fork process timeout');
+
+  it('tries a compile whose compiler process was slow to start again, and answers its result', async () => {
+    const work = jest.fn().mockRejectedValueOnce(timeout()).mockResolvedValueOnce('compiled');
+    await expect(withForkRetries(work)).resolves.toBe('compiled');
+    expect(work).toHaveBeenCalledTimes(2);
+  });
+
+  it('gives up after 3 attempts with the last error', async () => {
+    const work = jest.fn().mockImplementation(() => Promise.reject(timeout()));
+    await expect(withForkRetries(work)).rejects.toThrow('fork process timeout');
+    expect(work).toHaveBeenCalledTimes(3);
+  });
+
+  it('answers any other error at once (a compile error is not retried)', async () => {
+    const work = jest.fn().mockRejectedValue(new Error('pages/x/index.wxml: 1:2: unexpected end'));
+    await expect(withForkRetries(work)).rejects.toThrow('unexpected end');
+    expect(work).toHaveBeenCalledTimes(1);
+  });
 });

@@ -1,13 +1,13 @@
 /**
  * `npm run build`: cloud functions (TypeScript → deployable cloudfunctions/<name>/) and the
- * mini-program npm build (@vant/weapp → miniprogram/miniprogram_npm).
+ * mini-program npm build (@vant/weapp → miniprogram/miniprogram_npm, and a copy per subpackage).
  *   --functions  only the cloud functions      --npm  only the npm build
  */
 import fs from 'fs';
 import path from 'path';
 import { buildSync } from 'esbuild';
 import { FUNCTIONS, SDK_VERSION } from '../server/manifest';
-import { withoutBuilderNoise } from './lib/ci-project';
+import { readProjectConfig, withoutBuilderNoise } from './lib/ci-project';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_OUT = path.join(ROOT, 'cloudfunctions');
@@ -54,18 +54,39 @@ export function buildFunctions(names?: string[]): string[] {
   return built;
 }
 
+/**
+ * Where the npm build goes: project.config.json's packNpmRelationList, the main package's copy
+ * (`miniprogram/`) and one per subpackage that uses vant. A page's `@vant/weapp/...` resolves to the
+ * nearest miniprogram_npm above it, so a component only subpackages use (van-field, van-progress)
+ * is compiled into those subpackages, not the main package.
+ */
+export function npmRelations(): { packageJsonPath: string; miniprogramNpmDistDir: string }[] {
+  const relations = readProjectConfig(ROOT).setting.packNpmRelationList as
+    | { packageJsonPath: string; miniprogramNpmDistDir: string }[]
+    | undefined;
+  return (relations ?? [{ packageJsonPath: './package.json', miniprogramNpmDistDir: './miniprogram/' }]).map((r) => ({
+    packageJsonPath: path.join(ROOT, r.packageJsonPath),
+    miniprogramNpmDistDir: path.join(ROOT, r.miniprogramNpmDistDir),
+  }));
+}
+
+/** Every npm build of npmRelations() is in place. */
+export function npmBuilt(): boolean {
+  return npmRelations().every((r) => fs.existsSync(vantDist(r.miniprogramNpmDistDir)));
+}
+
+const vantDist = (distDir: string) => path.join(distDir, 'miniprogram_npm/@vant/weapp/button/index.js');
+
 export async function buildNpm(): Promise<void> {
-  const result = await withoutBuilderNoise(() => {
-    // Required lazily: miniprogram-ci takes ~1 s to load.
-    const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
-    return ci.packNpmManually({
-      packageJsonPath: path.join(ROOT, 'package.json'),
-      miniprogramNpmDistDir: path.join(ROOT, 'miniprogram'),
+  for (const relation of npmRelations()) {
+    const result = await withoutBuilderNoise(() => {
+      // Required lazily: miniprogram-ci takes ~1 s to load.
+      const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
+      return ci.packNpmManually(relation);
     });
-  });
-  const dist = path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp');
-  if (!fs.existsSync(path.join(dist, 'button/index.js'))) {
-    throw new Error(`npm build did not produce ${dist}: ${JSON.stringify(result)}`);
+    if (!fs.existsSync(vantDist(relation.miniprogramNpmDistDir))) {
+      throw new Error(`npm build did not produce ${vantDist(relation.miniprogramNpmDistDir)}: ${JSON.stringify(result)}`);
+    }
   }
 }
 
@@ -78,7 +99,8 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!onlyFunctions) {
     await buildNpm();
-    console.log('npm build: @vant/weapp → miniprogram/miniprogram_npm/');
+    const dirs = npmRelations().map((r) => `${path.relative(ROOT, r.miniprogramNpmDistDir)}/miniprogram_npm/`);
+    console.log(`npm build: @vant/weapp → ${dirs.join(', ')}`);
   }
   return 0;
 }

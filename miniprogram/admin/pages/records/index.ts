@@ -1,5 +1,5 @@
-import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../../services/admin';
-import { openRemoteDocument } from '../../../services/storage';
+import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../services/admin';
+import { openRemoteDocument } from '../../services/storage';
 import type { AdminCoverageResponse, AuditEntryView } from '../../../shared/contracts';
 import { ERRORS } from '../../../shared/errors';
 import { checkIdCard } from '../../../shared/idcard';

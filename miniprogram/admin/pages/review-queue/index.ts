@@ -1,9 +1,8 @@
 import { getIdentityMethods } from '../../../services/identity';
 import { decideReview, reviewQueue } from '../../../services/review';
 import type { ReviewRequestView } from '../../../shared/contracts';
-import { DOC_LABELS, MAX_DOC_NUMBER, normalizeDocNumber } from '../../../shared/documents';
+import { DOC_LABELS, MAX_DOC_NUMBER, MAX_REVIEW_REASON, normalizeDocNumber } from '../../../shared/documents';
 import { ERRORS } from '../../../shared/errors';
-import { MAX_REVIEW_REASON } from '../../../shared/requests';
 import { formatTime } from '../../../utils/binding';
 import { loadable } from '../../../utils/loadable';
 

@@ -62,8 +62,7 @@ export function buildFunctions(names?: string[]): string[] {
  */
 export function npmRelations(): { packageJsonPath: string; miniprogramNpmDistDir: string }[] {
   const relations = readProjectConfig(ROOT).setting.packNpmRelationList as
-    | { packageJsonPath: string; miniprogramNpmDistDir: string }[]
-    | undefined;
+    { packageJsonPath: string; miniprogramNpmDistDir: string }[] | undefined;
   return (relations ?? [{ packageJsonPath: './package.json', miniprogramNpmDistDir: './miniprogram/' }]).map((r) => ({
     packageJsonPath: path.join(ROOT, r.packageJsonPath),
     miniprogramNpmDistDir: path.join(ROOT, r.miniprogramNpmDistDir),
@@ -85,7 +84,9 @@ export async function buildNpm(): Promise<void> {
       return ci.packNpmManually(relation);
     });
     if (!fs.existsSync(vantDist(relation.miniprogramNpmDistDir))) {
-      throw new Error(`npm build did not produce ${vantDist(relation.miniprogramNpmDistDir)}: ${JSON.stringify(result)}`);
+      throw new Error(
+        `npm build did not produce ${vantDist(relation.miniprogramNpmDistDir)}: ${JSON.stringify(result)}`,
+      );
     }
   }
 }

@@ -20,7 +20,8 @@ export function budgetOf(args: string[]): number {
   const index = args.indexOf('--budget');
   if (index < 0) return MAIN_PACKAGE_BUDGET;
   const budget = Number(args[index + 1]) * 1024;
-  if (!(budget > 0) || budget > PACKAGE_LIMIT) throw new UsageError(`--budget takes KB, at most ${PACKAGE_LIMIT / 1024}`);
+  if (!(budget > 0) || budget > PACKAGE_LIMIT)
+    throw new UsageError(`--budget takes KB, at most ${PACKAGE_LIMIT / 1024}`);
   return budget;
 }
 

@@ -3,7 +3,8 @@
  * components come from the nearest miniprogram_npm above the page (the npm build's copy of
  * `@vant/weapp/lib`, the CommonJS build; a subpackage has its own, as the compiler resolves it),
  * mapped from the page's own index.json so the test sees what the page declares.
- * wcc compiles every .wxml under the root it is given, so the root is the mini-program folder.
+ * wcc compiles every .wxml (and .wxs) it is given, so it gets the mini-program folder's, with the
+ * page's own npm build and no other (three copies of vant would overflow its output buffer).
  */
 import fs from 'fs';
 import path from 'path';
@@ -42,6 +43,18 @@ function vantComponents(componentPath: string): Record<string, string> {
   return mapped;
 }
 
+/** The mini-program's `ext` files (relative paths), of the npm build `npm` and of no other. */
+function sourcesWith(npm: string, ext: string, dir = MINIPROGRAM): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    const relative = path.relative(MINIPROGRAM, full).split(path.sep).join('/');
+    if (entry.isDirectory()) {
+      return entry.name === 'miniprogram_npm' && `/${relative}` !== npm ? [] : sourcesWith(npm, ext, full);
+    }
+    return entry.name.endsWith(ext) ? [relative] : [];
+  });
+}
+
 export type Rendered = ReturnType<typeof simulate.render>;
 
 const loaded = new Map<string, string>();
@@ -62,9 +75,11 @@ export function renderPage(page: string): Rendered {
 
 function loadPage(page: string): string {
   const file = pagePath(page);
+  const npm = nearestNpm(file);
   const id = simulate.load(file, {
     rootPath: MINIPROGRAM,
     compiler: 'official',
+    compilerOptions: { wxmlList: sourcesWith(npm, '.wxml'), wxsList: sourcesWith(npm, '.wxs') },
     usingComponents: vantComponents(file),
   });
   return id;

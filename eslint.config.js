@@ -17,7 +17,7 @@ const miniprogramGlobals = {
 
 module.exports = tseslint.config(
   {
-    ignores: ['node_modules/', 'miniprogram/miniprogram_npm/', 'cloudfunctions/', '.sandbox/', '.tmp/', 'coverage/'],
+    ignores: ['node_modules/', 'miniprogram/**/miniprogram_npm/', 'cloudfunctions/', '.sandbox/', '.tmp/', 'coverage/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -52,7 +52,7 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['miniprogram/services/cloud.ts', 'miniprogram/services/storage.ts'],
+    files: ['miniprogram/services/cloud.ts', 'miniprogram/admin/services/storage.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -1,6 +1,6 @@
 /**
  * `npm run build`: cloud functions (TypeScript → deployable cloudfunctions/<name>/) and the
- * mini-program npm build (@vant/weapp → miniprogram/miniprogram_npm).
+ * mini-program npm build (@vant/weapp → miniprogram/miniprogram_npm, and a copy per subpackage).
  *   --functions  only the cloud functions      --npm  only the npm build
  */
 import fs from 'fs';
@@ -8,7 +8,7 @@ import os from 'os';
 import path from 'path';
 import { buildSync } from 'esbuild';
 import { FUNCTIONS, SDK_VERSION } from '../server/manifest';
-import { withoutBuilderNoise } from './lib/ci-project';
+import { readProjectConfig, withoutBuilderNoise } from './lib/ci-project';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const FUNCTIONS_OUT = path.join(ROOT, 'cloudfunctions');
@@ -76,29 +76,50 @@ export function buildFunctions(names?: string[]): string[] {
 }
 
 /**
- * The npm build (miniprogram-ci's packNpmManually) into miniprogram/miniprogram_npm. The tool empties
- * its output folder first, so it builds into a scratch folder, and the result is copied over with
- * `writeIfChanged` (files it no longer produces removed): whatever reads miniprogram_npm meanwhile
+/**
+ * Where the npm build goes: project.config.json's packNpmRelationList, the main package's copy
+ * (`miniprogram/`) and one per subpackage that uses vant. A page's `@vant/weapp/...` resolves to the
+ * nearest miniprogram_npm above it, so a component only subpackages use (van-field, van-progress)
+ * is compiled into those subpackages, not the main package.
+ */
+export function npmRelations(): { packageJsonPath: string; miniprogramNpmDistDir: string }[] {
+  const relations = readProjectConfig(ROOT).setting.packNpmRelationList as
+    { packageJsonPath: string; miniprogramNpmDistDir: string }[] | undefined;
+  return (relations ?? [{ packageJsonPath: './package.json', miniprogramNpmDistDir: './miniprogram/' }]).map((r) => ({
+    packageJsonPath: path.join(ROOT, r.packageJsonPath),
+    miniprogramNpmDistDir: path.join(ROOT, r.miniprogramNpmDistDir),
+  }));
+}
+
+/** Every npm build of npmRelations() is in place. */
+export function npmBuilt(): boolean {
+  return npmRelations().every((r) => fs.existsSync(vantDist(r.miniprogramNpmDistDir)));
+}
+
+const vantDist = (distDir: string) => path.join(distDir, 'miniprogram_npm/@vant/weapp/button/index.js');
+
+/**
+ * The npm builds (miniprogram-ci's packNpmManually), one per relation. The tool empties its output
+ * folder first, so each builds into a scratch folder, and the result is copied over with
+ * `writeIfChanged` (files it no longer produces removed): whatever reads a miniprogram_npm meanwhile
  * (the compiler, a page test, another build) never finds it empty or half-written.
  */
 export async function buildNpm(): Promise<void> {
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'npm-build-'));
-  try {
-    const result = await withoutBuilderNoise(() => {
-      // Required lazily: miniprogram-ci takes ~1 s to load.
-      const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
-      return ci.packNpmManually({
-        packageJsonPath: path.join(ROOT, 'package.json'),
-        miniprogramNpmDistDir: scratch,
+  for (const relation of npmRelations()) {
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'npm-build-'));
+    try {
+      const result = await withoutBuilderNoise(() => {
+        // Required lazily: miniprogram-ci takes ~1 s to load.
+        const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
+        return ci.packNpmManually({ packageJsonPath: relation.packageJsonPath, miniprogramNpmDistDir: scratch });
       });
-    });
-    const built = path.join(scratch, 'miniprogram_npm');
-    if (!fs.existsSync(path.join(built, '@vant/weapp/button/index.js'))) {
-      throw new Error(`npm build did not produce ${built}/@vant/weapp: ${JSON.stringify(result)}`);
+      if (!fs.existsSync(vantDist(scratch))) {
+        throw new Error(`npm build did not produce ${vantDist(scratch)}: ${JSON.stringify(result)}`);
+      }
+      syncTree(path.join(scratch, 'miniprogram_npm'), path.join(relation.miniprogramNpmDistDir, 'miniprogram_npm'));
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true });
     }
-    syncTree(built, path.join(ROOT, 'miniprogram/miniprogram_npm'));
-  } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -125,7 +146,8 @@ export async function main(args: string[]): Promise<number> {
   }
   if (!onlyFunctions) {
     await buildNpm();
-    console.log('npm build: @vant/weapp → miniprogram/miniprogram_npm/');
+    const dirs = npmRelations().map((r) => `${path.relative(ROOT, r.miniprogramNpmDistDir)}/miniprogram_npm/`);
+    console.log(`npm build: @vant/weapp → ${dirs.join(', ')}`);
   }
   return 0;
 }

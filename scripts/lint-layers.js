@@ -13,6 +13,10 @@
  *   miniprogram (rest)   pages, services, utils                              + shared (never server or sandbox)
  *   scripts              build, deploy, CLI, benchmarks                      + manifest, core, lib/settings, sandbox, miniprogram, test fixtures
  *
+ * Within miniprogram, the packages of app.json: a subpackage's files import the main package and their
+ * own subpackage, never another subpackage; the main package imports no subpackage (WeChat loads a
+ * subpackage's code only when one of its pages opens).
+ *
  * Tests may import anything. Packages: the shared layer, the manifest and the client import none;
  * the core only what pure computation needs (crypto, streams, zlib, a worker thread, the spreadsheet libraries);
  * the sandbox never imports wx-server-sdk (it emulates the server the SDK talks to). Specifiers must
@@ -79,6 +83,26 @@ const LAYERS = [
 
 const toPosix = (p) => p.split(path.sep).join('/');
 
+/** `miniprogram/verify/` for each subpackage root of miniprogram/app.json. */
+function subpackageRoots() {
+  try {
+    const app = JSON.parse(require('fs').readFileSync(path.join(ROOT, 'miniprogram/app.json'), 'utf8'));
+    return (app.subPackages || app.subpackages || []).map((p) => `miniprogram/${p.root.replace(/^\/+|\/+$/g, '')}/`);
+  } catch {
+    return [];
+  }
+}
+
+/** Why a mini-program file may not import `target` across packages, or undefined. */
+function packageViolation(relative, target) {
+  if (!relative.startsWith('miniprogram/') || !target.startsWith('miniprogram/')) return undefined;
+  const roots = subpackageRoots();
+  const packageOf = (file) => roots.find((root) => file.startsWith(root));
+  const to = packageOf(`${target}/`);
+  if (!to || to === packageOf(relative)) return undefined;
+  return `${relative} must not import ${target}: it is in the subpackage ${to} (another package)`;
+}
+
 /** The layer of a file (the most specific prefix), or undefined (tests, config files). */
 function layerOf(relative) {
   return LAYERS.find((layer) => relative.startsWith(layer.files));
@@ -111,7 +135,8 @@ function violation(relative, source) {
     prefix === 'server/functions/<own>/' ? ownFunctionFolder(relative) || '\0' : prefix,
   );
   const ok = allowed.some((prefix) => `${target}/`.startsWith(prefix) || target === prefix);
-  return ok ? undefined : `${layer.name} must not import ${target} (allowed: ${layer.may.join(', ')})`;
+  if (!ok) return `${layer.name} must not import ${target} (allowed: ${layer.may.join(', ')})`;
+  return packageViolation(relative, target);
 }
 
 const boundaries = {

@@ -12,7 +12,7 @@ import { DEMO_ADMIN_OPENID, DEMO_IDENTITIES, DEMO_USER_OPENID } from '../sandbox
 import { sandboxPort } from '../sandbox/env';
 import { deployValues, SANDBOX_SETTINGS } from '../sandbox/secrets';
 import { VARIABLES, type VariableSpec } from '../server/manifest';
-import { buildFunctions, buildNpm, ROOT } from './build';
+import { buildFunctions, buildNpm, npmBuilt, ROOT } from './build';
 import { parseEnvFile } from './deploy';
 import { deploySandbox, outsideValues } from './lib/sandbox-deploy';
 
@@ -94,7 +94,7 @@ function writeClientSession(file: string, sandbox: Sandbox): void {
 export async function main(args: string[]): Promise<number | undefined> {
   console.log('realname-starter: building the cloud functions and starting the sandbox…');
   const built = buildFunctions();
-  if (!fs.existsSync(path.join(ROOT, 'miniprogram/miniprogram_npm/@vant/weapp'))) await buildNpm();
+  if (!npmBuilt()) await buildNpm();
   const port = sandboxPort(process.env, DEFAULT_PORT);
   // SANDBOX_ENV_FILE names another file (tests: never the developer's own).
   const envFile = path.resolve(ROOT, process.env.SANDBOX_ENV_FILE?.trim() || SANDBOX_ENV_FILE);

@@ -9,7 +9,7 @@ import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
 
 let cloudReady = false;
 
-/** `wx.cloud.init` once per app run (shared with services/storage.ts). */
+/** `wx.cloud.init` once per app run (shared with admin/services/storage.ts). */
 export function ensureCloud(): void {
   if (cloudReady) return;
   wx.cloud.init({ env: config.envId, traceUser: true });

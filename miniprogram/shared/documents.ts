@@ -59,6 +59,9 @@ export function isReviewDocType(value: unknown): value is ReviewDocType {
 /** Longest document number any type allows (characters, normalised). */
 export const MAX_DOC_NUMBER = 20;
 
+/** Longest reason a reviewer may give for a rejection (characters). */
+export const MAX_REVIEW_REASON = 200;
+
 /** Full-width to half-width, no spaces or dashes, upper case. */
 export function normalizeDocNumber(input: string): string {
   return normalizeText(input)

@@ -19,7 +19,14 @@ import {
   type VerificationMethod,
 } from './contracts';
 import { noticeVersion } from './consent';
-import { checkDocument, checkDocumentName, isReviewDocType, MAX_DOC_NUMBER, normalizeDocNumber } from './documents';
+import {
+  checkDocument,
+  checkDocumentName,
+  isReviewDocType,
+  MAX_DOC_NUMBER,
+  MAX_REVIEW_REASON,
+  normalizeDocNumber,
+} from './documents';
 import type { ErrorCode } from './errors';
 import { checkIdCard } from './idcard';
 import { checkName } from './person';
@@ -98,9 +105,6 @@ export function isAuditCursor(value: unknown): value is string {
 export function isRequestId(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
 }
-
-/** Longest reason a reviewer may give for a rejection (characters). */
-export const MAX_REVIEW_REASON = 200;
 
 const jobRequest: Checker<{ jobId: string }> = (raw) =>
   isJobId(raw.jobId) ? accept({ jobId: raw.jobId }) : refuse('ROSTER_JOB_NOT_FOUND');

@@ -1,8 +1,10 @@
 /**
  * Loads a real page with miniprogram-simulate and the official wcc compiler. The page's vant
- * components come from miniprogram/miniprogram_npm (the npm build's copy of `@vant/weapp/lib`, the
- * CommonJS build), mapped from the page's own index.json so the test sees what the page declares.
- * wcc compiles every .wxml under the root it is given, so the root is the mini-program folder.
+ * components come from the nearest miniprogram_npm above the page (the npm build's copy of
+ * `@vant/weapp/lib`, the CommonJS build; a subpackage has its own, as the compiler resolves it),
+ * mapped from the page's own index.json so the test sees what the page declares.
+ * wcc compiles every .wxml (and .wxs) it is given, so it gets the mini-program folder's, with the
+ * page's own npm build and no other (three copies of vant would overflow its output buffer).
  */
 import fs from 'fs';
 import path from 'path';
@@ -18,16 +20,39 @@ export function pagePath(page: string): string {
   return page.includes('/') ? path.join(MINIPROGRAM, page, 'index') : path.join(MINIPROGRAM, 'pages', page, 'index');
 }
 
+/** `/verify/miniprogram_npm`: the nearest npm build above `componentPath` (the compiler's resolution). */
+function nearestNpm(componentPath: string): string {
+  for (let dir = path.dirname(componentPath); dir.startsWith(MINIPROGRAM); dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'miniprogram_npm/@vant/weapp'))) {
+      return `/${path.relative(MINIPROGRAM, path.join(dir, 'miniprogram_npm')).split(path.sep).join('/')}`;
+    }
+  }
+  throw new Error('miniprogram_npm is missing: run `npm run build` first');
+}
+
 function vantComponents(componentPath: string): Record<string, string> {
+  const npm = nearestNpm(componentPath);
   const json = JSON.parse(fs.readFileSync(`${componentPath}.json`, 'utf8')) as {
     usingComponents?: Record<string, string>;
   };
   const mapped: Record<string, string> = {};
   for (const [tag, target] of Object.entries(json.usingComponents ?? {})) {
     const match = /^@vant\/weapp\/(.+)$/.exec(target);
-    if (match) mapped[tag] = `/miniprogram_npm/@vant/weapp/${match[1]}`;
+    if (match) mapped[tag] = `${npm}/@vant/weapp/${match[1]}`;
   }
   return mapped;
+}
+
+/** The mini-program's `ext` files (relative paths), of the npm build `npm` and of no other. */
+function sourcesWith(npm: string, ext: string, dir = MINIPROGRAM): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    const relative = path.relative(MINIPROGRAM, full).split(path.sep).join('/');
+    if (entry.isDirectory()) {
+      return entry.name === 'miniprogram_npm' && `/${relative}` !== npm ? [] : sourcesWith(npm, ext, full);
+    }
+    return entry.name.endsWith(ext) ? [relative] : [];
+  });
 }
 
 export type Rendered = ReturnType<typeof simulate.render>;
@@ -50,12 +75,11 @@ export function renderPage(page: string): Rendered {
 
 function loadPage(page: string): string {
   const file = pagePath(page);
-  if (!fs.existsSync(path.join(MINIPROGRAM, 'miniprogram_npm/@vant/weapp'))) {
-    throw new Error('miniprogram_npm is missing: run `npm run build` first');
-  }
+  const npm = nearestNpm(file);
   const id = simulate.load(file, {
     rootPath: MINIPROGRAM,
     compiler: 'official',
+    compilerOptions: { wxmlList: sourcesWith(npm, '.wxml'), wxsList: sourcesWith(npm, '.wxs') },
     usingComponents: vantComponents(file),
   });
   return id;

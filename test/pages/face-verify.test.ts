@@ -58,7 +58,7 @@ async function reach(page: Rendered, step: string): Promise<void> {
 }
 
 async function openForm(): Promise<Rendered> {
-  const page = renderPage('face-verify');
+  const page = renderPage('verify/pages/face-verify');
   await reach(page, 'form');
   return page;
 }
@@ -250,7 +250,7 @@ describe('face-verify page, cloud mode (device doubles, real function through th
     const navigateBack = jest.fn();
     device.navigateBack = navigateBack;
 
-    const page = renderPage('face-verify');
+    const page = renderPage('verify/pages/face-verify');
     await reach(page, 'unsupported');
     expect(page.data.unsupportedMessage).toBe(deviceSupportMessage(10001));
     expect(html(page)).toContain('您的设备没有前置摄像头');

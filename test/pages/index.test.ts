@@ -169,10 +169,10 @@ describe('index page', () => {
       await waitFor(() => navigateTo.mock.calls.length === i + 1);
     }
     expect(navigateTo.mock.calls.map(([option]) => (option as { url: string }).url)).toEqual([
-      '/pages/realname-check/index',
-      '/pages/face-verify/index',
-      '/pages/review-submit/index',
-      '/pages/realname-auth/index',
+      '/verify/pages/realname-check/index',
+      '/verify/pages/face-verify/index',
+      '/verify/pages/review-submit/index',
+      '/verify/pages/realname-auth/index',
     ]);
   });
 

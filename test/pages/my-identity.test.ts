@@ -41,7 +41,7 @@ async function cityCheck(openid: string): Promise<void> {
 
 async function open(openid: string): Promise<Rendered> {
   config.sandboxOpenid = openid;
-  const page = renderPage('my-identity');
+  const page = renderPage('verify/pages/my-identity');
   await reach(page, 'ready');
   return page;
 }

@@ -62,7 +62,7 @@ describe('realname-auth page, sandbox mode', () => {
   });
 
   async function open(): Promise<Rendered> {
-    const page = renderPage('realname-auth');
+    const page = renderPage('verify/pages/realname-auth');
     await reach(page, 'ready');
     return page;
   }
@@ -134,7 +134,7 @@ describe('realname-auth page, cloud mode: the real getRealnameAuthInfo button', 
   });
 
   async function open(): Promise<Rendered> {
-    const page = renderPage('realname-auth');
+    const page = renderPage('verify/pages/realname-auth');
     await reach(page, 'ready');
     return page;
   }

@@ -43,7 +43,7 @@ beforeEach(() => {
 
 /** Fills the form as `person` and goes to WeChat's consent page. */
 async function fillAndAuthorize(person: { name: string; idCardNumber: string }): Promise<Rendered> {
-  const page = renderPage('realname-check');
+  const page = renderPage('verify/pages/realname-check');
   await reach(page, 'form');
   await type(page, '#name', person.name);
   await type(page, '#id-card', person.idCardNumber);
@@ -93,7 +93,7 @@ describe('realname-check page, sandbox mode', () => {
   });
 
   it('checks the form on the device first: nothing is sent', async () => {
-    const page = renderPage('realname-check');
+    const page = renderPage('verify/pages/realname-check');
     await reach(page, 'form');
     const request = jest.fn();
     device.request = request;
@@ -187,7 +187,7 @@ describe('realname-check page, cloud mode (the device doubled)', () => {
   it('the user declining to leave for WeChat’s page stays on the form with a message', async () => {
     device.navigateToMiniProgram = (option: { fail: (err: { errMsg: string }) => void }) =>
       option.fail({ errMsg: 'navigateToMiniProgram:fail cancel' });
-    const page = renderPage('realname-check');
+    const page = renderPage('verify/pages/realname-check');
     await reach(page, 'form');
     await type(page, '#name', ZHANG.name);
     await type(page, '#id-card', ZHANG.idCardNumber);

@@ -48,7 +48,7 @@ async function decide(approve: boolean, reason?: string, doc?: { docNumber: stri
 }
 
 async function open(): Promise<Rendered> {
-  const page = renderPage('review-submit');
+  const page = renderPage('verify/pages/review-submit');
   await reach(page, 'form');
   return page;
 }

@@ -8,7 +8,7 @@
 // miniprogram-simulate installs the global `wx` the services and the bridges extend.
 import '../helpers/simulate';
 import { config } from '../../miniprogram/config';
-import { driveRosterJob, importRoster, uploadRosterFile } from '../../miniprogram/services/roster';
+import { driveRosterJob, importRoster, uploadRosterFile } from '../../miniprogram/admin/services/roster';
 import type { RosterJobStatus } from '../../miniprogram/shared/contracts';
 import { type FileBridge, installFileBridge } from '../helpers/bridge-files';
 import { installBridge, postJson, type SandboxProcess, startSandbox } from '../helpers/bridge';

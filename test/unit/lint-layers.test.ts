@@ -95,6 +95,16 @@ it.each([
   ['server/core/x.ts', "import http from 'node:http';", 'server/core imports only crypto, util'],
   ['miniprogram/services/x.ts', "import crypto from 'crypto';", 'miniprogram imports no packages'],
   ['sandbox/x.ts', "import cloud from 'wx-server-sdk';", 'sandbox must not import wx-server-sdk'],
+  [
+    'miniprogram/admin/pages/records/x.ts',
+    "import { identityForm } from '../../../verify/utils/identity-form';",
+    'must not import miniprogram/verify/utils/identity-form: it is in the subpackage miniprogram/verify/',
+  ],
+  [
+    'miniprogram/pages/index/x.ts',
+    "import { identityForm } from '../../verify/utils/identity-form';",
+    'must not import miniprogram/verify/utils/identity-form: it is in the subpackage miniprogram/verify/',
+  ],
 ])('%s: %s is refused', async (file, code, message) => {
   const errors = await boundaryErrors(file, code);
   expect(errors).toHaveLength(1);
@@ -116,6 +126,8 @@ it.each([
     "import { FUNCTIONS } from '../server/manifest';\nimport { makeIdCard } from '../miniprogram/shared/idcard';",
   ],
   ['miniprogram/pages/index/x.ts', "import { callCloud } from '../../services/cloud';"],
+  ['miniprogram/verify/pages/face-verify/x.ts', "import { identityForm } from '../../utils/identity-form';"],
+  ['miniprogram/admin/pages/records/x.ts', "import { loadable } from '../../../utils/loadable';"],
   ['scripts/x.ts', "import { FUNCTIONS } from '../server/manifest';\nimport { startSandbox } from '../sandbox';"],
   ['test/unit/x.ts', "import { RosterService } from '../../server/functions/roster/service';"],
 ])('%s: %s is allowed', async (file, code) => {

@@ -19,26 +19,26 @@ const METHOD_ENTRIES: Record<VerificationMethod, MethodEntry> = {
     method: 'wxcheck',
     title: '实名信息校验',
     label: '持大陆身份证、已在微信支付实名的用户：填写姓名和身份证号，由微信核对，无需刷脸',
-    url: '/pages/realname-check/index',
+    url: '/verify/pages/realname-check/index',
   },
   face: {
     method: 'face',
     title: '人脸核身',
     label: '持大陆身份证的用户：填写姓名和身份证号，由微信比对本人人脸',
-    url: '/pages/face-verify/index',
+    url: '/verify/pages/face-verify/index',
   },
   wxpay: {
     method: 'wxpay',
     title: '微信支付实名授权',
     label: '持大陆身份证、已在微信支付实名的用户：授权微信支付核验过的姓名和身份证号',
-    url: '/pages/realname-auth/index',
+    url: '/verify/pages/realname-auth/index',
   },
   manual: {
     method: 'manual',
     title: '人工核验',
     label:
       '港澳台居民、外国人等没有大陆身份证的用户，或不能、不愿使用以上方式时：提交证件（含居民身份证），由工作人员审核',
-    url: '/pages/review-submit/index',
+    url: '/verify/pages/review-submit/index',
   },
 };
 

@@ -1,9 +1,10 @@
-import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../../services/admin';
-import { openRemoteDocument } from '../../../services/storage';
+import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../services/admin';
+import { openRemoteDocument } from '../../services/storage';
 import type { AdminCoverageResponse, AuditEntryView } from '../../../shared/contracts';
 import { ERRORS } from '../../../shared/errors';
 import { checkIdCard } from '../../../shared/idcard';
 import { bindingView, formatTime, METHOD_LABELS, type BindingView } from '../../../utils/binding';
+import { loadable } from '../../../utils/loadable';
 
 /**
  * An organisation's record (admin only; every query here is itself audited on the server): the
@@ -58,9 +59,10 @@ function entryView(e: AuditEntryView, index: number): EntryView {
 }
 
 Component({
+  // loading → ready | forbidden | failed with a retry (utils/loadable.ts).
+  behaviors: [loadable],
   data: {
     step: 'loading' as Step,
-    failMessage: '',
     coverage: null as CoverageView | null,
     exporting: false,
     exportNotice: '',
@@ -77,21 +79,12 @@ Component({
     auditTruncated: false,
     auditDone: false,
   },
-  lifetimes: {
-    attached() {
-      void this.load();
-    },
-  },
   methods: {
     async load(): Promise<void> {
       const res = await adminCoverage();
       if (res.ok) this.setData({ step: 'ready', coverage: coverageView(res) });
       else if (res.code === 'FORBIDDEN') this.setData({ step: 'forbidden' });
-      else this.setData({ step: 'failed', failMessage: res.message });
-    },
-    onRetry(): Promise<void> {
-      this.setData({ step: 'loading' });
-      return this.load();
+      else this.loadFailed(res.message);
     },
 
     async onExport(): Promise<void> {

@@ -1,10 +1,10 @@
 import { getIdentityMethods } from '../../../services/identity';
 import { decideReview, reviewQueue } from '../../../services/review';
 import type { ReviewRequestView } from '../../../shared/contracts';
-import { DOC_LABELS, MAX_DOC_NUMBER, normalizeDocNumber } from '../../../shared/documents';
+import { DOC_LABELS, MAX_DOC_NUMBER, MAX_REVIEW_REASON, normalizeDocNumber } from '../../../shared/documents';
 import { ERRORS } from '../../../shared/errors';
-import { MAX_REVIEW_REASON } from '../../../shared/requests';
 import { formatTime } from '../../../utils/binding';
+import { loadable } from '../../../utils/loadable';
 
 /** loading → queue | forbidden (not a reviewer) | failed. */
 type Step = 'loading' | 'queue' | 'forbidden' | 'failed';
@@ -38,6 +38,8 @@ function itemOf(request: ReviewRequestView): QueueItem {
 }
 
 Component({
+  // loading → queue | forbidden | failed with a retry (utils/loadable.ts).
+  behaviors: [loadable],
   data: {
     step: 'loading' as Step,
     items: [] as QueueItem[],
@@ -53,21 +55,14 @@ Component({
     busy: '',
     /** What happened to the last decision (shown above the queue). */
     notice: '',
-    failMessage: '',
     maxReason: MAX_REVIEW_REASON,
     maxNumber: MAX_DOC_NUMBER,
   },
-  lifetimes: {
-    attached() {
-      void this.load();
-    },
-  },
   methods: {
     async load(): Promise<void> {
-      this.setData({ step: 'loading' });
       const access = await getIdentityMethods();
       if (!access.ok) {
-        this.setData({ step: 'failed', failMessage: access.message });
+        this.loadFailed(access.message);
         return;
       }
       if (!access.reviewer) {
@@ -79,7 +74,7 @@ Component({
     async refresh(): Promise<void> {
       const res = await reviewQueue();
       if (res.ok) this.setData({ step: 'queue', items: res.requests.map(itemOf) });
-      else this.setData({ step: 'failed', failMessage: res.message });
+      else this.loadFailed(res.message);
     },
 
     onApprove(e: { currentTarget: { dataset: { id: string } } }) {
@@ -132,9 +127,6 @@ Component({
         this.setData({ notice: res.message });
       }
       await this.refresh();
-    },
-    onRetry(): Promise<void> {
-      return this.load();
     },
   },
 });

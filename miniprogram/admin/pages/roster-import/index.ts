@@ -8,8 +8,8 @@ import {
   importRoster,
   type RosterFile,
   uploadRosterFile,
-} from '../../../services/roster';
-import { openRemoteDocument } from '../../../services/storage';
+} from '../../services/roster';
+import { openRemoteDocument } from '../../services/storage';
 import type { RosterImportMode, RosterJobStatus, RosterRowError } from '../../../shared/contracts';
 import { failure, isErrorCode, type Result } from '../../../shared/errors';
 

@@ -1,17 +1,15 @@
-import { myReviews, submitReview } from '../../services/review';
-import type { ReviewRequestView } from '../../shared/contracts';
-import { checkDocument, checkDocumentName, DOC_LABELS, REVIEW_DOC_TYPES } from '../../shared/documents';
-import type { ReviewDocType } from '../../shared/documents';
-import { ERRORS, messageOf } from '../../shared/errors';
-import { formatTime } from '../../utils/binding';
-import { NOTICES } from '../../shared/consent';
+import { myReviews, submitReview } from '../../../services/review';
+import type { ReviewRequestView } from '../../../shared/contracts';
+import { checkDocument, checkDocumentName, DOC_LABELS, REVIEW_DOC_TYPES } from '../../../shared/documents';
+import type { ReviewDocType } from '../../../shared/documents';
+import { ERRORS, messageOf } from '../../../shared/errors';
+import { formatTime } from '../../../utils/binding';
+import { loadable } from '../../../utils/loadable';
+import { NOTICES } from '../../../shared/consent';
+import { consentField, type ValueEvent } from '../../utils/identity-form';
 
 /** loading → form (the person's requests, and the form unless one is pending); failed when loading failed. */
 type Step = 'loading' | 'form' | 'failed';
-
-interface ValueEvent<T> {
-  detail: T;
-}
 
 /** A request as the page lists it. */
 interface RequestView {
@@ -46,6 +44,8 @@ function viewOf(request: ReviewRequestView): RequestView {
 }
 
 Component({
+  // loading → form | failed with a retry (utils/loadable.ts); the consent box (verify/utils/identity-form.ts).
+  behaviors: [loadable, consentField],
   data: {
     /** The notice agreed to (shared/consent.ts: the server records its version). */
     noticeText: NOTICES.manual.text,
@@ -55,29 +55,20 @@ Component({
     docLabel: '',
     name: '',
     docNumber: '',
-    consent: false,
     docTypeError: '',
     nameError: '',
     numberError: '',
-    consentError: '',
     formError: '',
     submitting: false,
     /** The person's requests, newest first. */
     requests: [] as RequestView[],
     pending: false,
-    failMessage: '',
-  },
-  lifetimes: {
-    attached() {
-      void this.load();
-    },
   },
   methods: {
     async load(): Promise<void> {
-      this.setData({ step: 'loading' });
       const res = await myReviews();
       if (!res.ok) {
-        this.setData({ step: 'failed', failMessage: res.message });
+        this.loadFailed(res.message);
         return;
       }
       const requests = res.requests.map(viewOf);
@@ -120,10 +111,6 @@ Component({
       if (this.data.docNumber && type)
         this.setData({ numberError: messageOf(checkDocument(type, this.data.docNumber)) });
     },
-    onConsentChange(e: ValueEvent<{ value: string[] }>) {
-      this.setData({ consent: e.detail.value.indexOf('agree') >= 0, consentError: '' });
-    },
-
     async onSubmit(): Promise<void> {
       const type = this.docType();
       const name = checkDocumentName(this.data.name);
@@ -146,10 +133,7 @@ Component({
       }
       // The server holds it now: the page keeps none of it.
       this.setData({ name: '', docNumber: '', consent: false, docIndex: -1, docLabel: '' });
-      await this.load();
-    },
-    onRetry(): Promise<void> {
-      return this.load();
+      await this.reload();
     },
     onBack() {
       wx.navigateBack();

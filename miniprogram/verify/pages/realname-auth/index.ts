@@ -1,13 +1,14 @@
-import { isSandbox } from '../../services/cloud';
-import { fetchRealnameInfo, getRealnameCategories } from '../../services/realname';
+import { isSandbox } from '../../../services/cloud';
+import { fetchRealnameInfo, getRealnameCategories } from '../../../services/realname';
 import {
   authorizeRealnameInSandbox,
   type DemoChoice,
   listDemoIdentities,
   type RealnameScenario,
-} from '../../services/sandbox';
-import { bindingView, type BindingView } from '../../utils/binding';
-import { NOTICES } from '../../shared/consent';
+} from '../../../services/sandbox';
+import { bindingView, type BindingView } from '../../../utils/binding';
+import { loadable } from '../../../utils/loadable';
+import { NOTICES } from '../../../shared/consent';
 
 /** loading → ready (the authorization button) → fetching → done | failed. */
 type Step = 'loading' | 'ready' | 'fetching' | 'done' | 'failed';
@@ -15,6 +16,8 @@ type Step = 'loading' | 'ready' | 'fetching' | 'done' | 'failed';
 const CANCELLED_MESSAGE = '您已取消或未完成授权，没有分享任何信息。如需认证，可再次授权。';
 
 Component({
+  // loading → ready | failed with a retry (utils/loadable.ts).
+  behaviors: [loadable],
   data: {
     /** The notice agreed to (shared/consent.ts: the server records its version). */
     noticeText: NOTICES.wxpay.text,
@@ -24,30 +27,23 @@ Component({
     categoryId: [] as number[],
     /** Shown without alarm: the user chose not to share. */
     notice: '',
-    failMessage: '',
     choices: [] as DemoChoice[],
     result: null as BindingView | null,
   },
-  lifetimes: {
-    attached() {
-      this.setData({ sandbox: isSandbox() });
-      void this.load();
-    },
-  },
   methods: {
     async load(): Promise<void> {
-      this.setData({ step: 'loading', failMessage: '', notice: '' });
+      this.setData({ sandbox: isSandbox(), notice: '' });
       const res = await getRealnameCategories();
       const category = res.ok ? res.categories[0] : undefined;
       if (!res.ok || !category) {
-        this.fail(res.ok ? '本小程序尚未设置服务类目，暂无法使用实名信息授权' : res.message);
+        this.loadFailed(res.ok ? '本小程序尚未设置服务类目，暂无法使用实名信息授权' : res.message);
         return;
       }
       this.setData({ categoryId: [category.firstId, category.secondId] });
       if (this.data.sandbox) {
         const demo = await listDemoIdentities();
         if (!demo.ok) {
-          this.fail(demo.message);
+          this.loadFailed(demo.message);
           return;
         }
         this.setData({ choices: demo.choices });
@@ -82,9 +78,6 @@ Component({
       const res = await authorizeRealnameInSandbox(Number(index), scenario);
       if (res.ok) await this.fetch(res.authToken);
       else this.fail(res.message);
-    },
-    onRetry(): Promise<void> {
-      return this.load();
     },
     onBack() {
       wx.navigateBack();

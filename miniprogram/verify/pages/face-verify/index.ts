@@ -1,18 +1,21 @@
-import { isSandbox } from '../../services/cloud';
+import { isSandbox } from '../../../services/cloud';
 import {
   type CaptureOutcome,
   checkFaceSupport,
   confirmFaceVerify,
   runFaceCapture,
   startFaceVerify,
-} from '../../services/face';
-import { completeFaceInSandbox, type DemoChoice, type FaceOutcome, listDemoIdentities } from '../../services/sandbox';
-import type { FaceStartResponse } from '../../shared/contracts';
-import { ERRORS, messageOf } from '../../shared/errors';
-import { checkIdCard } from '../../shared/idcard';
-import { checkName } from '../../shared/person';
-import { bindingView, type BindingView } from '../../utils/binding';
-import { NOTICES } from '../../shared/consent';
+} from '../../../services/face';
+import {
+  completeFaceInSandbox,
+  type DemoChoice,
+  type FaceOutcome,
+  listDemoIdentities,
+} from '../../../services/sandbox';
+import type { FaceStartResponse } from '../../../shared/contracts';
+import { bindingView, type BindingView } from '../../../utils/binding';
+import { NOTICES } from '../../../shared/consent';
+import { identityForm } from '../../utils/identity-form';
 
 /**
  * checking → form → (capture: the sandbox's face screen) → busy → done | failed; unsupported when the
@@ -20,26 +23,15 @@ import { NOTICES } from '../../shared/consent';
  */
 type Step = 'checking' | 'unsupported' | 'form' | 'capture' | 'busy' | 'done' | 'failed';
 
-/** `detail` of a vant field's `change` (its value) or of a native component's event. */
-interface ValueEvent<T> {
-  detail: T;
-}
-
 Component({
+  // The form: name, ID number, consent (verify/utils/identity-form.ts).
+  behaviors: [identityForm],
   data: {
     /** The notice agreed to (shared/consent.ts: the server records its version). */
     noticeText: NOTICES.face.text,
     step: 'checking' as Step,
     sandbox: false,
     unsupportedMessage: '',
-    // The form. Name and ID number live here only until the server has them.
-    name: '',
-    idCard: '',
-    consent: false,
-    nameError: '',
-    idError: '',
-    consentError: '',
-    formError: '',
     starting: false,
     /** The server's credential for the capture step (no personal data). */
     started: null as FaceStartResponse | null,
@@ -61,38 +53,11 @@ Component({
     },
   },
   methods: {
-    onNameChange(e: ValueEvent<string>) {
-      // Once an error shows, it follows the typing so it disappears as soon as the value is right.
-      this.setData({ name: e.detail, nameError: this.data.nameError && messageOf(checkName(e.detail)) });
-    },
-    onNameBlur() {
-      if (this.data.name) this.setData({ nameError: messageOf(checkName(this.data.name)) });
-    },
-    onIdChange(e: ValueEvent<string>) {
-      this.setData({ idCard: e.detail, idError: this.data.idError && messageOf(checkIdCard(e.detail)) });
-    },
-    onIdBlur() {
-      if (this.data.idCard) this.setData({ idError: messageOf(checkIdCard(this.data.idCard)) });
-    },
-    /** The native `<checkbox-group>`: `detail.value` lists the ticked values. */
-    onConsentChange(e: ValueEvent<{ value: string[] }>) {
-      const consent = e.detail.value.indexOf('agree') >= 0;
-      this.setData({ consent, consentError: '' });
-    },
-
     async onStart(): Promise<void> {
-      const name = checkName(this.data.name);
-      const id = checkIdCard(this.data.idCard);
-      const consent = this.data.consent;
-      this.setData({
-        nameError: messageOf(name),
-        idError: messageOf(id),
-        consentError: consent ? '' : ERRORS.CONSENT_REQUIRED,
-        formError: '',
-      });
-      if (!name.ok || !id.ok || !consent) return;
+      const identity = this.checkIdentityForm();
+      if (!identity) return;
       this.setData({ starting: true });
-      const res = await startFaceVerify({ name: name.value, idCardNumber: id.value, consent });
+      const res = await startFaceVerify({ ...identity, consent: true });
       if (!res.ok) {
         this.setData({ starting: false, formError: res.message });
         return;

@@ -1,6 +1,7 @@
-import { getMyIdentity, withdrawIdentity } from '../../services/identity';
-import type { ConsentView, VerificationMethod } from '../../shared/contracts';
-import { bindingView, formatTime, METHOD_LABELS, type BindingView } from '../../utils/binding';
+import { getMyIdentity, withdrawIdentity } from '../../../services/identity';
+import type { ConsentView, VerificationMethod } from '../../../shared/contracts';
+import { bindingView, formatTime, METHOD_LABELS, type BindingView } from '../../../utils/binding';
+import { loadable } from '../../../utils/loadable';
 
 /**
  * 我的实名信息: what the person holds (masked bindings) and what they agreed to (consent records),
@@ -27,6 +28,8 @@ function consentItem(consent: ConsentView, index: number): ConsentItem {
 }
 
 Component({
+  // loading → ready | failed with a retry (utils/loadable.ts).
+  behaviors: [loadable],
   data: {
     step: 'loading' as Step,
     bindings: [] as BindingView[],
@@ -35,18 +38,12 @@ Component({
     confirming: '',
     busy: false,
     notice: '',
-    failMessage: '',
-  },
-  lifetimes: {
-    attached() {
-      void this.load();
-    },
   },
   methods: {
     async load(): Promise<void> {
       const res = await getMyIdentity();
       if (!res.ok) {
-        this.setData({ step: 'failed', failMessage: res.message });
+        this.loadFailed(res.message);
         return;
       }
       this.setData({
@@ -73,10 +70,6 @@ Component({
       }
       this.setData({ notice: '已撤回并删除。需要时可以重新认证。' });
       await this.load();
-    },
-    onRetry(): Promise<void> {
-      this.setData({ step: 'loading' });
-      return this.load();
     },
   },
 });

@@ -1,6 +1,6 @@
 /** The admin views (admin function): every call is audited on the server. */
-import type { AdminAuditRequest, ResponseOf } from '../shared/contracts';
-import { callCloud } from './cloud';
+import type { AdminAuditRequest, ResponseOf } from '../../shared/contracts';
+import { callCloud } from '../../services/cloud';
 
 export function adminCoverage(): Promise<ResponseOf<'admin', 'coverage'>> {
   return callCloud('admin', 'coverage', {});

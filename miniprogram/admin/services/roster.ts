@@ -8,9 +8,9 @@ import {
   type ResponseOf,
   type RosterImportRequest,
   type RosterJobStatus,
-} from '../shared/contracts';
-import { failure, type Result } from '../shared/errors';
-import { callCloud } from './cloud';
+} from '../../shared/contracts';
+import { failure, type Result } from '../../shared/errors';
+import { callCloud } from '../../services/cloud';
 import { type ProgressListener, uploadFile } from './storage';
 
 export { ROSTER_UPLOAD_PREFIX };

@@ -1,21 +1,15 @@
-import { checkRealname, openCityCheck, takeCityCheckCode } from '../../services/citycheck';
-import { isSandbox } from '../../services/cloud';
-import { authorizeCityCheckInSandbox, type DemoChoice, listDemoIdentities } from '../../services/sandbox';
-import { ERRORS, messageOf } from '../../shared/errors';
-import { checkIdCard } from '../../shared/idcard';
-import { checkName } from '../../shared/person';
-import { bindingView, type BindingView } from '../../utils/binding';
-import { NOTICES } from '../../shared/consent';
+import { checkRealname, openCityCheck, takeCityCheckCode } from '../../../services/citycheck';
+import { isSandbox } from '../../../services/cloud';
+import { authorizeCityCheckInSandbox, type DemoChoice, listDemoIdentities } from '../../../services/sandbox';
+import { bindingView, type BindingView } from '../../../utils/binding';
+import { NOTICES } from '../../../shared/consent';
+import { identityForm } from '../../utils/identity-form';
 
 /**
  * form → consent (WeChat's consent page; in the sandbox, its stand-in) → checking → done | failed.
  * The typed name and ID number stay on the page only until the server has them.
  */
 type Step = 'form' | 'consent' | 'checking' | 'done' | 'failed';
-
-interface ValueEvent<T> {
-  detail: T;
-}
 
 /** Failures about the code or the way to WeChat, not the identity: the form stays filled for another try. */
 const RETRY_WITH_FORM: readonly string[] = [
@@ -29,18 +23,13 @@ const RETRY_WITH_FORM: readonly string[] = [
 const NO_CODE_MESSAGE = '没有收到微信的授权结果：如果您已同意，请再点一次“去微信授权”；未同意则不会校验。';
 
 Component({
+  // The form: name, ID number, consent (verify/utils/identity-form.ts).
+  behaviors: [identityForm],
   data: {
     /** The notice agreed to (shared/consent.ts: the server records its version). */
     noticeText: NOTICES.wxcheck.text,
     step: 'form' as Step,
     sandbox: false,
-    name: '',
-    idCard: '',
-    consent: false,
-    nameError: '',
-    idError: '',
-    consentError: '',
-    formError: '',
     /** The consent page was opened and no code came back (yet). */
     notice: '',
     choices: [] as DemoChoice[],
@@ -62,36 +51,12 @@ Component({
     },
   },
   methods: {
-    onNameChange(e: ValueEvent<string>) {
-      this.setData({ name: e.detail, nameError: this.data.nameError && messageOf(checkName(e.detail)) });
-    },
-    onNameBlur() {
-      if (this.data.name) this.setData({ nameError: messageOf(checkName(this.data.name)) });
-    },
-    onIdChange(e: ValueEvent<string>) {
-      this.setData({ idCard: e.detail, idError: this.data.idError && messageOf(checkIdCard(e.detail)) });
-    },
-    onIdBlur() {
-      if (this.data.idCard) this.setData({ idError: messageOf(checkIdCard(this.data.idCard)) });
-    },
-    onConsentChange(e: ValueEvent<{ value: string[] }>) {
-      this.setData({ consent: e.detail.value.indexOf('agree') >= 0, consentError: '' });
-    },
-
     /** Checks the form, then sends the user to WeChat's consent page (the sandbox: its stand-in). */
     async onAuthorize(): Promise<void> {
-      const name = checkName(this.data.name);
-      const id = checkIdCard(this.data.idCard);
-      const consent = this.data.consent;
-      this.setData({
-        nameError: messageOf(name),
-        idError: messageOf(id),
-        consentError: consent ? '' : ERRORS.CONSENT_REQUIRED,
-        formError: '',
-        notice: '',
-      });
-      if (!name.ok || !id.ok || !consent) return;
-      this.setData({ name: name.value, idCard: id.value });
+      this.setData({ notice: '' });
+      const identity = this.checkIdentityForm();
+      if (!identity) return;
+      this.setData({ name: identity.name, idCard: identity.idCardNumber });
       if (this.data.sandbox) {
         const demo = await listDemoIdentities();
         if (demo.ok) this.setData({ step: 'consent', choices: demo.choices });

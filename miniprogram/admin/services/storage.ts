@@ -4,10 +4,10 @@
  * `wx.cloud`. In sandbox mode uploads go to the sandbox's storage route as multipart/form-data,
  * which is what `wx.uploadFile` sends.
  */
-import { config, sandboxHeaders } from '../config';
-import { failure, type Result } from '../shared/errors';
-import { ensureCloud } from './cloud';
-import { clientMode, RELEASE_SANDBOX_MESSAGE } from './mode';
+import { config, sandboxHeaders } from '../../config';
+import { failure, type Result } from '../../shared/errors';
+import { ensureCloud } from '../../services/cloud';
+import { clientMode, RELEASE_SANDBOX_MESSAGE } from '../../services/mode';
 
 /** Upload progress, 0–100. */
 export type ProgressListener = (percent: number) => void;

@@ -1,10 +1,15 @@
-/** `admin`: thin adapter: person lookup, coverage, audit trail, masked export (admin only, audited); the retention timer. */
-import { createRouter, isTimerEvent } from '../../core/router';
+/**
+ * `admin`: thin adapter: person lookup, coverage, audit trail, masked export, key rotation (admin
+ * only, audited); the retention timer.
+ */
+import { createRouter, isTimerEvent, type CallerContext } from '../../core/router';
+import { sliceDeadline } from '../../core/roster/slice';
 import { Refusal } from '../../core/errors';
 import { AdminDirectory } from '../../lib/admins';
 import { AuditLog, auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
+import { KeyRotation } from '../../lib/key-rotation';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import type { CloudStorage } from '../../lib/storage';
@@ -27,7 +32,12 @@ function adminService(): AdminService {
   return service;
 }
 
-const route = createRouter(
+/** How long one rotateKeys call works at most (less when the deployed timeout is shorter). */
+const ROTATION_SLICE_MS = 20_000;
+
+type Context = { caller: CallerContext; startedAt: number; timeLimitMs?: number };
+
+const route = createRouter<'admin', Context>(
   'admin',
   {
     lookup: (request, _context, note) => adminService().lookup(request.idCardNumber, note),
@@ -35,6 +45,15 @@ const route = createRouter(
     audit: (request, _context, note) => adminService().audit(request, note),
     export: (_request, { caller }, note) =>
       adminService().export(new IdentityStore(db, keys()).openidHash(caller.openid), note),
+    rotateKeys: async (request, { startedAt, timeLimitMs }, note) => {
+      const status = await new KeyRotation(db, keys()).run({
+        deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
+        ...request,
+      });
+      note.count = status.rekeyed + status.removed;
+      return status;
+    },
+    rotationStatus: () => new KeyRotation(db, keys()).status(),
   },
   {
     logger,
@@ -59,6 +78,8 @@ const route = createRouter(
         coverage: { kind: 'admin' },
         audit: { kind: 'admin' },
         export: { kind: 'admin' },
+        rotateKeys: { kind: 'admin' },
+        rotationStatus: { kind: 'admin' },
       },
       { required: true },
     ),
@@ -66,7 +87,8 @@ const route = createRouter(
 );
 
 export const main = async (event: unknown, context?: unknown) => {
-  deployedTimeLimit('admin', logger, context);
+  const startedAt = Date.now();
+  const timeLimitMs = deployedTimeLimit('admin', logger, context);
   const caller = callerContext();
   if (isTimerEvent(event, caller)) {
     const purged = await purgeRetention(db, settings.group('retention'));
@@ -80,5 +102,5 @@ export const main = async (event: unknown, context?: unknown) => {
     logger.info('retention purge', purged);
     return { ok: true, ...purged };
   }
-  return route(event, { caller });
+  return route(event, { caller, startedAt, ...(timeLimitMs === undefined ? {} : { timeLimitMs }) });
 };

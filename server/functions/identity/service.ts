@@ -35,7 +35,7 @@ export class IdentityService {
     const { identities, consents } = this.deps;
     const [bindings, records] = await Promise.all([
       identities.list(openid),
-      consents.list(identities.openidHash(openid)),
+      consents.list(identities.openidHashes(openid)),
     ]);
     return { bindings, consents: records };
   }
@@ -52,20 +52,22 @@ export class IdentityService {
     const { db, identities, consents, limiter } = this.deps;
     await limiter.hit(IDENTITY_WITHDRAW_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     const _ = db.command;
-    const openidHash = identities.openidHash(openid);
+    // Every hash of the caller: during a key rotation some of their documents may be under an old index key.
+    const hashes = identities.openidHashes(openid);
+    const openidHash = _.in(hashes);
     const methods: VerificationMethod[] = request.method ? [request.method] : [...VERIFICATION_METHODS];
     if (request.method) note.method = request.method;
-    const subjects = await identities.indexesOf(openidHash, methods);
+    const subjects = await identities.indexesOf(hashes, methods);
     if (subjects[0]) note.subject = subjects[0];
 
-    const bindings = await identities.remove(openidHash, methods);
+    const bindings = await identities.remove(hashes, methods);
     const sessions = methods.includes('face')
       ? (await db.collection(COLLECTION.faceSessions).where({ openidHash }).remove()).stats.removed
       : 0;
     const reviewRequests = methods.includes('manual')
       ? (await db.collection(COLLECTION.reviewRequests).where({ openidHash }).remove()).stats.removed
       : 0;
-    const consentRecords = await consents.remove(openidHash, methods);
+    const consentRecords = await consents.remove(hashes, methods);
     // Spent credentials name the holder by the same hash until they expire: they go too.
     const kinds = methods.map((m) => TOKEN_KINDS[m]).filter((k): k is string => k !== undefined);
     if (kinds.length) {

@@ -230,6 +230,12 @@ describe('a key rotation', () => {
       // Nothing to do: run again, still done, nothing more rewritten.
       const again = await call('admin', ADMIN, { action: 'rotateKeys' });
       expect(again).toMatchObject({ ok: true, state: 'done', rekeyed: status.rekeyed });
+      // The cloud's way in (no gateway): an invocation without a user, named rotate-keys; audited.
+      const invoked = await sandbox.invoke('admin', { Type: 'Timer', TriggerName: 'rotate-keys' }, '');
+      expect(invoked).toMatchObject({ ok: true, result: { ok: true, state: 'done', rekeyed: status.rekeyed } });
+      expect(
+        sandbox.db.dump('audit_log').filter((e) => e.action === 'admin.rotateKeys' && e.actorHash === ''),
+      ).toHaveLength(1);
     } finally {
       await post(sandbox, '/sandbox/clock', { offsetSeconds: 0 });
     }

@@ -224,6 +224,32 @@ export interface AdminCoverageResponse {
   /** Bindings of ID numbers the roster does not hold. */
   outsideRoster: number;
 }
+export interface AdminRotateKeysRequest {
+  /** Documents this call re-keys at most (default: as many as its time allows). */
+  limit?: number;
+  /** Delete what cannot be re-keyed (documents written before openids were stored, never used since). */
+  dropUnrekeyable?: boolean;
+}
+/** Where a key rotation stands (docs/security-privacy.md → 密钥轮换). */
+export interface AdminRotationStatus {
+  /** `idle`: never run for these keys; `running`: more to do; `blocked`: a pass found only what it cannot do now; `done`. */
+  state: 'idle' | 'running' | 'blocked' | 'done';
+  /** The keys everything is being moved to: `<PII_ENC_KEY_ID>.<PII_INDEX_KEY_ID>`. */
+  target: string;
+  /** The collection the next call continues with. */
+  collection?: string;
+  /** Documents rewritten, and deleted (see docs/security-privacy.md → 密钥轮换), by this rotation so far. */
+  rekeyed: number;
+  removed: number;
+  /** Documents left under old keys in the last pass: holders unknown, credentials not yet expired, tampered. */
+  unrekeyable: number;
+  waiting: number;
+  unreadable: number;
+  /** When the last spent credential under an old key expires (ISO 8601), while `waiting`. */
+  waitUntil?: string;
+  /** What to do next, for the admin. */
+  next: string;
+}
 export interface AdminAuditRequest {
   /** ISO 8601; default 30 days before `to`. */
   from?: string;
@@ -356,6 +382,8 @@ export interface CloudApi {
     coverage: [Empty, AdminCoverageResponse];
     audit: [AdminAuditRequest, AdminAuditResponse];
     export: [Empty, AdminExportResponse];
+    rotateKeys: [AdminRotateKeysRequest, AdminRotationStatus];
+    rotationStatus: [Empty, AdminRotationStatus];
   };
   profile: {
     get: [Empty, ProfileResponse];
@@ -391,7 +419,7 @@ export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] }
   realname: ['categories', 'fetch', 'check'],
   review: ['submit', 'mine', 'queue', 'decide'],
   identity: ['methods', 'mine', 'withdraw'],
-  admin: ['lookup', 'coverage', 'audit', 'export'],
+  admin: ['lookup', 'coverage', 'audit', 'export', 'rotateKeys', 'rotationStatus'],
   profile: ['get'],
   roster: ['access', 'import', 'run', 'status', 'template', 'report'],
 };
@@ -409,7 +437,14 @@ export const ACCESS = {
   realname: { categories: 'user', fetch: 'user', check: 'user' },
   review: { submit: 'user', mine: 'user', queue: 'reviewer', decide: 'reviewer' },
   identity: { methods: 'user', mine: 'user', withdraw: 'user' },
-  admin: { lookup: 'admin', coverage: 'admin', audit: 'admin', export: 'admin' },
+  admin: {
+    lookup: 'admin',
+    coverage: 'admin',
+    audit: 'admin',
+    export: 'admin',
+    rotateKeys: 'admin',
+    rotationStatus: 'admin',
+  },
   profile: { get: 'user' },
   roster: { access: 'user', import: 'admin', run: 'admin', status: 'admin', template: 'admin', report: 'admin' },
 } as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Access } };

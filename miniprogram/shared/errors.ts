@@ -35,6 +35,8 @@ export const ERRORS = {
   VERIFICATION_REQUIRED: '请先完成实名认证',
   WITHDRAWN: '您已撤回实名信息，本次认证结果未保存',
   AUDIT_RANGE_INVALID: '查询时间范围无效：开始须早于结束，且不超过 366 天',
+  ROTATION_KEY_MISSING: '有数据使用的密钥不在当前配置中：请把旧密钥列入 PII_ENC_KEYS_OLD 后重试',
+  ROTATION_BUSY: '密钥轮换正在另一处进行，请稍后查看进度',
   NAME_REQUIRED: '请填写姓名',
   NAME_INVALID: '姓名格式不正确（2–30 个汉字、字母或“·”）',
   ID_REQUIRED: '请填写身份证号',

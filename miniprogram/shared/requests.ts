@@ -225,6 +225,18 @@ export const REQUESTS: Checkers = {
       return id.ok ? accept({ ...filters, idCardNumber: id.value }) : refuse(id.code);
     },
     export: empty,
+    rotateKeys: (raw) => {
+      const { limit, dropUnrekeyable } = raw;
+      if (limit !== undefined && !(Number.isInteger(limit) && (limit as number) >= 1 && (limit as number) <= 10_000)) {
+        return refuse('INVALID_REQUEST', 'limit 应为 1–10000 的整数');
+      }
+      if (dropUnrekeyable !== undefined && typeof dropUnrekeyable !== 'boolean') return refuse('INVALID_REQUEST');
+      return accept({
+        ...(limit === undefined ? {} : { limit: limit as number }),
+        ...(dropUnrekeyable ? { dropUnrekeyable: true } : {}),
+      });
+    },
+    rotationStatus: empty,
   },
   profile: {
     get: empty,

@@ -10,6 +10,10 @@ import type { ErrorCode } from '../../miniprogram/shared/errors';
 export interface FaceSession {
   _id: string;
   openidHash: string;
+  /** The caller's openid, encrypted (bound to the session): lets a key rotation recompute `openidHash`. */
+  openidEnc?: string;
+  /** The keys this document was written under (core/pii.ts `keyVersion`). */
+  kv?: string;
   mode: FaceApiVersion;
   /** SHA-256 of the verify_id (v2) or user_id_key (v1): the session is found by it, the value is not kept. */
   verifyKey: string;
@@ -22,10 +26,18 @@ export interface FaceSession {
   push?: { verifyResultHash: string; receivedAt: Date };
 }
 
-/** Why this caller may not confirm this session now, or undefined when it may. */
-export function sessionRefusal(session: FaceSession | undefined, callerHash: string, now: Date): ErrorCode | undefined {
+/**
+ * Why this caller may not confirm this session now, or undefined when it may. `callerHash`: the
+ * caller's openid hash, or all of them during a key rotation (a session may not be re-keyed yet).
+ */
+export function sessionRefusal(
+  session: FaceSession | undefined,
+  callerHash: string | readonly string[],
+  now: Date,
+): ErrorCode | undefined {
   if (!session) return 'FACE_SESSION_NOT_FOUND';
-  if (session.openidHash !== callerHash) return 'FACE_NOT_OWNER';
+  if (!(typeof callerHash === 'string' ? [callerHash] : callerHash).includes(session.openidHash))
+    return 'FACE_NOT_OWNER';
   if (session.state !== 'pending') return 'FACE_SESSION_USED';
   if (new Date(session.expiresAt).getTime() <= now.getTime()) return 'FACE_SESSION_EXPIRED';
   return undefined;

@@ -14,6 +14,7 @@
  */
 import crypto from 'crypto';
 import { TextDecoder } from 'util';
+import type { DocType } from '../../miniprogram/shared/documents';
 import { normalizeIdCard, normalizeName } from '../../miniprogram/shared/normalize';
 import { AppError, InternalError } from './errors';
 
@@ -27,8 +28,16 @@ export interface PiiKeys {
   readonly encKeyId: string;
   /** Every key that may decrypt: the current one and the old ones, by id. */
   readonly encKeys: ReadonlyMap<string, Buffer>;
-  /** HMAC key of the blind indexes (never rotated silently: re-index if it changes). */
+  /** HMAC key of the blind indexes (never rotated silently: a key rotation re-indexes, see docs/security-privacy.md → 密钥轮换). */
   readonly indexKey: Buffer;
+  /** Id of `indexKey` (documents record which keys wrote them: `keyVersion`). */
+  readonly indexKeyId: string;
+  /**
+   * Index keys of before a rotation, by id: while they are configured, lookups also try the indexes
+   * under them (a document not yet re-keyed is still found), and one-time credentials spent under
+   * them stay spent. Empty outside a rotation.
+   */
+  readonly oldIndexKeys: ReadonlyMap<string, Buffer>;
 }
 
 /** Thrown for every decryption failure (tamper, wrong aad, wrong or unknown key, bad format). */
@@ -116,11 +125,51 @@ export type BlindIndexKind = 'idCard' | 'name' | 'openid' | (string & {});
  * so an ID typed with a lower-case x and one read from a spreadsheet still index the same.
  */
 export function blindIndex(keys: PiiKeys, kind: BlindIndexKind, normalizedValue: string): string {
+  return blindIndexUnder(keys.indexKey, kind, normalizedValue);
+}
+
+/** `blindIndex` under one given index key (the current one or an old one). */
+export function blindIndexUnder(indexKey: Buffer, kind: BlindIndexKind, normalizedValue: string): string {
   if (kind === '' || kind.includes('\0')) throw new InternalError('blindIndex: kind must be non-empty and without NUL');
   let value = normalizedValue;
   if (kind === 'idCard') value = normalizeIdCard(value);
   else if (kind === 'name') value = normalizeName(value);
-  return crypto.createHmac('sha256', keys.indexKey).update(`${kind}\0${value}`, 'utf8').digest('hex');
+  return crypto.createHmac('sha256', indexKey).update(`${kind}\0${value}`, 'utf8').digest('hex');
+}
+
+/**
+ * The value's blind index under the current key, then under each old index key (during a rotation):
+ * what a lookup must try so that a document not yet re-keyed is still found. Just the current one
+ * outside a rotation.
+ */
+export function blindIndexes(keys: PiiKeys, kind: BlindIndexKind, normalizedValue: string): string[] {
+  return [keys.indexKey, ...keys.oldIndexKeys.values()].map((key) => blindIndexUnder(key, kind, normalizedValue));
+}
+
+/**
+ * The blind indexes of a document number (current key first): a mainland ID card's is the roster's
+ * key (`idCard`); other documents' are kept apart (`document`, with their type).
+ */
+export function documentIndexes(keys: PiiKeys, number: string, docType: DocType = 'id_card'): string[] {
+  return docType === 'id_card'
+    ? blindIndexes(keys, 'idCard', number)
+    : blindIndexes(keys, 'document', `${docType}\0${number}`);
+}
+
+/**
+ * The keys a document was written under, `<encKeyId>.<indexKeyId>`, stored in it as `kv`: a key
+ * rotation re-keys exactly the documents whose `kv` is not the current one (and, for keyed hashes it
+ * cannot recompute, knows from it whether they are already under the current index key).
+ */
+export function keyVersion(keys: PiiKeys): string {
+  return `${keys.encKeyId}.${keys.indexKeyId}`;
+}
+
+/** The key id a ciphertext names (`v1.<keyId>.…`), or undefined when it is no ciphertext of ours. */
+export function keyIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const parts = value.split('.');
+  return parts.length === 5 && parts[0] === VERSION ? parts[1] : undefined;
 }
 
 /** SHA-256 (hex) of a token or result: lets us record "already used" without keeping the value. */

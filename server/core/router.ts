@@ -158,7 +158,9 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
       return answer;
     } catch (err) {
       logger.error(`${name}.${action}: audit entry not recorded`, describeError(err));
-      return audit.required ? failure('INTERNAL') : answer;
+      if (!audit.required) return answer;
+      // The entry needs the PII keys: when they are not configured, say so (the answer stays withheld).
+      return isAppError(err) && err.code === 'NOT_CONFIGURED' ? err.toFailure() : failure('INTERNAL');
     }
   }
 }

@@ -15,7 +15,7 @@ import type {
 } from '../../miniprogram/shared/contracts';
 import type { ErrorCode } from '../../miniprogram/shared/errors';
 import { AUDIT_REFUSALS_PER_CALLER } from '../core/limits';
-import { blindIndex, type PiiKeys } from '../core/pii';
+import { blindIndex, keyVersion, type PiiKeys } from '../core/pii';
 import type { AuditedCall, CallerContext } from '../core/router';
 import { COLLECTION } from '../manifest';
 import { serverWritten, type CloudDb } from './cloud-db';
@@ -45,6 +45,11 @@ export interface AuditDoc {
   subjectIndex?: string | string[];
   /** A count the action reports (rows imported, entries purged...), never content. */
   count?: number;
+  /**
+   * The keys its hashes were computed under (core/pii.ts `keyVersion`); absent on entries without
+   * any (timers) and on entries of before key rotation existed. A key rotation re-keys the others.
+   */
+  kv?: string;
 }
 
 export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 't'>;
@@ -52,7 +57,8 @@ export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 't'>;
 export interface AuditQuery {
   from?: Date;
   to?: Date;
-  subjectIndex?: string;
+  /** The ID's blind indexes (under every index key configured, during a key rotation). */
+  subjectIndex?: string | readonly string[];
   kind?: AuditKind;
   /** A cursor (`next` of the page before): only entries older than the one it names. */
   after?: string;
@@ -85,7 +91,8 @@ export class AuditLog {
   async query(query: AuditQuery): Promise<AuditPage> {
     const _ = this.db.command;
     const where: Record<string, unknown> = {};
-    if (query.subjectIndex) where.subjectIndex = query.subjectIndex;
+    if (typeof query.subjectIndex === 'string') where.subjectIndex = query.subjectIndex;
+    else if (query.subjectIndex) where.subjectIndex = _.in([...query.subjectIndex]);
     if (query.kind) where.kind = query.kind;
     const range = [
       ...(query.from ? [_.gte(query.from.getTime())] : []),
@@ -194,6 +201,7 @@ export function auditTrail<F extends FunctionName>(
         actorHash: blindIndex(keys(), 'openid', caller),
         subjectIndex: subjectOf(call.note.subject),
         count: call.note.count,
+        kv: keyVersion(keys()),
       });
     },
   };

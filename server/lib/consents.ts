@@ -7,6 +7,7 @@
 import crypto from 'crypto';
 import { NOTICES, noticeVersion } from '../../miniprogram/shared/consent';
 import type { ConsentView, VerificationMethod } from '../../miniprogram/shared/contracts';
+import { encryptField, keyVersion, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
 import { serverWritten, type CloudDb } from './cloud-db';
 
@@ -17,6 +18,10 @@ const LIST_LIMIT = 50;
 export interface ConsentDoc {
   _id: string;
   openidHash: string;
+  /** The openid, encrypted (bound to the record): lets a key rotation recompute `openidHash`. */
+  openidEnc?: string;
+  /** The keys this document was written under (core/pii.ts `keyVersion`). */
+  kv?: string;
   method: VerificationMethod;
   purpose: string;
   version: string;
@@ -24,13 +29,19 @@ export interface ConsentDoc {
 }
 
 export class ConsentStore {
-  constructor(private readonly db: CloudDb) {}
+  constructor(
+    private readonly db: CloudDb,
+    private readonly keys: PiiKeys,
+  ) {}
 
-  /** Records that the holder of `openidHash` agreed to `method`'s current notice, now. */
-  async record(openidHash: string, method: VerificationMethod): Promise<void> {
+  /** Records that `openid` (known by `openidHash`) agreed to `method`'s current notice, now. */
+  async record(openid: string, openidHash: string, method: VerificationMethod): Promise<void> {
+    const _id = crypto.randomBytes(16).toString('hex');
     const doc: ConsentDoc = {
-      _id: crypto.randomBytes(16).toString('hex'),
+      _id,
       openidHash,
+      openidEnc: encryptField(this.keys, openid, `${CONSENTS}:${_id}:openid`),
+      kv: keyVersion(this.keys),
       method,
       purpose: NOTICES[method].purpose,
       version: noticeVersion(method),
@@ -39,10 +50,12 @@ export class ConsentStore {
     await this.db.collection(CONSENTS).add({ data: doc });
   }
 
-  async list(openidHash: string): Promise<ConsentView[]> {
+  /** The holder's records, found under each of their openid hashes (every index key configured). */
+  async list(openidHashes: readonly string[]): Promise<ConsentView[]> {
+    const _ = this.db.command;
     const res = await this.db
       .collection<ConsentDoc>(CONSENTS)
-      .where(serverWritten(this.db, { openidHash }))
+      .where(serverWritten(this.db, { openidHash: _.in([...openidHashes]) }))
       .orderBy('at', 'desc')
       .limit(LIST_LIMIT)
       .get();
@@ -55,11 +68,11 @@ export class ConsentStore {
   }
 
   /** Deletes the holder's records of these methods (client-planted look-alikes too: they are theirs to lose). */
-  async remove(openidHash: string, methods: readonly VerificationMethod[]): Promise<number> {
+  async remove(openidHashes: readonly string[], methods: readonly VerificationMethod[]): Promise<number> {
     const _ = this.db.command;
     const res = await this.db
       .collection(CONSENTS)
-      .where({ openidHash, method: _.in([...methods]) })
+      .where({ openidHash: _.in([...openidHashes]), method: _.in([...methods]) })
       .remove();
     return res.stats.removed;
   }

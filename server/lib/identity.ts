@@ -10,7 +10,15 @@ import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 import type { Binding, VerificationMethod } from '../../miniprogram/shared/contracts';
 import type { DocType } from '../../miniprogram/shared/documents';
 import { maskDocNumber, maskIdCard, maskName } from '../../miniprogram/shared/mask';
-import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
+import {
+  blindIndex,
+  blindIndexes,
+  decryptField,
+  documentIndexes,
+  encryptField,
+  keyVersion,
+  type PiiKeys,
+} from '../core/pii';
 import { COLLECTION } from '../manifest';
 
 /** Who a method verified: the name and the number of a document (a mainland ID card for every WeChat method). */
@@ -27,9 +35,18 @@ export const idCardHolder = (name: string, idCard: string): VerifiedIdentity => 
   number: idCard,
 });
 
-interface BindingDoc {
+export interface BindingDoc {
   _id: string;
   openidHash: string;
+  /**
+   * The openid itself, encrypted (bound to the document): what lets a key rotation recompute
+   * `openidHash` and `_id` under a new index key. Absent on bindings written before key rotation
+   * existed: the holder's next `list` (any status/mine call) adds it while the old index key is
+   * still configured (see docs/security-privacy.md → 密钥轮换).
+   */
+  openidEnc?: string;
+  /** The keys this document was written under (core/pii.ts `keyVersion`). */
+  kv?: string;
   method: VerificationMethod;
   /** Absent on bindings written before other documents were accepted: an ID card. */
   docType?: DocType;
@@ -53,23 +70,44 @@ export class IdentityStore {
     return blindIndex(this.keys, 'openid', openid);
   }
 
+  /** The openid's hash under the current index key, then under the old ones (during a key rotation). */
+  openidHashes(openid: string): string[] {
+    return blindIndexes(this.keys, 'openid', openid);
+  }
+
   /** The blind index of a document number: an ID card's is the roster's key; other documents' are kept apart. */
   idIndex(number: string, docType: DocType = 'id_card'): string {
-    return docType === 'id_card'
-      ? blindIndex(this.keys, 'idCard', number)
-      : blindIndex(this.keys, 'document', `${docType}\0${number}`);
+    return this.idIndexes(number, docType)[0]!;
+  }
+
+  /** The same under the current index key, then under the old ones (during a key rotation). */
+  idIndexes(number: string, docType: DocType = 'id_card'): string[] {
+    return documentIndexes(this.keys, number, docType);
   }
 
   /** Creates or refreshes the caller's binding for `method`. */
   bind(openid: string, method: VerificationMethod, identity: VerifiedIdentity): Promise<Binding> {
-    return this.bindHash(this.openidHash(openid), method, identity);
+    return this.bindHash(this.openidHash(openid), method, identity, openid);
   }
 
-  /** The same for a caller known by the keyed hash of their openid (a reviewer approving someone's request). */
-  async bindHash(openidHash: string, method: VerificationMethod, identity: VerifiedIdentity): Promise<Binding> {
+  /**
+   * The same for a caller known by the keyed hash of their openid (a reviewer approving someone's
+   * request), with the openid when it is known (the request stored it): then the binding is written
+   * under the current index key even if the request was not re-keyed yet.
+   */
+  async bindHash(
+    storedHash: string,
+    method: VerificationMethod,
+    identity: VerifiedIdentity,
+    openid?: string,
+  ): Promise<Binding> {
+    const openidHash = openid === undefined ? storedHash : this.openidHash(openid);
     const _id = `${method}_${openidHash}`;
     const doc: Omit<BindingDoc, '_id'> = {
       openidHash,
+      ...(openid === undefined ? {} : { openidEnc: encryptField(this.keys, openid, `${BINDINGS}:${_id}:openid`) }),
+      // Without the openid the hash may be an old index key's: the rotation then sees it as not re-keyed.
+      ...(openid === undefined && this.keys.oldIndexKeys.size > 0 ? {} : { kv: keyVersion(this.keys) }),
       method,
       docType: identity.docType,
       nameEnc: encryptField(this.keys, identity.name, `${BINDINGS}:${_id}:name`),
@@ -81,36 +119,54 @@ export class IdentityStore {
     // set() must replace it whole, whatever the platform would keep of the client's _openid.
     await removeClientWritten(this.db, BINDINGS, _id);
     await this.db.collection(BINDINGS).doc(_id).set({ data: doc });
+    // During a key rotation the same binding may still be stored under an old index key: it is replaced.
+    if (openid !== undefined && this.keys.oldIndexKeys.size > 0) {
+      const _ = this.db.command;
+      const stale = this.openidHashes(openid)
+        .slice(1)
+        .map((hash) => `${method}_${hash}`);
+      await this.db
+        .collection(BINDINGS)
+        .where({ _id: _.in(stale) })
+        .remove();
+    }
     const [binding] = await this.present([{ _id, ...doc }]);
     return binding!;
   }
 
-  /** The ID blind indexes of the holder's bindings of these methods (for the audit of a withdrawal). */
-  async indexesOf(openidHash: string, methods: readonly VerificationMethod[]): Promise<string[]> {
+  /**
+   * The ID blind indexes (under the current index key) of the holder's bindings of these methods,
+   * for the audit of a withdrawal: recomputed from the number, as a binding not yet re-keyed by a
+   * rotation holds an old key's index, and the audit entry is written under the current key.
+   */
+  async indexesOf(openidHashes: readonly string[], methods: readonly VerificationMethod[]): Promise<string[]> {
     const _ = this.db.command;
     const res = await this.db
       .collection(BINDINGS)
-      .where(serverWritten(this.db, { openidHash, method: _.in([...methods]) }))
-      .field({ idIndex: true })
+      .where(serverWritten(this.db, { openidHash: _.in([...openidHashes]), method: _.in([...methods]) }))
+      .field({ idEnc: true, docType: true })
       .get();
-    return res.data.map((d) => String(d.idIndex));
+    return (res.data as unknown as BindingDoc[]).map((d) =>
+      this.idIndex(decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`), d.docType ?? 'id_card'),
+    );
   }
 
   /** Deletes the holder's bindings of these methods (planted look-alikes under their hash too). */
-  async remove(openidHash: string, methods: readonly VerificationMethod[]): Promise<number> {
+  async remove(openidHashes: readonly string[], methods: readonly VerificationMethod[]): Promise<number> {
     const _ = this.db.command;
     const res = await this.db
       .collection(BINDINGS)
-      .where({ openidHash, method: _.in([...methods]) })
+      .where({ openidHash: _.in([...openidHashes]), method: _.in([...methods]) })
       .remove();
     return res.stats.removed;
   }
 
   /** Everyone verified with this ID card number, masked (admin lookup). */
   async listByIdCard(idCard: string): Promise<Binding[]> {
+    const _ = this.db.command;
     const res = await this.db
       .collection(BINDINGS)
-      .where(serverWritten(this.db, { idIndex: this.idIndex(idCard, 'id_card') }))
+      .where(serverWritten(this.db, { idIndex: _.in(this.idIndexes(idCard, 'id_card')) }))
       .orderBy('verifiedAt', 'desc')
       .limit(20)
       .get();
@@ -119,20 +175,41 @@ export class IdentityStore {
 
   /** Every binding of the caller, masked, newest first. */
   async list(openid: string): Promise<Binding[]> {
+    const _ = this.db.command;
     const res = await this.db
       .collection(BINDINGS)
-      .where(serverWritten(this.db, { openidHash: this.openidHash(openid) }))
+      .where(serverWritten(this.db, { openidHash: _.in(this.openidHashes(openid)) }))
       .orderBy('verifiedAt', 'desc')
       .limit(10)
       .get();
-    return this.present(res.data as unknown as BindingDoc[]);
+    const docs = res.data as unknown as BindingDoc[];
+    await this.backfill(openid, docs);
+    return this.present(docs);
+  }
+
+  /**
+   * Bindings written before the openid was stored gain it on their holder's next call, so that a
+   * key rotation can re-key them (it cannot recompute an openid hash otherwise). Under the hash the
+   * document was found by: only the holder's own openid hashes to it.
+   */
+  private async backfill(openid: string, docs: readonly BindingDoc[]): Promise<void> {
+    for (const doc of docs.filter((d) => d.openidEnc === undefined)) {
+      await this.db
+        .collection(BINDINGS)
+        .where({ _id: doc._id, openidEnc: this.db.command.exists(false) })
+        .update({ data: { openidEnc: encryptField(this.keys, openid, `${BINDINGS}:${doc._id}:openid`) } });
+    }
   }
 
   private async present(docs: BindingDoc[]): Promise<Binding[]> {
     if (docs.length === 0) return [];
     const _ = this.db.command;
-    // Only an ID card can be in the roster (its key is the ID number's blind index).
-    const idCards = docs.filter((d) => (d.docType ?? 'id_card') === 'id_card').map((d) => d.idIndex);
+    // Only an ID card can be in the roster (its key is the ID number's blind index): under every
+    // index key configured, as a rotation may have re-keyed one of the two and not yet the other.
+    const numbers = new Map(docs.map((d) => [d._id, decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`)]));
+    const idCards = docs
+      .filter((d) => (d.docType ?? 'id_card') === 'id_card')
+      .flatMap((d) => this.idIndexes(numbers.get(d._id)!, 'id_card'));
     const inRoster = idCards.length
       ? await this.db
           .collection(ROSTER)
@@ -143,14 +220,14 @@ export class IdentityStore {
     const found = new Set(inRoster.data.map((d) => String(d._id)));
     return docs.map((d) => {
       const docType = d.docType ?? 'id_card';
-      const number = decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`);
+      const number = numbers.get(d._id)!;
       return {
         method: d.method,
         docType,
         maskedName: maskName(decryptField(this.keys, d.nameEnc, `${BINDINGS}:${d._id}:name`)),
         maskedIdCard: docType === 'id_card' ? maskIdCard(number) : maskDocNumber(number),
         verifiedAt: new Date(d.verifiedAt).toISOString(),
-        inRoster: docType === 'id_card' && found.has(d.idIndex),
+        inRoster: docType === 'id_card' && this.idIndexes(number, 'id_card').some((index) => found.has(index)),
       };
     });
   }

@@ -7,7 +7,7 @@
 import type { ErrorCode } from '../../miniprogram/shared/errors';
 import { Refusal } from '../core/errors';
 import { windowStart, type RateLimit } from '../core/limits';
-import { blindIndex, type PiiKeys } from '../core/pii';
+import { blindIndex, keyVersion, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
 import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 
@@ -20,6 +20,8 @@ interface Counter {
   windowStart: number;
   count: number;
   expiresAt: Date;
+  /** The keys `keyHash` was computed under (core/pii.ts `keyVersion`). */
+  kv?: string;
   _openid?: string;
 }
 
@@ -83,6 +85,7 @@ export class RateLimiter {
         windowStart: fields.windowStart,
         count: 1,
         expiresAt: new Date(fields.windowStart + fields.limit.windowSeconds * 1000),
+        kv: keyVersion(this.keys),
       };
       try {
         await db.collection(RATE_LIMITS).add({ data: counter });

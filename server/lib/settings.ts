@@ -175,6 +175,13 @@ const GROUP_CHECKS: { [G in GroupName]?: (values: GroupSettings<G>) => CrossProb
         problems.push(['PII_ENC_KEYS_OLD', `PII_ENC_KEYS_OLD entry ${i + 1} reuses key id ${id}`]);
       }
     });
+    [...values.PII_INDEX_KEYS_OLD.entries()].forEach(([id, key], i) => {
+      if (id === values.PII_INDEX_KEY_ID) {
+        problems.push(['PII_INDEX_KEYS_OLD', `PII_INDEX_KEYS_OLD entry ${i + 1} reuses key id ${id}`]);
+      } else if (key.equals(values.PII_INDEX_KEY)) {
+        problems.push(['PII_INDEX_KEYS_OLD', `PII_INDEX_KEYS_OLD entry ${i + 1} is the current PII_INDEX_KEY`]);
+      }
+    });
     return problems;
   },
 };
@@ -266,7 +273,13 @@ export function wechatConfig(app: GroupSettings<'app'>, values: GroupSettings<'w
 export function piiKeysOf(values: GroupSettings<'pii'>): PiiKeys {
   const encKeys = new Map(values.PII_ENC_KEYS_OLD);
   encKeys.set(values.PII_ENC_KEY_ID, values.PII_ENC_KEY);
-  return Object.freeze({ encKeyId: values.PII_ENC_KEY_ID, encKeys, indexKey: values.PII_INDEX_KEY });
+  return Object.freeze({
+    encKeyId: values.PII_ENC_KEY_ID,
+    encKeys,
+    indexKey: values.PII_INDEX_KEY,
+    indexKeyId: values.PII_INDEX_KEY_ID,
+    oldIndexKeys: values.PII_INDEX_KEYS_OLD,
+  });
 }
 
 /** The methods offered, in order (each matched the variable's pattern: one of VerificationMethod). */

@@ -5,9 +5,9 @@
  * the platform's default rules) does not count as a use: it is removed and the reservation retried.
  */
 import { USED_TOKEN_RETENTION_MS } from '../core/limits';
-import { blindIndex, type PiiKeys } from '../core/pii';
+import { blindIndexes, keyVersion, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
-import { isClientWritten, removeClientWritten, type CloudDb } from './cloud-db';
+import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
 
 const USED_TOKENS = COLLECTION.usedTokens;
 
@@ -18,7 +18,27 @@ export class OneTimeTokens {
   ) {}
 
   private idOf(kind: string, value: string): string {
-    return `${kind}_${blindIndex(this.keys, 'oneTimeToken', `${kind}\0${value}`)}`;
+    return this.idsOf(kind, value)[0]!;
+  }
+
+  /** Its ids under the current index key, then under the old ones (during a key rotation). */
+  private idsOf(kind: string, value: string): string[] {
+    return blindIndexes(this.keys, 'oneTimeToken', `${kind}\0${value}`).map((hash) => `${kind}_${hash}`);
+  }
+
+  /**
+   * Spent under an old index key (before a key rotation's deploy): still spent. Such reservations
+   * cannot be re-keyed (the value is not kept); the rotation waits until they expire.
+   */
+  private async spentUnderOldKey(kind: string, value: string): Promise<boolean> {
+    const old = this.idsOf(kind, value).slice(1);
+    if (old.length === 0) return false;
+    const res = await this.db
+      .collection(USED_TOKENS)
+      .where(serverWritten(this.db, { _id: this.db.command.in(old) }))
+      .limit(1)
+      .get();
+    return res.data.length > 0;
   }
 
   /**
@@ -28,11 +48,14 @@ export class OneTimeTokens {
    */
   async reserve(kind: string, value: string, openidHash: string): Promise<boolean> {
     const _id = this.idOf(kind, value);
+    if (await this.spentUnderOldKey(kind, value)) return false;
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
         const usedAt = new Date();
         const expiresAt = new Date(usedAt.getTime() + USED_TOKEN_RETENTION_MS);
-        await this.db.collection(USED_TOKENS).add({ data: { _id, kind, openidHash, usedAt, expiresAt } });
+        await this.db
+          .collection(USED_TOKENS)
+          .add({ data: { _id, kind, openidHash, usedAt, expiresAt, kv: keyVersion(this.keys) } });
         return true;
       } catch (err) {
         const held = (await this.db.collection(USED_TOKENS).where({ _id }).limit(1).get()).data[0];

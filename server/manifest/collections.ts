@@ -40,9 +40,17 @@ export const COLLECTION = {
   reviewRequests: 'review_requests',
   consents: 'consents',
   auditLog: 'audit_log',
+  keyRotation: 'key_rotation',
 } as const;
 
 export const COLLECTIONS: CollectionSpec[] = [
+  {
+    name: 'key_rotation',
+    description:
+      "A key rotation's progress (one status document: target keys, collection, cursor, counts) and, while it runs, old→new keyed hashes learned from live data; deleted when it is done.",
+    pii: false,
+    indexes: [],
+  },
   {
     name: 'consents',
     description:

@@ -163,6 +163,22 @@ export const VARIABLES = {
     secret: true,
     description: 'Old keys still allowed to decrypt: "k0:<base64>,...".',
   },
+  PII_INDEX_KEY_ID: {
+    group: 'pii',
+    kind: 'text',
+    default: 'i1',
+    pattern: KEY_ID_PATTERN,
+    rule: 'must be 1-16 characters of A-Z a-z 0-9 _ -',
+    secret: false,
+    description: 'Id of the current blind-index key (PII_INDEX_KEY), for rotation: give a new key a new id.',
+  },
+  PII_INDEX_KEYS_OLD: {
+    group: 'pii',
+    kind: 'keyring',
+    secret: true,
+    description:
+      'During a key rotation only: the previous index keys, "i1:<base64>,...". Lookups also try them until `admin.rotateKeys` has re-keyed every document; then remove them.',
+  },
 
   // ------------------------------------------------------------ merchant
   WXPAY_MCH_ID: {

@@ -410,7 +410,7 @@ describe('withdrawal racing a verification in flight', () => {
       db,
       keys,
       limiter: new RateLimiter(db, keys),
-      consents: new ConsentStore(db),
+      consents: new ConsentStore(db, keys),
       methods: () => methodsOf(settings.group('methods')),
       logger: silent,
     };

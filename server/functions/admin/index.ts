@@ -1,11 +1,16 @@
-/** `admin`: thin adapter: person lookup, coverage, audit trail, masked export (admin only, audited); the retention timer. */
-import { createRouter, isTimerEvent } from '../../core/router';
+/**
+ * `admin`: thin adapter: person lookup, coverage, audit trail, masked export, key rotation (admin
+ * only, audited); the retention timer.
+ */
+import { createRouter, isTimerEvent, type CallerContext } from '../../core/router';
+import { sliceDeadline } from '../../core/roster/slice';
 import { Refusal } from '../../core/errors';
 import { AdminDirectory } from '../../lib/admins';
 import { AuditLog, auditTrail } from '../../lib/audit';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
+import { KeyRotation } from '../../lib/key-rotation';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import type { CloudStorage } from '../../lib/storage';
@@ -31,7 +36,14 @@ function adminService(): AdminService {
   return service;
 }
 
-const route = createRouter(
+/** How long one rotateKeys call works at most (less when the deployed timeout is shorter). */
+const ROTATION_SLICE_MS = 20_000;
+/** A timer event of this name (no user: the console, or a trigger added for the rotation) runs a slice. */
+const ROTATION_TRIGGER = 'rotate-keys';
+
+type Context = { caller: CallerContext; startedAt: number; timeLimitMs?: number };
+
+const route = createRouter<'admin', Context>(
   'admin',
   {
     lookup: (request, _context, note) => adminService().lookup(request.idCardNumber, note),
@@ -39,6 +51,15 @@ const route = createRouter(
     audit: (request, _context, note) => adminService().audit(request, note),
     export: (_request, { caller }, note) =>
       adminService().export(new IdentityStore(db, keys()).openidHash(caller.openid), note),
+    rotateKeys: async (request, { startedAt, timeLimitMs }, note) => {
+      const status = await new KeyRotation(db, keys()).run({
+        deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
+        ...request,
+      });
+      note.count = status.rekeyed + status.removed;
+      return status;
+    },
+    rotationStatus: () => new KeyRotation(db, keys()).status(),
   },
   {
     logger,
@@ -63,6 +84,8 @@ const route = createRouter(
         coverage: { kind: 'admin' },
         audit: { kind: 'admin' },
         export: { kind: 'admin' },
+        rotateKeys: { kind: 'admin' },
+        rotationStatus: { kind: 'admin' },
       },
       { required: true },
     ),
@@ -70,8 +93,25 @@ const route = createRouter(
 );
 
 export const main = async (event: unknown, context?: unknown) => {
-  deployedTimeLimit('admin', logger, context);
+  const startedAt = Date.now();
+  const timeLimitMs = deployedTimeLimit('admin', logger, context);
   const caller = callerContext();
+  if (isTimerEvent(event, caller) && event.TriggerName === ROTATION_TRIGGER) {
+    // The cloud's way in (no gateway there): a console test invocation or a temporary timer trigger of
+    // this name, both without a user (docs/security-privacy.md → 密钥轮换). One slice per invocation, audited.
+    const status = await new KeyRotation(db, keys()).run({
+      deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
+    });
+    await new AuditLog(db).record({
+      kind: 'admin',
+      action: 'admin.rotateKeys',
+      outcome: 'ok',
+      actorHash: '',
+      count: status.rekeyed + status.removed,
+    });
+    logger.info('key rotation', { state: status.state, rekeyed: status.rekeyed, removed: status.removed });
+    return { ok: true, ...status };
+  }
   if (isTimerEvent(event, caller)) {
     const retained = await purgeRetention(db, settings.group('retention'));
     // Due deletions need the PII keys (file IDs are stored encrypted): without them the purge above
@@ -91,5 +131,5 @@ export const main = async (event: unknown, context?: unknown) => {
     logger.info('retention purge', purged);
     return { ok: true, ...purged };
   }
-  return route(event, { caller });
+  return route(event, { caller, startedAt, ...(timeLimitMs === undefined ? {} : { timeLimitMs }) });
 };

@@ -77,12 +77,12 @@ export class AdminService {
 
   async lookup(idCardNumber: string, note: AuditNote): Promise<BodyOf<'admin', 'lookup'>> {
     const { db, identities } = this.deps;
-    const index = identities.idIndex(idCardNumber, 'id_card');
-    note.subject = index;
+    const indexes = identities.idIndexes(idCardNumber, 'id_card');
+    note.subject = indexes[0];
     const bindings = await identities.listByIdCard(idCardNumber);
     const roster = await db
       .collection(COLLECTION.roster)
-      .where(serverWritten(db, { _id: index }))
+      .where(serverWritten(db, { _id: db.command.in(indexes) }))
       .field({ _id: true })
       .get();
     return { bindings, inRoster: roster.data.length > 0 };
@@ -128,8 +128,9 @@ export class AdminService {
 
   /** `request`'s period was checked and completed by the router (defaults: the last 30 days). */
   async audit(request: AdminAuditRequest, note: AuditNote): Promise<BodyOf<'admin', 'audit'>> {
-    const subjectIndex = request.idCardNumber ? this.deps.identities.idIndex(request.idCardNumber) : undefined;
-    if (subjectIndex) note.subject = subjectIndex;
+    // Under every index key configured: during a key rotation some entries may not be re-keyed yet.
+    const subjectIndex = request.idCardNumber ? this.deps.identities.idIndexes(request.idCardNumber) : undefined;
+    if (subjectIndex) note.subject = subjectIndex[0];
     const page = await new AuditLog(this.deps.db).query({
       ...(request.from ? { from: new Date(request.from) } : {}),
       ...(request.to ? { to: new Date(request.to) } : {}),

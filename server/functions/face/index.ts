@@ -24,7 +24,7 @@ function faceService(): FaceService {
       limiter: new RateLimiter(db, keys),
       wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
-      consents: new ConsentStore(db),
+      consents: new ConsentStore(db, keys),
       keys,
       mode: face.FACE_API_VERSION,
       ttlSeconds: face.FACE_SESSION_TTL_SECONDS,

@@ -26,7 +26,7 @@ import {
   FACE_START_ID_CALLER,
   FACE_START_PER_CALLER,
 } from '../../core/limits';
-import { decryptField, encryptField, hashToken, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, hashToken, keyVersion, type PiiKeys } from '../../core/pii';
 import type { AuditNote, Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
@@ -80,7 +80,7 @@ export class FaceService {
     const openidHash = identities.openidHash(openid);
     const now = new Date();
     // What the person agreed to, before anything of theirs is kept or sent.
-    await consents.record(openidHash, 'face');
+    await consents.record(openid, openidHash, 'face');
 
     // The session is written with state 'starting' and no credential yet. Its verifyKey (uniquely
     // indexed) holds a placeholder of its own until the credential arrives: a start that dies in
@@ -89,6 +89,8 @@ export class FaceService {
     const session: FaceSession = {
       _id: sessionId,
       openidHash,
+      openidEnc: encryptField(keys, openid, `${SESSIONS}:${sessionId}:openid`),
+      kv: keyVersion(keys),
       mode,
       verifyKey: `starting_${sessionId}`,
       state: 'starting',
@@ -213,7 +215,7 @@ export class FaceService {
     const { db, identities } = this.deps;
     const res = await db.collection(SESSIONS).where(serverWritten(db, { verifyKey, mode })).limit(1).get();
     const session = res.data[0] as FaceSession | undefined;
-    const refusal = sessionRefusal(session, identities.openidHash(openid), new Date());
+    const refusal = sessionRefusal(session, identities.openidHashes(openid), new Date());
     if (refusal) throw new Refusal(refusal);
     // Single use even under concurrent replays: only one update can move it out of 'pending'.
     const taken = await db
@@ -259,7 +261,7 @@ export class FaceService {
     if (!(await this.close(session, 'passed'))) {
       // The holder withdrew while WeChat was answering (identity.withdraw deletes sessions before
       // bindings): the binding just made must not outlive the withdrawal.
-      await this.deps.identities.remove(this.deps.identities.openidHash(openid), ['face']);
+      await this.deps.identities.remove(this.deps.identities.openidHashes(openid), ['face']);
       throw new Refusal('WITHDRAWN');
     }
     this.deps.logger.info('face verification passed', { session: session._id, mode: session.mode });
@@ -320,7 +322,7 @@ export class FaceService {
       !session ||
       session.mode !== 'v1' ||
       session.push ||
-      session.openidHash !== identities.openidHash(String(event.openid))
+      !identities.openidHashes(String(event.openid)).includes(session.openidHash)
     ) {
       logger.info('face push ignored', { session: session?._id ?? 'unknown', duplicate: Boolean(session?.push) });
       return 'success';

@@ -20,7 +20,7 @@ function identityService(): IdentityService {
   service ??= new IdentityService({
     db,
     identities: new IdentityStore(db, keys()),
-    consents: new ConsentStore(db),
+    consents: new ConsentStore(db, keys()),
     limiter: new RateLimiter(db, keys()),
   });
   return service;

@@ -35,7 +35,7 @@ export class IdentityService {
     const { identities, consents } = this.deps;
     const [bindings, records] = await Promise.all([
       identities.list(openid),
-      consents.list(identities.openidHash(openid)),
+      consents.list(identities.openidHashes(openid)),
     ]);
     return { bindings, consents: records };
   }
@@ -52,11 +52,13 @@ export class IdentityService {
     const { db, identities, consents, limiter } = this.deps;
     await limiter.hit(IDENTITY_WITHDRAW_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     const _ = db.command;
-    const openidHash = identities.openidHash(openid);
+    // Every hash of the caller: during a key rotation some of their documents may be under an old index key.
+    const hashes = identities.openidHashes(openid);
+    const openidHash = _.in(hashes);
     const methods: VerificationMethod[] = request.method ? [request.method] : [...VERIFICATION_METHODS];
     if (request.method) note.method = request.method;
     // Every number the withdrawn bindings named: a query by any of them finds the withdrawal.
-    const subjects = await identities.indexesOf(openidHash, methods);
+    const subjects = await identities.indexesOf(hashes, methods);
     if (subjects.length) note.subject = subjects;
 
     // Sessions and requests before bindings: a confirm or an approval in flight binds, then finds
@@ -68,8 +70,8 @@ export class IdentityService {
     const reviewRequests = methods.includes('manual')
       ? (await db.collection(COLLECTION.reviewRequests).where({ openidHash }).remove()).stats.removed
       : 0;
-    const bindings = await identities.remove(openidHash, methods);
-    const consentRecords = await consents.remove(openidHash, methods);
+    const bindings = await identities.remove(hashes, methods);
+    const consentRecords = await consents.remove(hashes, methods);
     // Spent credentials name the holder by the same hash until they expire: they go too.
     const kinds = methods.map((m) => TOKEN_KINDS[m]).filter((k): k is string => k !== undefined);
     if (kinds.length) {

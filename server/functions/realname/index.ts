@@ -24,7 +24,7 @@ function realnameService(): RealnameService {
       limiter: new RateLimiter(db, keys),
       wechat: new WechatClient(wechatConfig(settings.group('app'), settings.group('wechat')), db, keys),
       identities: new IdentityStore(db, keys),
-      consents: new ConsentStore(db),
+      consents: new ConsentStore(db, keys),
       // Used on `fetch` only: `categories` works before the merchant is configured.
       merchant: () => merchantOf(settings.group('merchant')),
       methods: () => methodsOf(settings.group('methods')),

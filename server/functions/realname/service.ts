@@ -76,7 +76,7 @@ export class RealnameService {
     // Before anything is written or asked: a caller sending junk tokens is stopped after a few.
     await limiter.hit(REALNAME_FETCH_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     // The WeChat dialog was the consent to share; recorded with the page's notice before anything is fetched.
-    await this.deps.consents.record(identities.openidHash(openid), 'wxpay');
+    await this.deps.consents.record(openid, identities.openidHash(openid), 'wxpay');
 
     // Each auth_token is used once: reserved before WeChat is called; only a keyed hash is kept.
     if (!(await tokens.reserve('realname', authToken, identities.openidHash(openid)))) {
@@ -122,7 +122,7 @@ export class RealnameService {
     note.subject = identities.idIndex(idCardNumber);
     requireMethod(this.deps.methods(), 'wxcheck');
     await limiter.hit(REALNAME_CHECK_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
-    await this.deps.consents.record(identities.openidHash(openid), 'wxcheck');
+    await this.deps.consents.record(openid, identities.openidHash(openid), 'wxcheck');
     // Each code is used once (reserved before WeChat is asked; only a keyed hash is kept).
     if (!(await tokens.reserve('wxcheck', code, identities.openidHash(openid)))) {
       throw new Refusal('REALNAME_CHECK_CODE_USED');

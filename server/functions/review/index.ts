@@ -24,7 +24,7 @@ function reviewService(): ReviewService {
       keys,
       limiter: new RateLimiter(db, keys),
       identities: new IdentityStore(db, keys),
-      consents: new ConsentStore(db),
+      consents: new ConsentStore(db, keys),
       methods: () => methodsOf(settings.group('methods')),
       logger,
     });

@@ -22,7 +22,7 @@ import { maskDocNumber, maskName } from '../../../miniprogram/shared/mask';
 import { InternalError, Refusal } from '../../core/errors';
 import { REVIEW_SUBMIT_PER_CALLER } from '../../core/limits';
 import { requireMethod } from '../../core/methods';
-import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, keyVersion, type PiiKeys } from '../../core/pii';
 import type { AuditNote, Logger } from '../../core/router';
 import { bestEffort } from '../../lib/cleanup';
 import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
@@ -39,6 +39,10 @@ export const LIST_LIMIT = 50;
 export interface ReviewDoc {
   _id: string;
   openidHash: string;
+  /** The holder's openid, encrypted: lets a key rotation (and an approval during one) recompute `openidHash`. */
+  openidEnc?: string;
+  /** The keys this document was written under (core/pii.ts `keyVersion`). */
+  kv?: string;
   docType: ReviewDocType;
   nameEnc: string;
   numberEnc: string;
@@ -72,7 +76,7 @@ export interface ReviewDeps {
 /** A decided request's pendingKey: unique, and nothing a client could predict and plant first. */
 const decidedKey = () => `decided_${crypto.randomBytes(16).toString('hex')}`;
 
-const aad = (id: string, field: 'name' | 'number' | 'reason') => `${REQUESTS}:${id}:${field}`;
+const aad = (id: string, field: 'name' | 'number' | 'reason' | 'openid') => `${REQUESTS}:${id}:${field}`;
 
 export class ReviewService {
   constructor(private readonly deps: ReviewDeps) {}
@@ -89,11 +93,13 @@ export class ReviewService {
     requireMethod(this.deps.methods(), 'manual');
     await limiter.hit(REVIEW_SUBMIT_PER_CALLER, 'caller', openid, 'RATE_LIMITED');
     const openidHash = identities.openidHash(openid);
-    await consents.record(openidHash, 'manual');
+    await consents.record(openid, openidHash, 'manual');
     const _id = crypto.randomBytes(16).toString('hex');
     const doc: Omit<ReviewDoc, '_openid'> = {
       _id,
       openidHash,
+      openidEnc: encryptField(keys, openid, aad(_id, 'openid')),
+      kv: keyVersion(keys),
       docType: request.docType,
       nameEnc: encryptField(keys, request.name, aad(_id, 'name')),
       numberEnc: encryptField(keys, request.docNumber, aad(_id, 'number')),
@@ -124,7 +130,7 @@ export class ReviewService {
     const { db, identities } = this.deps;
     const res = await db
       .collection<ReviewDoc>(REQUESTS)
-      .where(serverWritten(db, { openidHash: identities.openidHash(openid) }))
+      .where(serverWritten(db, { openidHash: db.command.in(identities.openidHashes(openid)) }))
       .orderBy('submittedAt', 'desc')
       .limit(LIST_LIMIT)
       .get();
@@ -144,9 +150,9 @@ export class ReviewService {
       .orderBy('submittedAt', 'asc')
       .limit(LIST_LIMIT)
       .get();
-    const own = identities.openidHash(reviewer);
+    const own = identities.openidHashes(reviewer);
     return {
-      requests: res.data.map((doc) => ({ ...this.view(doc), ...(doc.openidHash === own ? { own: true } : {}) })),
+      requests: res.data.map((doc) => ({ ...this.view(doc), ...(own.includes(doc.openidHash) ? { own: true } : {}) })),
     };
   }
 
@@ -174,9 +180,11 @@ export class ReviewService {
         .get()
     ).data[0];
     if (!doc) throw new Refusal('REVIEW_NOT_FOUND');
-    note.subject = doc.numberIndex;
+    const number = decryptField(keys, doc.numberEnc, aad(doc._id, 'number'));
+    // Recomputed: a request not yet re-keyed by a key rotation holds an old index key's.
+    note.subject = identities.idIndex(number, doc.docType);
     const deciderHash = identities.openidHash(reviewer);
-    if (doc.openidHash === deciderHash) throw new Refusal('REVIEW_OWN_REQUEST');
+    if (identities.openidHashes(reviewer).includes(doc.openidHash)) throw new Refusal('REVIEW_OWN_REQUEST');
     const open = doc.state === 'pending' || (request.approve && doc.state === 'approving');
     if (!open) throw new Refusal('REVIEW_ALREADY_DECIDED');
 
@@ -195,7 +203,7 @@ export class ReviewService {
     }
 
     // The whole number, as the reviewer read it off the original, against the one submitted.
-    if (identities.idIndex(request.docNumber ?? '', doc.docType) !== doc.numberIndex) {
+    if (identities.idIndex(request.docNumber ?? '', doc.docType) !== identities.idIndex(number, doc.docType)) {
       throw new Refusal('REVIEW_NUMBER_MISMATCH');
     }
     if (doc.state === 'pending') {
@@ -206,11 +214,12 @@ export class ReviewService {
       if (claimed.stats.updated !== 1) throw new Refusal('REVIEW_ALREADY_DECIDED');
     }
     try {
-      await identities.bindHash(doc.openidHash, 'manual', {
-        name: decryptField(keys, doc.nameEnc, aad(doc._id, 'name')),
-        docType: doc.docType,
-        number: decryptField(keys, doc.numberEnc, aad(doc._id, 'number')),
-      });
+      await identities.bindHash(
+        doc.openidHash,
+        'manual',
+        { name: decryptField(keys, doc.nameEnc, aad(doc._id, 'name')), docType: doc.docType, number },
+        this.holderOf(doc),
+      );
     } catch (err) {
       await bestEffort(logger, 'returning a request to pending', () => this.reopen(doc._id), { request: doc._id });
       throw err;
@@ -232,8 +241,16 @@ export class ReviewService {
     if (marked.stats.updated === 1) return;
     const still = await db.collection(REQUESTS).where({ _id: doc._id }).field({ _id: true }).limit(1).get();
     if (still.data.length > 0) return;
-    await identities.remove(doc.openidHash, ['manual']);
+    const holder = this.holderOf(doc);
+    await identities.remove([doc.openidHash, ...(holder ? identities.openidHashes(holder) : [])], ['manual']);
     throw new Refusal('WITHDRAWN');
+  }
+
+  /** The request's holder, when it was stored (requests of before key rotation existed lack it). */
+  private holderOf(doc: ReviewDoc): string | undefined {
+    return doc.openidEnc === undefined
+      ? undefined
+      : decryptField(this.deps.keys, doc.openidEnc, aad(doc._id, 'openid'));
   }
 
   /** Undoes the claim of an approval whose binding failed (only while it is still that claim). */

@@ -11,7 +11,7 @@
  * upload holds a roster's names and ID numbers.
  */
 import { Refusal } from '../../core/errors';
-import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, keyVersion, type PiiKeys } from '../../core/pii';
 import {
   ABANDONED_MS,
   holdsLock,
@@ -32,11 +32,12 @@ interface LockDoc {
   kind: 'lock';
   jobId: string;
   at: number;
+  kv?: string;
   _openid?: string;
 }
 
 /** A job as stored: its file IDs encrypted. */
-type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID'> & { fileIDEnc: string; reportFileIDEnc?: string };
+type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID'> & { fileIDEnc: string; reportFileIDEnc?: string; kv?: string };
 
 export class JobStore {
   constructor(
@@ -46,13 +47,17 @@ export class JobStore {
   ) {}
 
   async create(job: RosterJob): Promise<void> {
-    await this.throttle.run(() => this.db.collection(JOBS).add({ data: this.toDoc(job) }));
+    await this.throttle.run(() => this.db.collection(JOBS).add({ data: this.toDoc(job, true) }));
   }
 
-  private toDoc(job: RosterJob): JobDoc {
-    const { fileID, reportFileID, ...rest } = job;
+  private toDoc(job: RosterJob, created = false): JobDoc {
+    const { fileID, reportFileID, ...rest } = job as RosterJob & { kv?: string };
+    // The keys its hashes (fileHash, createdBy) were computed under (docs/security-privacy.md → 密钥轮换): a saved job
+    // keeps what it was created with, so a key rotation still sees the hashes it has to re-key.
+    const kv = created ? keyVersion(this.keys) : rest.kv;
     return {
       ...rest,
+      ...(kv === undefined ? {} : { kv }),
       fileIDEnc: encryptField(this.keys, fileID, `${JOBS}:${job._id}:fileID`),
       ...(reportFileID
         ? { reportFileIDEnc: encryptField(this.keys, reportFileID, `${JOBS}:${job._id}:reportFileID`) }
@@ -86,7 +91,7 @@ export class JobStore {
   /** Stores `job` as it is now (stamped `updatedAt`); answers what was stored. */
   async save(job: RosterJob): Promise<RosterJob> {
     const saved = { ...job, updatedAt: new Date() };
-    const { _id, ...fields } = this.toDoc(saved);
+    const { _id, ...fields } = this.toDoc(saved, false);
     await this.throttle.run(() => this.db.collection(JOBS).doc(_id).set({ data: fields }));
     return saved;
   }
@@ -166,7 +171,7 @@ export class JobStore {
     const _id = `lock_${fileHash}`;
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
-        const lock: LockDoc = { _id, kind: 'lock', jobId, at: Date.now() };
+        const lock: LockDoc = { _id, kind: 'lock', jobId, at: Date.now(), kv: keyVersion(this.keys) };
         await this.throttle.run(() => this.db.collection(JOBS).add({ data: lock }));
         return;
       } catch (err) {

@@ -17,7 +17,8 @@ import {
   rosterFieldsOf,
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
-import { decryptField } from '../../server/core/pii';
+import { blindIndex, decryptField, encryptField } from '../../server/core/pii';
+import { rosterAad } from '../../server/lib/roster-record';
 import {
   cellTraps,
   cleanRoster,
@@ -320,6 +321,78 @@ describe('roster import', () => {
       const accepted = await importFile(csv(rows), 'renamed-accepted.csv', { acceptConflicts: true });
       expect(accepted.status).toMatchObject({ state: 'done', acceptConflicts: true, conflicts: 0, updated: 1 });
       expect(stored(d)).toMatchObject({ name: '改名字', department: '新部门', employeeNo: d.employeeNo });
+    });
+  });
+
+  describe('stored people the writer cannot take at face value', () => {
+    // People 50210–50211: no other file of this suite holds them.
+    const [e, f] = [50210, 50211].map(person) as [Person, Person];
+    const keys = () => piiKeysOf(sandbox);
+    const idOf = (p: Person) => blindIndex(keys(), 'idCard', p.idCard);
+    const doc = (p: Person) => sandbox.db.dump('roster').find((d) => d._id === idOf(p));
+
+    it('a stored person that cannot be decrypted is reported, logged without PII, and never overwritten', async () => {
+      const base = await importFile(csv([HEADER, personRow(e) as string[]]), 'unreadable-base.csv');
+      expect(base.status).toMatchObject({ state: 'done', inserted: 1 });
+      // The document now holds a ciphertext bound to another document (as after a key mix-up).
+      const tampered = {
+        ...doc(e),
+        piiEnc: encryptField(keys(), JSON.stringify({ name: e.name, idCard: e.idCard }), rosterAad('another')),
+      };
+      sandbox.db.remove('roster', { _id: idOf(e) }, false);
+      sandbox.db.insert('roster', [tampered]);
+      const rows = [
+        ['姓名', '身份证号', '部门'],
+        [e.name, e.idCard, '新部门'],
+      ];
+      for (const extra of [{}, { acceptConflicts: true }, { mode: 'replace' }]) {
+        const { status } = await importFile(csv(rows), 'unreadable.csv', extra);
+        expect(status).toMatchObject({ state: 'done', inserted: 0, updated: 0, conflicts: 1, failed: 0 });
+        expect(status!.errors).toEqual([expect.objectContaining({ row: 2, code: 'ROW_STORED_UNREADABLE' })]);
+        expect(doc(e)).toEqual(tampered);
+      }
+      const log = fs.readFileSync(sandbox.logFile, 'utf8');
+      expect(log).toMatch(/a stored roster person cannot be decrypted/);
+      expect(log).not.toContain(e.idCard);
+      expect(log).not.toContain(e.name);
+    });
+
+    it('a first-version document keeps its plain-text fields: a merge carries them into the ciphertext', async () => {
+      const _id = idOf(f);
+      sandbox.db.insert('roster', [
+        {
+          _id,
+          rowHash: 'first-version',
+          piiEnc: encryptField(
+            keys(),
+            JSON.stringify({ name: f.name, idCard: f.idCard, phone: f.phone }),
+            rosterAad(_id),
+          ),
+          department: '旧部门',
+          employeeNo: 'E-OLD-1',
+          note: '旧备注',
+          startDate: '2020-01-02',
+          jobId: 'first-version',
+        },
+      ]);
+      const rows = [
+        ['姓名', '身份证号', '手机号'],
+        [f.name, f.idCard, '13912345679'],
+      ];
+      const { status } = await importFile(csv(rows), 'legacy.csv');
+      expect(status).toMatchObject({ state: 'done', updated: 1, conflicts: 0, failed: 0 });
+      const stored = doc(f)!;
+      expect(rosterFieldsOf(sandbox, stored as { _id: string; piiEnc?: unknown })).toEqual({
+        name: f.name,
+        idCard: f.idCard,
+        phone: '13912345679',
+        department: '旧部门',
+        employeeNo: 'E-OLD-1',
+        note: '旧备注',
+        startDate: '2020-01-02',
+      });
+      // Nothing is left in plain text beside the ciphertext.
+      for (const field of ['department', 'employeeNo', 'note', 'startDate']) expect(stored).not.toHaveProperty(field);
     });
   });
 

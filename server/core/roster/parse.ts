@@ -80,6 +80,20 @@ export interface RosterParseResult {
  */
 export const CELL_BUDGET = 40_000_000;
 export const MERGE_BUDGET = 40_000_000;
+/**
+ * Characters of cell text one pass over a sheet may read (ROSTER_TOO_MUCH_TEXT): 256 per row at
+ * Excel's 1,048,576 rows, where a roster row is ~100. A cell is at most 32,767 characters, but one
+ * shared string may be referenced by every cell: 32 KB × 1M cells would be 32G characters to
+ * normalise, validate and store; this stops such a file after ~8,000 of them.
+ */
+export const TEXT_BUDGET = 256 * 1024 * 1024;
+
+/** Characters of text a row's cells hold. */
+function textOf(cells: readonly Cell[]): number {
+  let chars = 0;
+  for (const cell of cells) if (cell.type === 'string') chars += (cell.value as string).length;
+  return chars;
+}
 
 /** The empty cells of `range`'s columns in a row take the range's value. */
 function fill(cells: Cell[], range: CellRange, cell: Cell): void {
@@ -99,6 +113,11 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
   let active: { range: CellRange; cell: Cell }[] = [];
   let cellWork = 0;
   let mergeWork = 0;
+  let textWork = 0;
+  const spend = (cells: readonly Cell[]) => {
+    textWork += textOf(cells);
+    if (textWork > TEXT_BUDGET) throw new RosterFileError('ROSTER_TOO_MUCH_TEXT');
+  };
   for await (const row of rows) {
     cellWork += row.cells.length + 1;
     if (cellWork > CELL_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
@@ -111,6 +130,7 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
     }
     const fills = active.filter(({ cell }) => cell.type !== 'empty');
     if (fills.length === 0) {
+      spend(row.cells);
       yield row;
       continue;
     }
@@ -120,6 +140,7 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
       if (mergeWork > MERGE_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
       fill(cells, range, cell);
     }
+    spend(cells);
     yield { rowNumber: row.rowNumber, cells };
   }
 }

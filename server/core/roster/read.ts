@@ -11,7 +11,15 @@
  */
 import { parseXlsHere, parseXlsIsolated, type XlsSheet, type XlsValue, type XlsWorkbook } from './xls-worker';
 import { MAX_COLUMNS, openXlsx } from './xlsx-stream';
-import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type WorkbookSource } from './types';
+import {
+  cappedText,
+  EMPTY,
+  RosterFileError,
+  type Cell,
+  type FileFormat,
+  type SheetRow,
+  type WorkbookSource,
+} from './types';
 
 export type XlsxReader = 'stream' | 'sheetjs';
 
@@ -133,7 +141,9 @@ function openCsv(buffer: Buffer, fileName?: string): WorkbookSource {
       let rowNumber = 0;
       for (const record of csvRecords(text)) {
         rowNumber += 1;
-        const cells = trimCells(record.map((value): Cell => (value === '' ? EMPTY : { value, type: 'string' })));
+        const cells = trimCells(
+          record.map((value): Cell => (value === '' ? EMPTY : { value: cappedText(value), type: 'string' })),
+        );
         if (cells.length > 0) yield { rowNumber, cells };
       }
     },
@@ -150,7 +160,7 @@ const cellOfValue = (value: XlsValue): Cell =>
   value === null
     ? EMPTY
     : typeof value === 'string'
-      ? { value, type: 'string' }
+      ? { value: cappedText(value), type: 'string' }
       : typeof value === 'number'
         ? { value, type: 'number' }
         : { value, type: 'boolean' };

@@ -17,6 +17,7 @@ import { pipeline, Readable } from 'stream';
 import { StringDecoder } from 'string_decoder';
 import { createInflateRaw, inflateRawSync } from 'zlib';
 import {
+  cappedText,
   EMPTY,
   RosterFileError,
   type Cell,
@@ -366,7 +367,7 @@ async function readSharedStrings(entry: ZipEntry | undefined): Promise<string[]>
   for await (const { body } of scanElements(textChunks(entry), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
     size += (body?.length ?? 0) + 9;
     if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
-    strings.push(detached(richText(body ?? '')));
+    strings.push(detached(cappedText(richText(body ?? ''))));
   }
   return strings;
 }
@@ -417,7 +418,7 @@ const CELL_CLOSE = closeTag('c');
 const ISO_DATE =
   /^(?:(\d{4})-(\d{2})-(\d{2}))?(?:[T ]?(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(?:Z|[+-]\d{2}:?\d{2})?$/;
 
-const stringCell = (value: string | undefined): Cell => (value ? { value, type: 'string' } : EMPTY);
+const stringCell = (value: string | undefined): Cell => (value ? { value: cappedText(value), type: 'string' } : EMPTY);
 
 /**
  * The Excel serial of an ISO date-time (`t="d"`): the time as written, whatever the zone suffix

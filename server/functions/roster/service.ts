@@ -28,6 +28,7 @@ import {
   ROSTER_REPORT_PREFIX,
   statusOf,
   withSheet,
+  WRITE_CONFLICT_CODES,
   wroteData,
   type RosterJob,
 } from '../../core/roster/job';
@@ -282,7 +283,7 @@ export class RosterService {
  * Conflicts are found by the writer, not by validation: the report lists those the job kept.
  */
 async function reportErrors(job: RosterJob, roster: RosterImport): Promise<RosterRowError[]> {
-  const errors: RosterRowError[] = job.errors.filter((e) => e.code === 'ROW_CONFLICT');
+  const errors: RosterRowError[] = job.errors.filter((e) => WRITE_CONFLICT_CODES.includes(e.code));
   for await (const batch of roster.batches({ size: BATCH_SIZE })) {
     errors.push(...batch.errors.slice(0, Math.max(0, MAX_REPORT_ERRORS - errors.length)));
     if (errors.length >= MAX_REPORT_ERRORS) break;

@@ -5,6 +5,9 @@
 import * as corpus from '../../fixtures/roster/generate';
 import { openRoster, parseRoster, RosterFileError } from '../../../server/core/roster';
 import { parseXlsIsolated } from '../../../server/core/roster/xls-worker';
+import { TEXT_BUDGET } from '../../../server/core/roster/parse';
+import { MAX_CELL_CHARS } from '../../../server/core/roster/types';
+import { FIELD_MAX_CHARS, MAX_COLUMN_CHARS } from '../../../server/core/roster/validate';
 import { MAX_MERGES, openXlsx } from '../../../server/core/roster/xlsx-stream';
 import { collect, NOW } from './helpers';
 
@@ -151,4 +154,74 @@ describe('.xls in a worker with bounded memory', () => {
   it('reads a normal .xls through the worker', async () => {
     expect((await parseRoster(corpus.xlsRoster(5), { now: NOW })).records).toHaveLength(5);
   }, 60_000);
+});
+
+describe('long text: a cell holds at most 32,767 characters, a field what it sensibly can', () => {
+  const long = (n: number) => 'x'.repeat(n);
+  const ss = (text: string) => `<t>${text}</t>`;
+
+  it('cuts a shared string, an inline string and a CSV field at Excel’s 32,767 characters', async () => {
+    const data = `<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>${long(40_000)}</t></is></c></row>`;
+    const [row] = await collect(openXlsx(corpus.rawXlsx(data, { sharedStrings: [ss(long(50_000))] })), '名单');
+    expect(row?.cells.map((c) => String(c.value).length)).toEqual([MAX_CELL_CHARS, MAX_CELL_CHARS]);
+    const csvRows = await parseRoster(
+      corpus.csv([
+        ['姓名', '身份证号', '备注'],
+        ['张三', corpus.person(0).idCard, long(40_000)],
+      ]),
+      {
+        now: NOW,
+      },
+    );
+    expect(csvRows.errors).toEqual([expect.objectContaining({ row: 2, column: '备注', code: 'ROW_FIELD_TOO_LONG' })]);
+  });
+
+  it('an optional field over its limit is one error of its row; at the limit it imports', async () => {
+    const rows = [
+      ['姓名', '身份证号', '手机号', '部门', '工号', '备注', '入职日期'],
+      ...Object.entries(FIELD_MAX_CHARS).flatMap(([field, max], i) => {
+        const index = ['phone', 'department', 'employeeNo', 'note', 'startDate'].indexOf(field) + 2;
+        const over = [corpus.person(2 * i).name, corpus.person(2 * i).idCard, '', '', '', '', ''];
+        over[index] = long(max + 1);
+        const at = [corpus.person(2 * i + 1).name, corpus.person(2 * i + 1).idCard, '', '', '', '', ''];
+        if (field !== 'phone' && field !== 'startDate') at[index] = long(max);
+        return [over, at];
+      }),
+    ];
+    const result = await parseRoster(corpus.csv(rows), { now: NOW });
+    expect(result.errors.map((e) => [e.row, e.column, e.code])).toEqual([
+      [2, '手机号', 'ROW_FIELD_TOO_LONG'],
+      [4, '部门', 'ROW_FIELD_TOO_LONG'],
+      [6, '工号', 'ROW_FIELD_TOO_LONG'],
+      [8, '备注', 'ROW_FIELD_TOO_LONG'],
+      [10, '入职日期', 'ROW_FIELD_TOO_LONG'],
+    ]);
+    expect(result.errors[0]?.message).toMatch(/32/);
+    expect(result.records.map((r) => r.row)).toEqual([3, 5, 7, 9, 11]);
+    expect(result.records[1]?.department).toHaveLength(FIELD_MAX_CHARS.department);
+    expect(result.records[3]?.note).toHaveLength(FIELD_MAX_CHARS.note);
+  });
+
+  it('a row error repeats at most 64 characters of a long header', async () => {
+    const header = `备注（${long(30_000)}）`;
+    const result = await parseRoster(
+      corpus.csv([
+        ['姓名', '身份证号', header],
+        [corpus.person(0).name, corpus.person(0).idCard, long(300)],
+      ]),
+      { now: NOW },
+    );
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]?.column.length).toBeLessThanOrEqual(MAX_COLUMN_CHARS + 1);
+  });
+
+  it('refuses one 32 KB shared string referenced by every row (GBs of text) with ROSTER_TOO_MUCH_TEXT', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => personRow(i + 2, i, `<c r="C${i + 2}" t="s"><v>0</v></c>`));
+    const buffer = corpus.rawXlsx(header.replace('入职日期', '备注') + rows.join(''), {
+      sharedStrings: [ss(long(MAX_CELL_CHARS))],
+    });
+    // 20,000 × 32,767 characters is 655M: over the budget after ~8,200 rows, never held at once.
+    expect(TEXT_BUDGET / MAX_CELL_CHARS).toBeLessThan(20_000);
+    expect(await codeOf(() => parseRoster(buffer, { now: NOW }))).toBe('ROSTER_TOO_MUCH_TEXT');
+  }, 120_000);
 });

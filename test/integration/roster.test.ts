@@ -15,10 +15,17 @@ import {
   piiKeysOf,
   post,
   rosterFieldsOf,
+  sdkFor,
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
 import { blindIndex, decryptField, encryptField } from '../../server/core/pii';
 import { rosterAad } from '../../server/lib/roster-record';
+import { ERRORS } from '../../miniprogram/shared/errors';
+import { AdminDirectory } from '../../server/lib/admins';
+import { typedDb } from '../../server/lib/cloud-db';
+import type { CloudStorage } from '../../server/lib/storage';
+import { Throttle } from '../../server/lib/throttle';
+import { RosterService } from '../../server/functions/roster/service';
 import {
   cellTraps,
   cleanRoster,
@@ -607,6 +614,61 @@ describe('resumable, sliced and concurrent imports', () => {
     } finally {
       await short.stop();
     }
+  });
+
+  describe('a deployed timeout too short to read one batch (the service through the real SDK)', () => {
+    const logLines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const service = (abortAt: number | undefined, sliceDeadline = Number.MAX_SAFE_INTEGER) => {
+      const sdk = sdkFor(sandbox, ADMIN);
+      const db = typedDb(sdk.database());
+      const log = (message: string, fields?: Record<string, unknown>) => void logLines.push({ message, fields });
+      return new RosterService({
+        db,
+        storage: sdk as unknown as CloudStorage,
+        keys: piiKeysOf(sandbox),
+        throttle: new Throttle(30),
+        admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
+        sliceDeadline,
+        abortAt,
+        logger: { info: log, error: log },
+      });
+    };
+    const codeOf = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+        return 'no error';
+      } catch (err) {
+        return (err as { code?: string }).code ?? String(err);
+      }
+    };
+    const people = [50220, 50221, 50222].map(person);
+    const file = () => csv([HEADER, ...people.map((p) => personRow(p) as string[])]);
+
+    it('past the time before the file is open: refused with the code naming the setting, upload deleted', async () => {
+      // An .xlsx is checked before each 64 KB it inflates: the first check is past the time.
+      const fileID = await upload(cleanRoster(5), 'too-short.xlsx');
+      const before = sandbox.db.dump('roster').length;
+      expect(await codeOf(() => service(Date.now() - 1).import(ADMIN, { fileID }))).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+      expect(sandbox.storage.list().filter((f) => f.startsWith('roster-uploads/'))).toEqual([]);
+      expect(ERRORS.ROSTER_TIMEOUT_TOO_SHORT).toMatch(/超时时间/);
+      expect(sandbox.db.dump('roster')).toHaveLength(before);
+    });
+
+    it('past the time before a slice wrote its first batch: the job fails cleanly and the upload goes', async () => {
+      const fileID = await upload(file(), 'too-short-run.csv');
+      // The first slice works (no limit) but stops after its first batch; the next one is out of time at once.
+      const big = csv(csvRows(2500));
+      const bigID = await upload(big, 'too-short-big.csv');
+      const { jobId } = await service(undefined, 0).import(ADMIN, { fileID: bigID });
+      expect((await service(undefined).status({ jobId })).state).toBe('running');
+      const status = await service(Date.now() - 1).run({ jobId });
+      expect(status).toMatchObject({ state: 'failed', failure: { code: 'ROSTER_TIMEOUT_TOO_SHORT' } });
+      expect(sandbox.storage.list().filter((f) => f.includes('too-short-big'))).toEqual([]);
+      // With time to spare the same service reads it all: the guard only fires past its time.
+      const { jobId: ok } = await service(Date.now() + 3_600_000).import(ADMIN, { fileID });
+      expect(await service(undefined).status({ jobId: ok })).toMatchObject({ state: 'done', inserted: 3 });
+      expect(JSON.stringify(logLines)).not.toContain(people[0]!.idCard);
+    });
   });
 
   it('a database failure mid-import keeps the job: the next run redoes the batch, each person once', async () => {

@@ -19,6 +19,7 @@ import {
   RosterFileError,
   type Cell,
   type CellRange,
+  type Checkpoint,
   type FileFormat,
   type SheetRow,
   type WorkbookSource,
@@ -39,7 +40,12 @@ export interface RosterOptions {
   /** .xlsx only: the streaming reader (default) or SheetJS. */
   reader?: XlsxReader;
   fields?: readonly FieldSpec[];
+  /** Called every `CHECKPOINT_ROWS` rows (and by the .xlsx reader every 64 KB); throws when time is up. */
+  checkpoint?: Checkpoint;
 }
+
+/** Rows between two checkpoints. */
+export const CHECKPOINT_ROWS = 256;
 
 export interface RosterBatch {
   /** At most `size` records. */
@@ -107,7 +113,11 @@ function fill(cells: Cell[], range: CellRange, cell: Cell): void {
  * Merged ranges show their top-left value in every cell of the range: filled in so that a merged
  * header labels each of its columns and a merged department covers each of its rows.
  */
-async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellRange[]): AsyncGenerator<SheetRow> {
+async function* withMerges(
+  rows: AsyncIterable<SheetRow>,
+  merges: readonly CellRange[],
+  checkpoint: Checkpoint = () => undefined,
+): AsyncGenerator<SheetRow> {
   const starts = [...merges].sort((a, b) => a.s.r - b.s.r);
   let next = 0;
   let active: { range: CellRange; cell: Cell }[] = [];
@@ -118,7 +128,9 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
     textWork += textOf(cells);
     if (textWork > TEXT_BUDGET) throw new RosterFileError('ROSTER_TOO_MUCH_TEXT');
   };
+  let seen = 0;
   for await (const row of rows) {
+    if (++seen % CHECKPOINT_ROWS === 0) checkpoint();
     cellWork += row.cells.length + 1;
     if (cellWork > CELL_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
     const r = row.rowNumber - 1;
@@ -192,7 +204,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
     throw new RosterFileError(options.sheet === undefined ? 'ROSTER_NO_HEADER' : 'ROSTER_SHEET_NOT_FOUND');
   for (const { name: sheet } of candidates) {
     const merges = await source.merges(sheet);
-    const rows = () => withMerges(source.rows(sheet), merges);
+    const rows = () => withMerges(source.rows(sheet), merges, options.checkpoint);
     const header = await findHeader(rows, merges, fields);
     if (!header) continue;
     const { headerRow, columns } = header;

@@ -16,6 +16,7 @@ import {
   EMPTY,
   RosterFileError,
   type Cell,
+  type Checkpoint,
   type FileFormat,
   type SheetRow,
   type WorkbookSource,
@@ -204,12 +205,12 @@ async function openOle(buffer: Buffer): Promise<WorkbookSource> {
  */
 export async function openWorkbook(
   buffer: Buffer,
-  options: { fileName?: string; reader?: XlsxReader } = {},
+  options: { fileName?: string; reader?: XlsxReader; checkpoint?: Checkpoint } = {},
 ): Promise<WorkbookSource> {
   const format = detectFormat(buffer);
   if (format === 'csv') return openCsv(buffer, options.fileName);
   if (format === 'xls') return openOle(buffer);
-  if (options.reader !== 'sheetjs') return openXlsx(buffer);
+  if (options.reader !== 'sheetjs') return openXlsx(buffer, { checkpoint: options.checkpoint });
   // Cross-checks only: SheetJS on an .xlsx, in this thread.
   const outcome = parseXlsHere(buffer);
   if (!outcome.ok) throw unreadable();

@@ -43,6 +43,12 @@ export interface WorkbookSource {
 
 export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell;
 
+/**
+ * Called by a reader every so often while it works (every 64 KB of a sheet, every few hundred
+ * rows): it throws (ROSTER_TIMEOUT_TOO_SHORT) when the invocation's time is up.
+ */
+export type Checkpoint = () => void;
+
 /** Excel's own limit of characters in a cell: every reader cuts longer text here. */
 export const MAX_CELL_CHARS = 32_767;
 

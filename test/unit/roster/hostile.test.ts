@@ -8,7 +8,7 @@ import { parseXlsIsolated } from '../../../server/core/roster/xls-worker';
 import { TEXT_BUDGET } from '../../../server/core/roster/parse';
 import { MAX_CELL_CHARS } from '../../../server/core/roster/types';
 import { FIELD_MAX_CHARS, MAX_COLUMN_CHARS } from '../../../server/core/roster/validate';
-import { MAX_MERGES, openXlsx } from '../../../server/core/roster/xlsx-stream';
+import { MAX_MERGES, openXlsx, PART_LIMIT } from '../../../server/core/roster/xlsx-stream';
 import { collect, NOW } from './helpers';
 
 const s = (value: string) => ({ value, type: 'string' });
@@ -224,4 +224,85 @@ describe('long text: a cell holds at most 32,767 characters, a field what it sen
     expect(TEXT_BUDGET / MAX_CELL_CHARS).toBeLessThan(20_000);
     expect(await codeOf(() => parseRoster(buffer, { now: NOW }))).toBe('ROSTER_TOO_MUCH_TEXT');
   }, 120_000);
+});
+
+describe('zip bombs: declared sizes are checked before, and while, inflating', () => {
+  /** The zip with `entry`'s declared uncompressed size (central directory) set to `size`. */
+  function declare(zip: Buffer, entry: string, size: number): Buffer {
+    const out = Buffer.from(zip);
+    for (let pos = out.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); pos >= 0; pos -= 1) {
+      if (out.readUInt32LE(pos) !== 0x02014b50) continue;
+      const name = out.toString('utf8', pos + 46, pos + 46 + out.readUInt16LE(pos + 28));
+      if (name === entry) {
+        out.writeUInt32LE(size, pos + 24);
+        return out;
+      }
+    }
+    throw new Error(`no entry ${entry}`);
+  }
+  const sheet = 'xl/worksheets/sheet1.xml';
+  const rows = Array.from({ length: 2000 }, (_, i) => personRow(i + 2, i)).join('');
+
+  it('reads the file as written (the sizes it declares are right)', async () => {
+    expect((await parseRoster(corpus.rawXlsx(header + rows), { now: NOW })).records).toHaveLength(2000);
+  });
+
+  it('refuses a part that declares more than 1 GiB before inflating a byte', async () => {
+    expect(PART_LIMIT).toBe(1024 ** 3);
+    const bomb = declare(corpus.rawXlsx(header + rows), sheet, PART_LIMIT + 1);
+    let checkpoints = 0;
+    const code = await codeOf(() => parseRoster(bomb, { now: NOW, checkpoint: () => void (checkpoints += 1) }));
+    expect(code).toBe('ROSTER_FILE_TOO_LARGE');
+    expect(checkpoints).toBe(0); // refused from the directory: not one chunk was inflated
+    const workbook = declare(corpus.rawXlsx(header + rows), 'xl/workbook.xml', 64 * 1024 * 1024);
+    expect(await codeOf(() => parseRoster(workbook, { now: NOW }))).toBe('ROSTER_FILE_TOO_LARGE');
+  });
+
+  it('stops a part that inflates past what it declared as soon as it does', async () => {
+    let checkpoints = 0;
+    const liar = declare(corpus.rawXlsx(header + rows), sheet, 1000);
+    const code = await codeOf(() => parseRoster(liar, { now: NOW, checkpoint: () => void (checkpoints += 1) }));
+    expect(code).toBe('ROSTER_FILE_UNREADABLE');
+    expect(checkpoints).toBeLessThanOrEqual(2); // one 64 KB chunk, not the whole part
+    const small = declare(corpus.rawXlsx(header + rows), 'xl/workbook.xml', 10);
+    expect(await codeOf(() => parseRoster(small, { now: NOW }))).toBe('ROSTER_FILE_UNREADABLE');
+    const stored = declare(corpus.rawXlsx(header + rows, { store: true }), sheet, 1000);
+    expect(await codeOf(() => parseRoster(stored, { now: NOW }))).toBe('ROSTER_FILE_UNREADABLE');
+  });
+});
+
+describe('the checkpoint: reading stops wherever it is when the invocation’s time is up', () => {
+  const stopAfter = (n: number) => {
+    let calls = 0;
+    return () => {
+      calls += 1;
+      if (calls > n) throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT');
+    };
+  };
+  const big = corpus.rawXlsx(header + Array.from({ length: 3000 }, (_, i) => personRow(i + 2, i)).join(''), {
+    sharedStrings: ['<t>x</t>'],
+  });
+
+  it('while the file is opened (the first chunk), and while rows are read', async () => {
+    expect(await codeOf(() => openRoster(big, { now: NOW, checkpoint: stopAfter(0) }))).toBe(
+      'ROSTER_TIMEOUT_TOO_SHORT',
+    );
+    const roster = await openRoster(big, { now: NOW, checkpoint: stopAfter(20) });
+    expect(
+      await codeOf(async () => {
+        for await (const batch of roster.batches()) void batch;
+      }),
+    ).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+  });
+
+  it('every 256 rows of a CSV too', async () => {
+    const file = corpus.csv([corpus.HEADER, ...corpus.csvRows(1000).slice(1)]);
+    const roster = await openRoster(file, { now: NOW, checkpoint: stopAfter(2) });
+    expect(
+      await codeOf(async () => {
+        for await (const batch of roster.batches()) void batch;
+      }),
+    ).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+    expect((await parseRoster(file, { now: NOW, checkpoint: stopAfter(100) })).total).toBeGreaterThan(900);
+  });
 });

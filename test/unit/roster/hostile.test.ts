@@ -4,7 +4,7 @@
  */
 import * as corpus from '../../fixtures/roster/generate';
 import { openRoster, parseRoster, RosterFileError } from '../../../server/core/roster';
-import { parseXlsIsolated } from '../../../server/core/roster/xls-worker';
+import { parseXlsIsolated, XLS_MESSAGE_ROWS, XLS_TRANSFER_CHARS } from '../../../server/core/roster/xls-worker';
 import { TEXT_BUDGET } from '../../../server/core/roster/parse';
 import { MAX_CELL_CHARS } from '../../../server/core/roster/types';
 import { FIELD_MAX_CHARS, MAX_COLUMN_CHARS } from '../../../server/core/roster/validate';
@@ -141,15 +141,41 @@ describe('one bad cell is one row error', () => {
 });
 
 describe('.xls in a worker with bounded memory', () => {
-  it('refuses an .xls whose parse outgrows the heap, and the process carries on', async () => {
+  const loose = { heapMb: 512, timeMs: 120_000, rssGrowthMb: 4096 };
+
+  it('stops the parse at the limit it outgrows, each named, and the process carries on', async () => {
     const xls = corpus.xlsRoster(3000);
-    const limits = { heapMb: 128, timeMs: 60_000, rssGrowthMb: 1024 };
-    expect(await parseXlsIsolated(xls, { ...limits, heapMb: 4 })).toEqual({ ok: false, reason: 'too-complex' });
+    // The worker's own heap limit (resourceLimits): V8 stops the worker, not the process.
+    expect(await parseXlsIsolated(xls, { ...loose, heapMb: 4 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'heap',
+    });
     // Where --max-old-space-size overrides the worker's heap limit, the process's RSS growth stops it.
-    expect(await parseXlsIsolated(xls, { ...limits, rssGrowthMb: 1 })).toEqual({ ok: false, reason: 'too-complex' });
+    expect(await parseXlsIsolated(xls, { ...loose, rssGrowthMb: 1 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'rss',
+    });
+    // Within the default limits every row comes back, across several bounded messages.
     const normal = await parseXlsIsolated(xls);
-    expect(normal.ok).toBe(true);
-  }, 60_000);
+    expect(normal.ok && normal.workbook.sheets[0]?.rows.length).toBe(3001);
+    expect(3001).toBeGreaterThan(XLS_MESSAGE_ROWS);
+  }, 120_000);
+
+  it('stops a parse whose text sent back outgrows its budget (one shared string copied into every cell)', async () => {
+    // SheetJS keeps a shared string once; each copy sent back is a string of its own. The budget
+    // counts every character sent: here 3,001 rows of ~40 characters against 10,000.
+    const xls = corpus.xlsRoster(3000);
+    expect(await parseXlsIsolated(xls, { ...loose, transferChars: 10_000 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'transfer',
+    });
+    expect((await parseXlsIsolated(xls, { ...loose, transferChars: 1_000_000 })).ok).toBe(true);
+    // The default budget holds a full .xls roster (65,536 rows of ~100 characters) many times over.
+    expect(XLS_TRANSFER_CHARS).toBeGreaterThan(65_536 * 100);
+  }, 120_000);
 
   it('reads a normal .xls through the worker', async () => {
     expect((await parseRoster(corpus.xlsRoster(5), { now: NOW })).records).toHaveLength(5);

@@ -93,6 +93,22 @@ function valueOf(cell: XLSX.CellObject | undefined): XlsValue {
   return cappedText(String(cell.v));
 }
 
+/** A sheet's rows holding a value, each trimmed; undefined once their text outgrows `budget` (spent here). */
+function rowsOf(data: (XLSX.CellObject[] | undefined)[], budget: { chars: number }): XlsSheet['rows'] | undefined {
+  const rows: XlsSheet['rows'] = [];
+  for (let r = 0; r < data.length; r += 1) {
+    const values = Array.from(data[r] ?? [], valueOf);
+    while (values.length > 0 && values[values.length - 1] === null) values.pop();
+    if (values.length === 0) continue;
+    for (const value of values) budget.chars -= typeof value === 'string' ? value.length : 1;
+    if (budget.chars < 0) return undefined;
+    rows.push([r + 1, values]);
+  }
+  return rows;
+}
+
+const isHidden = (workbook: XLSX.WorkBook, i: number) => Boolean(workbook.Workbook?.Sheets?.[i]?.Hidden);
+
 /** SheetJS in the current thread (the worker); the rows' text is budgeted (`XLS_TRANSFER_CHARS`). */
 export function parseXlsHere(buffer: Uint8Array, transferChars = XLS_TRANSFER_CHARS): XlsOutcome {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -104,23 +120,15 @@ export function parseXlsHere(buffer: Uint8Array, transferChars = XLS_TRANSFER_CH
     return { ok: false, reason: /password|encrypt/i.test((err as Error).message) ? 'encrypted' : 'unreadable' };
   }
   if (workbook.SheetNames.length === 0) return { ok: false, reason: 'unreadable' };
-  let budget = transferChars;
+  const budget = { chars: transferChars };
   const sheets: XlsSheet[] = [];
   for (const [i, name] of workbook.SheetNames.entries()) {
     const sheet = workbook.Sheets[name];
-    const data: (XLSX.CellObject[] | undefined)[] = sheet?.['!data'] ?? [];
-    const rows: [number, XlsValue[]][] = [];
-    for (let r = 0; r < data.length; r += 1) {
-      const values = Array.from(data[r] ?? [], valueOf);
-      while (values.length > 0 && values[values.length - 1] === null) values.pop();
-      if (values.length === 0) continue;
-      for (const value of values) budget -= typeof value === 'string' ? value.length : 1;
-      if (budget < 0) return { ok: false, reason: 'too-complex', limit: 'transfer' };
-      rows.push([r + 1, values]);
-    }
+    const rows = rowsOf(sheet?.['!data'] ?? [], budget);
+    if (!rows) return { ok: false, reason: 'too-complex', limit: 'transfer' };
     sheets.push({
       name,
-      hidden: Boolean(workbook.Workbook?.Sheets?.[i]?.Hidden),
+      hidden: isHidden(workbook, i),
       merges: sheet?.['!merges'] ?? [],
       rows,
     });

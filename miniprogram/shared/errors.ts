@@ -117,6 +117,10 @@ export const ERRORS = {
   ROSTER_TOO_MANY_COLUMNS: '列数超过上限（Excel 的 16,384 列）或某一行内容过长：请只保留名单所需的列',
   ROSTER_TOO_MANY_MERGES: '合并单元格过多：请取消合并单元格（开始 → 合并后居中 → 取消合并）后上传',
   ROSTER_TOO_MANY_STRINGS: '文件中的文字总量超过上限：请删除与名单无关的工作表或拆分后分批导入',
+  ROSTER_TOO_MUCH_TEXT:
+    '表格中的文字总量超过上限（例如同一段长文字被大量单元格引用）：请只保留名单所需的列，删除过长的内容后上传',
+  ROSTER_TIMEOUT_TOO_SHORT:
+    '云函数 roster 的超时时间太短，一次调用内读不完第一批名单：请在云开发控制台把 roster 函数的“超时时间”调到 60 秒后重新导入',
   ROSTER_NO_DATA: '表格只有表头，没有可导入的数据行',
   ROSTER_REPORT_TRUNCATED: '错误过多，报告只列出前面的部分：请先修正这些问题（常见原因是列顺序或格式不对）',
 
@@ -127,6 +131,8 @@ export const ERRORS = {
   ROW_UNREADABLE: '该行有无法识别的内容，已跳过',
   ROW_DATE_INVALID: '日期超出范围（应在 1900 年至 9999 年之间）',
   ROW_CONFLICT: '该身份证号已登记为另一个姓名：未导入（确认无误后可选择“接受冲突”重新导入）',
+  ROW_FIELD_TOO_LONG: '内容过长，超过该列允许的字数',
+  ROW_STORED_UNREADABLE: '该身份证号已有的名单记录无法解密（密钥不符或记录损坏）：未覆盖，请联系技术人员检查',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,10 +14,18 @@ import {
   piiKeysOf,
   post,
   rosterFieldsOf,
+  sdkFor,
   until,
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
-import { decryptField } from '../../server/core/pii';
+import { blindIndex, decryptField, encryptField } from '../../server/core/pii';
+import { rosterAad } from '../../server/lib/roster-record';
+import { ERRORS } from '../../miniprogram/shared/errors';
+import { AdminDirectory } from '../../server/lib/admins';
+import { typedDb } from '../../server/lib/cloud-db';
+import type { CloudStorage } from '../../server/lib/storage';
+import { Throttle } from '../../server/lib/throttle';
+import { RosterService } from '../../server/functions/roster/service';
 import {
   cellTraps,
   cleanRoster,
@@ -322,6 +330,78 @@ describe('roster import', () => {
     });
   });
 
+  describe('stored people the writer cannot take at face value', () => {
+    // People 50210–50211: no other file of this suite holds them.
+    const [e, f] = [50210, 50211].map(person) as [Person, Person];
+    const keys = () => piiKeysOf(sandbox);
+    const idOf = (p: Person) => blindIndex(keys(), 'idCard', p.idCard);
+    const doc = (p: Person) => sandbox.db.dump('roster').find((d) => d._id === idOf(p));
+
+    it('a stored person that cannot be decrypted is reported, logged without PII, and never overwritten', async () => {
+      const base = await importFile(csv([HEADER, personRow(e) as string[]]), 'unreadable-base.csv');
+      expect(base.status).toMatchObject({ state: 'done', inserted: 1 });
+      // The document now holds a ciphertext bound to another document (as after a key mix-up).
+      const tampered = {
+        ...doc(e),
+        piiEnc: encryptField(keys(), JSON.stringify({ name: e.name, idCard: e.idCard }), rosterAad('another')),
+      };
+      sandbox.db.remove('roster', { _id: idOf(e) }, false);
+      sandbox.db.insert('roster', [tampered]);
+      const rows = [
+        ['姓名', '身份证号', '部门'],
+        [e.name, e.idCard, '新部门'],
+      ];
+      for (const extra of [{}, { acceptConflicts: true }, { mode: 'replace' }]) {
+        const { status } = await importFile(csv(rows), 'unreadable.csv', extra);
+        expect(status).toMatchObject({ state: 'done', inserted: 0, updated: 0, conflicts: 1, failed: 0 });
+        expect(status!.errors).toEqual([expect.objectContaining({ row: 2, code: 'ROW_STORED_UNREADABLE' })]);
+        expect(doc(e)).toEqual(tampered);
+      }
+      const log = fs.readFileSync(sandbox.logFile, 'utf8');
+      expect(log).toMatch(/a stored roster person cannot be decrypted/);
+      expect(log).not.toContain(e.idCard);
+      expect(log).not.toContain(e.name);
+    });
+
+    it('a first-version document keeps its plain-text fields: a merge carries them into the ciphertext', async () => {
+      const _id = idOf(f);
+      sandbox.db.insert('roster', [
+        {
+          _id,
+          rowHash: 'first-version',
+          piiEnc: encryptField(
+            keys(),
+            JSON.stringify({ name: f.name, idCard: f.idCard, phone: f.phone }),
+            rosterAad(_id),
+          ),
+          department: '旧部门',
+          employeeNo: 'E-OLD-1',
+          note: '旧备注',
+          startDate: '2020-01-02',
+          jobId: 'first-version',
+        },
+      ]);
+      const rows = [
+        ['姓名', '身份证号', '手机号'],
+        [f.name, f.idCard, '13912345679'],
+      ];
+      const { status } = await importFile(csv(rows), 'legacy.csv');
+      expect(status).toMatchObject({ state: 'done', updated: 1, conflicts: 0, failed: 0 });
+      const stored = doc(f)!;
+      expect(rosterFieldsOf(sandbox, stored as { _id: string; piiEnc?: unknown })).toEqual({
+        name: f.name,
+        idCard: f.idCard,
+        phone: '13912345679',
+        department: '旧部门',
+        employeeNo: 'E-OLD-1',
+        note: '旧备注',
+        startDate: '2020-01-02',
+      });
+      // Nothing is left in plain text beside the ciphertext.
+      for (const field of ['department', 'employeeNo', 'note', 'startDate']) expect(stored).not.toHaveProperty(field);
+    });
+  });
+
   it('marks a face binding as in the roster', async () => {
     const p = person(7);
     const started = await post(
@@ -531,6 +611,61 @@ describe('resumable, sliced and concurrent imports', () => {
     } finally {
       await short.stop();
     }
+  });
+
+  describe('a deployed timeout too short to read one batch (the service through the real SDK)', () => {
+    const logLines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const service = (abortAt: number | undefined, sliceDeadline = Number.MAX_SAFE_INTEGER) => {
+      const sdk = sdkFor(sandbox, ADMIN);
+      const db = typedDb(sdk.database());
+      const log = (message: string, fields?: Record<string, unknown>) => void logLines.push({ message, fields });
+      return new RosterService({
+        db,
+        storage: sdk as unknown as CloudStorage,
+        keys: piiKeysOf(sandbox),
+        throttle: new Throttle(30),
+        admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
+        sliceDeadline,
+        abortAt,
+        logger: { info: log, error: log },
+      });
+    };
+    const codeOf = async (work: () => Promise<unknown>) => {
+      try {
+        await work();
+        return 'no error';
+      } catch (err) {
+        return (err as { code?: string }).code ?? String(err);
+      }
+    };
+    const people = [50220, 50221, 50222].map(person);
+    const file = () => csv([HEADER, ...people.map((p) => personRow(p) as string[])]);
+
+    it('past the time before the file is open: refused with the code naming the setting, upload deleted', async () => {
+      // An .xlsx is checked before each 64 KB it inflates: the first check is past the time.
+      const fileID = await upload(cleanRoster(5), 'too-short.xlsx');
+      const before = sandbox.db.dump('roster').length;
+      expect(await codeOf(() => service(Date.now() - 1).import(ADMIN, { fileID }))).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+      expect(sandbox.storage.list().filter((f) => f.startsWith('roster-uploads/'))).toEqual([]);
+      expect(ERRORS.ROSTER_TIMEOUT_TOO_SHORT).toMatch(/超时时间/);
+      expect(sandbox.db.dump('roster')).toHaveLength(before);
+    });
+
+    it('past the time before a slice wrote its first batch: the job fails cleanly and the upload goes', async () => {
+      const fileID = await upload(file(), 'too-short-run.csv');
+      // The first slice works (no limit) but stops after its first batch; the next one is out of time at once.
+      const big = csv(csvRows(2500));
+      const bigID = await upload(big, 'too-short-big.csv');
+      const { jobId } = await service(undefined, 0).import(ADMIN, { fileID: bigID });
+      expect((await service(undefined).status({ jobId })).state).toBe('running');
+      const status = await service(Date.now() - 1).run({ jobId });
+      expect(status).toMatchObject({ state: 'failed', failure: { code: 'ROSTER_TIMEOUT_TOO_SHORT' } });
+      expect(sandbox.storage.list().filter((f) => f.includes('too-short-big'))).toEqual([]);
+      // With time to spare the same service reads it all: the guard only fires past its time.
+      const { jobId: ok } = await service(Date.now() + 3_600_000).import(ADMIN, { fileID });
+      expect(await service(undefined).status({ jobId: ok })).toMatchObject({ state: 'done', inserted: 3 });
+      expect(JSON.stringify(logLines)).not.toContain(people[0]!.idCard);
+    });
   });
 
   it('a database failure mid-import keeps the job: the next run redoes the batch, each person once', async () => {

@@ -126,12 +126,15 @@ export interface BatchOutcome {
   dataRows: number;
 }
 
+/** Rows the writer did not apply (found against what is stored, not by validation): counted as conflicts. */
+export const WRITE_CONFLICT_CODES: readonly string[] = ['ROW_CONFLICT', 'ROW_STORED_UNREADABLE'];
+
 /**
  * The job once a batch is applied: counts, errors (the first 100 kept), cursor and progress.
- * `failed` counts rows with validation errors; conflicts (ROW_CONFLICT) are counted apart.
+ * `failed` counts rows with validation errors; conflicts (`WRITE_CONFLICT_CODES`) are counted apart.
  */
 export function afterBatch(job: RosterJob, batch: BatchOutcome): RosterJob {
-  const failedRows = new Set(batch.errors.filter((e) => e.code !== 'ROW_CONFLICT').map((e) => e.row)).size;
+  const failedRows = new Set(batch.errors.filter((e) => !WRITE_CONFLICT_CODES.includes(e.code)).map((e) => e.row)).size;
   return {
     ...job,
     inserted: job.inserted + batch.counts.inserted,

@@ -19,6 +19,7 @@ import {
   RosterFileError,
   type Cell,
   type CellRange,
+  type Checkpoint,
   type FileFormat,
   type SheetRow,
   type WorkbookSource,
@@ -39,7 +40,12 @@ export interface RosterOptions {
   /** .xlsx only: the streaming reader (default) or SheetJS. */
   reader?: XlsxReader;
   fields?: readonly FieldSpec[];
+  /** Called every `CHECKPOINT_ROWS` rows (and by the .xlsx reader every 64 KB); throws when time is up. */
+  checkpoint?: Checkpoint;
 }
+
+/** Rows between two checkpoints. */
+export const CHECKPOINT_ROWS = 256;
 
 export interface RosterBatch {
   /** At most `size` records. */
@@ -80,6 +86,20 @@ export interface RosterParseResult {
  */
 export const CELL_BUDGET = 40_000_000;
 export const MERGE_BUDGET = 40_000_000;
+/**
+ * Characters of cell text one pass over a sheet may read (ROSTER_TOO_MUCH_TEXT): 256 per row at
+ * Excel's 1,048,576 rows, where a roster row is ~100. A cell is at most 32,767 characters, but one
+ * shared string may be referenced by every cell: 32 KB × 1M cells would be 32G characters to
+ * normalise, validate and store; this stops such a file after ~8,000 of them.
+ */
+export const TEXT_BUDGET = 256 * 1024 * 1024;
+
+/** Characters of text a row's cells hold. */
+function textOf(cells: readonly Cell[]): number {
+  let chars = 0;
+  for (const cell of cells) if (cell.type === 'string') chars += (cell.value as string).length;
+  return chars;
+}
 
 /** The empty cells of `range`'s columns in a row take the range's value. */
 function fill(cells: Cell[], range: CellRange, cell: Cell): void {
@@ -93,13 +113,24 @@ function fill(cells: Cell[], range: CellRange, cell: Cell): void {
  * Merged ranges show their top-left value in every cell of the range: filled in so that a merged
  * header labels each of its columns and a merged department covers each of its rows.
  */
-async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellRange[]): AsyncGenerator<SheetRow> {
+async function* withMerges(
+  rows: AsyncIterable<SheetRow>,
+  merges: readonly CellRange[],
+  checkpoint: Checkpoint = () => undefined,
+): AsyncGenerator<SheetRow> {
   const starts = [...merges].sort((a, b) => a.s.r - b.s.r);
   let next = 0;
   let active: { range: CellRange; cell: Cell }[] = [];
   let cellWork = 0;
   let mergeWork = 0;
+  let textWork = 0;
+  const spend = (cells: readonly Cell[]) => {
+    textWork += textOf(cells);
+    if (textWork > TEXT_BUDGET) throw new RosterFileError('ROSTER_TOO_MUCH_TEXT');
+  };
+  let seen = 0;
   for await (const row of rows) {
+    if (++seen % CHECKPOINT_ROWS === 0) checkpoint();
     cellWork += row.cells.length + 1;
     if (cellWork > CELL_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_COLUMNS');
     const r = row.rowNumber - 1;
@@ -111,6 +142,7 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
     }
     const fills = active.filter(({ cell }) => cell.type !== 'empty');
     if (fills.length === 0) {
+      spend(row.cells);
       yield row;
       continue;
     }
@@ -120,6 +152,7 @@ async function* withMerges(rows: AsyncIterable<SheetRow>, merges: readonly CellR
       if (mergeWork > MERGE_BUDGET) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
       fill(cells, range, cell);
     }
+    spend(cells);
     yield { rowNumber: row.rowNumber, cells };
   }
 }
@@ -171,7 +204,7 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
     throw new RosterFileError(options.sheet === undefined ? 'ROSTER_NO_HEADER' : 'ROSTER_SHEET_NOT_FOUND');
   for (const { name: sheet } of candidates) {
     const merges = await source.merges(sheet);
-    const rows = () => withMerges(source.rows(sheet), merges);
+    const rows = () => withMerges(source.rows(sheet), merges, options.checkpoint);
     const header = await findHeader(rows, merges, fields);
     if (!header) continue;
     const { headerRow, columns } = header;

@@ -11,18 +11,28 @@
  */
 import { parseXlsHere, parseXlsIsolated, type XlsSheet, type XlsValue, type XlsWorkbook } from './xls-worker';
 import { MAX_COLUMNS, openXlsx } from './xlsx-stream';
-import { EMPTY, RosterFileError, type Cell, type FileFormat, type SheetRow, type WorkbookSource } from './types';
+import {
+  cappedText,
+  EMPTY,
+  RosterFileError,
+  type Cell,
+  type Checkpoint,
+  type FileFormat,
+  type SheetRow,
+  type WorkbookSource,
+} from './types';
 
 export type XlsxReader = 'stream' | 'sheetjs';
 
 export { SHEETJS_LEAN_OPTIONS } from './xls-worker';
 
 /**
- * SheetJS holds a whole .xls as objects: measured peak RSS ~185 MB at 20k rows (3.2 MB), ~260 MB at
- * 40k (6.5 MB). Past this size the admin is asked to save as .xlsx, which is read as a stream; below
- * it, the parse runs in a worker whose heap is capped (./xls-worker.ts).
+ * SheetJS holds a whole .xls as objects: measured RSS growth ~70 MB at 5k rows (0.8 MB), ~103 MB at
+ * 12k (1.9 MB), ~143 MB at 20k (3.2 MB). Past this size (~9k rows) the admin is asked to save as
+ * .xlsx, which is read as a stream; below it, the parse runs in a worker whose heap is capped and
+ * whose process RSS growth is watched (./xls-worker.ts), well inside a 256 MB function.
  */
-export const XLS_MAX_BYTES = 4 * 1024 * 1024;
+export const XLS_MAX_BYTES = 1.5 * 1024 * 1024;
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 const OLE_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
@@ -133,7 +143,9 @@ function openCsv(buffer: Buffer, fileName?: string): WorkbookSource {
       let rowNumber = 0;
       for (const record of csvRecords(text)) {
         rowNumber += 1;
-        const cells = trimCells(record.map((value): Cell => (value === '' ? EMPTY : { value, type: 'string' })));
+        const cells = trimCells(
+          record.map((value): Cell => (value === '' ? EMPTY : { value: cappedText(value), type: 'string' })),
+        );
         if (cells.length > 0) yield { rowNumber, cells };
       }
     },
@@ -150,7 +162,7 @@ const cellOfValue = (value: XlsValue): Cell =>
   value === null
     ? EMPTY
     : typeof value === 'string'
-      ? { value, type: 'string' }
+      ? { value: cappedText(value), type: 'string' }
       : typeof value === 'number'
         ? { value, type: 'number' }
         : { value, type: 'boolean' };
@@ -194,12 +206,12 @@ async function openOle(buffer: Buffer): Promise<WorkbookSource> {
  */
 export async function openWorkbook(
   buffer: Buffer,
-  options: { fileName?: string; reader?: XlsxReader } = {},
+  options: { fileName?: string; reader?: XlsxReader; checkpoint?: Checkpoint } = {},
 ): Promise<WorkbookSource> {
   const format = detectFormat(buffer);
   if (format === 'csv') return openCsv(buffer, options.fileName);
   if (format === 'xls') return openOle(buffer);
-  if (options.reader !== 'sheetjs') return openXlsx(buffer);
+  if (options.reader !== 'sheetjs') return openXlsx(buffer, { checkpoint: options.checkpoint });
   // Cross-checks only: SheetJS on an .xlsx, in this thread.
   const outcome = parseXlsHere(buffer);
   if (!outcome.ok) throw unreadable();

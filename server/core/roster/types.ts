@@ -43,6 +43,20 @@ export interface WorkbookSource {
 
 export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell;
 
+/**
+ * Called by a reader every so often while it works (every 64 KB of a sheet, every few hundred
+ * rows): it throws (ROSTER_TIMEOUT_TOO_SHORT) when the invocation's time is up.
+ */
+export type Checkpoint = () => void;
+
+/** Excel's own limit of characters in a cell: every reader cuts longer text here. */
+export const MAX_CELL_CHARS = 32_767;
+
+/** Text as a cell holds it: at most `MAX_CELL_CHARS` characters (longer cannot come from Excel). */
+export function cappedText(text: string): string {
+  return text.length > MAX_CELL_CHARS ? text.slice(0, MAX_CELL_CHARS) : text;
+}
+
 export type RosterFileErrorCode = Extract<
   ErrorCode,
   | 'ROSTER_FILE_NOT_FOUND'
@@ -59,6 +73,8 @@ export type RosterFileErrorCode = Extract<
   | 'ROSTER_TOO_MANY_COLUMNS'
   | 'ROSTER_TOO_MANY_MERGES'
   | 'ROSTER_TOO_MANY_STRINGS'
+  | 'ROSTER_TOO_MUCH_TEXT'
+  | 'ROSTER_TIMEOUT_TOO_SHORT'
 >;
 
 /** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */

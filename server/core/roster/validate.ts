@@ -76,6 +76,19 @@ const MAX_SERIAL = 2_958_465;
 
 const OPTIONAL_TEXT = ['department', 'employeeNo', 'note'] as const;
 
+/**
+ * The longest text each optional field takes (ROW_FIELD_TOO_LONG, a row error): what a person's
+ * phone, department, staff number, note or date can sensibly be. Without them one long text
+ * referenced by every row would be stored, encrypted, a million times.
+ */
+export const FIELD_MAX_CHARS = { phone: 32, department: 64, employeeNo: 32, note: 200, startDate: 32 } as const;
+
+/** The longest header text a row error repeats (a header cell may hold up to 32,767 characters). */
+export const MAX_COLUMN_CHARS = 64;
+
+const columnLabel = (header: string) =>
+  header.length > MAX_COLUMN_CHARS ? `${header.slice(0, MAX_COLUMN_CHARS)}…` : header;
+
 type Fail = (field: RosterField, code: ErrorCode, message?: string) => undefined;
 
 /** Validates rows in file order; remembers ID numbers to flag in-file duplicates. */
@@ -119,7 +132,7 @@ export class RowValidator {
   }
 
   private error(row: SheetRow, field: RosterField, code: ErrorCode, message: string = ERRORS[code]): RosterRowError {
-    return { row: row.rowNumber, column: this.columns[field]?.header ?? field, code, message };
+    return { row: row.rowNumber, column: columnLabel(this.columns[field]?.header ?? field), code, message };
   }
 
   /**
@@ -132,6 +145,17 @@ export class RowValidator {
     } catch {
       return [{ row: row.rowNumber, column: '', code: 'ROW_UNREADABLE', message: ERRORS.ROW_UNREADABLE }];
     }
+  }
+
+  /** Each optional field longer than it may be is one error of the row; answers which. */
+  private tooLong(row: SheetRow, fail: Fail): Set<RosterField> {
+    const fields = new Set<RosterField>();
+    for (const [field, max] of Object.entries(FIELD_MAX_CHARS) as [keyof typeof FIELD_MAX_CHARS, number][]) {
+      if (this.read(row, field).text.length <= max) continue;
+      fields.add(field);
+      fail(field, 'ROW_FIELD_TOO_LONG', `内容过长：该列最多 ${max} 个字符`);
+    }
+    return fields;
   }
 
   private check(row: SheetRow): RosterRecord | RosterRowError[] {
@@ -147,13 +171,18 @@ export class RowValidator {
     const idCard = this.idCard(row, fail);
     // A phone stored as a number keeps all 11 digits (a double holds 15) and mobiles have no leading
     // zero to lose: it is accepted when its digits form a valid mobile number.
+    const tooLong = this.tooLong(row, fail);
     const phoneText = this.read(row, 'phone').text;
-    const phoneCheck = checkPhone(phoneText);
-    if (phoneText !== '' && !phoneCheck.ok) fail('phone', phoneCheck.code);
+    let phone: string | undefined;
+    if (phoneText !== '' && !tooLong.has('phone')) {
+      const check = checkPhone(phoneText);
+      if (check.ok) phone = check.value;
+      else fail('phone', check.code);
+    }
 
     if (name === undefined || idCard === undefined || errors.length > 0) return errors;
     const record: RosterRecord = { row: row.rowNumber, name, idCard };
-    if (phoneCheck.ok) record.phone = phoneCheck.value;
+    if (phone !== undefined) record.phone = phone;
     for (const field of OPTIONAL_TEXT) {
       const { text } = this.read(row, field);
       if (text !== '') record[field] = text;

@@ -17,10 +17,12 @@ import { pipeline, Readable } from 'stream';
 import { StringDecoder } from 'string_decoder';
 import { createInflateRaw, inflateRawSync } from 'zlib';
 import {
+  cappedText,
   EMPTY,
   RosterFileError,
   type Cell,
   type CellRange,
+  type Checkpoint,
   type SheetInfo,
   type SheetRow,
   type RosterFileErrorCode,
@@ -54,9 +56,20 @@ const TAG_SPAN = 256;
 interface ZipEntry {
   method: number;
   data: Buffer;
+  /** The uncompressed size the central directory declares. */
+  size: number;
 }
 
+/**
+ * Uncompressed bytes a streamed part (a sheet, the shared strings) may declare: ~1 KB per row at
+ * Excel's 1,048,576 rows, where a roster row is ~300 bytes of XML. A larger declaration is refused
+ * before a byte is inflated (ROSTER_FILE_TOO_LARGE), and a part that inflates to more than it
+ * declared is refused as soon as it does (ROSTER_FILE_UNREADABLE): a zip bomb is never read through.
+ */
+export const PART_LIMIT = 1024 * 1024 * 1024;
+
 const unreadable = () => new RosterFileError('ROSTER_FILE_UNREADABLE');
+const noCheckpoint: Checkpoint = () => undefined;
 
 /** The end of central directory record, or -1. */
 function endOfDirectory(zip: Buffer): number {
@@ -71,11 +84,12 @@ function endOfDirectory(zip: Buffer): number {
  * written as 0xFFFFFFFF is in the ZIP64 extra field (0x0001), in the order uncompressed size,
  * compressed size, offset, each present only when its 32-bit field is 0xFFFFFFFF.
  */
-function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number; local: number } {
+function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number; local: number; uncompressed: number } {
   const FULL = 0xffffffff;
   let size = zip.readUInt32LE(pos + 20);
   let local = zip.readUInt32LE(pos + 42);
-  if (size !== FULL && local !== FULL) return { size, local };
+  let uncompressed = zip.readUInt32LE(pos + 24);
+  if (size !== FULL && local !== FULL && uncompressed !== FULL) return { size, local, uncompressed };
   const extraEnd = Math.min(zip.length, nameEnd + zip.readUInt16LE(pos + 30));
   for (let at = nameEnd; at + 4 <= extraEnd; at += 4 + zip.readUInt16LE(at + 2)) {
     if (zip.readUInt16LE(at) !== 0x0001) continue;
@@ -86,10 +100,10 @@ function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number;
       field += 8;
       return value;
     };
-    if (zip.readUInt32LE(pos + 24) === FULL) next(); // the uncompressed size comes first
+    if (uncompressed === FULL) uncompressed = next(); // the uncompressed size comes first
     if (size === FULL) size = next();
     if (local === FULL) local = next();
-    return { size, local };
+    return { size, local, uncompressed };
   }
   throw unreadable();
 }
@@ -106,7 +120,7 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
   for (let n = zip.readUInt16LE(end + 10); n > 0; n -= 1) {
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
-    const { size, local } = zip64Fields(zip, pos, nameEnd);
+    const { size, local, uncompressed } = zip64Fields(zip, pos, nameEnd);
     if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
     const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
     if (start + size > zip.length) throw unreadable();
@@ -117,16 +131,24 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
       .replace(/\\/g, '/')
       .replace(/^\/+/, '')
       .toLowerCase();
-    entries.set(name, { method, data: zip.subarray(start, start + size) });
+    entries.set(name, { method, data: zip.subarray(start, start + size), size: uncompressed });
     pos = nameEnd + zip.readUInt16LE(pos + 30) + zip.readUInt16LE(pos + 32);
   }
   return entries;
 }
 
-function checkedEntry(entry: ZipEntry): ZipEntry {
+/** A readable entry that declares at most `limit` bytes (a stored one holds what it declares). */
+function checkedEntry(entry: ZipEntry, limit = PART_LIMIT): ZipEntry {
   if (entry.method !== 0 && entry.method !== 8) throw unreadable();
+  if (entry.size > limit) throw inflatedTooLarge();
+  if (entry.method === 0 && entry.data.length !== entry.size) throw inflatedMismatch();
   return entry;
 }
+
+const inflatedTooLarge = () =>
+  new RosterFileError('ROSTER_FILE_TOO_LARGE', '文件解压后过大：请只保留名单所需的工作表和列，或拆分后分批导入');
+const inflatedMismatch = () =>
+  new RosterFileError('ROSTER_FILE_UNREADABLE', '无法读取该文件：压缩包已损坏（解压后的大小与文件记录的不符）');
 
 /**
  * Decodes an XML part: UTF-8, or UTF-16 (by its BOM, or by `<?` written in two bytes, as some
@@ -183,14 +205,16 @@ class XmlDecoder {
 function readWhole(entries: Map<string, ZipEntry>, path: string): string | undefined {
   const entry = entries.get(path.toLowerCase());
   if (!entry) return undefined;
-  const { method, data } = checkedEntry(entry);
+  const { method, data, size } = checkedEntry(entry, WHOLE_ENTRY_LIMIT);
   let bytes: Buffer;
   try {
-    bytes = method === 0 ? data : inflateRawSync(data, { maxOutputLength: WHOLE_ENTRY_LIMIT });
+    // One byte more than declared is enough to know the declaration was a lie.
+    bytes = method === 0 ? data : inflateRawSync(data, { maxOutputLength: size + 1 });
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw inflatedMismatch();
     throw unreadable();
   }
+  if (bytes.length !== size) throw inflatedMismatch();
   const decoder = new XmlDecoder();
   return decoder.write(bytes) + decoder.end();
 }
@@ -199,21 +223,45 @@ function* slices(data: Buffer): Generator<Buffer> {
   for (let i = 0; i < data.length; i += CHUNK) yield data.subarray(i, i + CHUNK);
 }
 
-/** The entry's text, inflated and decoded chunk by chunk (sequences split across chunks are kept whole). */
-async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
-  const { method, data } = checkedEntry(entry);
+/**
+ * The entry's text, inflated and decoded chunk by chunk (sequences split across chunks are kept
+ * whole). Inflating stops as soon as it outgrows the declared size; `checkpoint` runs before each
+ * chunk (it throws when the invocation's time is up).
+ */
+async function* textChunks(entry: ZipEntry, checkpoint: Checkpoint = noCheckpoint): AsyncGenerator<string> {
+  const { method, data, size } = checkedEntry(entry);
   const decoder = new XmlDecoder();
   if (method === 0) {
-    for (const slice of slices(data)) yield decoder.write(slice);
+    for (const slice of slices(data)) {
+      checkpoint();
+      yield decoder.write(slice);
+    }
     yield decoder.end();
     return;
   }
   const inflated = pipeline(Readable.from(slices(data)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
+  let total = 0;
+  let chunks: AsyncIterator<unknown> | undefined;
   try {
-    for await (const chunk of inflated) yield decoder.write(chunk as Buffer);
-  } catch {
-    throw unreadable(); // corrupt or truncated deflate data
+    chunks = inflated[Symbol.asyncIterator]();
+    for (;;) {
+      checkpoint();
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch {
+        throw unreadable(); // corrupt or truncated deflate data
+      }
+      if (next.done) break;
+      const chunk = next.value as Buffer;
+      total += chunk.length;
+      if (total > size) throw inflatedMismatch();
+      yield decoder.write(chunk);
+    }
+  } finally {
+    inflated.destroy(); // stopped early (a cap, the checkpoint, or the reader): no more inflating
   }
+  if (total !== size) throw inflatedMismatch();
   yield decoder.end();
 }
 
@@ -359,14 +407,14 @@ function richText(xml: string): string {
 const detached = (text: string) => (text.length < 13 ? text : (' ' + text).slice(1));
 
 /** The shared strings table, streamed (it holds every distinct text of the workbook). */
-async function readSharedStrings(entry: ZipEntry | undefined): Promise<string[]> {
+async function readSharedStrings(entry: ZipEntry | undefined, checkpoint: Checkpoint): Promise<string[]> {
   const strings: string[] = [];
   let size = 0;
   if (!entry) return strings;
-  for await (const { body } of scanElements(textChunks(entry), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
+  for await (const { body } of scanElements(textChunks(entry, checkpoint), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
     size += (body?.length ?? 0) + 9;
     if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
-    strings.push(detached(richText(body ?? '')));
+    strings.push(detached(cappedText(richText(body ?? ''))));
   }
   return strings;
 }
@@ -417,7 +465,7 @@ const CELL_CLOSE = closeTag('c');
 const ISO_DATE =
   /^(?:(\d{4})-(\d{2})-(\d{2}))?(?:[T ]?(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(?:Z|[+-]\d{2}:?\d{2})?$/;
 
-const stringCell = (value: string | undefined): Cell => (value ? { value, type: 'string' } : EMPTY);
+const stringCell = (value: string | undefined): Cell => (value ? { value: cappedText(value), type: 'string' } : EMPTY);
 
 /**
  * The Excel serial of an ISO date-time (`t="d"`): the time as written, whatever the zone suffix
@@ -500,8 +548,11 @@ function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean
   }
 }
 
-/** Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook. */
-export function openXlsx(zip: Buffer): WorkbookSource {
+/**
+ * Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook.
+ * `checkpoint` runs before each 64 KB of a streamed part is inflated.
+ */
+export function openXlsx(zip: Buffer, { checkpoint = noCheckpoint }: { checkpoint?: Checkpoint } = {}): WorkbookSource {
   const entries = readZipDirectory(zip);
   if (entries.has('xl/workbook.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   if (entries.has('content.xml') && entries.has('mimetype')) throw new RosterFileError('ROSTER_FILE_ODS');
@@ -536,7 +587,8 @@ export function openXlsx(zip: Buffer): WorkbookSource {
     date1904,
     async merges(name) {
       const ranges: CellRange[] = [];
-      for await (const { attrs } of scanElements(textChunks(sheetEntry(name)), 'mergeCell', 'ROSTER_TOO_MANY_MERGES')) {
+      const chunks = textChunks(sheetEntry(name), checkpoint);
+      for await (const { attrs } of scanElements(chunks, 'mergeCell', 'ROSTER_TOO_MANY_MERGES')) {
         const m = MERGE_REF.exec(attrs);
         if (!m) continue;
         if (ranges.length >= MAX_MERGES) throw new RosterFileError('ROSTER_TOO_MANY_MERGES');
@@ -550,12 +602,16 @@ export function openXlsx(zip: Buffer): WorkbookSource {
     },
     async *rows(name): AsyncGenerator<SheetRow> {
       const entry = sheetEntry(name);
-      sst ??= await readSharedStrings(sstEntry);
+      sst ??= await readSharedStrings(sstEntry, checkpoint);
       let rowNumber = 0;
       // Some writers (Open XML SDK style) write one <row r="N"> per cell: the cells of consecutive
       // elements with one number are one row, as Excel shows them.
       let current: SheetRow | undefined;
-      for await (const { attrs, body } of scanElements(textChunks(entry), 'row', 'ROSTER_TOO_MANY_COLUMNS')) {
+      for await (const { attrs, body } of scanElements(
+        textChunks(entry, checkpoint),
+        'row',
+        'ROSTER_TOO_MANY_COLUMNS',
+      )) {
         const r = ROW_NUMBER.exec(attrs)?.[1];
         const next = r ? rowIndex(r) : rowNumber + 1;
         if (next > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');

@@ -19,6 +19,7 @@ import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
 import { buildErrorReport, buildTemplate, openRoster, RosterFileError, type RosterImport } from '../../core/roster';
 import { MAX_REPORT_ERRORS } from '../../core/roster/report';
+import { FirstBatchGuard } from '../../core/roster/slice';
 import {
   afterBatch,
   hasAllErrors,
@@ -28,6 +29,7 @@ import {
   ROSTER_REPORT_PREFIX,
   statusOf,
   withSheet,
+  WRITE_CONFLICT_CODES,
   wroteData,
   type RosterJob,
 } from '../../core/roster/job';
@@ -56,6 +58,11 @@ export interface RosterDeps {
   admins: AdminDirectory;
   /** Absolute time (ms) after which this invocation starts no new batch (see core/roster/slice.ts). */
   sliceDeadline: number;
+  /**
+   * Absolute time (ms) past which an invocation that has not written its first batch fails the job
+   * with ROSTER_TIMEOUT_TOO_SHORT (core/roster/slice.ts `abortDeadline`); none when unknown.
+   */
+  abortAt?: number;
   logger: Logger;
 }
 
@@ -135,11 +142,12 @@ export class RosterService {
     const { fileID, sheet } = request;
     const dryRun = request.dryRun === true;
     const buffer = await this.download(fileID);
+    const guard = new FirstBatchGuard(this.deps.abortAt);
     let job: RosterJob;
     let roster: RosterImport;
     try {
       if (buffer.length > MAX_FILE_BYTES) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
-      roster = await openRoster(buffer, { fileName: cloudPathOf(fileID), sheet });
+      roster = await openRoster(buffer, { fileName: cloudPathOf(fileID), sheet, checkpoint: guard.check });
       // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
       const fileHash = blindIndex(
         this.deps.keys,
@@ -168,7 +176,7 @@ export class RosterService {
     }
     this.deps.logger.info('roster import started', { job: job._id, format: roster.format, dryRun, mode: job.mode });
     try {
-      await this.slice(job, roster);
+      await this.slice(job, roster, guard);
     } catch (err) {
       // The job exists and keeps what it saved: the client's `run` calls retry it.
       this.deps.logger.error('roster slice failed; the next run retries it', { job: job._id, ...describeError(err) });
@@ -183,11 +191,13 @@ export class RosterService {
     // A lease, so two invocations never work on one job at once; a dead slice's lease runs out.
     const job = await this.jobs.takeLease(found, Date.now());
     if (!job) return statusOf(found);
+    const guard = new FirstBatchGuard(this.deps.abortAt);
     let roster: RosterImport;
     try {
       roster = await openRoster(await this.download(job.fileID), {
         fileName: cloudPathOf(job.fileID),
         sheet: job.sheet,
+        checkpoint: guard.check,
       });
     } catch (err) {
       // The upload vanished or changed under a running job: it fails, it does not hang.
@@ -198,7 +208,7 @@ export class RosterService {
       });
       throw err;
     }
-    return statusOf(await this.slice(job, roster));
+    return statusOf(await this.slice(job, roster, guard));
   }
 
   async status(request: RosterJobRequest): Promise<BodyOf<'roster', 'status'>> {
@@ -218,11 +228,12 @@ export class RosterService {
    * every batch that wrote data (so a retried slice never redoes a write); batches that wrote nothing
    * are cheap to redo and cost no write. Answers the job as it now stands.
    */
-  private async slice(start: RosterJob, roster: RosterImport): Promise<RosterJob> {
+  private async slice(start: RosterJob, roster: RosterImport, guard: FirstBatchGuard): Promise<RosterJob> {
     let job = withSheet(start, roster.sheet);
     try {
       for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
         const { counts, conflicts } = await this.writer.apply(batch.records, job, roster.columns);
+        guard.disarm(); // a batch is written: from here the slice's own deadline decides
         const errors =
           conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
         job = afterBatch(job, { counts, errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
@@ -281,7 +292,7 @@ export class RosterService {
  * Conflicts are found by the writer, not by validation: the report lists those the job kept.
  */
 async function reportErrors(job: RosterJob, roster: RosterImport): Promise<RosterRowError[]> {
-  const errors: RosterRowError[] = job.errors.filter((e) => e.code === 'ROW_CONFLICT');
+  const errors: RosterRowError[] = job.errors.filter((e) => WRITE_CONFLICT_CODES.includes(e.code));
   for await (const batch of roster.batches({ size: BATCH_SIZE })) {
     errors.push(...batch.errors.slice(0, Math.max(0, MAX_REPORT_ERRORS - errors.length)));
     if (errors.length >= MAX_REPORT_ERRORS) break;

@@ -6,6 +6,11 @@
  * by core/roster/merge.ts; only rows that differ from what is stored are decrypted. When another
  * import stored some of the batch first (a duplicate `_id`), only what is still missing is
  * written: what the database holds decides, not the error's wording.
+ *
+ * A stored person that cannot be decrypted (another key, a damaged document) is never taken for
+ * nobody and overwritten: the row is reported (ROW_STORED_UNREADABLE) and left alone. Documents
+ * of the first version kept department, staff number, note and start date in plain text beside
+ * the ciphertext: they count as stored values, so a merge carries them into the encrypted field.
  */
 import type { RosterImportMode, RosterRowError } from '../../../miniprogram/shared/contracts';
 import { ERRORS } from '../../../miniprogram/shared/errors';
@@ -20,6 +25,8 @@ import type { Throttle } from '../../lib/throttle';
 import { COLLECTION } from '../../manifest';
 
 const ROSTER = COLLECTION.roster;
+/** A stored document that holds no readable person (never taken for nobody). */
+const UNREADABLE = Symbol('unreadable');
 
 export interface WriterDeps {
   db: CloudDb;
@@ -30,7 +37,11 @@ export interface WriterDeps {
   batchSize: number;
 }
 
-interface StoredRow {
+/** The fields the first version stored in plain text beside `piiEnc` (which held name, ID, phone). */
+export const LEGACY_PLAIN_FIELDS = ['department', 'employeeNo', 'note', 'startDate'] as const;
+type LegacyPlain = Partial<Pick<RosterPerson, (typeof LEGACY_PLAIN_FIELDS)[number]>>;
+
+interface StoredRow extends LegacyPlain {
   _id: string;
   rowHash: string;
   piiEnc?: string;
@@ -41,6 +52,18 @@ interface Stored {
   rowHash: string;
   piiEnc?: string;
   planted: boolean;
+  /** Plain-text fields of a first-version document. */
+  legacy: LegacyPlain;
+}
+
+/** The legacy plain-text fields a stored document holds (strings only). */
+function legacyOf(doc: StoredRow): LegacyPlain {
+  const legacy: LegacyPlain = {};
+  for (const field of LEGACY_PLAIN_FIELDS) {
+    const value = doc[field];
+    if (typeof value === 'string' && value !== '') legacy[field] = value;
+  }
+  return legacy;
 }
 
 interface Write {
@@ -59,7 +82,10 @@ export interface WriteJob {
 
 export interface BatchWrite {
   counts: BatchCounts;
-  /** ROW_CONFLICT errors: rows whose ID is stored under another name, not applied. */
+  /**
+   * Rows not applied: ROW_CONFLICT (the ID is stored under another name) and ROW_STORED_UNREADABLE
+   * (what is stored under the ID cannot be decrypted).
+   */
   conflicts: RosterRowError[];
 }
 
@@ -107,7 +133,13 @@ export class RosterWriter {
         counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
         continue;
       }
-      const outcome = mergePerson(trusted && this.decrypt(_id, trusted), record, options);
+      const current = trusted && this.decrypt(_id, trusted);
+      if (current === UNREADABLE) {
+        counts.conflicts += 1;
+        conflicts.push(this.unreadable(record, job));
+        continue;
+      }
+      const outcome = mergePerson(current, record, options);
       if (outcome.kind === 'conflict') {
         counts.conflicts += 1;
         conflicts.push({ row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT });
@@ -167,25 +199,51 @@ export class RosterWriter {
       db
         .collection<StoredRow>(ROSTER)
         .where({ _id: db.command.in(ids) })
-        .field({ rowHash: true, piiEnc: true, _openid: true })
+        .field({
+          rowHash: true,
+          piiEnc: true,
+          _openid: true,
+          department: true,
+          employeeNo: true,
+          note: true,
+          startDate: true,
+        })
         .limit(batchSize)
         .get(),
     );
     // A row a client planted (possible under the platform's default rules) is never read: it is
     // replaced by the file's row as if nobody were stored.
     return new Map(
-      res.data.map((d) => [d._id, { rowHash: String(d.rowHash ?? ''), piiEnc: d.piiEnc, planted: isClientWritten(d) }]),
+      res.data.map((d) => [
+        d._id,
+        { rowHash: String(d.rowHash ?? ''), piiEnc: d.piiEnc, planted: isClientWritten(d), legacy: legacyOf(d) },
+      ]),
     );
   }
 
-  /** The stored person (a document that does not decrypt is treated as nobody: the row replaces it). */
-  private decrypt(id: string, stored: Stored): RosterPerson | undefined {
-    if (typeof stored.piiEnc !== 'string') return undefined;
+  /**
+   * The stored person, its first-version plain-text fields included (the ciphertext wins where both
+   * hold a field); `UNREADABLE` when the document holds no ciphertext that decrypts to a person.
+   */
+  private decrypt(id: string, stored: Stored): RosterPerson | typeof UNREADABLE {
+    if (typeof stored.piiEnc !== 'string') return UNREADABLE;
+    let person: RosterPerson;
     try {
-      return JSON.parse(decryptField(this.deps.keys, stored.piiEnc, rosterAad(id))) as RosterPerson;
+      person = JSON.parse(decryptField(this.deps.keys, stored.piiEnc, rosterAad(id))) as RosterPerson;
     } catch {
-      return undefined;
+      return UNREADABLE;
     }
+    if (typeof person?.name !== 'string' || typeof person.idCard !== 'string') return UNREADABLE;
+    return { ...stored.legacy, ...person };
+  }
+
+  /** The row error of a row whose stored person cannot be read; logged with the row number only. */
+  private unreadable(record: RosterRecord, job: WriteJob): RosterRowError {
+    this.deps.logger.error('a stored roster person cannot be decrypted: the row is not applied', {
+      job: job._id,
+      row: record.row,
+    });
+    return { row: record.row, column: '', code: 'ROW_STORED_UNREADABLE', message: ERRORS.ROW_STORED_UNREADABLE };
   }
 
   /**

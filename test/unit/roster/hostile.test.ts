@@ -4,8 +4,11 @@
  */
 import * as corpus from '../../fixtures/roster/generate';
 import { openRoster, parseRoster, RosterFileError } from '../../../server/core/roster';
-import { parseXlsIsolated } from '../../../server/core/roster/xls-worker';
-import { MAX_MERGES, openXlsx } from '../../../server/core/roster/xlsx-stream';
+import { parseXlsIsolated, XLS_MESSAGE_ROWS, XLS_TRANSFER_CHARS } from '../../../server/core/roster/xls-worker';
+import { TEXT_BUDGET } from '../../../server/core/roster/parse';
+import { MAX_CELL_CHARS } from '../../../server/core/roster/types';
+import { FIELD_MAX_CHARS, MAX_COLUMN_CHARS } from '../../../server/core/roster/validate';
+import { MAX_MERGES, openXlsx, PART_LIMIT } from '../../../server/core/roster/xlsx-stream';
 import { collect, NOW } from './helpers';
 
 const s = (value: string) => ({ value, type: 'string' });
@@ -138,17 +141,194 @@ describe('one bad cell is one row error', () => {
 });
 
 describe('.xls in a worker with bounded memory', () => {
-  it('refuses an .xls whose parse outgrows the heap, and the process carries on', async () => {
+  const loose = { heapMb: 512, timeMs: 120_000, rssGrowthMb: 4096 };
+
+  it('stops the parse at the limit it outgrows, each named, and the process carries on', async () => {
     const xls = corpus.xlsRoster(3000);
-    const limits = { heapMb: 128, timeMs: 60_000, rssGrowthMb: 1024 };
-    expect(await parseXlsIsolated(xls, { ...limits, heapMb: 4 })).toEqual({ ok: false, reason: 'too-complex' });
+    // The worker's own heap limit (resourceLimits): V8 stops the worker, not the process.
+    expect(await parseXlsIsolated(xls, { ...loose, heapMb: 4 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'heap',
+    });
     // Where --max-old-space-size overrides the worker's heap limit, the process's RSS growth stops it.
-    expect(await parseXlsIsolated(xls, { ...limits, rssGrowthMb: 1 })).toEqual({ ok: false, reason: 'too-complex' });
+    expect(await parseXlsIsolated(xls, { ...loose, rssGrowthMb: 1 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'rss',
+    });
+    // Within the default limits every row comes back, across several bounded messages.
     const normal = await parseXlsIsolated(xls);
-    expect(normal.ok).toBe(true);
-  }, 60_000);
+    expect(normal.ok && normal.workbook.sheets[0]?.rows.length).toBe(3001);
+    expect(3001).toBeGreaterThan(XLS_MESSAGE_ROWS);
+  }, 120_000);
+
+  it('stops a parse whose text sent back outgrows its budget (one shared string copied into every cell)', async () => {
+    // SheetJS keeps a shared string once; each copy sent back is a string of its own. The budget
+    // counts every character sent: here 3,001 rows of ~40 characters against 10,000.
+    const xls = corpus.xlsRoster(3000);
+    expect(await parseXlsIsolated(xls, { ...loose, transferChars: 10_000 })).toEqual({
+      ok: false,
+      reason: 'too-complex',
+      limit: 'transfer',
+    });
+    expect((await parseXlsIsolated(xls, { ...loose, transferChars: 1_000_000 })).ok).toBe(true);
+    // The default budget holds a full .xls roster (65,536 rows of ~100 characters) many times over.
+    expect(XLS_TRANSFER_CHARS).toBeGreaterThan(65_536 * 100);
+  }, 120_000);
 
   it('reads a normal .xls through the worker', async () => {
     expect((await parseRoster(corpus.xlsRoster(5), { now: NOW })).records).toHaveLength(5);
   }, 60_000);
+});
+
+describe('long text: a cell holds at most 32,767 characters, a field what it sensibly can', () => {
+  const long = (n: number) => 'x'.repeat(n);
+  const ss = (text: string) => `<t>${text}</t>`;
+
+  it('cuts a shared string, an inline string and a CSV field at Excel’s 32,767 characters', async () => {
+    const data = `<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="inlineStr"><is><t>${long(40_000)}</t></is></c></row>`;
+    const [row] = await collect(openXlsx(corpus.rawXlsx(data, { sharedStrings: [ss(long(50_000))] })), '名单');
+    expect(row?.cells.map((c) => String(c.value).length)).toEqual([MAX_CELL_CHARS, MAX_CELL_CHARS]);
+    const csvRows = await parseRoster(
+      corpus.csv([
+        ['姓名', '身份证号', '备注'],
+        ['张三', corpus.person(0).idCard, long(40_000)],
+      ]),
+      {
+        now: NOW,
+      },
+    );
+    expect(csvRows.errors).toEqual([expect.objectContaining({ row: 2, column: '备注', code: 'ROW_FIELD_TOO_LONG' })]);
+  });
+
+  it('an optional field over its limit is one error of its row; at the limit it imports', async () => {
+    const rows = [
+      ['姓名', '身份证号', '手机号', '部门', '工号', '备注', '入职日期'],
+      ...Object.entries(FIELD_MAX_CHARS).flatMap(([field, max], i) => {
+        const index = ['phone', 'department', 'employeeNo', 'note', 'startDate'].indexOf(field) + 2;
+        const over = [corpus.person(2 * i).name, corpus.person(2 * i).idCard, '', '', '', '', ''];
+        over[index] = long(max + 1);
+        const at = [corpus.person(2 * i + 1).name, corpus.person(2 * i + 1).idCard, '', '', '', '', ''];
+        if (field !== 'phone' && field !== 'startDate') at[index] = long(max);
+        return [over, at];
+      }),
+    ];
+    const result = await parseRoster(corpus.csv(rows), { now: NOW });
+    expect(result.errors.map((e) => [e.row, e.column, e.code])).toEqual([
+      [2, '手机号', 'ROW_FIELD_TOO_LONG'],
+      [4, '部门', 'ROW_FIELD_TOO_LONG'],
+      [6, '工号', 'ROW_FIELD_TOO_LONG'],
+      [8, '备注', 'ROW_FIELD_TOO_LONG'],
+      [10, '入职日期', 'ROW_FIELD_TOO_LONG'],
+    ]);
+    expect(result.errors[0]?.message).toMatch(/32/);
+    expect(result.records.map((r) => r.row)).toEqual([3, 5, 7, 9, 11]);
+    expect(result.records[1]?.department).toHaveLength(FIELD_MAX_CHARS.department);
+    expect(result.records[3]?.note).toHaveLength(FIELD_MAX_CHARS.note);
+  });
+
+  it('a row error repeats at most 64 characters of a long header', async () => {
+    const header = `备注（${long(30_000)}）`;
+    const result = await parseRoster(
+      corpus.csv([
+        ['姓名', '身份证号', header],
+        [corpus.person(0).name, corpus.person(0).idCard, long(300)],
+      ]),
+      { now: NOW },
+    );
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0]?.column.length).toBeLessThanOrEqual(MAX_COLUMN_CHARS + 1);
+  });
+
+  it('refuses one 32 KB shared string referenced by every row (GBs of text) with ROSTER_TOO_MUCH_TEXT', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => personRow(i + 2, i, `<c r="C${i + 2}" t="s"><v>0</v></c>`));
+    const buffer = corpus.rawXlsx(header.replace('入职日期', '备注') + rows.join(''), {
+      sharedStrings: [ss(long(MAX_CELL_CHARS))],
+    });
+    // 20,000 × 32,767 characters is 655M: over the budget after ~8,200 rows, never held at once.
+    expect(TEXT_BUDGET / MAX_CELL_CHARS).toBeLessThan(20_000);
+    expect(await codeOf(() => parseRoster(buffer, { now: NOW }))).toBe('ROSTER_TOO_MUCH_TEXT');
+  }, 120_000);
+});
+
+describe('zip bombs: declared sizes are checked before, and while, inflating', () => {
+  /** The zip with `entry`'s declared uncompressed size (central directory) set to `size`. */
+  function declare(zip: Buffer, entry: string, size: number): Buffer {
+    const out = Buffer.from(zip);
+    for (let pos = out.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); pos >= 0; pos -= 1) {
+      if (out.readUInt32LE(pos) !== 0x02014b50) continue;
+      const name = out.toString('utf8', pos + 46, pos + 46 + out.readUInt16LE(pos + 28));
+      if (name === entry) {
+        out.writeUInt32LE(size, pos + 24);
+        return out;
+      }
+    }
+    throw new Error(`no entry ${entry}`);
+  }
+  const sheet = 'xl/worksheets/sheet1.xml';
+  const rows = Array.from({ length: 2000 }, (_, i) => personRow(i + 2, i)).join('');
+
+  it('reads the file as written (the sizes it declares are right)', async () => {
+    expect((await parseRoster(corpus.rawXlsx(header + rows), { now: NOW })).records).toHaveLength(2000);
+  });
+
+  it('refuses a part that declares more than 1 GiB before inflating a byte', async () => {
+    expect(PART_LIMIT).toBe(1024 ** 3);
+    const bomb = declare(corpus.rawXlsx(header + rows), sheet, PART_LIMIT + 1);
+    let checkpoints = 0;
+    const code = await codeOf(() => parseRoster(bomb, { now: NOW, checkpoint: () => void (checkpoints += 1) }));
+    expect(code).toBe('ROSTER_FILE_TOO_LARGE');
+    expect(checkpoints).toBe(0); // refused from the directory: not one chunk was inflated
+    const workbook = declare(corpus.rawXlsx(header + rows), 'xl/workbook.xml', 64 * 1024 * 1024);
+    expect(await codeOf(() => parseRoster(workbook, { now: NOW }))).toBe('ROSTER_FILE_TOO_LARGE');
+  });
+
+  it('stops a part that inflates past what it declared as soon as it does', async () => {
+    let checkpoints = 0;
+    const liar = declare(corpus.rawXlsx(header + rows), sheet, 1000);
+    const code = await codeOf(() => parseRoster(liar, { now: NOW, checkpoint: () => void (checkpoints += 1) }));
+    expect(code).toBe('ROSTER_FILE_UNREADABLE');
+    expect(checkpoints).toBeLessThanOrEqual(2); // one 64 KB chunk, not the whole part
+    const small = declare(corpus.rawXlsx(header + rows), 'xl/workbook.xml', 10);
+    expect(await codeOf(() => parseRoster(small, { now: NOW }))).toBe('ROSTER_FILE_UNREADABLE');
+    const stored = declare(corpus.rawXlsx(header + rows, { store: true }), sheet, 1000);
+    expect(await codeOf(() => parseRoster(stored, { now: NOW }))).toBe('ROSTER_FILE_UNREADABLE');
+  });
+});
+
+describe('the checkpoint: reading stops wherever it is when the invocation’s time is up', () => {
+  const stopAfter = (n: number) => {
+    let calls = 0;
+    return () => {
+      calls += 1;
+      if (calls > n) throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT');
+    };
+  };
+  const big = corpus.rawXlsx(header + Array.from({ length: 3000 }, (_, i) => personRow(i + 2, i)).join(''), {
+    sharedStrings: ['<t>x</t>'],
+  });
+
+  it('while the file is opened (the first chunk), and while rows are read', async () => {
+    expect(await codeOf(() => openRoster(big, { now: NOW, checkpoint: stopAfter(0) }))).toBe(
+      'ROSTER_TIMEOUT_TOO_SHORT',
+    );
+    const roster = await openRoster(big, { now: NOW, checkpoint: stopAfter(20) });
+    expect(
+      await codeOf(async () => {
+        for await (const batch of roster.batches()) void batch;
+      }),
+    ).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+  });
+
+  it('every 256 rows of a CSV too', async () => {
+    const file = corpus.csv([corpus.HEADER, ...corpus.csvRows(1000).slice(1)]);
+    const roster = await openRoster(file, { now: NOW, checkpoint: stopAfter(2) });
+    expect(
+      await codeOf(async () => {
+        for await (const batch of roster.batches()) void batch;
+      }),
+    ).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+    expect((await parseRoster(file, { now: NOW, checkpoint: stopAfter(100) })).total).toBeGreaterThan(900);
+  });
 });

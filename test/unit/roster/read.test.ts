@@ -141,7 +141,7 @@ describe('openWorkbook', () => {
     const rows = await collect(source, '名单');
     expect(rows).toEqual(nodeXlsxRows(buffer)['名单']);
     expect(rows[1]?.cells[1]?.type).toBe('number');
-  });
+  }, 60_000);
 
   it('gives the same rows for .xlsx through the streaming reader and through SheetJS', async () => {
     const buffer = corpus.severalSheets();

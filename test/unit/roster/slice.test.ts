@@ -1,4 +1,5 @@
-import { MIN_SLICE_MS, sliceDeadline } from '../../../server/core/roster/slice';
+import { abortDeadline, FirstBatchGuard, MIN_SLICE_MS, sliceDeadline } from '../../../server/core/roster/slice';
+import { RosterFileError } from '../../../server/core/roster/types';
 
 describe('sliceDeadline', () => {
   const t0 = 1_000_000;
@@ -23,5 +24,40 @@ describe('sliceDeadline', () => {
   it('keeps a configured slice below the minimum (0: one batch per invocation)', () => {
     expect(sliceDeadline(t0, 0, 60_000)).toBe(t0);
     expect(sliceDeadline(t0, 0, 3_000)).toBe(t0);
+  });
+});
+
+describe('abortDeadline', () => {
+  it('is the deployed timeout less a quarter of it, at most 5 s; none when the timeout is unknown', () => {
+    const t0 = 1_000_000;
+    expect(abortDeadline(t0, 60_000)).toBe(t0 + 55_000);
+    expect(abortDeadline(t0, 3_000)).toBe(t0 + 2_250);
+    expect(abortDeadline(t0, undefined)).toBeUndefined();
+    expect(abortDeadline(t0, Number.NaN)).toBeUndefined();
+  });
+});
+
+describe('FirstBatchGuard', () => {
+  const codeOf = (check: () => void) => {
+    try {
+      check();
+      return 'no error';
+    } catch (err) {
+      return err instanceof RosterFileError ? err.code : String(err);
+    }
+  };
+
+  it('throws ROSTER_TIMEOUT_TOO_SHORT past its time, until a batch is written', () => {
+    let now = 100;
+    const guard = new FirstBatchGuard(150, () => now);
+    expect(codeOf(guard.check)).toBe('no error');
+    now = 151;
+    expect(codeOf(guard.check)).toBe('ROSTER_TIMEOUT_TOO_SHORT');
+    guard.disarm();
+    expect(codeOf(guard.check)).toBe('no error');
+  });
+
+  it('never throws when the deployed timeout is unknown', () => {
+    expect(codeOf(new FirstBatchGuard(undefined, () => Number.MAX_SAFE_INTEGER).check)).toBe('no error');
   });
 });

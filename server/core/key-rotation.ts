@@ -79,12 +79,20 @@ export const ROTATION_ORDER = [
 ] as const;
 export type RotatedCollection = (typeof ROTATION_ORDER)[number];
 
-/** A ciphertext under a key id the key ring does not hold: the rotation cannot go on without it. */
+/**
+ * A ciphertext under a key id the key ring does not hold, or hashes under an index key id that is
+ * neither current nor listed as old: the rotation cannot go on without it.
+ */
 export class RotationKeyMissing extends Refusal {
-  constructor(readonly keyId: string) {
+  constructor(
+    readonly keyId: string,
+    kind: 'enc' | 'index' = 'enc',
+  ) {
     super(
       'ROTATION_KEY_MISSING',
-      `有数据使用密钥 ${keyId} 加密，但当前配置中没有该密钥：请把它列入 PII_ENC_KEYS_OLD 后重试`,
+      kind === 'enc'
+        ? `有数据使用密钥 ${keyId} 加密，但当前配置中没有该密钥：请把它列入 PII_ENC_KEYS_OLD 后重试`
+        : `有数据的哈希由索引密钥 ${keyId} 计算，但当前配置中没有该密钥：请把它列入 PII_INDEX_KEYS_OLD 后重试`,
     );
   }
 }
@@ -107,9 +115,15 @@ function decrypt(keys: PiiKeys, value: unknown, aad: string): string {
 
 /** Whether a keyed hash without plaintext in this document is already under the current index key. */
 function indexCurrent(keys: PiiKeys, doc: Doc): boolean {
+  const kv = typeof doc.kv === 'string' && doc.kv.includes('.') ? doc.kv : undefined;
+  const id = kv?.slice(kv.indexOf('.') + 1);
+  // An index key changed without its old one listed: stamping these hashes current would leave
+  // them under a key nobody holds (found by nothing), so the rotation stops and says which.
+  if (id !== undefined && id !== keys.indexKeyId && !keys.oldIndexKeys.has(id)) {
+    throw new RotationKeyMissing(id, 'index');
+  }
   if (keys.oldIndexKeys.size === 0) return true; // only the encryption key rotates
-  const kv = typeof doc.kv === 'string' ? doc.kv : '';
-  return kv.slice(kv.indexOf('.') + 1) === keys.indexKeyId;
+  return id === keys.indexKeyId;
 }
 
 /** A keyed hash without plaintext: learned, or re-keyed as an HMAC of the old one (see the header). */

@@ -144,11 +144,17 @@ export class IdentityStore {
     const res = await this.db
       .collection(BINDINGS)
       .where(serverWritten(this.db, { openidHash: _.in([...openidHashes]), method: _.in([...methods]) }))
-      .field({ idEnc: true, docType: true })
+      .field({ idEnc: true, docType: true, idIndex: true })
       .get();
-    return (res.data as unknown as BindingDoc[]).map((d) =>
-      this.idIndex(decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`), d.docType ?? 'id_card'),
-    );
+    return (res.data as unknown as BindingDoc[]).map((d) => {
+      try {
+        return this.idIndex(decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`), d.docType ?? 'id_card');
+      } catch {
+        // Damaged, or under a key no longer configured: the stored index still names it, and the
+        // withdrawal it is recorded for must not fail for it.
+        return String(d.idIndex);
+      }
+    });
   }
 
   /** Deletes the holder's bindings of these methods (planted look-alikes under their hash too). */

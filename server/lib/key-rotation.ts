@@ -244,29 +244,47 @@ export class KeyRotation {
         continue;
       }
       if (plan.kind !== 'delete') await this.learn(plan.learned);
-      await this.apply(collection, doc, plan);
-      if (plan.kind === 'delete') st.removed += 1;
-      else st.rekeyed += 1;
+      // Changed or gone since this page was read (a withdrawal, a closed session): nothing written;
+      // counted as a change so that another pass looks at it again.
+      if (await this.apply(collection, doc, plan)) {
+        if (plan.kind === 'delete') st.removed += 1;
+        else st.rekeyed += 1;
+      }
       st.passChanged += 1;
     }
   }
 
-  private async apply(collection: RotatedCollection, doc: Doc, plan: Exclude<Plan, { kind: 'skip' }>): Promise<void> {
+  /**
+   * Applies `plan` to `doc` only while `doc` is still as this page read it: its keys (`kv`) and
+   * every ciphertext field (`…Enc`) unchanged. A page takes a while; meanwhile a holder may
+   * withdraw (the document is deleted) or a session close (its name and number removed), and a
+   * write from the stale read must not bring either back. Answers whether it applied.
+   */
+  private async apply(
+    collection: RotatedCollection,
+    doc: Doc,
+    plan: Exclude<Plan, { kind: 'skip' }>,
+  ): Promise<boolean> {
     const col = this.db.collection(collection);
     const _ = this.db.command;
+    const asRead = unchangedSince(doc, plan.kind === 'update' ? Object.keys(plan.set) : [], _);
     if (plan.kind === 'delete') {
-      await col.doc(doc._id).remove();
-    } else if (plan.kind === 'update') {
-      const data = Object.fromEntries(Object.entries(plan.set).map(([k, v]) => [k, v === null ? _.remove() : v]));
-      await col.doc(doc._id).update({ data });
-    } else {
-      // New before old: a crash in between leaves the old one, which the next call finds and removes.
-      const { _id, _openid: _planted, ...fields } = plan.doc;
-      const held = (await col.where({ _id }).limit(1).get()).data[0];
-      // Written under the current keys meanwhile (the person verified again, a new import): it is newer.
-      if (!held || held.kv !== this.target) await col.doc(_id).set({ data: fields });
-      await col.doc(doc._id).remove();
+      return (await col.where(asRead).remove()).stats.removed === 1;
     }
+    if (plan.kind === 'update') {
+      const data = Object.fromEntries(Object.entries(plan.set).map(([k, v]) => [k, v === null ? _.remove() : v]));
+      return (await col.where(asRead).update({ data })).stats.updated === 1;
+    }
+    // New before old: a crash in between leaves the old one, which the next call finds and removes.
+    const { _id, _openid: _planted, ...fields } = plan.doc;
+    const held = (await col.where({ _id }).limit(1).get()).data[0];
+    // Written under the current keys meanwhile (the person verified again, a new import): it is newer.
+    const write = !held || held.kv !== this.target;
+    if (write) await col.doc(_id).set({ data: fields });
+    if ((await col.where(asRead).remove()).stats.removed === 1) return true;
+    // The old one changed or went meanwhile (withdrawn): the copy just written must not outlive it.
+    if (write) await col.where({ _id, kv: this.target }).remove();
+    return false;
   }
 
   /** The learned new hashes of the hash fields of `docs`. */
@@ -307,4 +325,19 @@ export class KeyRotation {
   private async forgetLearned(): Promise<void> {
     await this.db.collection(COLLECTION.keyRotation).where({ kind: 'map' }).remove();
   }
+}
+
+/**
+ * The condition "as read": same `_id`, same keys (`kv`, or none), same ciphertexts (every `…Enc`
+ * field read, and none of those `also` names that was absent).
+ */
+function unchangedSince(doc: Doc, also: readonly string[], _: CloudDb['command']): Record<string, unknown> {
+  const where: Record<string, unknown> = { _id: doc._id, kv: doc.kv === undefined ? _.exists(false) : doc.kv };
+  for (const [field, value] of Object.entries(doc)) {
+    if (field.endsWith('Enc') && typeof value === 'string') where[field] = value;
+  }
+  for (const field of also) {
+    if (field.endsWith('Enc') && !(field in where)) where[field] = _.exists(false);
+  }
+  return where;
 }

@@ -108,6 +108,7 @@ export class ReviewService {
       pendingKey: openidHash,
       submittedAt: new Date(),
     };
+    await this.refuseIfPendingUnderOldKey(openid, openidHash);
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
         await db.collection(REQUESTS).add({ data: doc });
@@ -123,6 +124,23 @@ export class ReviewService {
       }
     }
     throw new Refusal('REVIEW_PENDING_EXISTS');
+  }
+
+  /**
+   * The unique pendingKey holds one pending request per holder under the current index key; during
+   * a key rotation one may still be pending under an old key's hash (and the rotation would then
+   * meet two). Checked here.
+   */
+  private async refuseIfPendingUnderOldKey(openid: string, openidHash: string): Promise<void> {
+    const { db, identities } = this.deps;
+    const older = identities.openidHashes(openid).filter((h) => h !== openidHash);
+    if (older.length === 0) return;
+    const held = await db
+      .collection(REQUESTS)
+      .where(serverWritten(db, { pendingKey: db.command.in(older) }))
+      .limit(1)
+      .get();
+    if (held.data.length > 0) throw new Refusal('REVIEW_PENDING_EXISTS');
   }
 
   /** The caller's own requests, newest first, masked (with the reason of a rejection). */

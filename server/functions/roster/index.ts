@@ -6,6 +6,7 @@ import { typedDb } from '../../lib/cloud-db';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { AdminDirectory } from '../../lib/admins';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
+import { Refusal } from '../../core/errors';
 import type { CloudStorage } from '../../lib/storage';
 import { Throttle } from '../../lib/throttle';
 import { sweepRoster } from './job-closer';
@@ -43,7 +44,15 @@ const route = createRouter<'roster', Context>(
   'roster',
   {
     access: (_request, { caller, service }) => service().access(caller.openid),
-    import: (request, { caller, service }) => service().import(caller.openid, request),
+    import: (request, { caller, service }) => {
+      // The writer finds people under the current index key only: during a key rotation a person
+      // still stored under an old one would look new, and the rotation's move would then drop what
+      // the file did not hold. Imports wait until the old index keys are removed.
+      if (piiKeysOf(settings.group('pii')).oldIndexKeys.size > 0) {
+        throw new Refusal('ROTATION_BUSY', '密钥轮换尚未完成：请在轮换完成并移除旧索引密钥后再导入名单');
+      }
+      return service().import(caller.openid, request);
+    },
     run: (request, { service }) => service().run(request),
     status: (request, { service }) => service().status(request),
     template: (_request, { service }) => service().template(),

@@ -123,6 +123,19 @@ describe('planRekey', () => {
       PII_INDEX_KEY_ID: 'i2',
     });
     expect(() => planRekey('bindings', binding(true), ctx({}, lacking))).toThrow(RotationKeyMissing);
+    // The index key changed (i2) without the old one listed: hashes under i1 are not stamped current.
+    const indexLacking = loadPiiKeys({
+      PII_ENC_KEY: NEW.enc,
+      PII_ENC_KEY_ID: 'k2',
+      PII_ENC_KEYS_OLD: `k1:${OLD.enc}`,
+      PII_INDEX_KEY: NEW.index,
+      PII_INDEX_KEY_ID: 'i2',
+    });
+    const entry: Doc = { _id: 'a1', actorHash: blindIndex(before, 'openid', 'o_admin'), kv: 'k1.i1' };
+    expect(() => planRekey('audit_log', entry, ctx({}, indexLacking))).toThrow(/PII_INDEX_KEYS_OLD/);
+    expect(() => planRekey('audit_log', entry, ctx({}, indexLacking))).toThrow(RotationKeyMissing);
+    // Under the current index id, or with none recorded (written before rotation existed): as before.
+    expect(planRekey('audit_log', { ...entry, kv: 'k1.i2' }, ctx({}, indexLacking))).toMatchObject({ kind: 'update' });
     const tampered = { ...binding(true), nameEnc: String(binding(true).idEnc) };
     expect(planRekey('bindings', tampered, ctx())).toEqual({ kind: 'skip', reason: 'unreadable' });
   });

@@ -217,6 +217,28 @@ describe('a key rotation', () => {
       noticeVersion: noticeVersion('wxcheck'),
     });
     expect(reused).toMatchObject({ ok: false, code: 'REALNAME_CHECK_CODE_USED' });
+    // A pending request under the old key's hash still counts: no second one.
+    expect(
+      await call('review', 'o_kr_john', {
+        action: 'submit',
+        ...PENDING_PASSPORT,
+        consent: true,
+        noticeVersion: noticeVersion('manual'),
+      }),
+    ).toMatchObject({ ok: false, code: 'REVIEW_PENDING_EXISTS' });
+    // Roster imports wait for the rotation to end (the writer finds people under the current key
+    // only); the refused upload is deleted at once.
+    const up = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/during.xlsx`, {
+      method: 'POST',
+      headers: { 'X-WX-OPENID': ADMIN },
+      body: ROSTER_FILE,
+    });
+    const { fileID } = (await up.json()) as { fileID: string };
+    expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({
+      ok: false,
+      code: 'ROTATION_BUSY',
+    });
+    expect(sandbox.storage.list().filter((f) => f.includes('during'))).toEqual([]);
   });
 
   it('re-keys a slice at a time: an interrupted rotation resumes where it stopped', async () => {

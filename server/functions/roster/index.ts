@@ -7,6 +7,7 @@ import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib
 import { AdminDirectory } from '../../lib/admins';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import { Refusal } from '../../core/errors';
+import { FileCleanup } from '../../lib/cleanup';
 import type { CloudStorage } from '../../lib/storage';
 import { Throttle } from '../../lib/throttle';
 import { sweepRoster } from './job-closer';
@@ -44,11 +45,14 @@ const route = createRouter<'roster', Context>(
   'roster',
   {
     access: (_request, { caller, service }) => service().access(caller.openid),
-    import: (request, { caller, service }) => {
+    import: async (request, { caller, service }) => {
       // The writer finds people under the current index key only: during a key rotation a person
       // still stored under an old one would look new, and the rotation's move would then drop what
-      // the file did not hold. Imports wait until the old index keys are removed.
-      if (piiKeysOf(settings.group('pii')).oldIndexKeys.size > 0) {
+      // the file did not hold. Imports wait until the old index keys are removed; the upload (plain
+      // PII) goes at once, as with every refused import.
+      const keys = piiKeysOf(settings.group('pii'));
+      if (keys.oldIndexKeys.size > 0) {
+        await new FileCleanup(db, storage, logger, keys).delete(request.fileID, 'import refused during a key rotation');
         throw new Refusal('ROTATION_BUSY', '密钥轮换尚未完成：请在轮换完成并移除旧索引密钥后再导入名单');
       }
       return service().import(caller.openid, request);

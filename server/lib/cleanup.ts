@@ -89,42 +89,37 @@ export class FileCleanup {
    * again moves the time. Throws when the record cannot be written: then nobody would delete it.
    */
   async schedule(fileID: string, reason: string, dueAt: Date): Promise<void> {
-    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
-    const moved = await this.db
-      .collection(PENDING)
-      .where(serverWritten(this.db, { _id }))
-      .update({ data: { lastFailedAt: dueAt, reason } });
-    if (moved.stats.updated > 0) return;
-    await removeClientWritten(this.db, PENDING, _id);
-    const scheduled: PendingCleanup = {
-      _id,
-      fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
-      reason,
-      attempts: 0,
-      firstFailedAt: new Date(),
-      lastFailedAt: dueAt,
-    };
-    await this.db.collection(PENDING).add({ data: scheduled });
+    await this.upsert(fileID, reason, { lastFailedAt: dueAt, reason }, { attempts: 0, lastFailedAt: dueAt });
   }
 
   private async record(fileID: string, reason: string): Promise<void> {
-    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
-    const _ = this.db.command;
     const now = new Date();
-    const bumped = await this.db
-      .collection(PENDING)
-      .where(serverWritten(this.db, { _id }))
-      .update({ data: { attempts: _.inc(1), lastFailedAt: now } });
-    if (bumped.stats.updated > 0) return;
+    await this.upsert(
+      fileID,
+      reason,
+      { attempts: this.db.command.inc(1), lastFailedAt: now },
+      { attempts: 1, lastFailedAt: now },
+    );
+  }
+
+  /** Updates the server's record of `fileID` with `change`, or writes a fresh one. */
+  private async upsert(
+    fileID: string,
+    reason: string,
+    change: Record<string, unknown>,
+    fresh: Pick<PendingCleanup, 'attempts' | 'lastFailedAt'>,
+  ): Promise<void> {
+    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
+    const updated = await this.db.collection(PENDING).where(serverWritten(this.db, { _id })).update({ data: change });
+    if (updated.stats.updated > 0) return;
     // A document a client planted under this _id (the platform's default rules allow it) goes first.
     await removeClientWritten(this.db, PENDING, _id);
     const pending: PendingCleanup = {
       _id,
       fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
       reason,
-      attempts: 1,
-      firstFailedAt: now,
-      lastFailedAt: now,
+      firstFailedAt: new Date(),
+      ...fresh,
     };
     await this.db.collection(PENDING).add({ data: pending });
   }

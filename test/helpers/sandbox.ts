@@ -11,6 +11,7 @@ import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { blindIndex, decryptField } from '../../server/core/pii';
 import { rosterAad, type RosterPii } from '../../server/lib/roster-record';
 import { loadPiiKeys } from '../../server/lib/settings';
+import { noticeVersion } from '../../miniprogram/shared/consent';
 
 export interface FreshSandboxOptions extends SandboxOptions {
   /** Variable values over the sandbox's own, deployed to every function (e.g. FACE_API_VERSION=v1). */
@@ -137,6 +138,37 @@ export async function citycheckCode(
   });
   if (res.status !== 200) throw new Error(`citycheck authorize answered ${res.status}: ${JSON.stringify(res.body)}`);
   return String(res.body.code);
+}
+
+type Person = { name: string; idCardNumber: string };
+
+/** A face verification through the gateway: start (consenting to the current notice), the user passes in the sandbox's face UI, confirm: confirm's answer. */
+export async function faceVerify(sandbox: Sandbox, openid: string, person: Person): Promise<Record<string, unknown>> {
+  const started = await callFunction(sandbox, 'face', openid, {
+    action: 'start',
+    ...person,
+    consent: true,
+    noticeVersion: noticeVersion('face'),
+  });
+  if (started.ok !== true) throw new Error(`face.start answered ${JSON.stringify(started)}`);
+  await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
+  return callFunction(sandbox, 'face', openid, { action: 'confirm', verifyId: started.verifyId });
+}
+
+/** A city-service check through the gateway with `code` (default: a fresh one for `person`): the answer. */
+export async function cityCheck(
+  sandbox: Sandbox,
+  openid: string,
+  person: Person,
+  code?: string,
+): Promise<Record<string, unknown>> {
+  return callFunction(sandbox, 'realname', openid, {
+    action: 'check',
+    ...person,
+    code: code ?? (await citycheckCode(sandbox, openid, person)),
+    consent: true,
+    noticeVersion: noticeVersion('wxcheck'),
+  });
 }
 
 /**

@@ -17,7 +17,14 @@ import { COLLECTIONS } from '../../server/manifest';
 import { blindIndexUnder } from '../../server/core/pii';
 import { buildFunctions } from '../../scripts/build';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
-import { freshSandbox, persistedText, post } from '../helpers/sandbox';
+import {
+  cityCheck as checkByCity,
+  citycheckCode,
+  faceVerify as verifyByFace,
+  freshSandbox,
+  persistedText,
+  post,
+} from '../helpers/sandbox';
 
 jest.setTimeout(300_000);
 
@@ -71,32 +78,14 @@ const rotating = () => ({
 });
 const AFTER = { ...DURING, PII_ENC_KEYS_OLD: '', PII_INDEX_KEYS_OLD: '' };
 
-async function faceVerify(openid: string, person: { name: string; idCardNumber: string }) {
-  const started = await call('face', openid, {
-    action: 'start',
-    ...person,
-    consent: true,
-    noticeVersion: noticeVersion('face'),
-  });
-  expect(started).toMatchObject({ ok: true });
-  await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
-  return call('face', openid, { action: 'confirm', verifyId: started.verifyId });
-}
+const faceVerify = (openid: string, person: { name: string; idCardNumber: string }) =>
+  verifyByFace(sandbox, openid, person);
 
 let spentCode = '';
 
 async function cityCheck(openid: string, person: { name: string; idCardNumber: string }) {
-  const { code } = (await post(sandbox, '/sandbox/citycheck/authorize', { openid, ...person })).body as {
-    code: string;
-  };
-  spentCode = code;
-  return call('realname', openid, {
-    action: 'check',
-    ...person,
-    code,
-    consent: true,
-    noticeVersion: noticeVersion('wxcheck'),
-  });
+  spentCode = await citycheckCode(sandbox, openid, person);
+  return checkByCity(sandbox, openid, person, spentCode);
 }
 
 const ROSTER_FILE = Buffer.from(

@@ -28,10 +28,11 @@ import type { DocType } from '../../miniprogram/shared/documents';
 import { contentOf, type RosterPerson } from './roster/merge';
 import {
   blindIndex,
-  blindIndexUnder,
+  blindIndexes,
   decryptField,
   documentIndexes,
   encryptField,
+  fieldAad,
   keyIdOf,
   keyVersion,
   PiiDecryptError,
@@ -134,12 +135,15 @@ export function rekeyHash(ctx: PlanContext, doc: Doc, old: unknown): unknown {
 
 /** The old→new pairs of a plaintext's hash under every old index key. */
 function learn(keys: PiiKeys, kind: BlindIndexKind, value: string): Learned {
-  const next = blindIndex(keys, kind, value);
-  return [...keys.oldIndexKeys.values()].map((key) => [blindIndexUnder(key, kind, value), next]);
+  return pairs(blindIndexes(keys, kind, value));
 }
 
 function learnDocument(keys: PiiKeys, number: string, docType: DocType): Learned {
-  const [next, ...olds] = documentIndexes(keys, number, docType);
+  return pairs(documentIndexes(keys, number, docType));
+}
+
+/** Indexes current key first (blindIndexes, documentIndexes) as old→new pairs. */
+function pairs([next, ...olds]: string[]): Learned {
   return olds.map((old) => [old, next!]);
 }
 
@@ -160,7 +164,7 @@ type Planner = (doc: Doc, ctx: PlanContext) => Plan;
 
 const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   roster: (doc, { keys }) => {
-    const aad = (id: string) => `roster:${id}:pii`;
+    const aad = (id: string) => fieldAad('roster', id, 'pii');
     const person = JSON.parse(decrypt(keys, doc.piiEnc, aad(doc._id))) as RosterPerson;
     const _id = blindIndex(keys, 'idCard', person.idCard);
     const fields = {
@@ -176,7 +180,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
 
   review_requests: (doc, ctx) => {
     const { keys } = ctx;
-    const aad = (field: string) => `review_requests:${doc._id}:${field}`;
+    const aad = (field: string) => fieldAad('review_requests', doc._id, field);
     const holder = holderHash(ctx, doc, aad('openid'));
     if (!holder) return UNREKEYABLE;
     const docType = doc.docType as DocType;
@@ -199,7 +203,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   },
 
   consents: (doc, ctx) => {
-    const aad = `consents:${doc._id}:openid`;
+    const aad = fieldAad('consents', doc._id, 'openid');
     const holder = holderHash(ctx, doc, aad);
     if (!holder) return UNREKEYABLE;
     return {
@@ -215,7 +219,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
 
   face_sessions: (doc, ctx) => {
     const { keys } = ctx;
-    const aad = (field: string) => `face_sessions:${doc._id}:${field}`;
+    const aad = (field: string) => fieldAad('face_sessions', doc._id, field);
     // A session is short-lived: one whose holder is unknown is re-keyed like a record (a pending one
     // then no longer matches its holder, who starts again).
     const holder = holderHash(ctx, doc, aad('openid')) ?? { hash: rekeyHash(ctx, doc, doc.openidHash), learned: [] };
@@ -235,7 +239,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
 
   bindings: (doc, ctx) => {
     const { keys } = ctx;
-    const aad = (id: string, field: string) => `bindings:${id}:${field}`;
+    const aad = (id: string, field: string) => fieldAad('bindings', id, field);
     const holder = holderHash(ctx, doc, aad(doc._id, 'openid'));
     if (!holder) return UNREKEYABLE;
     const docType = (doc.docType as DocType | undefined) ?? 'id_card';
@@ -258,7 +262,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   },
 
   pending_cleanup: (doc, { keys }) => {
-    const aad = (id: string) => `pending_cleanup:${id}:fileID`;
+    const aad = (id: string) => fieldAad('pending_cleanup', id, 'fileID');
     // Records of before file IDs were encrypted name theirs in plain: encrypted now.
     const fileID =
       doc.fileIDEnc === undefined && typeof doc.fileID === 'string'
@@ -274,7 +278,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   },
 
   wx_access_tokens: (doc, { keys }) => {
-    const aad = `wx_access_tokens:${doc._id}:token`;
+    const aad = fieldAad('wx_access_tokens', doc._id, 'token');
     let token: string;
     try {
       token = decrypt(keys, doc.tokenEnc, aad);
@@ -299,7 +303,7 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
       return indexCurrent(keys, doc)
         ? { kind: 'update', set: { kv: keyVersion(keys) }, learned: [] }
         : { kind: 'delete' };
-    const aad = (field: string) => `roster_jobs:${doc._id}:${field}`;
+    const aad = (field: string) => fieldAad('roster_jobs', doc._id, field);
     return {
       kind: 'update',
       set: {

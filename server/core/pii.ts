@@ -57,6 +57,14 @@ export function generatePiiKeys(): { PII_ENC_KEY: string; PII_INDEX_KEY: string 
   };
 }
 
+/**
+ * The `aad` of a field stored in a document: `<collection>:<document id>:<field>`. One format for
+ * every store and for the key rotation that re-encrypts their fields.
+ */
+export function fieldAad(collection: string, id: string, field: string): string {
+  return `${collection}:${id}:${field}`;
+}
+
 /** The authenticated data: the header too, so neither version nor key id can be swapped. */
 function additionalData(keyId: string, aad: string): Buffer {
   return Buffer.from(`${VERSION}\0${keyId}\0${aad}`, 'utf8');

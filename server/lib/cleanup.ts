@@ -5,7 +5,7 @@
  * fail so that the timer sweep retries them until they succeed. Nothing is swallowed silently.
  */
 import { describeError } from '../core/errors';
-import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
+import { blindIndex, decryptField, encryptField, fieldAad, type PiiKeys } from '../core/pii';
 import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
 import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
@@ -61,7 +61,7 @@ export interface PendingCleanup {
 }
 
 const PENDING = COLLECTION.pendingCleanup;
-const aadOf = (_id: string) => `${PENDING}:${_id}:fileID`;
+const aadOf = (_id: string) => fieldAad(PENDING, _id, 'fileID');
 
 export class FileCleanup {
   constructor(

@@ -7,7 +7,7 @@
 import crypto from 'crypto';
 import { NOTICES, noticeVersion } from '../../miniprogram/shared/consent';
 import type { ConsentView, VerificationMethod } from '../../miniprogram/shared/contracts';
-import { encryptField, keyVersion, type PiiKeys } from '../core/pii';
+import { encryptField, fieldAad, keyVersion, type PiiKeys } from '../core/pii';
 import { COLLECTION } from '../manifest';
 import { serverWritten, type CloudDb } from './cloud-db';
 
@@ -40,7 +40,7 @@ export class ConsentStore {
     const doc: ConsentDoc = {
       _id,
       openidHash,
-      openidEnc: encryptField(this.keys, openid, `${CONSENTS}:${_id}:openid`),
+      openidEnc: encryptField(this.keys, openid, fieldAad(CONSENTS, _id, 'openid')),
       kv: keyVersion(this.keys),
       method,
       purpose: NOTICES[method].purpose,

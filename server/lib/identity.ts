@@ -16,6 +16,7 @@ import {
   decryptField,
   documentIndexes,
   encryptField,
+  fieldAad,
   keyVersion,
   type PiiKeys,
 } from '../core/pii';
@@ -105,13 +106,15 @@ export class IdentityStore {
     const _id = `${method}_${openidHash}`;
     const doc: Omit<BindingDoc, '_id'> = {
       openidHash,
-      ...(openid === undefined ? {} : { openidEnc: encryptField(this.keys, openid, `${BINDINGS}:${_id}:openid`) }),
+      ...(openid === undefined
+        ? {}
+        : { openidEnc: encryptField(this.keys, openid, fieldAad(BINDINGS, _id, 'openid')) }),
       // Without the openid the hash may be an old index key's: the rotation then sees it as not re-keyed.
       ...(openid === undefined && this.keys.oldIndexKeys.size > 0 ? {} : { kv: keyVersion(this.keys) }),
       method,
       docType: identity.docType,
-      nameEnc: encryptField(this.keys, identity.name, `${BINDINGS}:${_id}:name`),
-      idEnc: encryptField(this.keys, identity.number, `${BINDINGS}:${_id}:idCard`),
+      nameEnc: encryptField(this.keys, identity.name, fieldAad(BINDINGS, _id, 'name')),
+      idEnc: encryptField(this.keys, identity.number, fieldAad(BINDINGS, _id, 'idCard')),
       idIndex: this.idIndex(identity.number, identity.docType),
       verifiedAt: new Date(),
     };
@@ -148,7 +151,10 @@ export class IdentityStore {
       .get();
     return (res.data as unknown as BindingDoc[]).map((d) => {
       try {
-        return this.idIndex(decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`), d.docType ?? 'id_card');
+        return this.idIndex(
+          decryptField(this.keys, d.idEnc, fieldAad(BINDINGS, d._id, 'idCard')),
+          d.docType ?? 'id_card',
+        );
       } catch {
         // Damaged, or under a key no longer configured: the stored index still names it, and the
         // withdrawal it is recorded for must not fail for it.
@@ -203,19 +209,21 @@ export class IdentityStore {
       await this.db
         .collection(BINDINGS)
         .where({ _id: doc._id, openidEnc: this.db.command.exists(false) })
-        .update({ data: { openidEnc: encryptField(this.keys, openid, `${BINDINGS}:${doc._id}:openid`) } });
+        .update({ data: { openidEnc: encryptField(this.keys, openid, fieldAad(BINDINGS, doc._id, 'openid')) } });
     }
   }
 
   private async present(docs: BindingDoc[]): Promise<Binding[]> {
     if (docs.length === 0) return [];
     const _ = this.db.command;
-    // Only an ID card can be in the roster (its key is the ID number's blind index): under every
-    // index key configured, as a rotation may have re-keyed one of the two and not yet the other.
-    const numbers = new Map(docs.map((d) => [d._id, decryptField(this.keys, d.idEnc, `${BINDINGS}:${d._id}:idCard`)]));
-    const idCards = docs
-      .filter((d) => (d.docType ?? 'id_card') === 'id_card')
-      .flatMap((d) => this.idIndexes(numbers.get(d._id)!, 'id_card'));
+    const shown = docs.map((d) => {
+      const docType = d.docType ?? 'id_card';
+      const number = decryptField(this.keys, d.idEnc, fieldAad(BINDINGS, d._id, 'idCard'));
+      // Only an ID card can be in the roster (its key is the ID number's blind index): under every
+      // index key configured, as a rotation may have re-keyed one of the two and not yet the other.
+      return { d, docType, number, rosterKeys: docType === 'id_card' ? this.idIndexes(number, 'id_card') : [] };
+    });
+    const idCards = shown.flatMap((b) => b.rosterKeys);
     const inRoster = idCards.length
       ? await this.db
           .collection(ROSTER)
@@ -224,17 +232,13 @@ export class IdentityStore {
           .get()
       : { data: [] };
     const found = new Set(inRoster.data.map((d) => String(d._id)));
-    return docs.map((d) => {
-      const docType = d.docType ?? 'id_card';
-      const number = numbers.get(d._id)!;
-      return {
-        method: d.method,
-        docType,
-        maskedName: maskName(decryptField(this.keys, d.nameEnc, `${BINDINGS}:${d._id}:name`)),
-        maskedIdCard: docType === 'id_card' ? maskIdCard(number) : maskDocNumber(number),
-        verifiedAt: new Date(d.verifiedAt).toISOString(),
-        inRoster: docType === 'id_card' && this.idIndexes(number, 'id_card').some((index) => found.has(index)),
-      };
-    });
+    return shown.map(({ d, docType, number, rosterKeys }) => ({
+      method: d.method,
+      docType,
+      maskedName: maskName(decryptField(this.keys, d.nameEnc, fieldAad(BINDINGS, d._id, 'name'))),
+      maskedIdCard: docType === 'id_card' ? maskIdCard(number) : maskDocNumber(number),
+      verifiedAt: new Date(d.verifiedAt).toISOString(),
+      inRoster: rosterKeys.some((index) => found.has(index)),
+    }));
   }
 }

@@ -2,6 +2,7 @@
  * `admin`: thin adapter: person lookup, coverage, audit trail, masked export, key rotation (admin
  * only, audited); the retention timer.
  */
+import type { AdminRotateKeysRequest } from '../../../miniprogram/shared/contracts';
 import { createRouter, isTimerEvent, type CallerContext } from '../../core/router';
 import { sliceDeadline } from '../../core/roster/slice';
 import { Refusal } from '../../core/errors';
@@ -43,6 +44,14 @@ const ROTATION_TRIGGER = 'rotate-keys';
 
 type Context = { caller: CallerContext; startedAt: number; timeLimitMs?: number };
 
+/** One slice of the key rotation, whichever way it was asked for (an admin's call or the user-less event). */
+function rotationSlice(startedAt: number, timeLimitMs: number | undefined, options: AdminRotateKeysRequest = {}) {
+  return new KeyRotation(db, keys()).run({
+    deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
+    ...options,
+  });
+}
+
 const route = createRouter<'admin', Context>(
   'admin',
   {
@@ -52,10 +61,7 @@ const route = createRouter<'admin', Context>(
     export: (_request, { caller }, note) =>
       adminService().export(new IdentityStore(db, keys()).openidHash(caller.openid), note),
     rotateKeys: async (request, { startedAt, timeLimitMs }, note) => {
-      const status = await new KeyRotation(db, keys()).run({
-        deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
-        ...request,
-      });
+      const status = await rotationSlice(startedAt, timeLimitMs, request);
       note.count = status.rekeyed + status.removed;
       return status;
     },
@@ -99,9 +105,7 @@ export const main = async (event: unknown, context?: unknown) => {
   if (isTimerEvent(event, caller) && event.TriggerName === ROTATION_TRIGGER) {
     // The cloud's way in (no gateway there): a console test invocation or a temporary timer trigger of
     // this name, both without a user (docs/security-privacy.md → 密钥轮换). One slice per invocation, audited.
-    const status = await new KeyRotation(db, keys()).run({
-      deadline: sliceDeadline(startedAt, ROTATION_SLICE_MS, timeLimitMs),
-    });
+    const status = await rotationSlice(startedAt, timeLimitMs);
     await new AuditLog(db).record({
       kind: 'admin',
       action: 'admin.rotateKeys',

@@ -26,7 +26,7 @@ import {
   FACE_START_ID_CALLER,
   FACE_START_PER_CALLER,
 } from '../../core/limits';
-import { decryptField, encryptField, hashToken, keyVersion, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, fieldAad, hashToken, keyVersion, type PiiKeys } from '../../core/pii';
 import type { AuditNote, Logger } from '../../core/router';
 import { isWechatApiError } from '../../core/wechat-errors';
 import { bestEffort } from '../../lib/cleanup';
@@ -89,13 +89,13 @@ export class FaceService {
     const session: FaceSession = {
       _id: sessionId,
       openidHash,
-      openidEnc: encryptField(keys, openid, `${SESSIONS}:${sessionId}:openid`),
+      openidEnc: encryptField(keys, openid, fieldAad(SESSIONS, sessionId, 'openid')),
       kv: keyVersion(keys),
       mode,
       verifyKey: `starting_${sessionId}`,
       state: 'starting',
-      nameEnc: encryptField(keys, name, `${SESSIONS}:${sessionId}:name`),
-      idEnc: encryptField(keys, idCard, `${SESSIONS}:${sessionId}:idCard`),
+      nameEnc: encryptField(keys, name, fieldAad(SESSIONS, sessionId, 'name')),
+      idEnc: encryptField(keys, idCard, fieldAad(SESSIONS, sessionId, 'idCard')),
       createdAt: now,
       expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
     };
@@ -230,8 +230,8 @@ export class FaceService {
   private identityOf(session: FaceSession, note: AuditNote) {
     const { keys, identities } = this.deps;
     const identity = {
-      name: decryptField(keys, session.nameEnc ?? '', `${SESSIONS}:${session._id}:name`),
-      idCard: decryptField(keys, session.idEnc ?? '', `${SESSIONS}:${session._id}:idCard`),
+      name: decryptField(keys, session.nameEnc ?? '', fieldAad(SESSIONS, session._id, 'name')),
+      idCard: decryptField(keys, session.idEnc ?? '', fieldAad(SESSIONS, session._id, 'idCard')),
     };
     note.subject = identities.idIndex(identity.idCard);
     return identity;

@@ -22,7 +22,7 @@ import { maskDocNumber, maskName } from '../../../miniprogram/shared/mask';
 import { InternalError, Refusal } from '../../core/errors';
 import { REVIEW_SUBMIT_PER_CALLER } from '../../core/limits';
 import { requireMethod } from '../../core/methods';
-import { decryptField, encryptField, keyVersion, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, fieldAad, keyVersion, type PiiKeys } from '../../core/pii';
 import type { AuditNote, Logger } from '../../core/router';
 import { bestEffort } from '../../lib/cleanup';
 import { isClientWritten, removeClientWritten, serverWritten, type CloudDb } from '../../lib/cloud-db';
@@ -76,7 +76,7 @@ export interface ReviewDeps {
 /** A decided request's pendingKey: unique, and nothing a client could predict and plant first. */
 const decidedKey = () => `decided_${crypto.randomBytes(16).toString('hex')}`;
 
-const aad = (id: string, field: 'name' | 'number' | 'reason' | 'openid') => `${REQUESTS}:${id}:${field}`;
+const aad = (id: string, field: 'name' | 'number' | 'reason' | 'openid') => fieldAad(REQUESTS, id, field);
 
 export class ReviewService {
   constructor(private readonly deps: ReviewDeps) {}

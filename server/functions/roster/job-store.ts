@@ -11,7 +11,7 @@
  * upload holds a roster's names and ID numbers.
  */
 import { Refusal } from '../../core/errors';
-import { decryptField, encryptField, keyVersion, type PiiKeys } from '../../core/pii';
+import { decryptField, encryptField, fieldAad, keyVersion, type PiiKeys } from '../../core/pii';
 import {
   ABANDONED_MS,
   holdsLock,
@@ -58,9 +58,9 @@ export class JobStore {
     return {
       ...rest,
       ...(kv === undefined ? {} : { kv }),
-      fileIDEnc: encryptField(this.keys, fileID, `${JOBS}:${job._id}:fileID`),
+      fileIDEnc: encryptField(this.keys, fileID, fieldAad(JOBS, job._id, 'fileID')),
       ...(reportFileID
-        ? { reportFileIDEnc: encryptField(this.keys, reportFileID, `${JOBS}:${job._id}:reportFileID`) }
+        ? { reportFileIDEnc: encryptField(this.keys, reportFileID, fieldAad(JOBS, job._id, 'reportFileID')) }
         : {}),
     };
   }
@@ -69,9 +69,9 @@ export class JobStore {
     const { fileIDEnc, reportFileIDEnc, ...rest } = doc;
     return {
       ...rest,
-      fileID: decryptField(this.keys, fileIDEnc, `${JOBS}:${doc._id}:fileID`),
+      fileID: decryptField(this.keys, fileIDEnc, fieldAad(JOBS, doc._id, 'fileID')),
       ...(reportFileIDEnc
-        ? { reportFileID: decryptField(this.keys, reportFileIDEnc, `${JOBS}:${doc._id}:reportFileID`) }
+        ? { reportFileID: decryptField(this.keys, reportFileIDEnc, fieldAad(JOBS, doc._id, 'reportFileID')) }
         : {}),
     };
   }

@@ -142,14 +142,19 @@ export async function citycheckCode(
 
 type Person = { name: string; idCardNumber: string };
 
-/** A face verification through the gateway: start (consenting to the current notice), the user passes in the sandbox's face UI, confirm: confirm's answer. */
-export async function faceVerify(sandbox: Sandbox, openid: string, person: Person): Promise<Record<string, unknown>> {
-  const started = await callFunction(sandbox, 'face', openid, {
+/** face.start through the gateway, consenting to the current notice: the answer. */
+export function faceStart(sandbox: Sandbox, openid: string, person: Person): Promise<Record<string, unknown>> {
+  return callFunction(sandbox, 'face', openid, {
     action: 'start',
     ...person,
     consent: true,
     noticeVersion: noticeVersion('face'),
   });
+}
+
+/** A face verification through the gateway: start, the user passes in the sandbox's face UI, confirm: confirm's answer. */
+export async function faceVerify(sandbox: Sandbox, openid: string, person: Person): Promise<Record<string, unknown>> {
+  const started = await faceStart(sandbox, openid, person);
   if (started.ok !== true) throw new Error(`face.start answered ${JSON.stringify(started)}`);
   await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });
   return callFunction(sandbox, 'face', openid, { action: 'confirm', verifyId: started.verifyId });
@@ -169,6 +174,32 @@ export async function cityCheck(
     consent: true,
     noticeVersion: noticeVersion('wxcheck'),
   });
+}
+
+/** Puts `content` at `cloudPath` in the sandbox's storage as `openid` (what the page's upload does): its fileID. */
+export async function uploadFile(
+  sandbox: Sandbox,
+  openid: string,
+  cloudPath: string,
+  content: Buffer,
+): Promise<string> {
+  const res = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
+    method: 'POST',
+    headers: { 'X-WX-OPENID': openid },
+    body: content,
+  });
+  return String(((await res.json()) as { fileID: string }).fileID);
+}
+
+/** Imports an uploaded roster as `admin` and drives the job (at most 20 slices): its last status. */
+export async function importRoster(sandbox: Sandbox, admin: string, fileID: string): Promise<Record<string, unknown>> {
+  const started = await callFunction(sandbox, 'roster', admin, { action: 'import', fileID });
+  if (started.ok !== true) throw new Error(`roster.import answered ${JSON.stringify(started)}`);
+  let status = await callFunction(sandbox, 'roster', admin, { action: 'status', jobId: started.jobId });
+  for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
+    status = await callFunction(sandbox, 'roster', admin, { action: 'run', jobId: started.jobId });
+  }
+  return status;
 }
 
 /**

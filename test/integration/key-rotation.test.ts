@@ -15,15 +15,16 @@ import { makeIdCard } from '../../miniprogram/shared/idcard';
 import { maskIdCard } from '../../miniprogram/shared/mask';
 import { COLLECTIONS } from '../../server/manifest';
 import { blindIndexUnder } from '../../server/core/pii';
-import { buildFunctions } from '../../scripts/build';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import {
   cityCheck as checkByCity,
   citycheckCode,
   faceVerify as verifyByFace,
   freshSandbox,
+  importRoster as importUpload,
   persistedText,
   post,
+  uploadFile,
 } from '../helpers/sandbox';
 
 jest.setTimeout(300_000);
@@ -47,7 +48,6 @@ const NEXT = { enc: newKey(), index: newKey() };
 const base = { ROSTER_ADMIN_OPENIDS: ADMIN };
 
 beforeAll(async () => {
-  buildFunctions(['ping', 'face', 'realname', 'review', 'identity', 'admin', 'profile', 'roster']);
   sandbox = await freshSandbox({ functionEnv: base });
   oldKeys = { enc: sandbox.secrets.piiEncKey, index: sandbox.secrets.piiIndexKey };
 });
@@ -99,19 +99,7 @@ const ROSTER_FILE = Buffer.from(
 );
 
 async function importRoster(name: string) {
-  const up = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/${name}.xlsx`, {
-    method: 'POST',
-    headers: { 'X-WX-OPENID': ADMIN },
-    body: ROSTER_FILE,
-  });
-  const { fileID } = (await up.json()) as { fileID: string };
-  const started = await call('roster', ADMIN, { action: 'import', fileID });
-  expect(started).toMatchObject({ ok: true });
-  let status = await call('roster', ADMIN, { action: 'status', jobId: started.jobId });
-  for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
-    status = await call('roster', ADMIN, { action: 'run', jobId: started.jobId });
-  }
-  return status;
+  return importUpload(sandbox, ADMIN, await uploadFile(sandbox, ADMIN, `roster-uploads/${name}.xlsx`, ROSTER_FILE));
 }
 
 /** `npm run rotate-keys` as a user runs it, against this sandbox, as the admin. */
@@ -217,12 +205,7 @@ describe('a key rotation', () => {
     ).toMatchObject({ ok: false, code: 'REVIEW_PENDING_EXISTS' });
     // Roster imports wait for the rotation to end (the writer finds people under the current key
     // only); the refused upload is deleted at once.
-    const up = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/during.xlsx`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: ROSTER_FILE,
-    });
-    const { fileID } = (await up.json()) as { fileID: string };
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/during.xlsx', ROSTER_FILE);
     expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({
       ok: false,
       code: 'ROTATION_BUSY',

@@ -20,13 +20,16 @@ import { WechatClient } from '../../server/lib/wechat';
 import {
   callFunction,
   cityCheck as checkByCity,
+  faceStart,
   faceVerify as verifyByFace,
   freshSandbox,
+  importRoster,
   keyedHashOf,
   openidHashOf,
   persistedText,
   post,
   sdkFor,
+  uploadFile,
 } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
@@ -179,18 +182,8 @@ describe('admin views', () => {
         },
       ]),
     );
-    const up = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/rights.xlsx`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: file,
-    });
-    const { fileID } = (await up.json()) as { fileID: string };
-    const started = await call('roster', ADMIN, { action: 'import', fileID });
-    let status = await call('roster', ADMIN, { action: 'status', jobId: started.jobId });
-    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
-      status = await call('roster', ADMIN, { action: 'run', jobId: started.jobId });
-    }
-    expect(status).toMatchObject({ state: 'done', inserted: 3 });
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/rights.xlsx', file);
+    expect(await importRoster(sandbox, ADMIN, fileID)).toMatchObject({ state: 'done', inserted: 3 });
     expect(await faceVerify('o_rights_wu', PEOPLE.wu)).toMatchObject({ ok: true });
     // Someone verified who is not in the roster.
     expect(
@@ -338,12 +331,7 @@ describe('the audit trail, further', () => {
   it('a confirm WeChat cannot answer yet (the user has not finished) is not an attempt: only the one that ends it is recorded', async () => {
     const openid = 'o_rights_poll';
     const person = { name: '钱多多', idCardNumber: makeIdCard('320102', '19900101', '013') };
-    const started = await call('face', openid, {
-      action: 'start',
-      ...person,
-      consent: true,
-      noticeVersion: noticeVersion('face'),
-    });
+    const started = await faceStart(sandbox, openid, person);
     expect(started).toMatchObject({ ok: true });
     const confirm = () => call('face', openid, { action: 'confirm', verifyId: started.verifyId });
     expect(await confirm()).toMatchObject({ ok: false });
@@ -409,12 +397,7 @@ describe('withdrawal racing a verification in flight', () => {
   it('face: the holder withdraws while WeChat answers the confirm; the binding it would make is not kept', async () => {
     const openid = 'o_race_face';
     const person = { name: '赵飞', idCardNumber: makeIdCard('120101', '19930303', '076') };
-    const started = await call('face', openid, {
-      action: 'start',
-      ...person,
-      consent: true,
-      noticeVersion: noticeVersion('face'),
-    });
+    const started = await faceStart(sandbox, openid, person);
     expect(started).toMatchObject({ ok: true });
     attempts += 1;
     await post(sandbox, '/sandbox/face/complete', { openid, verifyId: started.verifyId, outcome: 'pass' });

@@ -16,6 +16,7 @@ import {
   rosterFieldsOf,
   sdkFor,
   until,
+  uploadFile,
   type FreshSandboxOptions,
 } from '../helpers/sandbox';
 import { blindIndex, decryptField, encryptField } from '../../server/core/pii';
@@ -74,14 +75,8 @@ const ownSandbox = (options: FreshSandboxOptions = {}) =>
   freshSandbox({ ...options, functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN, ...options.functionEnv } });
 
 /** Puts `content` at `cloudPath` in `target`'s storage, as the page's upload does; answers its fileID. */
-async function putUpload(target: Sandbox, cloudPath: string, content: Buffer): Promise<string> {
-  const res = await fetch(`${target.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
-    method: 'POST',
-    headers: { 'X-WX-OPENID': ADMIN },
-    body: content,
-  });
-  return String(((await res.json()) as { fileID: string }).fileID);
-}
+const putUpload = (target: Sandbox, cloudPath: string, content: Buffer): Promise<string> =>
+  uploadFile(target, ADMIN, cloudPath, content);
 
 async function upload(content: Buffer, name: string): Promise<string> {
   uploads += 1;

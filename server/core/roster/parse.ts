@@ -13,7 +13,8 @@
  */
 import type { RosterRowError } from '../../../miniprogram/shared/contracts';
 import { mapHeader, ROSTER_FIELDS, type FieldSpec, type RosterColumn } from './columns';
-import { openWorkbook, type XlsxReader } from './read';
+import { openWorkbook, openWorkbookRanged, type XlsxReader } from './read';
+import type { ByteSource } from './xlsx-stream';
 import {
   EMPTY,
   RosterFileError,
@@ -214,6 +215,14 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
 /** Opens a roster file: format, sheet and header row. Throws RosterFileError. */
 export async function openRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterImport> {
   return openRosterSource(await openWorkbook(buffer, options), options);
+}
+
+/** Opens a roster file read by ranges (see read.ts `openWorkbookRanged`). Throws RosterFileError. */
+export async function openRosterRanged(
+  file: ByteSource & { head: Buffer },
+  options: RosterOptions = {},
+): Promise<RosterImport> {
+  return openRosterSource(await openWorkbookRanged(file, options), options);
 }
 
 /** The whole file in memory at once: for small files, tests and dry runs (prefer `openRoster().batches()`). */

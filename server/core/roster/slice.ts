@@ -18,3 +18,33 @@ export function sliceDeadline(startedAt: number, configuredMs: number, timeLimit
   const margin = Math.max(MIN_MARGIN_MS, timeLimitMs / 4);
   return startedAt + Math.min(configuredMs, Math.max(MIN_SLICE_MS, timeLimitMs - margin));
 }
+
+/**
+ * The prepare (the file read once, validated and cut into chunks) must end within one invocation:
+ * it may use the whole timeout but `MIN_MARGIN_MS` (the chunks and the job are saved, the upload
+ * deleted, after it), and at least the configured slice. Without a known limit: the configured slice.
+ */
+export function prepareDeadline(startedAt: number, configuredMs: number, timeLimitMs?: number): number {
+  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) {
+    return startedAt + Math.max(configuredMs, MIN_SLICE_MS);
+  }
+  return startedAt + Math.max(MIN_SLICE_MS, timeLimitMs - MIN_MARGIN_MS);
+}
+
+/**
+ * A conservative reading speed (compressed .xlsx bytes per ms, parse + validation + chunks) for
+ * refusing at once a file the deployed timeout cannot possibly read: measured here ~5–10 MB/s on
+ * one loaded core, so 2 MB/s leaves room for a slower cloud CPU without refusing what would fit.
+ */
+export const PREPARE_BYTES_PER_MS = 2000;
+
+/** The file of `bytes` can be read before `deadline` (from `now`) at the conservative speed. */
+export function prepareFits(bytes: number, now: number, deadline: number): boolean {
+  return bytes / PREPARE_BYTES_PER_MS <= deadline - now;
+}
+
+/** The timeout-too-short message, naming the deployed timeout and the setting to raise. */
+export function timeoutTooShortMessage(timeLimitMs: number | undefined): string {
+  const seconds = timeLimitMs === undefined ? '当前' : `${Math.round(timeLimitMs / 1000)} 秒`;
+  return `云函数 roster 的超时（${seconds}）太短，读不完该文件：请把 roster 的超时设为 60 秒（npm run deploy 按 manifest 设置）后重新导入`;
+}

@@ -59,6 +59,8 @@ export type RosterFileErrorCode = Extract<
   | 'ROSTER_TOO_MANY_COLUMNS'
   | 'ROSTER_TOO_MANY_MERGES'
   | 'ROSTER_TOO_MANY_STRINGS'
+  | 'ROSTER_TIMEOUT_TOO_SHORT'
+  | 'ROSTER_CHUNK_LOST'
 >;
 
 /** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */

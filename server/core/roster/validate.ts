@@ -5,6 +5,7 @@ import { checkIdCard } from '../../../miniprogram/shared/idcard';
 import { normalizeText } from '../../../miniprogram/shared/normalize';
 import { checkName, checkPhone } from '../../../miniprogram/shared/person';
 import type { RosterColumn, RosterField } from './columns';
+import { IdIndex } from './id-index';
 import { TEMPLATE_EXAMPLE_ID } from './template-marker';
 import { DAYS_1900_TO_1904 } from './xlsx-stream';
 import { EMPTY, type Cell, type SheetRow } from './types';
@@ -81,7 +82,7 @@ type Fail = (field: RosterField, code: ErrorCode, message?: string) => undefined
 /** Validates rows in file order; remembers ID numbers to flag in-file duplicates. */
 export class RowValidator {
   /** Normalised ID → the row where it first appeared (with or without other errors). */
-  private readonly firstRows = new Map<string, number>();
+  private readonly firstRows = new IdIndex();
   private readonly columns: Partial<Record<RosterField, RosterColumn>>;
 
   constructor(

@@ -30,11 +30,11 @@ import {
 /** Workbook and relationships are read whole; larger is a zip bomb, not a roster. */
 const WHOLE_ENTRY_LIMIT = 16 * 1024 * 1024;
 /**
- * Shared-strings XML kept, in characters. A roster costs ~85 chars of it per row (ID, phone and
- * staff number are distinct texts), so 20M is ~240k rows: measured here, 300k rows peak at ~245 MB,
- * too close to a 256 MB function. Past it the file is refused (ROSTER_TOO_MANY_STRINGS).
+ * Shared-string text kept, in UTF-8 bytes (see `SharedStrings`). A roster costs ~40 bytes of it
+ * per row (ID, phone and staff number are distinct texts), so Excel's 1,048,576 rows fit; past it
+ * the file is refused (ROSTER_TOO_MANY_STRINGS).
  */
-export const SHARED_STRINGS_LIMIT = 20 * 1024 * 1024;
+export const SHARED_STRINGS_LIMIT = 80 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 /**
  * Characters one element (a row, a shared string) may span. A roster row is ~200 characters and
@@ -51,10 +51,23 @@ export const DAYS_1900_TO_1904 = 1462;
 /** The longest end tag (`</prefix:row >`) looked for across a chunk boundary. */
 const TAG_SPAN = 256;
 
+/** Random access to a file that is not held in memory (e.g. HTTP Range requests on the stored upload). */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+/** An entry's compressed data: in memory (`data`), or at `local` (its local header) in `source`. */
 interface ZipEntry {
   method: number;
-  data: Buffer;
+  data?: Buffer;
+  size: number;
+  local: number;
+  source?: ByteSource;
 }
+
+/** Bytes asked of a `ByteSource` at once while streaming an entry. */
+const RANGE_READ = 1024 * 1024;
 
 const unreadable = () => new RosterFileError('ROSTER_FILE_UNREADABLE');
 
@@ -98,18 +111,27 @@ function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number;
  * Entry names → compressed data. Names are lower-cased (some writers vary the case) and `\` is read
  * as `/` (Windows export tools write `xl\workbook.xml`, and Excel opens those files).
  */
-function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
+function readZipDirectory(zip: Buffer, source?: { base: number; bytes: ByteSource }): Map<string, ZipEntry> {
   const end = endOfDirectory(zip);
   if (end < 0) throw unreadable();
   const entries = new Map<string, ZipEntry>();
-  let pos = zip.readUInt32LE(end + 16);
+  // `zip` is the whole file, or (ranged) its tail from `base`: the directory's offset is absolute.
+  const base = source?.base ?? 0;
+  let pos = zip.readUInt32LE(end + 16) - base;
+  if (pos < 0) throw unreadable();
   for (let n = zip.readUInt16LE(end + 10); n > 0; n -= 1) {
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
     const { size, local } = zip64Fields(zip, pos, nameEnd);
-    if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
-    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    if (start + size > zip.length) throw unreadable();
+    let data: Buffer | undefined;
+    if (source) {
+      if (local + 30 + size > source.bytes.size) throw unreadable(); // its local header is checked when it is read
+    } else {
+      if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      if (start + size > zip.length) throw unreadable();
+      data = zip.subarray(start, start + size);
+    }
     // Bit 0 of the flags: encrypted. Only stored (0) and deflated (8) entries are readable.
     const method = zip.readUInt16LE(pos + 8) & 1 ? -1 : zip.readUInt16LE(pos + 10);
     const name = zip
@@ -117,7 +139,7 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
       .replace(/\\/g, '/')
       .replace(/^\/+/, '')
       .toLowerCase();
-    entries.set(name, { method, data: zip.subarray(start, start + size) });
+    entries.set(name, { method, size, local, ...(data ? { data } : { source: source?.bytes }) });
     pos = nameEnd + zip.readUInt16LE(pos + 30) + zip.readUInt16LE(pos + 32);
   }
   return entries;
@@ -126,6 +148,39 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
 function checkedEntry(entry: ZipEntry): ZipEntry {
   if (entry.method !== 0 && entry.method !== 8) throw unreadable();
   return entry;
+}
+
+/** Where a ranged entry's data starts (its local header read), checked against the file's size. */
+async function dataStart(entry: ZipEntry, source: ByteSource): Promise<number> {
+  const header = await source.read(entry.local, 30);
+  if (header.length < 30 || header.readUInt32LE(0) !== 0x04034b50) throw unreadable();
+  const start = entry.local + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  if (start + entry.size > source.size) throw unreadable();
+  return start;
+}
+
+/** A ranged entry's compressed data read into memory (small parts only: workbook, relationships). */
+async function loadEntry(entry: ZipEntry | undefined): Promise<void> {
+  if (!entry || entry.data || !entry.source) return;
+  if (entry.size > WHOLE_ENTRY_LIMIT) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
+  const data = await entry.source.read(await dataStart(entry, entry.source), entry.size);
+  if (data.length !== entry.size) throw unreadable();
+  entry.data = data;
+}
+
+/** The entry's compressed data in pieces: from memory, or read range by range. */
+async function* compressed(entry: ZipEntry): AsyncGenerator<Buffer> {
+  if (entry.data) {
+    yield* slices(entry.data);
+    return;
+  }
+  const source = entry.source as ByteSource;
+  const start = await dataStart(entry, source);
+  for (let at = 0; at < entry.size; at += RANGE_READ) {
+    const piece = await source.read(start + at, Math.min(RANGE_READ, entry.size - at));
+    if (piece.length === 0) throw unreadable();
+    yield* slices(piece);
+  }
 }
 
 /**
@@ -184,6 +239,7 @@ function readWhole(entries: Map<string, ZipEntry>, path: string): string | undef
   const entry = entries.get(path.toLowerCase());
   if (!entry) return undefined;
   const { method, data } = checkedEntry(entry);
+  if (!data) throw unreadable(); // a ranged entry not loaded: openXlsxRanged loads every part read whole
   let bytes: Buffer;
   try {
     bytes = method === 0 ? data : inflateRawSync(data, { maxOutputLength: WHOLE_ENTRY_LIMIT });
@@ -201,21 +257,25 @@ function* slices(data: Buffer): Generator<Buffer> {
 
 /** The entry's text, inflated and decoded chunk by chunk (sequences split across chunks are kept whole). */
 async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
-  const { method, data } = checkedEntry(entry);
+  const { method } = checkedEntry(entry);
   const decoder = new XmlDecoder();
   if (method === 0) {
-    for (const slice of slices(data)) yield decoder.write(slice);
+    for await (const slice of compressed(entry)) yield decoder.write(slice);
     yield decoder.end();
     return;
   }
-  const inflated = pipeline(Readable.from(slices(data)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
+  const inflated = pipeline(Readable.from(compressed(entry)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
   try {
     for await (const chunk of inflated) yield decoder.write(chunk as Buffer);
-  } catch {
-    throw unreadable(); // corrupt or truncated deflate data
+  } catch (err) {
+    // Corrupt or truncated deflate data; a failing read of the stored file is not the file's fault.
+    if (isZlibError(err)) throw unreadable();
+    throw err;
   }
   yield decoder.end();
 }
+
+const isZlibError = (err: unknown) => /^Z_|^ERR_/.test(String((err as { code?: unknown })?.code ?? 'Z_'));
 
 /** One element: its attributes, and its content (undefined when self-closing). */
 export interface XmlElement {
@@ -353,20 +413,68 @@ function richText(xml: string): string {
 }
 
 /**
- * A copy that does not keep its source alive: V8 makes substrings of 13+ characters "sliced" views
- * of their parent, so each kept shared string would pin its whole 64 KB text window.
+ * The shared strings, compact: UTF-8 in 4 MB blocks with a start offset per string, not one JS
+ * string each (a JS string costs ~40 bytes of overhead: 3M distinct texts, a 1M-row roster's IDs,
+ * phones and staff numbers, would take ~150 MB as strings, ~50 MB here).
  */
-const detached = (text: string) => (text.length < 13 ? text : (' ' + text).slice(1));
+export class SharedStrings {
+  private static readonly BLOCK = 1 << 22;
+  private readonly blocks: Buffer[] = [];
+  private used = SharedStrings.BLOCK;
+  private starts = new Uint32Array(1024);
+  /** Texts too long for a block, by index (rare: a cell of more than ~1M characters). */
+  private readonly long = new Map<number, string>();
+  length = 0;
+  bytes = 0;
+
+  push(text: string): void {
+    if (this.length === this.starts.length) {
+      const grown = new Uint32Array(this.starts.length * 2);
+      grown.set(this.starts);
+      this.starts = grown;
+    }
+    const size = Buffer.byteLength(text, 'utf8');
+    this.bytes += size;
+    if (size + 4 > SharedStrings.BLOCK) {
+      this.long.set(this.length, text);
+      this.length += 1;
+      return;
+    }
+    if (this.used + size + 4 > SharedStrings.BLOCK) {
+      this.blocks.push(Buffer.allocUnsafe(SharedStrings.BLOCK));
+      this.used = 0;
+    }
+    const block = this.blocks[this.blocks.length - 1] as Buffer;
+    block.writeUInt32LE(size, this.used);
+    block.write(text, this.used + 4, 'utf8');
+    this.starts[this.length] = (this.blocks.length - 1) * SharedStrings.BLOCK + this.used;
+    this.used += size + 4;
+    this.length += 1;
+  }
+
+  get(index: number): string | undefined {
+    if (!(index >= 0 && index < this.length)) return undefined;
+    const long = this.long.get(index);
+    if (long !== undefined) return long;
+    const start = this.starts[index] as number;
+    const block = this.blocks[Math.floor(start / SharedStrings.BLOCK)] as Buffer;
+    const at = start % SharedStrings.BLOCK;
+    return block.toString('utf8', at + 4, at + 4 + block.readUInt32LE(at));
+  }
+}
+
+/** Shared strings kept at most (their offsets cost 4 bytes each): 1M rows × 8 distinct texts. */
+export const MAX_SHARED_STRINGS = 8 * 1024 * 1024;
 
 /** The shared strings table, streamed (it holds every distinct text of the workbook). */
-async function readSharedStrings(entry: ZipEntry | undefined): Promise<string[]> {
-  const strings: string[] = [];
-  let size = 0;
+async function readSharedStrings(entry: ZipEntry | undefined): Promise<SharedStrings> {
+  const strings = new SharedStrings();
   if (!entry) return strings;
   for await (const { body } of scanElements(textChunks(entry), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
-    size += (body?.length ?? 0) + 9;
-    if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
-    strings.push(detached(richText(body ?? '')));
+    strings.push(richText(body ?? ''));
+    if (strings.bytes > SHARED_STRINGS_LIMIT || strings.length > MAX_SHARED_STRINGS) {
+      throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
+    }
   }
   return strings;
 }
@@ -434,13 +542,13 @@ export function isoSerial(text: string): number | undefined {
   return Number.isFinite(serial) ? serial : undefined;
 }
 
-function cellOf(type: string | undefined, body: string, sst: string[], date1904: boolean): Cell {
+function cellOf(type: string | undefined, body: string, sst: SharedStrings, date1904: boolean): Cell {
   if (type === 'inlineStr') return stringCell(richText(body));
   const v = VALUE.exec(body)?.[1];
   if (v === undefined || v === '') return EMPTY; // a formula without a cached value, or no value at all
   switch (type) {
     case 's':
-      return stringCell(sst[Number(v)]);
+      return stringCell(sst.get(Number(v)));
     case 'str':
     case 'e':
       return stringCell(decodeXml(v));
@@ -475,7 +583,7 @@ function placeCell(cells: Cell[], previous: number, attrs: string, cell: Cell): 
  * attacker) left it unclosed, where the next cell starts. The next `</c>` is searched once and
  * remembered, so a row of unclosed cells costs linear time, not quadratic.
  */
-function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean): void {
+function cellsInto(cells: Cell[], body: string, sst: SharedStrings, date1904: boolean): void {
   let column = -1;
   let close = -1;
   CELL_OPEN.lastIndex = 0;
@@ -502,11 +610,48 @@ function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean
 
 /** Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook. */
 export function openXlsx(zip: Buffer): WorkbookSource {
-  const entries = readZipDirectory(zip);
+  return workbookOf(readZipDirectory(zip));
+}
+
+/** The end of the file read to find the central directory: its end record and the longest comment. */
+const TAIL = 22 + 0xffff;
+
+/**
+ * Opens an .xlsx that is not held in memory: the central directory is read from the file's end,
+ * the workbook and its relationships whole, and the sheet and shared strings as ranges while
+ * they are streamed. Memory holds one range at a time, whatever the file's size.
+ */
+export async function openXlsxRanged(source: ByteSource): Promise<WorkbookSource> {
+  const tailFrom = Math.max(0, source.size - TAIL);
+  const tail = await source.read(tailFrom, source.size - tailFrom);
+  const end = endOfDirectory(tail);
+  if (end < 0) throw unreadable();
+  // The directory itself (usually a few KB) may start before the tail read.
+  const dirOffset = tail.readUInt32LE(end + 16);
+  const dirSize = tail.readUInt32LE(end + 12);
+  if (dirOffset + dirSize > source.size || dirSize > WHOLE_ENTRY_LIMIT) throw unreadable();
+  const base = Math.min(tailFrom, dirOffset);
+  const zip = base < tailFrom ? Buffer.concat([await source.read(base, tailFrom - base), tail]) : tail;
+  const entries = readZipDirectory(zip, { base, bytes: source });
+  const relsOf = (part: string) => {
+    const slash = part.lastIndexOf('/');
+    return `${part.slice(0, slash + 1)}_rels/${part.slice(slash + 1)}.rels`.toLowerCase();
+  };
+  await loadEntry(entries.get(relsOf('')));
+  const workbookPath = workbookPathOf(entries);
+  await loadEntry(entries.get(workbookPath.toLowerCase()));
+  await loadEntry(entries.get(relsOf(workbookPath)));
+  return workbookOf(entries);
+}
+
+function workbookPathOf(entries: Map<string, ZipEntry>): string {
+  return relationships(entries, '').find((rel) => rel.type.endsWith('/officeDocument'))?.path ?? 'xl/workbook.xml';
+}
+
+function workbookOf(entries: Map<string, ZipEntry>): WorkbookSource {
   if (entries.has('xl/workbook.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   if (entries.has('content.xml') && entries.has('mimetype')) throw new RosterFileError('ROSTER_FILE_ODS');
-  const workbookPath =
-    relationships(entries, '').find((rel) => rel.type.endsWith('/officeDocument'))?.path ?? 'xl/workbook.xml';
+  const workbookPath = workbookPathOf(entries);
   if (workbookPath.toLowerCase().endsWith('.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   const workbook = readWhole(entries, workbookPath);
   if (workbook === undefined) throw unreadable();
@@ -522,7 +667,7 @@ export function openXlsx(zip: Buffer): WorkbookSource {
   });
   const sstPath = rels.find((rel) => rel.type.endsWith('/sharedStrings'))?.path ?? 'xl/sharedStrings.xml';
   const sstEntry = entries.get(sstPath.toLowerCase());
-  let sst: string[] | undefined;
+  let sst: SharedStrings | undefined;
 
   const sheetEntry = (name: string): ZipEntry => {
     const sheet = sheets.find((s) => s.name === name);

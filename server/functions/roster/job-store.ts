@@ -36,7 +36,11 @@ interface LockDoc {
 }
 
 /** A job as stored: its file IDs encrypted. */
-type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID'> & { fileIDEnc: string; reportFileIDEnc?: string };
+type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID' | 'chunkPath'> & {
+  fileIDEnc: string;
+  reportFileIDEnc?: string;
+  chunkPathEnc?: string;
+};
 
 export class JobStore {
   constructor(
@@ -50,10 +54,11 @@ export class JobStore {
   }
 
   private toDoc(job: RosterJob): JobDoc {
-    const { fileID, reportFileID, ...rest } = job;
+    const { fileID, reportFileID, chunkPath, ...rest } = job;
     return {
       ...rest,
       fileIDEnc: encryptField(this.keys, fileID, `${JOBS}:${job._id}:fileID`),
+      ...(chunkPath ? { chunkPathEnc: encryptField(this.keys, chunkPath, `${JOBS}:${job._id}:chunkPath`) } : {}),
       ...(reportFileID
         ? { reportFileIDEnc: encryptField(this.keys, reportFileID, `${JOBS}:${job._id}:reportFileID`) }
         : {}),
@@ -61,10 +66,11 @@ export class JobStore {
   }
 
   private fromDoc(doc: JobDoc): RosterJob {
-    const { fileIDEnc, reportFileIDEnc, ...rest } = doc;
+    const { fileIDEnc, reportFileIDEnc, chunkPathEnc, ...rest } = doc;
     return {
       ...rest,
       fileID: decryptField(this.keys, fileIDEnc, `${JOBS}:${doc._id}:fileID`),
+      ...(chunkPathEnc ? { chunkPath: decryptField(this.keys, chunkPathEnc, `${JOBS}:${doc._id}:chunkPath`) } : {}),
       ...(reportFileIDEnc
         ? { reportFileID: decryptField(this.keys, reportFileIDEnc, `${JOBS}:${doc._id}:reportFileID`) }
         : {}),

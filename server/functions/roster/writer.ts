@@ -34,6 +34,7 @@ interface StoredRow {
   _id: string;
   rowHash: string;
   piiEnc?: string;
+  jobId?: string;
 }
 
 /** A stored person as the lookup found it; `planted` when a client wrote it (never trusted). */
@@ -41,6 +42,7 @@ interface Stored {
   rowHash: string;
   piiEnc?: string;
   planted: boolean;
+  jobId?: string;
 }
 
 interface Write {
@@ -61,19 +63,51 @@ export interface BatchWrite {
   counts: BatchCounts;
   /** ROW_CONFLICT errors: rows whose ID is stored under another name, not applied. */
   conflicts: RosterRowError[];
+  /** People of the batch found stored (0 when the batch was inserted without a lookup). */
+  found: number;
+}
+
+export interface ApplyOptions {
+  /**
+   * The previous batch found nobody stored: insert first, look up only if the insert is refused
+   * (a fresh roster then costs one request per batch instead of two). Never for a dry run.
+   */
+  expectNew?: boolean;
 }
 
 export class RosterWriter {
   constructor(private readonly deps: WriterDeps) {}
 
   /** Applies one batch for `job` (a dry run only counts); `columns` are the file's. */
-  async apply(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Promise<BatchWrite> {
+  async apply(
+    records: readonly RosterRecord[],
+    job: WriteJob,
+    columns: readonly RosterColumn[],
+    options: ApplyOptions = {},
+  ): Promise<BatchWrite> {
     const counts: BatchCounts = { inserted: 0, updated: 0, unchanged: 0, conflicts: 0 };
-    if (records.length === 0) return { counts, conflicts: [] };
-    const { fresh, changed, conflicts } = await this.classify(records, job, columns, counts);
-    counts.inserted = fresh.length;
+    if (records.length === 0) return { counts, conflicts: [], found: 0 };
+    let attempted: ReadonlySet<string> = new Set();
+    if (options.expectNew && !job.dryRun) {
+      const writes = this.asNew(records, job, columns);
+      try {
+        await this.deps.throttle.run(() => addMany(this.deps.db, ROSTER, writes.map((r) => this.toDoc(r, job._id))));
+        counts.inserted = writes.length;
+        return { counts, conflicts: [], found: 0 };
+      } catch (err) {
+        // Someone in the batch is stored already (or the insert failed): the lookup below decides.
+        // Rows this attempt did store (an insert may stop part-way) are recognised by job and hash.
+        this.deps.logger.info('roster batch not new after all; looking up', {
+          job: job._id,
+          error: err instanceof Error ? err.name : 'unknown',
+        });
+        attempted = new Set(writes.map((r) => r._id));
+      }
+    }
+    const { fresh, changed, conflicts, found } = await this.classify(records, job, columns, counts, attempted);
+    counts.inserted += fresh.length;
     counts.updated = changed.length;
-    if (job.dryRun) return { counts, conflicts };
+    if (job.dryRun) return { counts, conflicts, found };
     await this.remove(changed.map((r) => r._id));
     // Only what is written gets encrypted: an unchanged re-import costs no cipher work at all.
     const writes = [...fresh, ...changed].map((r) => this.toDoc(r, job._id));
@@ -83,7 +117,17 @@ export class RosterWriter {
       counts.inserted -= fresh.filter((r) => present.has(r._id)).length;
       counts.updated -= changed.filter((r) => present.has(r._id)).length;
     }
-    return { counts, conflicts };
+    return { counts, conflicts, found };
+  }
+
+  /** Every record as a new person (what it makes of nobody stored). */
+  private asNew(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Write[] {
+    const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
+    return records.map((record) => {
+      const outcome = mergePerson(undefined, record, options);
+      const person = outcome.kind === 'write' ? outcome.person : canonical(record);
+      return { _id: blindIndex(this.deps.keys, 'idCard', record.idCard), person, rowHash: this.hash(person) };
+    });
   }
 
   /** Each row against what is stored: new, changed, unchanged (counted) or a conflict. */
@@ -92,7 +136,8 @@ export class RosterWriter {
     job: WriteJob,
     columns: readonly RosterColumn[],
     counts: BatchCounts,
-  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[] }> {
+    attempted: ReadonlySet<string> = new Set(),
+  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[]; found: number }> {
     const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
     const nameHeader = columns.find((c) => c.field === 'name')?.header ?? '姓名';
     const keyed = records.map((record) => ({ record, _id: blindIndex(this.deps.keys, 'idCard', record.idCard) }));
@@ -104,7 +149,10 @@ export class RosterWriter {
       const stored = known.get(_id);
       const trusted = stored && !stored.planted ? stored : undefined;
       if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
-        counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
+        // The row is exactly what is stored: nothing to decrypt or write. Stored by this job's
+        // refused insert a moment ago, it was inserted.
+        if (attempted.has(_id) && trusted.jobId === job._id) counts.inserted += 1;
+        else counts.unchanged += 1;
         continue;
       }
       const outcome = mergePerson(trusted && this.decrypt(_id, trusted), record, options);
@@ -118,7 +166,7 @@ export class RosterWriter {
       else if (!trusted || trusted.rowHash !== write.rowHash) changed.push(write);
       else counts.unchanged += 1;
     }
-    return { fresh, changed, conflicts };
+    return { fresh, changed, conflicts, found: known.size };
   }
 
   private async remove(ids: string[]): Promise<void> {
@@ -167,14 +215,22 @@ export class RosterWriter {
       db
         .collection<StoredRow>(ROSTER)
         .where({ _id: db.command.in(ids) })
-        .field({ rowHash: true, piiEnc: true, _openid: true })
+        .field({ rowHash: true, piiEnc: true, jobId: true, _openid: true })
         .limit(batchSize)
         .get(),
     );
     // A row a client planted (possible under the platform's default rules) is never read: it is
     // replaced by the file's row as if nobody were stored.
     return new Map(
-      res.data.map((d) => [d._id, { rowHash: String(d.rowHash ?? ''), piiEnc: d.piiEnc, planted: isClientWritten(d) }]),
+      res.data.map((d) => [
+        d._id,
+        {
+          rowHash: String(d.rowHash ?? ''),
+          piiEnc: d.piiEnc,
+          planted: isClientWritten(d),
+          ...(typeof d.jobId === 'string' ? { jobId: d.jobId } : {}),
+        },
+      ]),
     );
   }
 

@@ -1,0 +1,79 @@
+/**
+ * A job's chunks: its file, validated once, as encrypted pieces of `CHUNK_BATCHES` batches in
+ * storage, so a later slice reads only the rows it writes. A chunk holds personal data (names, ID
+ * numbers): it is deflated, then encrypted with the PII key (AES-256-GCM) bound to its job and
+ * index, so a chunk cannot be read without the key nor swapped for another job's or another
+ * index's. Its name carries the job's random `chunkPath`. Every way a chunk can be wrong (missing,
+ * cut, altered, from another job) reads as ROSTER_CHUNK_LOST, which fails the job cleanly.
+ */
+import { deflateRawSync, inflateRawSync } from 'zlib';
+import { cloudPathOf } from '../../../miniprogram/shared/requests';
+import { describeError, InternalError } from '../../core/errors';
+import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
+import type { RosterBatch, RosterColumn } from '../../core/roster';
+import { chunkPathOf, chunkPaths, type RosterJob } from '../../core/roster/job';
+import { RosterFileError } from '../../core/roster/types';
+import { COLLECTION } from '../../manifest';
+import { isFileNotFound, type CloudStorage } from '../../lib/storage';
+
+/** What a chunk holds: the file's columns (the writer needs them) and its batches. */
+export interface Chunk {
+  columns: RosterColumn[];
+  batches: RosterBatch[];
+}
+
+const aadOf = (jobId: string, index: number) => `${COLLECTION.rosterJobs}:${jobId}:chunk:${index}`;
+
+/** The file ID of a cloud path in the environment of `fileID` (cloud://<env>.<bucket>/<path>). */
+export function siblingFileID(fileID: string, cloudPath: string): string {
+  return fileID.slice(0, fileID.length - cloudPathOf(fileID).length) + cloudPath;
+}
+
+export function encodeChunk(keys: PiiKeys, jobId: string, index: number, chunk: Chunk): Buffer {
+  const packed = deflateRawSync(Buffer.from(JSON.stringify(chunk), 'utf8'), { level: 1 }).toString('base64');
+  return Buffer.from(encryptField(keys, packed, aadOf(jobId, index)), 'utf8');
+}
+
+/** The chunk, or ROSTER_CHUNK_LOST when it does not decrypt (altered, cut, another job's or index's). */
+export function decodeChunk(keys: PiiKeys, jobId: string, index: number, stored: Buffer): Chunk {
+  try {
+    const packed = decryptField(keys, stored.toString('utf8'), aadOf(jobId, index));
+    const chunk = JSON.parse(inflateRawSync(Buffer.from(packed, 'base64')).toString('utf8')) as Chunk;
+    if (!Array.isArray(chunk.columns) || !Array.isArray(chunk.batches)) throw new Error('not a chunk');
+    return chunk;
+  } catch {
+    throw new RosterFileError('ROSTER_CHUNK_LOST');
+  }
+}
+
+export class ChunkStore {
+  constructor(
+    private readonly storage: CloudStorage,
+    private readonly keys: PiiKeys,
+  ) {}
+
+  async write(job: RosterJob, index: number, chunk: Chunk): Promise<void> {
+    await this.storage.uploadFile({
+      cloudPath: chunkPathOf(job, index),
+      fileContent: encodeChunk(this.keys, job._id, index, chunk),
+    });
+  }
+
+  /** A missing chunk is ROSTER_CHUNK_LOST (the job fails); a storage fault is thrown as is (the next run retries). */
+  async read(job: RosterJob, index: number): Promise<Chunk> {
+    let stored: Buffer;
+    try {
+      stored = (await this.storage.downloadFile({ fileID: siblingFileID(job.fileID, chunkPathOf(job, index)) }))
+        .fileContent;
+    } catch (err) {
+      if (isFileNotFound(err)) throw new RosterFileError('ROSTER_CHUNK_LOST');
+      throw new InternalError(`reading a chunk failed: ${describeError(err).detail}`, err);
+    }
+    return decodeChunk(this.keys, job._id, index, stored);
+  }
+
+  /** The file IDs of every chunk the job may have stored (see core/roster/job.ts `chunkPaths`). */
+  fileIDs(job: RosterJob): string[] {
+    return chunkPaths(job).map((path) => siblingFileID(job.fileID, path));
+  }
+}

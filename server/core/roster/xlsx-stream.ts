@@ -264,18 +264,25 @@ async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
     yield decoder.end();
     return;
   }
-  const inflated = pipeline(Readable.from(compressed(entry)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
+  // A failing read of the stored file is not the file's fault: it is thrown as is (the job retries).
+  const failure: { read?: unknown } = {};
+  async function* reads(): AsyncGenerator<Buffer> {
+    try {
+      yield* compressed(entry);
+    } catch (err) {
+      failure.read = err;
+      throw err;
+    }
+  }
+  const inflated = pipeline(Readable.from(reads()), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
   try {
     for await (const chunk of inflated) yield decoder.write(chunk as Buffer);
   } catch (err) {
-    // Corrupt or truncated deflate data; a failing read of the stored file is not the file's fault.
-    if (isZlibError(err)) throw unreadable();
-    throw err;
+    if ('read' in failure) throw failure.read;
+    throw unreadable(); // corrupt or truncated deflate data
   }
   yield decoder.end();
 }
-
-const isZlibError = (err: unknown) => /^Z_|^ERR_/.test(String((err as { code?: unknown })?.code ?? 'Z_'));
 
 /** One element: its attributes, and its content (undefined when self-closing). */
 export interface XmlElement {

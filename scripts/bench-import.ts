@@ -33,6 +33,8 @@ interface Line {
   rowsPerSec: number;
   dbCalls: number;
   dbWrites: number;
+  /** Invocations of the function (import, status, each run). */
+  invocations?: number;
   peakRssMB: number;
   completed: boolean;
   written: number;
@@ -97,11 +99,14 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
   const fileID = await upload(sandbox, file, `${label}.${run.format}`);
   let seconds = 0;
   let peakRssMB = 0;
+  let invocations = 0;
   const invoke = async (event: Record<string, unknown>) => {
     // A fresh instance per call: its peak RSS is this invocation's alone.
     const result = await sandbox.invoke('roster', event, ADMIN, true);
     seconds += result.durationMs / 1000;
     peakRssMB = Math.max(peakRssMB, result.maxRssMB ?? 0);
+    invocations += 1;
+    if (process.env.BENCH_VERBOSE) console.error(`  ${String(event.action)}: ${result.durationMs} ms, ${result.maxRssMB} MB`);
     if (!result.ok) throw new Error(result.error);
     return result.result as Record<string, unknown>;
   };
@@ -140,6 +145,7 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
     rowsPerSec: Math.round(rows / seconds),
     dbCalls: reads + writes,
     dbWrites: writes,
+    invocations,
     peakRssMB,
     completed: status.state === 'done',
     written: Number(status.inserted) + Number(status.updated),
@@ -184,7 +190,7 @@ async function withSandbox<T>(
   timeoutSeconds?: number,
 ): Promise<T> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-import-'));
-  const sandbox = await startSandbox({ port: 0, dataDir, quota: BASIC_PLAN });
+  const sandbox = await startSandbox({ port: 0, dataDir, quota: BASIC_PLAN, echoLogs: Boolean(process.env.BENCH_VERBOSE) });
   try {
     // The management API is outside the database's quota model: the deploy is not what is measured.
     await deploySandbox(sandbox, {

@@ -66,4 +66,45 @@ export class IdIndex {
       this.rows[i] = rows[j] as number;
     }
   }
+
+  /** The entries as bytes (count, then hi/lo/row triplets, then the others as JSON), to carry to a later slice. */
+  toBuffer(): Buffer {
+    const others = Buffer.from(JSON.stringify([...this.other]), 'utf8');
+    const out = Buffer.alloc(8 + this.count * 12 + others.length);
+    out.writeUInt32LE(this.count, 0);
+    out.writeUInt32LE(others.length, 4);
+    let at = 8;
+    for (let i = 0; i < this.hi.length; i += 1) {
+      if (this.hi[i] === EMPTY_SLOT) continue;
+      out.writeUInt32LE(this.hi[i] as number, at);
+      out.writeUInt32LE(this.lo[i] as number, at + 4);
+      out.writeUInt32LE(this.rows[i] as number, at + 8);
+      at += 12;
+    }
+    others.copy(out, at);
+    return out;
+  }
+
+  static fromBuffer(bytes: Buffer): IdIndex {
+    const index = new IdIndex();
+    const count = bytes.readUInt32LE(0);
+    const othersLength = bytes.readUInt32LE(4);
+    if (8 + count * 12 + othersLength !== bytes.length) throw new Error('not an ID index');
+    let capacity = 1024;
+    while (capacity < count * 2 + 2) capacity *= 2;
+    index.hi = new Uint32Array(capacity).fill(EMPTY_SLOT);
+    index.lo = new Uint32Array(capacity);
+    index.rows = new Uint32Array(capacity);
+    for (let at = 8; at < 8 + count * 12; at += 12) {
+      const i = index.slot(bytes.readUInt32LE(at), bytes.readUInt32LE(at + 4));
+      index.hi[i] = bytes.readUInt32LE(at);
+      index.lo[i] = bytes.readUInt32LE(at + 4);
+      index.rows[i] = bytes.readUInt32LE(at + 8);
+    }
+    index.count = count;
+    for (const [id, row] of JSON.parse(bytes.toString('utf8', 8 + count * 12)) as [string, number][]) {
+      index.other.set(id, row);
+    }
+    return index;
+  }
 }

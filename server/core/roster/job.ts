@@ -12,8 +12,9 @@
  * validated whole (duplicates need every row), and cut into encrypted chunks in storage of
  * `CHUNK_BATCHES` batches each; `prepared` records where each chunk ends and the upload goes.
  * `write`: each slice reads only the chunk its cursor is in (`nextChunk`), so a slice costs what
- * it writes, wherever it starts. A prepare that cannot finish within one invocation fails the job
- * (ROSTER_TIMEOUT_TOO_SHORT) instead of starting over at every `run`.
+ * it writes, wherever it starts. A prepare longer than one invocation pauses (`preparePaused`) and
+ * the next slice reads on; a timeout so short that a slice reads less than `MIN_PREPARE_ROWS` fails
+ * the job (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling.
  *
  * A lease (`leaseUntil`, ms) is held while an invocation works on the job; it is released (0) when
  * the slice ends, and a dead slice's lease simply runs out. A lock document per file content keeps a
@@ -89,8 +90,11 @@ export interface RosterJob extends BatchCounts {
   phase?: 'prepare' | 'write';
   /** Cloud path prefix of the job's chunks, with a random part. */
   chunkPath?: string;
-  /** Spreadsheet row of each chunk's last row, once prepared. */
+  /** Spreadsheet row of each chunk's last row (while preparing: the chunks written so far). */
   chunkEnds?: number[];
+  /** A prepare paused by its slice's deadline: the row it read up to, and the data rows until then. */
+  preparedRow?: number;
+  preparedDataRows?: number;
 }
 
 export interface NewJob {
@@ -144,6 +148,18 @@ export function prepared(job: RosterJob, chunkEnds: readonly number[], total: nu
   return { ...job, phase: 'write', chunkEnds: [...chunkEnds], total };
 }
 
+/**
+ * The prepare ran out of its slice's time: the chunks so far end at `chunkEnds`, the file was read
+ * up to `row` (`dataRows` data rows). The next slice resumes after it (the IDs seen so far are
+ * carried in the job's state file), so a long file takes several slices, each reading on.
+ */
+export function preparePaused(job: RosterJob, chunkEnds: readonly number[], row: number, dataRows: number): RosterJob {
+  return { ...job, chunkEnds: [...chunkEnds], preparedRow: row, preparedDataRows: dataRows, total: dataRows };
+}
+
+/** A slice of the prepare must read at least this many rows, or the timeout is too short: refused, not crawled. */
+export const MIN_PREPARE_ROWS = 20_000;
+
 /** The job still has to read its file (and cut it into chunks). */
 export function preparing(job: RosterJob): boolean {
   return job.phase !== 'write' || !job.chunkEnds;
@@ -162,7 +178,12 @@ export function nextChunk(job: RosterJob): number {
 export function chunkPaths(job: RosterJob): string[] {
   if (!job.chunkPath) return [];
   const count = job.phase === 'write' && job.chunkEnds ? job.chunkEnds.length : MAX_CHUNKS;
-  return Array.from({ length: count }, (_, i) => chunkPathOf(job, i));
+  return [...Array.from({ length: count }, (_, i) => chunkPathOf(job, i)), statePathOf(job)];
+}
+
+/** Where a paused prepare keeps the IDs it has seen (encrypted, like the chunks). */
+export function statePathOf(job: RosterJob): string {
+  return `${job.chunkPath ?? ''}state.bin`;
 }
 
 export function chunkPathOf(job: RosterJob, index: number): string {

@@ -38,7 +38,8 @@ export interface WorkbookSource {
   /** The workbook counts dates from 1904 (old Mac Excel) instead of 1900. */
   date1904: boolean;
   merges(sheet: string): Promise<CellRange[]>;
-  rows(sheet: string): AsyncIterable<SheetRow>;
+  /** `skip`: rows the caller does not need (a reader may leave them out without parsing them). */
+  rows(sheet: string, options?: { skip?: (rowNumber: number) => boolean }): AsyncIterable<SheetRow>;
 }
 
 export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell;

@@ -700,7 +700,7 @@ function workbookOf(entries: Map<string, ZipEntry>): WorkbookSource {
       }
       return ranges;
     },
-    async *rows(name): AsyncGenerator<SheetRow> {
+    async *rows(name, options = {}): AsyncGenerator<SheetRow> {
       const entry = sheetEntry(name);
       sst ??= await readSharedStrings(sstEntry);
       let rowNumber = 0;
@@ -716,6 +716,7 @@ function workbookOf(entries: Map<string, ZipEntry>): WorkbookSource {
           current = undefined;
         }
         rowNumber = next;
+        if (options.skip?.(rowNumber)) continue; // read by an earlier slice: its cells are not parsed
         current ??= { rowNumber, cells: [] };
         if (body) cellsInto(current.cells, body, sst, date1904);
       }

@@ -11,7 +11,8 @@ import { cloudPathOf } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError } from '../../core/errors';
 import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
 import type { RosterBatch, RosterColumn } from '../../core/roster';
-import { chunkPathOf, chunkPaths, type RosterJob } from '../../core/roster/job';
+import { IdIndex } from '../../core/roster/id-index';
+import { chunkPathOf, chunkPaths, statePathOf, type RosterJob } from '../../core/roster/job';
 import { RosterFileError } from '../../core/roster/types';
 import { COLLECTION } from '../../manifest';
 import { isFileNotFound, type CloudStorage } from '../../lib/storage';
@@ -70,6 +71,32 @@ export class ChunkStore {
       throw new InternalError(`reading a chunk failed: ${describeError(err).detail}`, err);
     }
     return decodeChunk(this.keys, job._id, index, stored);
+  }
+
+  /** Saves the IDs a paused prepare has seen (encrypted, bound to the job). */
+  async writeState(job: RosterJob, ids: IdIndex): Promise<void> {
+    const packed = deflateRawSync(ids.toBuffer(), { level: 1 }).toString('base64');
+    await this.storage.uploadFile({
+      cloudPath: statePathOf(job),
+      fileContent: Buffer.from(encryptField(this.keys, packed, aadOf(job._id, -1)), 'utf8'),
+    });
+  }
+
+  /** The IDs a paused prepare saw; missing or not decrypting: ROSTER_CHUNK_LOST. */
+  async readState(job: RosterJob): Promise<IdIndex> {
+    let stored: Buffer;
+    try {
+      stored = (await this.storage.downloadFile({ fileID: siblingFileID(job.fileID, statePathOf(job)) })).fileContent;
+    } catch (err) {
+      if (isFileNotFound(err)) throw new RosterFileError('ROSTER_CHUNK_LOST');
+      throw new InternalError(`reading the prepare state failed: ${describeError(err).detail}`, err);
+    }
+    try {
+      const packed = decryptField(this.keys, stored.toString('utf8'), aadOf(job._id, -1));
+      return IdIndex.fromBuffer(inflateRawSync(Buffer.from(packed, 'base64')));
+    } catch {
+      throw new RosterFileError('ROSTER_CHUNK_LOST');
+    }
   }
 
   /** The file IDs of every chunk the job may have stored (see core/roster/job.ts `chunkPaths`). */

@@ -17,17 +17,26 @@ import type {
 import { cloudPathOf } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
-import { buildErrorReport, buildTemplate, RosterFileError, type RosterBatch, type RosterImport } from '../../core/roster';
+import {
+  buildErrorReport,
+  buildTemplate,
+  RosterFileError,
+  type RosterBatch,
+  type RosterImport,
+} from '../../core/roster';
+import { IdIndex } from '../../core/roster/id-index';
 import { openRosterRanged } from '../../core/roster/parse';
 import { MAX_REPORT_ERRORS } from '../../core/roster/report';
 import {
   afterBatch,
   CHUNK_BATCHES,
   hasAllErrors,
+  MIN_PREPARE_ROWS,
   leased,
   newJob,
   nextChunk,
   prepared,
+  preparePaused,
   preparing,
   released,
   ROSTER_CHUNK_PREFIX,
@@ -257,6 +266,7 @@ export class RosterService {
       if (preparing(job)) {
         if (!roster) throw new InternalError('a job to prepare needs its file');
         job = await this.prepare(withSheet(job, roster.sheet), roster);
+        if (preparing(job)) return job; // paused: the next run reads on
       }
       return await this.write(job);
     } catch (err) {
@@ -275,14 +285,19 @@ export class RosterService {
 
   /**
    * The file, read once from the top and validated whole (in-file duplicates need every row), cut
-   * into encrypted chunks of `CHUNK_BATCHES` batches. It must end before the prepare deadline (one
-   * invocation): past it the job fails with ROSTER_TIMEOUT_TOO_SHORT instead of starting over at
-   * every run. Once the chunks are recorded the upload, plain PII, is deleted.
+   * into encrypted chunks of `CHUNK_BATCHES` batches. When the slice's time runs out first, the
+   * prepare pauses: the chunks so far and the IDs seen are kept, and the next slice reads on from
+   * there (skipping, unparsed, what was read). A slice that reads less than `MIN_PREPARE_ROWS` rows
+   * means a timeout too short for the file: the job fails (ROSTER_TIMEOUT_TOO_SHORT) instead of
+   * crawling. Once every chunk is recorded the upload, plain PII, is deleted.
    */
   private async prepare(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
-    const ends: number[] = [];
+    const afterRow = job.preparedRow ?? 0;
+    const ids = afterRow > 0 ? await this.chunks.readState(job) : new IdIndex();
+    const ends = afterRow > 0 ? [...(job.chunkEnds ?? [])] : [];
     let pending: RosterBatch[] = [];
-    let total = 0;
+    let total = job.preparedDataRows ?? 0;
+    let rowsRead = 0;
     const flush = async () => {
       const end = Math.max(0, ...pending.map((b) => b.lastRow));
       if (end > 0) {
@@ -291,13 +306,21 @@ export class RosterService {
       }
       pending = [];
     };
-    for await (const batch of roster.batches({ size: BATCH_SIZE })) {
-      if (Date.now() > this.deps.prepareDeadline) {
-        throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
-      }
+    const resume = afterRow > 0 ? { afterRow, resume: { dataRows: total } } : {};
+    for await (const batch of roster.batches({ size: BATCH_SIZE, ids, ...resume })) {
       pending.push(batch);
       total = batch.dataRows;
+      rowsRead += batch.records.length + new Set(batch.errors.map((e) => e.row)).size;
       if (pending.length >= CHUNK_BATCHES) await flush();
+      if (!batch.done && Date.now() > this.deps.prepareDeadline) {
+        if (rowsRead < MIN_PREPARE_ROWS) {
+          throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
+        }
+        await flush();
+        await this.chunks.writeState(job, ids);
+        this.deps.logger.info('roster prepare paused', { job: job._id, chunks: ends.length, rows: total });
+        return this.jobs.save(released(preparePaused(job, ends, batch.lastRow, total)));
+      }
     }
     await flush();
     const ready = await this.jobs.save(leased(prepared(job, ends, total), Date.now()));

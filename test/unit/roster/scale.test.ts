@@ -10,6 +10,7 @@ import { bigRoster } from '../../../scripts/bench/big-roster';
 import type { PiiKeys } from '../../../server/core/pii';
 import { parseRoster } from '../../../server/core/roster';
 import { IdIndex } from '../../../server/core/roster/id-index';
+import { openRoster } from '../../../server/core/roster/parse';
 import {
   afterBatch,
   chunkPaths,
@@ -17,6 +18,7 @@ import {
   newJob,
   nextChunk,
   prepared,
+  preparePaused,
   preparing,
   type RosterJob,
 } from '../../../server/core/roster/job';
@@ -29,7 +31,13 @@ import {
   timeoutTooShortMessage,
 } from '../../../server/core/roster/slice';
 import { openXlsx, openXlsxRanged, SharedStrings, type ByteSource } from '../../../server/core/roster/xlsx-stream';
-import { ChunkStore, decodeChunk, encodeChunk, siblingFileID, type Chunk } from '../../../server/functions/roster/chunks';
+import {
+  ChunkStore,
+  decodeChunk,
+  encodeChunk,
+  siblingFileID,
+  type Chunk,
+} from '../../../server/functions/roster/chunks';
 import type { CloudStorage } from '../../../server/lib/storage';
 import { byteRange } from '../../../sandbox/storage';
 import { collect, NOW } from './helpers';
@@ -64,7 +72,10 @@ describe('ranged .xlsx reading', () => {
     ['inline strings', () => corpus.cleanRoster(300, { sst: false })],
     ['merged header', () => corpus.mergedHeader()],
     ['several sheets', () => corpus.severalSheets()],
-    ['ZIP64 fields', () => corpus.rawXlsx('<row r="1"><c t="inlineStr"><is><t>姓名</t></is></c></row>', { zip64: true })],
+    [
+      'ZIP64 fields',
+      () => corpus.rawXlsx('<row r="1"><c t="inlineStr"><is><t>姓名</t></is></c></row>', { zip64: true }),
+    ],
   ])('%s: the same sheets and rows as the in-memory reader', async (_label, make) => {
     const buffer = make();
     const whole = openXlsx(buffer);
@@ -151,10 +162,89 @@ describe('compact tables', () => {
   });
 });
 
+describe('a prepare resumed in a later slice', () => {
+  /** Every row and error the batches give, from `batches(options)`. */
+  async function drain(buffer: Buffer, options: Parameters<Awaited<ReturnType<typeof openRoster>>['batches']>[0]) {
+    const roster = await openRoster(buffer, { now: NOW });
+    const out = { records: [] as unknown[], errors: [] as unknown[], dataRows: 0, lastRow: 0 };
+    for await (const batch of roster.batches(options)) {
+      out.records.push(...batch.records);
+      out.errors.push(...batch.errors);
+      out.dataRows = batch.dataRows;
+      if (batch.lastRow > 0) out.lastRow = batch.lastRow;
+    }
+    return out;
+  }
+
+  it('reads on after the pause exactly as one pass would: rows, counts, duplicates across the pause, merged cells', async () => {
+    const people = Array.from({ length: 30 }, (_, i) => corpus.person(i));
+    const rows: corpus.CellInput[][] = [corpus.HEADER, ...people.map((p) => corpus.personRow(p))];
+    rows[25] = corpus.personRow(people[3] as corpus.Person); // row 26 repeats row 5's ID, after the pause
+    rows[12] = ['', '', '', '', '', '']; // a blank row before it
+    // 部门 merged over rows 18–24 (empty below its top, as Excel keeps it): the pause at row 20 falls inside it.
+    for (let r = 19; r <= 24; r += 1) (rows[r - 1] as corpus.CellInput[])[3] = '';
+    const buffer = corpus.workbook([{ name: '名单', rows, merges: ['D18:D24'] }]);
+    const whole = await drain(buffer, { size: 7 });
+
+    // The first slice reads up to row 20 (a batch boundary), keeping the IDs it saw.
+    const ids = new IdIndex();
+    const first = await openRoster(buffer, { now: NOW });
+    let paused = { row: 0, dataRows: 0 };
+    for await (const batch of first.batches({ size: 7, ids })) {
+      paused = { row: batch.lastRow, dataRows: batch.dataRows };
+      if (batch.lastRow >= 20) break;
+    }
+    expect(paused.row).toBeGreaterThanOrEqual(20);
+    const carried = IdIndex.fromBuffer(ids.toBuffer());
+    const rest = await drain(buffer, {
+      size: 7,
+      afterRow: paused.row,
+      ids: carried,
+      resume: { dataRows: paused.dataRows },
+    });
+    const after = (list: unknown[]) => list.filter((r) => (r as { row: number }).row > paused.row);
+    expect(rest.records).toEqual(after(whole.records));
+    expect(rest.errors).toEqual(after(whole.errors));
+    expect(rest.errors).toEqual([expect.objectContaining({ row: 26, code: 'ROW_DUPLICATE' })]);
+    expect(rest.dataRows).toBe(whole.dataRows);
+    // The merged department still fills the rows after the pause.
+    const merged = rest.records.filter((r) => (r as { row: number }).row <= 24);
+    expect(merged.length).toBeGreaterThan(0);
+    for (const r of merged) expect((r as { department?: string }).department).toBe(people[16]?.department);
+  });
+
+  it('IdIndex carries over through bytes, the others included; bytes that are not one are refused', () => {
+    const index = new IdIndex();
+    for (let i = 0; i < 5000; i += 1) index.set(corpus.person(i).idCard, i + 2);
+    index.set('other', 7);
+    const back = IdIndex.fromBuffer(index.toBuffer());
+    expect(back.size).toBe(index.size);
+    expect(back.get(corpus.person(4321).idCard)).toBe(4323);
+    expect(back.get('other')).toBe(7);
+    expect(() => IdIndex.fromBuffer(Buffer.alloc(9))).toThrow();
+  });
+
+  it('the job records where it paused, and still prepares', () => {
+    const job = newJob({ id: 'j', fileID: 'f', fileHash: 'h', dryRun: false, createdBy: 'c', now: 0, chunkPath: 'p/' });
+    const paused = preparePaused(job, [10_001], 10_001, 10_000);
+    expect(preparing(paused)).toBe(true);
+    expect(paused).toMatchObject({ preparedRow: 10_001, preparedDataRows: 10_000, chunkEnds: [10_001], total: 10_000 });
+    expect(chunkPaths(paused)).toContain('p/state.bin');
+  });
+});
+
 describe('chunks', () => {
   const chunk: Chunk = {
     columns: [{ field: 'name', header: '姓名', indexes: [0] }],
-    batches: [{ records: [{ row: 2, name: '王芳', idCard: corpus.person(0).idCard }], errors: [], lastRow: 2, dataRows: 1, done: true }],
+    batches: [
+      {
+        records: [{ row: 2, name: '王芳', idCard: corpus.person(0).idCard }],
+        errors: [],
+        lastRow: 2,
+        dataRows: 1,
+        done: true,
+      },
+    ],
   };
 
   it('round-trips, holds no plain personal data, and is bound to its job and index', () => {
@@ -166,7 +256,9 @@ describe('chunks', () => {
       ['job2', 3],
       ['job1', 4],
     ] as const) {
-      expect(() => decodeChunk(keys, job, index, stored)).toThrow(expect.objectContaining({ code: 'ROSTER_CHUNK_LOST' }));
+      expect(() => decodeChunk(keys, job, index, stored)).toThrow(
+        expect.objectContaining({ code: 'ROSTER_CHUNK_LOST' }),
+      );
     }
   });
 
@@ -179,7 +271,9 @@ describe('chunks', () => {
     for (const bad of [stored.subarray(0, stored.length - 10), altered, Buffer.alloc(0), Buffer.from('{}')]) {
       expect(() => decodeChunk(keys, 'job1', 0, bad)).toThrow(expect.objectContaining({ code: 'ROSTER_CHUNK_LOST' }));
     }
-    expect(() => decodeChunk(otherKeys, 'job1', 0, stored)).toThrow(expect.objectContaining({ code: 'ROSTER_CHUNK_LOST' }));
+    expect(() => decodeChunk(otherKeys, 'job1', 0, stored)).toThrow(
+      expect.objectContaining({ code: 'ROSTER_CHUNK_LOST' }),
+    );
   });
 
   const storage = (download: CloudStorage['downloadFile']): CloudStorage => ({
@@ -188,7 +282,17 @@ describe('chunks', () => {
     getTempFileURL: async () => ({ fileList: [] }),
     deleteFile: async () => ({ fileList: [] }),
   });
-  const job = { ...newJob({ id: 'j', fileID: 'cloud://env.b/roster-uploads/a.xlsx', fileHash: 'h', dryRun: false, createdBy: 'c', now: 0, chunkPath: 'roster-chunks/j-r/' }) };
+  const job = {
+    ...newJob({
+      id: 'j',
+      fileID: 'cloud://env.b/roster-uploads/a.xlsx',
+      fileHash: 'h',
+      dryRun: false,
+      createdBy: 'c',
+      now: 0,
+      chunkPath: 'roster-chunks/j-r/',
+    }),
+  };
 
   it('a missing chunk is ROSTER_CHUNK_LOST; a storage fault is an InternalError (the next run retries)', async () => {
     const missing = new ChunkStore(
@@ -196,7 +300,17 @@ describe('chunks', () => {
       keys,
     );
     await expect(missing.read(job, 0)).rejects.toMatchObject({ code: 'ROSTER_CHUNK_LOST' });
-    const down = new ChunkStore(storage(async () => Promise.reject(new Error('ECONNRESET'))), keys);
+    await expect(missing.readState(job)).rejects.toMatchObject({ code: 'ROSTER_CHUNK_LOST' });
+    const garbage = new ChunkStore(
+      storage(async () => ({ fileContent: Buffer.from('not encrypted') })),
+      keys,
+    );
+    await expect(garbage.readState(job)).rejects.toMatchObject({ code: 'ROSTER_CHUNK_LOST' });
+    await expect(garbage.read(job, 0)).rejects.toMatchObject({ code: 'ROSTER_CHUNK_LOST' });
+    const down = new ChunkStore(
+      storage(async () => Promise.reject(new Error('ECONNRESET'))),
+      keys,
+    );
     await expect(down.read(job, 0)).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 
@@ -209,7 +323,15 @@ describe('chunks', () => {
 
 describe('the job’s prepare and write phases (pure)', () => {
   const base = (): RosterJob =>
-    newJob({ id: 'j', fileID: 'f', fileHash: 'h', dryRun: false, createdBy: 'c', now: 0, chunkPath: 'roster-chunks/j-r/' });
+    newJob({
+      id: 'j',
+      fileID: 'f',
+      fileHash: 'h',
+      dryRun: false,
+      createdBy: 'c',
+      now: 0,
+      chunkPath: 'roster-chunks/j-r/',
+    });
 
   it('a new job prepares; once prepared it writes chunk after chunk by its cursor, then none is left', () => {
     const job = base();
@@ -242,9 +364,13 @@ describe('the job’s prepare and write phases (pure)', () => {
   });
 
   it('names every chunk it recorded, or every name a prepare that died could have used', () => {
-    expect(chunkPaths(prepared(base(), [5, 9], 8))).toEqual(['roster-chunks/j-r/0.bin', 'roster-chunks/j-r/1.bin']);
+    expect(chunkPaths(prepared(base(), [5, 9], 8))).toEqual([
+      'roster-chunks/j-r/0.bin',
+      'roster-chunks/j-r/1.bin',
+      'roster-chunks/j-r/state.bin',
+    ]);
     const dying = chunkPaths(base());
-    expect(dying).toHaveLength(MAX_CHUNKS);
+    expect(dying).toHaveLength(MAX_CHUNKS + 1);
     expect(dying[MAX_CHUNKS - 1]).toBe(`roster-chunks/j-r/${MAX_CHUNKS - 1}.bin`);
     expect(MAX_CHUNKS * 10 * 1000).toBeGreaterThanOrEqual(1_048_576);
     const { chunkPath: _none, ...noChunks } = base();

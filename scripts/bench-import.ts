@@ -106,7 +106,8 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
     seconds += result.durationMs / 1000;
     peakRssMB = Math.max(peakRssMB, result.maxRssMB ?? 0);
     invocations += 1;
-    if (process.env.BENCH_VERBOSE) console.error(`  ${String(event.action)}: ${result.durationMs} ms, ${result.maxRssMB} MB`);
+    if (process.env.BENCH_VERBOSE)
+      console.error(`  ${String(event.action)}: ${result.durationMs} ms, ${result.maxRssMB} MB`);
     if (!result.ok) throw new Error(result.error);
     return result.result as Record<string, unknown>;
   };
@@ -190,7 +191,12 @@ async function withSandbox<T>(
   timeoutSeconds?: number,
 ): Promise<T> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-import-'));
-  const sandbox = await startSandbox({ port: 0, dataDir, quota: BASIC_PLAN, echoLogs: Boolean(process.env.BENCH_VERBOSE) });
+  const sandbox = await startSandbox({
+    port: 0,
+    dataDir,
+    quota: BASIC_PLAN,
+    echoLogs: Boolean(process.env.BENCH_VERBOSE),
+  });
   try {
     // The management API is outside the database's quota model: the deploy is not what is measured.
     await deploySandbox(sandbox, {
@@ -211,7 +217,12 @@ function option(args: string[], flag: string): string | undefined {
   return at >= 0 ? args[at + 1] : undefined;
 }
 
-export async function main(args: string[]): Promise<number> {
+function options(args: string[]): {
+  rows: number;
+  timeoutRaw?: string;
+  timeoutSeconds: number;
+  format: 'xlsx' | 'csv';
+} {
   const rows = Number(option(args, '--rows') ?? 100_000);
   if (!Number.isInteger(rows) || rows < 1) throw new Error('--rows must be a positive integer');
   const timeoutRaw = option(args, '--timeout');
@@ -221,6 +232,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const format = option(args, '--format') ?? 'xlsx';
   if (format !== 'xlsx' && format !== 'csv') throw new Error('--format must be xlsx or csv');
+  return { rows, timeoutSeconds, format, ...(timeoutRaw === undefined ? {} : { timeoutRaw }) };
+}
+
+export async function main(args: string[]): Promise<number> {
+  const { rows, timeoutRaw, timeoutSeconds, format } = options(args);
   const functionsDir = prepareFunctions();
   const file = format === 'csv' ? csv(csvRows(rows)) : bigRoster(rows);
   const run: Run = { rows, format, timeoutSeconds };

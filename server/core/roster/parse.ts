@@ -167,6 +167,10 @@ async function findHeader(
   return { headerRow: bottom, columns: header.columns };
 }
 
+function isDataRow(row: SheetRow, headerRow: number, validator: RowValidator): boolean {
+  return row.rowNumber > headerRow && !isBlankRow(row) && !validator.isExample(row);
+}
+
 /** A data row below the header that is neither blank nor the template's example. */
 async function hasData(rows: AsyncIterable<SheetRow>, headerRow: number, validator: RowValidator): Promise<boolean> {
   for await (const row of rows) {
@@ -207,9 +211,9 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
         const start = (): RosterBatch => ({ records: [], errors: [], lastRow: 0, dataRows, done: false });
         let batch = start();
         let rowsInBatch = 0;
-        for await (const row of rows(resume ? afterRow : 0)) {
-          if (row.rowNumber <= headerRow || isBlankRow(row) || validator.isExample(row)) continue;
-          if (resume && row.rowNumber <= afterRow) continue;
+        const readBefore = resume ? afterRow : 0; // rows an earlier slice validated
+        for await (const row of rows(readBefore)) {
+          if (!isDataRow(row, headerRow, validator) || row.rowNumber <= readBefore) continue;
           dataRows += 1;
           const outcome = validator.validate(row);
           if (row.rowNumber <= afterRow) continue;

@@ -107,6 +107,14 @@ function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number;
   throw unreadable();
 }
 
+/** An entry's compressed data in a zip held whole, its local header checked. */
+function dataInMemory(zip: Buffer, local: number, size: number): Buffer {
+  if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
+  const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+  if (start + size > zip.length) throw unreadable();
+  return zip.subarray(start, start + size);
+}
+
 /**
  * Entry names → compressed data. Names are lower-cased (some writers vary the case) and `\` is read
  * as `/` (Windows export tools write `xl\workbook.xml`, and Excel opens those files).
@@ -123,15 +131,9 @@ function readZipDirectory(zip: Buffer, source?: { base: number; bytes: ByteSourc
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
     const { size, local } = zip64Fields(zip, pos, nameEnd);
-    let data: Buffer | undefined;
-    if (source) {
-      if (local + 30 + size > source.bytes.size) throw unreadable(); // its local header is checked when it is read
-    } else {
-      if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
-      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-      if (start + size > zip.length) throw unreadable();
-      data = zip.subarray(start, start + size);
-    }
+    // Ranged: its local header is checked when it is read.
+    if (source && local + 30 + size > source.bytes.size) throw unreadable();
+    const data = source ? undefined : dataInMemory(zip, local, size);
     // Bit 0 of the flags: encrypted. Only stored (0) and deflated (8) entries are readable.
     const method = zip.readUInt16LE(pos + 8) & 1 ? -1 : zip.readUInt16LE(pos + 10);
     const name = zip
@@ -277,7 +279,7 @@ async function* textChunks(entry: ZipEntry): AsyncGenerator<string> {
   const inflated = pipeline(Readable.from(reads()), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
   try {
     for await (const chunk of inflated) yield decoder.write(chunk as Buffer);
-  } catch (err) {
+  } catch {
     if ('read' in failure) throw failure.read;
     throw unreadable(); // corrupt or truncated deflate data
   }
@@ -521,6 +523,14 @@ function rowIndex(digits: string): number {
   return n;
 }
 
+/** A `<row>`'s number: as written, else after the previous one; past Excel's last row the file is refused. */
+function rowNumberOf(attrs: string, previous: number): number {
+  const r = ROW_NUMBER.exec(attrs)?.[1];
+  const n = r ? rowIndex(r) : previous + 1;
+  if (n > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+  return n;
+}
+
 const ROW_NUMBER = /(?:^|\s)r\s*=\s*["'](\d+)["']/;
 const CELL_REF = /(?:^|\s)r\s*=\s*["']\$?([A-Za-z]{1,3})\$?\d*["']/;
 const CELL_TYPE = /(?:^|\s)t\s*=\s*["'](\w+)["']/;
@@ -702,21 +712,20 @@ function workbookOf(entries: Map<string, ZipEntry>): WorkbookSource {
     },
     async *rows(name, options = {}): AsyncGenerator<SheetRow> {
       const entry = sheetEntry(name);
+      const skip = options.skip ?? (() => false);
       sst ??= await readSharedStrings(sstEntry);
       let rowNumber = 0;
       // Some writers (Open XML SDK style) write one <row r="N"> per cell: the cells of consecutive
       // elements with one number are one row, as Excel shows them.
       let current: SheetRow | undefined;
       for await (const { attrs, body } of scanElements(textChunks(entry), 'row', 'ROSTER_TOO_MANY_COLUMNS')) {
-        const r = ROW_NUMBER.exec(attrs)?.[1];
-        const next = r ? rowIndex(r) : rowNumber + 1;
-        if (next > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+        const next = rowNumberOf(attrs, rowNumber);
         if (current && next !== rowNumber) {
           if (current.cells.length > 0) yield current;
           current = undefined;
         }
         rowNumber = next;
-        if (options.skip?.(rowNumber)) continue; // read by an earlier slice: its cells are not parsed
+        if (skip(rowNumber)) continue; // read by an earlier slice: its cells are not parsed
         current ??= { rowNumber, cells: [] };
         if (body) cellsInto(current.cells, body, sst, date1904);
       }

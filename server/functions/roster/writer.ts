@@ -75,6 +75,11 @@ export interface ApplyOptions {
   expectNew?: boolean;
 }
 
+/** Stored by this job's own refused insert a moment ago (an insert may stop part-way). */
+function insertedBy(job: WriteJob, attempted: ReadonlySet<string>, id: string, stored: Stored): boolean {
+  return attempted.has(id) && stored.jobId === job._id;
+}
+
 export class RosterWriter {
   constructor(private readonly deps: WriterDeps) {}
 
@@ -91,7 +96,13 @@ export class RosterWriter {
     if (options.expectNew && !job.dryRun) {
       const writes = this.asNew(records, job, columns);
       try {
-        await this.deps.throttle.run(() => addMany(this.deps.db, ROSTER, writes.map((r) => this.toDoc(r, job._id))));
+        await this.deps.throttle.run(() =>
+          addMany(
+            this.deps.db,
+            ROSTER,
+            writes.map((r) => this.toDoc(r, job._id)),
+          ),
+        );
         counts.inserted = writes.length;
         return { counts, conflicts: [], found: 0 };
       } catch (err) {
@@ -151,8 +162,7 @@ export class RosterWriter {
       if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
         // The row is exactly what is stored: nothing to decrypt or write. Stored by this job's
         // refused insert a moment ago, it was inserted.
-        if (attempted.has(_id) && trusted.jobId === job._id) counts.inserted += 1;
-        else counts.unchanged += 1;
+        counts[insertedBy(job, attempted, _id, trusted) ? 'inserted' : 'unchanged'] += 1;
         continue;
       }
       const outcome = mergePerson(trusted && this.decrypt(_id, trusted), record, options);

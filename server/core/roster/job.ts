@@ -158,7 +158,7 @@ export function preparePaused(job: RosterJob, chunkEnds: readonly number[], row:
 }
 
 /** A slice of the prepare must read at least this many rows, or the timeout is too short: refused, not crawled. */
-export const MIN_PREPARE_ROWS = 20_000;
+export const MIN_PREPARE_ROWS = 5_000;
 
 /** The job still has to read its file (and cut it into chunks). */
 export function preparing(job: RosterJob): boolean {

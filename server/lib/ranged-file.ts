@@ -41,7 +41,11 @@ function get(url: string, range: string): Promise<Answer> {
       res.on('end', () => {
         clearTimeout(deadline);
         const contentRange = res.headers['content-range'];
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ...(contentRange ? { contentRange } : {}) });
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks),
+          ...(contentRange ? { contentRange } : {}),
+        });
       });
       res.on('error', reject);
     });
@@ -92,11 +96,14 @@ export async function openRangedFile(storage: CloudStorage, fileID: string): Pro
         if (attempt === 2) throw new InternalError('reading the upload failed', err);
         continue;
       }
-      if (answer.status === 403) url = await link(); // the link expired: a new one, once more
+      if (answer.status === 403)
+        url = await link(); // the link expired: a new one, once more
       else if (answer.status < 500) break;
     }
     if (!answer) throw new InternalError('reading the upload failed');
     if (answer.status === 404) throw new RosterFileError('ROSTER_FILE_NOT_FOUND');
+    // 416: the range starts past the end, which only an empty file does to the first read.
+    if (answer.status === 416 && first === 0) return { status: 206, body: Buffer.alloc(0), contentRange: 'bytes */0' };
     if (answer.status !== 206 && answer.status !== 200) {
       throw new InternalError(`reading the upload failed (HTTP ${answer.status})`);
     }

@@ -13,8 +13,8 @@
  * `CHUNK_BATCHES` batches each; `prepared` records where each chunk ends and the upload goes.
  * `write`: each slice reads only the chunk its cursor is in (`nextChunk`), so a slice costs what
  * it writes, wherever it starts. A prepare longer than one invocation pauses (`preparePaused`) and
- * the next slice reads on; a timeout so short that a slice reads less than `MIN_PREPARE_ROWS` fails
- * the job (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling.
+ * the next slice reads on; a timeout so short that a resumed slice reads little (`MIN_PREPARE_ROWS`)
+ * fails the job (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling.
  *
  * A lease (`leaseUntil`, ms) is held while an invocation works on the job; it is released (0) when
  * the slice ends, and a dead slice's lease simply runs out. A lock document per file content keeps a
@@ -157,8 +157,11 @@ export function preparePaused(job: RosterJob, chunkEnds: readonly number[], row:
   return { ...job, chunkEnds: [...chunkEnds], preparedRow: row, preparedDataRows: dataRows, total: dataRows };
 }
 
-/** A slice of the prepare must read at least this many rows, or the timeout is too short: refused, not crawled. */
-export const MIN_PREPARE_ROWS = 5_000;
+/**
+ * A resumed slice of the prepare must read at least this many rows (and a quarter of what it
+ * skims), or the timeout is too short for the file: refused, not crawled.
+ */
+export const MIN_PREPARE_ROWS = 1_000;
 
 /** The job still has to read its file (and cut it into chunks). */
 export function preparing(job: RosterJob): boolean {

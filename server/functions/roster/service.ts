@@ -287,9 +287,10 @@ export class RosterService {
    * The file, read once from the top and validated whole (in-file duplicates need every row), cut
    * into encrypted chunks of `CHUNK_BATCHES` batches. When the slice's time runs out first, the
    * prepare pauses: the chunks so far and the IDs seen are kept, and the next slice reads on from
-   * there (skipping, unparsed, what was read). A slice that reads less than `MIN_PREPARE_ROWS` rows
-   * means a timeout too short for the file: the job fails (ROSTER_TIMEOUT_TOO_SHORT) instead of
-   * crawling. Once every chunk is recorded the upload, plain PII, is deleted.
+   * there (skipping, unparsed, what was read). A resumed slice that reads less than
+   * `MIN_PREPARE_ROWS` rows, or a quarter of what it skims, means a timeout too short for the file:
+   * the job fails (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling. Once a save records every chunk,
+   * the upload, plain PII, is deleted (or at the job's end, which deletes it anyway).
    */
   private async prepare(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
     const afterRow = job.preparedRow ?? 0;
@@ -313,7 +314,9 @@ export class RosterService {
       rowsRead += batch.records.length + new Set(batch.errors.map((e) => e.row)).size;
       if (pending.length >= CHUNK_BATCHES) await flush();
       if (!batch.done && Date.now() > this.deps.prepareDeadline) {
-        if (rowsRead < MIN_PREPARE_ROWS) {
+        // Each resumed slice skims what earlier ones read: when that leaves it little room, the
+        // timeout is too short for the file, and going on would crawl.
+        if (afterRow > 0 && rowsRead < Math.max(MIN_PREPARE_ROWS, (job.preparedDataRows ?? 0) / 4)) {
           throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
         }
         await flush();
@@ -323,10 +326,23 @@ export class RosterService {
       }
     }
     await flush();
-    const ready = await this.jobs.save(leased(prepared(job, ends, total), Date.now()));
-    await this.deleteUpload(job.fileID, 'import prepared');
     this.deps.logger.info('roster file prepared', { job: job._id, chunks: ends.length, total });
-    return ready;
+    // Saved with the write phase's first save, after which the upload goes (see `saved`).
+    this.preparedUpload = job.fileID;
+    return prepared(job, ends, total);
+  }
+
+  /** The upload this invocation cut into chunks, to delete once the job saying so is saved. */
+  private preparedUpload: string | undefined;
+
+  /** Saves the job; the first save that records the chunks lets the upload (plain PII) go. */
+  private async saved(job: RosterJob): Promise<RosterJob> {
+    const stored = await this.jobs.save(job);
+    if (this.preparedUpload) {
+      await this.deleteUpload(this.preparedUpload, 'import prepared');
+      this.preparedUpload = undefined;
+    }
+    return stored;
   }
 
   /**
@@ -352,10 +368,10 @@ export class RosterService {
         wrote ||= wroteData(counts);
         if (Date.now() > this.deps.sliceDeadline && nextChunk(job) >= 0) {
           // Out of time: save where we are and release the lease, so the next `run` continues at once.
-          return await this.jobs.save(released(job));
+          return await this.saved(released(job));
         }
       }
-      if (wrote && nextChunk(job) >= 0) job = await this.jobs.save(leased(job, Date.now()));
+      if ((wrote || this.preparedUpload) && nextChunk(job) >= 0) job = await this.saved(leased(job, Date.now()));
     }
     return this.finish(job);
   }

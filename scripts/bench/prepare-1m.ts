@@ -10,7 +10,7 @@ import fs from 'fs';
 import type { RosterBatch } from '../../server/core/roster';
 import { IdIndex } from '../../server/core/roster/id-index';
 import { openRosterRanged } from '../../server/core/roster/parse';
-import { encodeChunk } from '../../server/functions/roster/chunks';
+import { encodeChunk } from '../../server/core/roster/chunk-codec';
 import { bigRoster } from './big-roster';
 
 export async function main(args: string[]): Promise<number> {

@@ -7,45 +7,15 @@
  * cut, altered, from another job) reads as ROSTER_CHUNK_LOST, which fails the job cleanly.
  */
 import { deflateRawSync, inflateRawSync } from 'zlib';
-import { cloudPathOf } from '../../../miniprogram/shared/requests';
+import { aadOf, decodeChunk, encodeChunk, siblingFileID, type Chunk } from '../../core/roster/chunk-codec';
 import { describeError, InternalError } from '../../core/errors';
 import { decryptField, encryptField, type PiiKeys } from '../../core/pii';
-import type { RosterBatch, RosterColumn } from '../../core/roster';
 import { IdIndex } from '../../core/roster/id-index';
 import { chunkPathOf, chunkPaths, statePathOf, type RosterJob } from '../../core/roster/job';
 import { RosterFileError } from '../../core/roster/types';
-import { COLLECTION } from '../../manifest';
 import { isFileNotFound, type CloudStorage } from '../../lib/storage';
 
-/** What a chunk holds: the file's columns (the writer needs them) and its batches. */
-export interface Chunk {
-  columns: RosterColumn[];
-  batches: RosterBatch[];
-}
-
-const aadOf = (jobId: string, index: number) => `${COLLECTION.rosterJobs}:${jobId}:chunk:${index}`;
-
-/** The file ID of a cloud path in the environment of `fileID` (cloud://<env>.<bucket>/<path>). */
-export function siblingFileID(fileID: string, cloudPath: string): string {
-  return fileID.slice(0, fileID.length - cloudPathOf(fileID).length) + cloudPath;
-}
-
-export function encodeChunk(keys: PiiKeys, jobId: string, index: number, chunk: Chunk): Buffer {
-  const packed = deflateRawSync(Buffer.from(JSON.stringify(chunk), 'utf8'), { level: 1 }).toString('base64');
-  return Buffer.from(encryptField(keys, packed, aadOf(jobId, index)), 'utf8');
-}
-
-/** The chunk, or ROSTER_CHUNK_LOST when it does not decrypt (altered, cut, another job's or index's). */
-export function decodeChunk(keys: PiiKeys, jobId: string, index: number, stored: Buffer): Chunk {
-  try {
-    const packed = decryptField(keys, stored.toString('utf8'), aadOf(jobId, index));
-    const chunk = JSON.parse(inflateRawSync(Buffer.from(packed, 'base64')).toString('utf8')) as Chunk;
-    if (!Array.isArray(chunk.columns) || !Array.isArray(chunk.batches)) throw new Error('not a chunk');
-    return chunk;
-  } catch {
-    throw new RosterFileError('ROSTER_CHUNK_LOST');
-  }
-}
+export { decodeChunk, encodeChunk, siblingFileID, type Chunk } from '../../core/roster/chunk-codec';
 
 export class ChunkStore {
   constructor(

@@ -491,7 +491,7 @@ describe('resumable, sliced and concurrent imports', () => {
       const call = (event: Record<string, unknown>) => gateway(event, ADMIN, crashy);
       const jobDoc = () => crashy.db.dump('roster_jobs').find((d) => d.kind === 'job');
       const pending = call({ action: 'import', fileID });
-      for (let i = 0; i < 600 && !((jobDoc()?.cursor as number) > 0); i += 1) {
+      for (let i = 0; i < 6000 && !((jobDoc()?.cursor as number) > 0); i += 1) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       expect(crashy.functions.crash('roster')).toBe(1);

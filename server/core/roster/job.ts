@@ -158,8 +158,8 @@ export function preparePaused(job: RosterJob, chunkEnds: readonly number[], row:
 }
 
 /**
- * A resumed slice of the prepare must read at least this many rows (and a quarter of what it
- * skims), or the timeout is too short for the file: refused, not crawled.
+ * A resumed slice of the prepare must read at least this many rows (and spend less than half its
+ * time skimming what earlier slices read), or the timeout is too short for the file: refused, not crawled.
  */
 export const MIN_PREPARE_ROWS = 1_000;
 

@@ -288,7 +288,8 @@ export class RosterService {
    * into encrypted chunks of `CHUNK_BATCHES` batches. When the slice's time runs out first, the
    * prepare pauses: the chunks so far and the IDs seen are kept, and the next slice reads on from
    * there (skipping, unparsed, what was read). A resumed slice that reads less than
-   * `MIN_PREPARE_ROWS` rows, or a quarter of what it skims, means a timeout too short for the file:
+   * `MIN_PREPARE_ROWS` rows, or spends half its time skimming what earlier ones read before its
+   * first batch, means a timeout too short for the file:
    * the job fails (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling. Once a save records every chunk,
    * the upload, plain PII, is deleted (or at the job's end, which deletes it anyway).
    */
@@ -308,7 +309,10 @@ export class RosterService {
       pending = [];
     };
     const resume = afterRow > 0 ? { afterRow, resume: { dataRows: total } } : {};
+    const sliceStart = Date.now();
+    let firstBatchMs: number | undefined;
     for await (const batch of roster.batches({ size: BATCH_SIZE, ids, ...resume })) {
+      firstBatchMs ??= Date.now() - sliceStart;
       pending.push(batch);
       total = batch.dataRows;
       rowsRead += batch.records.length + new Set(batch.errors.map((e) => e.row)).size;
@@ -316,7 +320,8 @@ export class RosterService {
       if (!batch.done && Date.now() > this.deps.prepareDeadline) {
         // Each resumed slice skims what earlier ones read: when that leaves it little room, the
         // timeout is too short for the file, and going on would crawl.
-        if (afterRow > 0 && rowsRead < Math.max(MIN_PREPARE_ROWS, (job.preparedDataRows ?? 0) / 4)) {
+        const budget = this.deps.prepareDeadline - sliceStart;
+        if (afterRow > 0 && (rowsRead < MIN_PREPARE_ROWS || firstBatchMs > budget / 2)) {
           throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
         }
         await flush();

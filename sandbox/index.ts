@@ -14,7 +14,7 @@ import { Database } from './db';
 import { Environment } from './environment';
 import { DEMO_IDENTITIES } from './demo';
 import { FunctionRunner, type InvokeResult } from './functions';
-import { Storage } from './storage';
+import { byteRange, Storage } from './storage';
 import { TcbService, type QuotaOptions } from './tcb';
 import { WechatEmulator } from './wechat';
 import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
@@ -267,12 +267,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     [
       'GET',
       '/files/',
-      async (rest, _req, res, url) => {
+      async (rest, req, res, url) => {
         const cloudPath = storage.safePath(rest);
         const valid = cloudPath && storage.verify(cloudPath, url.searchParams.get('t'), url.searchParams.get('sign'));
-        const content = valid ? storage.read(cloudPath) : undefined;
+        const size = valid ? storage.sizeOf(cloudPath) : undefined;
+        if (!cloudPath || size === undefined) return sendJson(res, 404, { error: 'file not found or link expired' });
+        // One byte range, as COS serves it (bytes=first-last, first-, -suffix): 206 with Content-Range.
+        const range = byteRange(req.headers.range, size);
+        if (range === 'unsatisfiable') {
+          res.writeHead(416, { 'content-range': `bytes */${size}` });
+          res.end();
+          return;
+        }
+        const [first, last] = range ?? [0, size - 1];
+        const content = storage.readRange(cloudPath, first, last - first + 1);
         if (!content) return sendJson(res, 404, { error: 'file not found or link expired' });
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': content.length });
+        res.writeHead(range ? 206 : 200, {
+          'content-type': 'application/octet-stream',
+          'content-length': content.length,
+          'accept-ranges': 'bytes',
+          ...(range ? { 'content-range': `bytes ${first}-${last}/${size}` } : {}),
+        });
         res.end(content);
       },
     ],

@@ -34,6 +34,27 @@ export function fileUnder(root: string, cloudPath: string, p: path.PlatformPath 
   return file;
 }
 
+/**
+ * A `Range` header against a file of `size` bytes, as COS answers it (one range only:
+ * `bytes=first-last`, `bytes=first-`, `bytes=-suffix`; see
+ * https://intl.cloud.tencent.com/document/api/436/7753): the inclusive byte span, `undefined` when
+ * there is no usable range (the whole file is sent), 'unsatisfiable' when it starts past the end.
+ */
+export function byteRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec((header ?? '').trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    return [Math.max(0, size - suffix), size - 1];
+  }
+  const first = Number(m[1]);
+  const last = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (first >= size) return 'unsatisfiable';
+  if (last < first) return undefined;
+  return [first, last];
+}
+
 export class Storage {
   readonly root: string;
   private readonly key = crypto.randomBytes(32);
@@ -108,6 +129,26 @@ export class Storage {
   read(cloudPath: string): Buffer | undefined {
     const file = this.file(cloudPath);
     return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+  }
+
+  /** The stored size in bytes, or undefined when there is no such file. */
+  sizeOf(cloudPath: string): number | undefined {
+    const file = this.file(cloudPath);
+    return fs.existsSync(file) ? fs.statSync(file).size : undefined;
+  }
+
+  /** `length` bytes from `offset` (fewer at the end), read without loading the whole file. */
+  readRange(cloudPath: string, offset: number, length: number): Buffer | undefined {
+    const file = this.file(cloudPath);
+    if (!fs.existsSync(file)) return undefined;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.max(0, length));
+      const read = fs.readSync(fd, buffer, 0, buffer.length, offset);
+      return buffer.subarray(0, read);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   exists(cloudPath: string): boolean {

@@ -119,9 +119,10 @@ export const ERRORS = {
   ROSTER_TOO_MANY_STRINGS: '文件中的文字总量超过上限：请删除与名单无关的工作表或拆分后分批导入',
   ROSTER_TOO_MUCH_TEXT:
     '表格中的文字总量超过上限（例如同一段长文字被大量单元格引用）：请只保留名单所需的列，删除过长的内容后上传',
-  ROSTER_TIMEOUT_TOO_SHORT:
-    '云函数 roster 的超时时间太短，一次调用内读不完第一批名单：请在云开发控制台把 roster 函数的“超时时间”调到 60 秒后重新导入',
   ROSTER_NO_DATA: '表格只有表头，没有可导入的数据行',
+  ROSTER_TIMEOUT_TOO_SHORT:
+    '云函数 roster 的超时时间太短，一次调用内读不完该文件：请把 roster 的超时设为 60 秒（npm run deploy 按 manifest 设置，或在云开发控制台修改）后重新导入',
+  ROSTER_CHUNK_LOST: '导入的中间数据已丢失或损坏，任务已终止：请重新上传文件导入',
   ROSTER_REPORT_TRUNCATED: '错误过多，报告只列出前面的部分：请先修正这些问题（常见原因是列顺序或格式不对）',
 
   // --- roster row errors (each carries row and column) ---

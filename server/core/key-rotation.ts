@@ -311,6 +311,9 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
         ...(doc.reportFileIDEnc === undefined
           ? {}
           : { reportFileIDEnc: reencrypt(keys, doc.reportFileIDEnc, aad('reportFileID')) }),
+        ...(doc.chunkPathEnc === undefined
+          ? {}
+          : { chunkPathEnc: reencrypt(keys, doc.chunkPathEnc, aad('chunkPath')) }),
         ...(doc.fileHash === undefined ? {} : { fileHash: rekeyHash(ctx, doc, doc.fileHash) }),
         ...(doc.createdBy === undefined ? {} : { createdBy: rekeyHash(ctx, doc, doc.createdBy) }),
         kv: keyVersion(keys),

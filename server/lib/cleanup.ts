@@ -10,9 +10,12 @@ import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
 import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
 import { cloudPathOf } from '../../miniprogram/shared/requests';
-import { ROSTER_REPORT_PREFIX } from '../core/roster/job';
+import { ROSTER_CHUNK_PREFIX, ROSTER_REPORT_PREFIX } from '../core/roster/job';
 import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
-import { deleteFiles, type CloudStorage } from './storage';
+import { deleteFiles, FILE_NOT_FOUND_STATUS, type CloudStorage } from './storage';
+
+/** Files one `deleteFile` request names at most (the storage API takes lists of up to 50). */
+export const DELETE_GROUP = 50;
 
 /**
  * Runs `work`; a failure is logged (`<what> failed`, with `fields`, which must hold no PII) and
@@ -40,7 +43,12 @@ export const ADMIN_EXPORT_PREFIX = 'admin-exports/';
  * The only places a recorded deletion may name: every sweep retries every record, whichever
  * function recorded it (a record naming a file elsewhere is forgotten, never acted on).
  */
-export const CLEANUP_PREFIXES: readonly string[] = [ROSTER_UPLOAD_PREFIX, ROSTER_REPORT_PREFIX, ADMIN_EXPORT_PREFIX];
+export const CLEANUP_PREFIXES: readonly string[] = [
+  ROSTER_UPLOAD_PREFIX,
+  ROSTER_REPORT_PREFIX,
+  ROSTER_CHUNK_PREFIX,
+  ADMIN_EXPORT_PREFIX,
+];
 
 /**
  * A deletion that failed, or one scheduled for later, kept for the sweep. `_id` is a keyed hash of the file ID and the file ID
@@ -90,6 +98,34 @@ export class FileCleanup {
    */
   async schedule(fileID: string, reason: string, dueAt: Date): Promise<void> {
     await this.upsert(fileID, reason, { lastFailedAt: dueAt, reason }, { attempts: 0, lastFailedAt: dueAt });
+  }
+
+  /**
+   * Deletes many files (a job's chunks), `DELETE_GROUP` per request; each file that could not be
+   * deleted is logged and recorded for the sweep, as `delete` does. A missing file counts as deleted.
+   * Never throws.
+   */
+  async deleteMany(fileIDs: readonly string[], reason: string): Promise<void> {
+    for (let at = 0; at < fileIDs.length; at += DELETE_GROUP) {
+      const group = fileIDs.slice(at, at + DELETE_GROUP);
+      let failed: string[] = group;
+      await bestEffort(
+        this.logger,
+        'file deletion',
+        async () => {
+          const res = await this.storage.deleteFile({ fileList: group });
+          const answered = new Map((res.fileList ?? []).map((f) => [f.fileID, f.status]));
+          failed = group.filter((id) => answered.get(id) !== 0 && answered.get(id) !== FILE_NOT_FOUND_STATUS);
+          if (failed.length > 0) throw new Error(`${failed.length} of ${group.length} file(s) not deleted`);
+        },
+        { reason },
+      );
+      for (const fileID of failed) {
+        await bestEffort(this.logger, 'recording a failed file deletion', () => this.record(fileID, reason), {
+          reason,
+        });
+      }
+    }
   }
 
   private async record(fileID: string, reason: string): Promise<void> {

@@ -47,7 +47,7 @@ export interface IntegerVariable extends Common {
   default: number;
   min: number;
   max: number;
-  unit: 'ms' | 's' | 'min' | '/s' | 'd';
+  unit: 'ms' | 's' | 'min' | '/s' | 'd' | 'MB';
 }
 
 /** One of `values`, compared case-insensitively. */
@@ -266,6 +266,17 @@ export const VARIABLES = {
     secret: false,
     description:
       'Work per invocation before saving and returning (0: one batch), capped by the deployed timeout minus a quarter of it (at least 5 s).',
+  },
+  ROSTER_MAX_FILE_MB: {
+    group: 'roster',
+    kind: 'integer',
+    default: 128,
+    min: 1,
+    max: 512,
+    unit: 'MB',
+    secret: false,
+    description:
+      "Largest roster upload accepted: an .xlsx of Excel's 1,048,576 rows is ~95 MB (read by ranges, never held whole); .xls (1.5 MB) and CSV (32 MB) have smaller caps.",
   },
   ROSTER_DB_QPS: {
     group: 'roster',

@@ -525,16 +525,29 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(status).toMatchObject({ state: 'done', inserted: 3500, unchanged: 0 });
       expect(small.db.dump('roster')).toHaveLength(3500);
 
-      // A job whose upload is damaged (or gone) between two slices fails cleanly instead of hanging.
-      const second = await putUpload(small, 'roster-uploads/damaged.xlsx', cleanRoster(2500));
+      // The first slice cut the file into encrypted chunks and deleted the upload; nothing is left now.
+      expect(
+        small.storage.list().filter((f) => f.startsWith('roster-chunks/') || f.startsWith('roster-uploads/')),
+      ).toEqual([]);
+
+      // A job whose chunk is damaged (or gone) between two slices fails cleanly instead of hanging.
+      const second = await putUpload(small, 'roster-uploads/damaged.xlsx', cleanRoster(12500));
       const job2 = await call({ action: 'import', fileID: second });
-      expect(await call({ action: 'status', jobId: job2.jobId })).toMatchObject({ state: 'running' });
-      small.storage.write('roster-uploads/damaged.xlsx', junk().truncatedZip);
+      expect(await call({ action: 'status', jobId: job2.jobId })).toMatchObject({ state: 'running', processed: 1000 });
+      expect(small.storage.exists('roster-uploads/damaged.xlsx')).toBe(false);
+      const chunks = small.storage.list().filter((f) => f.startsWith('roster-chunks/'));
+      expect(chunks.map((f) => f.replace(/^roster-chunks\/[0-9a-f]{24}-[0-9a-f]{24}\//, ''))).toEqual([
+        '0.bin',
+        '1.bin',
+      ]);
+      for (const chunk of chunks) expect(small.storage.read(chunk)?.toString('utf8')).not.toContain(person(0).idCard);
+      small.storage.write(chunks[0] as string, junk().truncatedZip);
       expect(await call({ action: 'run', jobId: job2.jobId })).toMatchObject({
         state: 'failed',
-        failure: { code: 'ROSTER_FILE_UNREADABLE' },
+        failure: { code: 'ROSTER_CHUNK_LOST' },
       });
-      expect(small.storage.exists('roster-uploads/damaged.xlsx')).toBe(false);
+      // The job's end deleted every chunk; the lock is released.
+      expect(small.storage.list().filter((f) => f.startsWith('roster-chunks/'))).toEqual([]);
       expect(small.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
     } finally {
       await small.stop();
@@ -542,11 +555,12 @@ describe('resumable, sliced and concurrent imports', () => {
   });
 
   it('a job whose instance dies mid-way resumes after its lease, without duplicates or gaps', async () => {
-    // Slow database (150 ms a request): the import's one slice needs several seconds for 10 batches.
-    // Its instance is killed once the job has saved progress, as a crash or host failure would.
+    // Slow database (150 ms a request): the import's one slice needs several seconds for 25 batches.
+    // Its instance is killed once the job has saved progress (after its first chunk of 10 batches),
+    // as a crash or host failure would.
     const crashy = await ownSandbox({ quota: { latencyMs: 150 } });
     try {
-      const fileID = await putUpload(crashy, 'roster-uploads/crash.xlsx', cleanRoster(10000));
+      const fileID = await putUpload(crashy, 'roster-uploads/crash.xlsx', cleanRoster(25000));
       const call = (event: Record<string, unknown>) => gateway(event, ADMIN, crashy);
       const jobDoc = () => crashy.db.dump('roster_jobs').find((d) => d.kind === 'job');
       const pending = call({ action: 'import', fileID });
@@ -557,8 +571,8 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(String(first.body.error)).toMatch(/function exited/);
       const job = jobDoc()!;
       expect(job.cursor as number).toBeGreaterThan(0);
-      expect(job.cursor as number).toBeLessThan(10001);
-      expect(crashy.db.dump('roster').length).toBeLessThan(10000);
+      expect(job.cursor as number).toBeLessThan(25001);
+      expect(crashy.db.dump('roster').length).toBeLessThan(25000);
 
       // Its lease still holds: a run now answers the status and leaves the job alone.
       crashy.tcb.quota = {};
@@ -568,11 +582,27 @@ describe('resumable, sliced and concurrent imports', () => {
       await post(crashy, '/sandbox/clock', { offsetSeconds: 80 });
       let status = (await call({ action: 'run', jobId: job._id })).body;
       while (status.state === 'running') status = (await call({ action: 'run', jobId: job._id })).body;
-      expect(status).toMatchObject({ state: 'done', total: 10000, failed: 0 });
+      expect(status).toMatchObject({ state: 'done', total: 25000, failed: 0 });
       const ids = crashy.db.dump('roster').map((d) => d._id);
-      expect(ids).toHaveLength(10000);
+      expect(ids).toHaveLength(25000);
     } finally {
       await crashy.stop();
+    }
+  });
+
+  it('under a deployed timeout too short to read the file (3 s), the import is refused at once, naming the setting', async () => {
+    const tiny = await ownSandbox({ functionTimeouts: { roster: 3 } });
+    try {
+      // ~2.8 MB: more than a 1 s prepare budget can read at the conservative 2 MB/s.
+      const fileID = await putUpload(tiny, 'roster-uploads/tiny.xlsx', cleanRoster(30000));
+      const res = await gateway({ action: 'import', fileID }, ADMIN, tiny);
+      expect(res.status).toBe(200); // answered, not killed by the limit
+      expect(res.body).toMatchObject({ ok: false, code: 'ROSTER_TIMEOUT_TOO_SHORT' });
+      expect(String(res.body.message)).toMatch(/3 秒.*npm run deploy/);
+      expect(tiny.storage.list().filter((f) => f.startsWith('roster-uploads/'))).toEqual([]);
+      expect(tiny.db.hasCollection('roster') ? tiny.db.dump('roster') : []).toEqual([]);
+    } finally {
+      await tiny.stop();
     }
   });
 
@@ -607,7 +637,7 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
-  describe('a deployed timeout too short to read one batch (the service through the real SDK)', () => {
+  describe('a deployed timeout too short to read a batch (the service through the real SDK)', () => {
     const logLines: { message: string; fields?: Record<string, unknown> }[] = [];
     const service = (abortAt: number | undefined, sliceDeadline = Number.MAX_SAFE_INTEGER) => {
       const sdk = sdkFor(sandbox, ADMIN);
@@ -620,7 +650,10 @@ describe('resumable, sliced and concurrent imports', () => {
         throttle: new Throttle(30),
         admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
         sliceDeadline,
+        // The prepare pauses with the slice (0: after its first batch).
+        prepareDeadline: sliceDeadline,
         abortAt,
+        maxFileBytes: 128 * 1024 * 1024,
         logger: { info: log, error: log },
       });
     };
@@ -645,9 +678,9 @@ describe('resumable, sliced and concurrent imports', () => {
       expect(sandbox.db.dump('roster')).toHaveLength(before);
     });
 
-    it('past the time before a slice wrote its first batch: the job fails cleanly and the upload goes', async () => {
+    it('past the time while a resumed prepare reads the file: the job fails cleanly and the upload goes', async () => {
       const fileID = await upload(file(), 'too-short-run.csv');
-      // The first slice works (no limit) but stops after its first batch; the next one is out of time at once.
+      // The first slice works (no limit) but its prepare pauses after the first batch; the next one is out of time at once.
       const big = csv(csvRows(2500));
       const bigID = await upload(big, 'too-short-big.csv');
       const { jobId } = await service(undefined, 0).import(ADMIN, { fileID: bigID });

@@ -8,6 +8,14 @@
  *                 │                                     (a report when rows failed)
  *                 └──────failed (file unreadable, abandoned)──► failed
  *
+ * A running job has two phases. `prepare` (the first slice): the upload is read once, by ranges,
+ * validated whole (duplicates need every row), and cut into encrypted chunks in storage of
+ * `CHUNK_BATCHES` batches each; `prepared` records where each chunk ends and the upload goes.
+ * `write`: each slice reads only the chunk its cursor is in (`nextChunk`), so a slice costs what
+ * it writes, wherever it starts. A prepare longer than one invocation pauses (`preparePaused`) and
+ * the next slice reads on; a timeout so short that a resumed slice reads little (`MIN_PREPARE_ROWS`)
+ * fails the job (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling.
+ *
  * A lease (`leaseUntil`, ms) is held while an invocation works on the job; it is released (0) when
  * the slice ends, and a dead slice's lease simply runs out. A lock document per file content keeps a
  * second import of the same file out while the first is alive.
@@ -29,6 +37,12 @@ export const ABANDONED_MS = 30 * 60_000;
 export const REPORT_RETENTION_MS = 7 * 24 * 3600_000;
 /** Where error reports are stored (the sweep deletes nothing outside it). */
 export const ROSTER_REPORT_PREFIX = 'roster-reports/';
+/** Where a job's chunks are stored (the sweep deletes nothing outside it). */
+export const ROSTER_CHUNK_PREFIX = 'roster-chunks/';
+/** Batches per chunk: a chunk is a checkpoint (the job is saved once per chunk written). */
+export const CHUNK_BATCHES = 10;
+/** The most chunks a job can have: Excel's 1,048,576 rows in chunks of 10,000 (batches of 1000). */
+export const MAX_CHUNKS = 105;
 /** Row errors kept on the job (the report holds them all). */
 export const MAX_JOB_ERRORS = 100;
 
@@ -72,6 +86,15 @@ export interface RosterJob extends BatchCounts {
   /** The report was deleted by the sweep once past its retention. */
   reportExpired?: boolean;
   failure?: { code: string; message: string };
+  /** `prepare` until the file is cut into chunks, then `write`. Jobs stored before chunks prepare first. */
+  phase?: 'prepare' | 'write';
+  /** Cloud path prefix of the job's chunks, with a random part. */
+  chunkPath?: string;
+  /** Spreadsheet row of each chunk's last row (while preparing: the chunks written so far). */
+  chunkEnds?: number[];
+  /** A prepare paused by its slice's deadline: the row it read up to, and the data rows until then. */
+  preparedRow?: number;
+  preparedDataRows?: number;
 }
 
 export interface NewJob {
@@ -84,6 +107,8 @@ export interface NewJob {
   acceptConflicts?: boolean;
   createdBy: string;
   now: number;
+  /** Cloud path prefix for the job's chunks (carries a random part). */
+  chunkPath?: string;
 }
 
 /** A running job, leased to the invocation that creates it. */
@@ -113,7 +138,59 @@ export function newJob(input: NewJob): RosterJob {
     createdAt: at,
     updatedAt: at,
     leaseUntil: input.now + LEASE_MS,
+    phase: 'prepare',
+    ...(input.chunkPath ? { chunkPath: input.chunkPath } : {}),
   };
+}
+
+/** The file is cut into chunks ending at rows `chunkEnds`, `total` data rows in all: the write phase starts. */
+export function prepared(job: RosterJob, chunkEnds: readonly number[], total: number): RosterJob {
+  return { ...job, phase: 'write', chunkEnds: [...chunkEnds], total };
+}
+
+/**
+ * The prepare ran out of its slice's time: the chunks so far end at `chunkEnds`, the file was read
+ * up to `row` (`dataRows` data rows). The next slice resumes after it (the IDs seen so far are
+ * carried in the job's state file), so a long file takes several slices, each reading on.
+ */
+export function preparePaused(job: RosterJob, chunkEnds: readonly number[], row: number, dataRows: number): RosterJob {
+  return { ...job, chunkEnds: [...chunkEnds], preparedRow: row, preparedDataRows: dataRows, total: dataRows };
+}
+
+/**
+ * A resumed slice of the prepare must read at least this many rows (and spend less than half its
+ * time skimming what earlier slices read), or the timeout is too short for the file: refused, not crawled.
+ */
+export const MIN_PREPARE_ROWS = 1_000;
+
+/** The job still has to read its file (and cut it into chunks). */
+export function preparing(job: RosterJob): boolean {
+  return job.phase !== 'write' || !job.chunkEnds;
+}
+
+/** The chunk the job continues in (the first that ends after its cursor), or -1 when all are written. */
+export function nextChunk(job: RosterJob): number {
+  return (job.chunkEnds ?? []).findIndex((end) => end > job.cursor);
+}
+
+/**
+ * The cloud paths of every chunk the job may have stored: those it recorded, or, when the job
+ * ended before its prepare recorded them (it failed, or its invocation was killed mid-way), every
+ * name it could have used. Deleting a file that does not exist is not an error.
+ */
+export function chunkPaths(job: RosterJob): string[] {
+  if (!job.chunkPath) return [];
+  const count = job.phase === 'write' && job.chunkEnds ? job.chunkEnds.length : MAX_CHUNKS;
+  return [...Array.from({ length: count }, (_, i) => chunkPathOf(job, i)), statePathOf(job)];
+}
+
+/** Where a paused prepare keeps the IDs it has seen (encrypted, like the chunks). */
+export function statePathOf(job: RosterJob): string {
+  return `${job.chunkPath ?? ''}state.bin`;
+}
+
+export function chunkPathOf(job: RosterJob, index: number): string {
+  return `${job.chunkPath ?? ''}${index}.bin`;
 }
 
 /** What one batch of rows came to. */
@@ -146,7 +223,7 @@ export function afterBatch(job: RosterJob, batch: BatchOutcome): RosterJob {
     errors: [...job.errors, ...batch.errors.slice(0, Math.max(0, MAX_JOB_ERRORS - job.errors.length))],
     cursor: Math.max(job.cursor, batch.lastRow),
     processed: batch.dataRows,
-    total: batch.dataRows,
+    total: Math.max(job.total, batch.dataRows),
   };
 }
 

@@ -13,7 +13,8 @@
  */
 import type { RosterRowError } from '../../../miniprogram/shared/contracts';
 import { mapHeader, ROSTER_FIELDS, type FieldSpec, type RosterColumn } from './columns';
-import { openWorkbook, type XlsxReader } from './read';
+import { openWorkbook, openWorkbookRanged, type XlsxReader } from './read';
+import type { ByteSource } from './xlsx-stream';
 import {
   EMPTY,
   RosterFileError,
@@ -24,6 +25,7 @@ import {
   type SheetRow,
   type WorkbookSource,
 } from './types';
+import type { IdIndex } from './id-index';
 import { isBlankRow, RowValidator, type RosterRecord } from './validate';
 
 /** A header row is looked for among the first non-blank rows of a sheet (title rows come first). */
@@ -60,12 +62,25 @@ export interface RosterBatch {
   done: boolean;
 }
 
+export interface BatchOptions {
+  size?: number;
+  /** Rows up to this one are not returned (still validated, unless `resume`). */
+  afterRow?: number;
+  /** IDs seen so far, kept up to date (a prepare that pauses saves them). */
+  ids?: IdIndex;
+  /**
+   * Rows up to `afterRow` were validated by an earlier slice (their IDs are in `ids`): they are
+   * skipped unread, and data rows are counted from `dataRows`.
+   */
+  resume?: { dataRows: number };
+}
+
 export interface RosterImport {
   format: FileFormat;
   sheet: string;
   headerRow: number;
   columns: RosterColumn[];
-  batches(options?: { size?: number; afterRow?: number }): AsyncGenerator<RosterBatch>;
+  batches(options?: BatchOptions): AsyncGenerator<RosterBatch>;
 }
 
 export interface RosterParseResult {
@@ -185,6 +200,10 @@ async function findHeader(
   return { headerRow: bottom, columns: header.columns };
 }
 
+function isDataRow(row: SheetRow, headerRow: number, validator: RowValidator): boolean {
+  return row.rowNumber > headerRow && !isBlankRow(row) && !validator.isExample(row);
+}
+
 /** A data row below the header that is neither blank nor the template's example. */
 async function hasData(rows: AsyncIterable<SheetRow>, headerRow: number, validator: RowValidator): Promise<boolean> {
   for await (const row of rows) {
@@ -204,7 +223,13 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
     throw new RosterFileError(options.sheet === undefined ? 'ROSTER_NO_HEADER' : 'ROSTER_SHEET_NOT_FOUND');
   for (const { name: sheet } of candidates) {
     const merges = await source.merges(sheet);
-    const rows = () => withMerges(source.rows(sheet), merges, options.checkpoint);
+    const rows = (skipThrough = 0) => {
+      // A merged range that starts at or before `skipThrough` and ends after it fills later rows:
+      // its top row is still read.
+      const tops = new Set(merges.filter((m) => m.s.r < skipThrough && m.e.r >= skipThrough).map((m) => m.s.r + 1));
+      const skip = skipThrough > 0 ? (r: number) => r <= skipThrough && !tops.has(r) : undefined;
+      return withMerges(source.rows(sheet, skip ? { skip } : {}), merges, options.checkpoint);
+    };
     const header = await findHeader(rows, merges, fields);
     if (!header) continue;
     const { headerRow, columns } = header;
@@ -213,14 +238,15 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
       sheet,
       headerRow,
       columns,
-      async *batches({ size = DEFAULT_BATCH_SIZE, afterRow = 0 } = {}) {
-        const validator = new RowValidator(columns, { now: options.now, date1904: source.date1904 });
-        let dataRows = 0;
+      async *batches({ size = DEFAULT_BATCH_SIZE, afterRow = 0, ids, resume }: BatchOptions = {}) {
+        const validator = new RowValidator(columns, { now: options.now, date1904: source.date1904, ids });
+        let dataRows = resume?.dataRows ?? 0;
         const start = (): RosterBatch => ({ records: [], errors: [], lastRow: 0, dataRows, done: false });
         let batch = start();
         let rowsInBatch = 0;
-        for await (const row of rows()) {
-          if (row.rowNumber <= headerRow || isBlankRow(row) || validator.isExample(row)) continue;
+        const readBefore = resume ? afterRow : 0; // rows an earlier slice validated
+        for await (const row of rows(readBefore)) {
+          if (!isDataRow(row, headerRow, validator) || row.rowNumber <= readBefore) continue;
           dataRows += 1;
           const outcome = validator.validate(row);
           if (row.rowNumber <= afterRow) continue;
@@ -247,6 +273,14 @@ export async function openRosterSource(source: WorkbookSource, options: RosterOp
 /** Opens a roster file: format, sheet and header row. Throws RosterFileError. */
 export async function openRoster(buffer: Buffer, options: RosterOptions = {}): Promise<RosterImport> {
   return openRosterSource(await openWorkbook(buffer, options), options);
+}
+
+/** Opens a roster file read by ranges (see read.ts `openWorkbookRanged`). Throws RosterFileError. */
+export async function openRosterRanged(
+  file: ByteSource & { head: Buffer },
+  options: RosterOptions = {},
+): Promise<RosterImport> {
+  return openRosterSource(await openWorkbookRanged(file, options), options);
 }
 
 /** The whole file in memory at once: for small files, tests and dry runs (prefer `openRoster().batches()`). */

@@ -10,7 +10,7 @@
  *   a BOM, mis-detects tab- and semicolon-separated text, and turns IDs into numbers unless `raw`.
  */
 import { parseXlsHere, parseXlsIsolated, type XlsSheet, type XlsValue, type XlsWorkbook } from './xls-worker';
-import { MAX_COLUMNS, openXlsx } from './xlsx-stream';
+import { MAX_COLUMNS, openXlsx, openXlsxRanged, type ByteSource } from './xlsx-stream';
 import {
   cappedText,
   EMPTY,
@@ -216,4 +216,30 @@ export async function openWorkbook(
   const outcome = parseXlsHere(buffer);
   if (!outcome.ok) throw unreadable();
   return sheetJsSource(outcome.workbook, 'xlsx');
+}
+
+/**
+ * Text files are decoded whole (a CSV's UTF-16 text costs twice its size): past this the admin is
+ * asked to save as .xlsx, which is read as ranges whatever its size.
+ */
+export const WHOLE_FILE_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Opens a file that is not in memory (`head`: its first bytes, for the format): an .xlsx is read
+ * by ranges (openXlsxRanged); .xls and text, which are read whole, up to their own size caps.
+ */
+export async function openWorkbookRanged(
+  file: ByteSource & { head: Buffer },
+  options: { fileName?: string; checkpoint?: Checkpoint } = {},
+): Promise<WorkbookSource> {
+  const format = detectFormat(file.head);
+  if (format === 'xlsx') return openXlsxRanged(file, { checkpoint: options.checkpoint });
+  const cap = format === 'xls' ? XLS_MAX_BYTES : WHOLE_FILE_MAX_BYTES;
+  if (file.size > cap) {
+    throw new RosterFileError(
+      'ROSTER_FILE_TOO_LARGE',
+      `${format === 'xls' ? '.xls' : 'CSV'} 文件过大：请在 Excel 中“另存为” .xlsx 格式后上传`,
+    );
+  }
+  return openWorkbook(await file.read(0, file.size), options);
 }

@@ -22,37 +22,66 @@ export function sliceDeadline(startedAt: number, configuredMs: number, timeLimit
 }
 
 /**
- * The time (ms) past which an invocation that has not yet written its first batch gives up
- * (ROSTER_TIMEOUT_TOO_SHORT) rather than be killed by the platform with the job half-done and the
- * upload left in storage: the deployed timeout less a margin for failing the job and deleting the
- * upload (a quarter of the timeout, at most `MIN_MARGIN_MS`). Undefined when the timeout is unknown.
+ * The prepare (the file read once, validated and cut into chunks) must end within one invocation:
+ * it may use the whole timeout but `MIN_MARGIN_MS` (the chunks and the job are saved, the upload
+ * deleted, after it), and at least the configured slice. Without a known limit: the configured slice.
+ * The prepare pauses at this time between two batches (see `abortDeadline` for within one).
+ */
+export function prepareDeadline(startedAt: number, configuredMs: number, timeLimitMs?: number): number {
+  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) {
+    return startedAt + Math.max(configuredMs, MIN_SLICE_MS);
+  }
+  return startedAt + Math.max(MIN_SLICE_MS, timeLimitMs - MIN_MARGIN_MS);
+}
+
+/** What failing a job takes (one save, deleting the upload and the chunks so far), at most. */
+export const ABORT_MARGIN_MS = 2500;
+
+/**
+ * The time (ms) past which an invocation still reading the file gives up (ROSTER_TIMEOUT_TOO_SHORT)
+ * rather than be killed by the platform with the job half-done and the upload left in storage: the
+ * deployed timeout less a margin for failing the job and deleting the upload (a quarter of the
+ * timeout, at most `ABORT_MARGIN_MS`), later than `prepareDeadline`, so that a prepare that can pause
+ * between two batches does. Undefined when the timeout is unknown.
  */
 export function abortDeadline(startedAt: number, timeLimitMs?: number): number | undefined {
   if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) return undefined;
-  return startedAt + timeLimitMs - Math.min(MIN_MARGIN_MS, timeLimitMs / 4);
+  return startedAt + timeLimitMs - Math.min(ABORT_MARGIN_MS, timeLimitMs / 4);
 }
 
 /**
- * The reader's checkpoint while an invocation works towards its first batch: past `abortAt` it
- * throws ROSTER_TIMEOUT_TOO_SHORT, so a file that cannot be read up to one batch within the
- * deployed timeout fails cleanly, naming the setting, instead of timing out again on every run.
- * Once a batch is written the slice's own deadline takes over (`disarm`).
+ * A conservative reading speed (compressed .xlsx bytes per ms, parse + validation + chunks) for
+ * refusing at once a file the deployed timeout cannot possibly read: measured here ~5–10 MB/s on
+ * one loaded core, so 2 MB/s leaves room for a slower cloud CPU without refusing what would fit.
  */
-export class FirstBatchGuard {
-  private armed = true;
+export const PREPARE_BYTES_PER_MS = 2000;
 
+/** The file of `bytes` can be read before `deadline` (from `now`) at the conservative speed. */
+export function prepareFits(bytes: number, now: number, deadline: number): boolean {
+  return bytes / PREPARE_BYTES_PER_MS <= deadline - now;
+}
+
+/** The timeout-too-short message, naming the deployed timeout and the setting to raise. */
+export function timeoutTooShortMessage(timeLimitMs: number | undefined): string {
+  const seconds = timeLimitMs === undefined ? '当前' : `${Math.round(timeLimitMs / 1000)} 秒`;
+  return `云函数 roster 的超时（${seconds}）太短，读不完该文件：请把 roster 的超时设为 60 秒（npm run deploy 按 manifest 设置）后重新导入`;
+}
+
+/**
+ * The reader's checkpoint while an invocation reads the file (every 64 KB of a sheet, every 256
+ * rows): past `abortAt` it throws ROSTER_TIMEOUT_TOO_SHORT (naming the deployed timeout), so a file
+ * the deployed timeout cannot read a batch of fails cleanly instead of timing out on every run.
+ */
+export class ReadGuard {
   constructor(
     private readonly abortAt: number | undefined,
+    private readonly timeLimitMs?: number,
     private readonly now: () => number = Date.now,
   ) {}
 
   readonly check = (): void => {
-    if (this.armed && this.abortAt !== undefined && this.now() > this.abortAt) {
-      throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT');
+    if (this.abortAt !== undefined && this.now() > this.abortAt) {
+      throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.timeLimitMs));
     }
   };
-
-  disarm(): void {
-    this.armed = false;
-  }
 }

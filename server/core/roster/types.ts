@@ -38,7 +38,8 @@ export interface WorkbookSource {
   /** The workbook counts dates from 1904 (old Mac Excel) instead of 1900. */
   date1904: boolean;
   merges(sheet: string): Promise<CellRange[]>;
-  rows(sheet: string): AsyncIterable<SheetRow>;
+  /** `skip`: rows the caller does not need (a reader may leave them out without parsing them). */
+  rows(sheet: string, options?: { skip?: (rowNumber: number) => boolean }): AsyncIterable<SheetRow>;
 }
 
 export const EMPTY: Cell = Object.freeze({ value: null, type: 'empty' }) as Cell;
@@ -75,6 +76,7 @@ export type RosterFileErrorCode = Extract<
   | 'ROSTER_TOO_MANY_STRINGS'
   | 'ROSTER_TOO_MUCH_TEXT'
   | 'ROSTER_TIMEOUT_TOO_SHORT'
+  | 'ROSTER_CHUNK_LOST'
 >;
 
 /** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */

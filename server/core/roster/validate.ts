@@ -5,6 +5,7 @@ import { checkIdCard } from '../../../miniprogram/shared/idcard';
 import { normalizeText } from '../../../miniprogram/shared/normalize';
 import { checkName, checkPhone } from '../../../miniprogram/shared/person';
 import type { RosterColumn, RosterField } from './columns';
+import { IdIndex } from './id-index';
 import { TEMPLATE_EXAMPLE_ID } from './template-marker';
 import { DAYS_1900_TO_1904 } from './xlsx-stream';
 import { EMPTY, type Cell, type SheetRow } from './types';
@@ -29,6 +30,8 @@ export interface ValidateOptions {
   now?: Date;
   /** The workbook counts date serials from 1904. */
   date1904?: boolean;
+  /** IDs seen so far (a prepare resumed in a later slice carries them over). */
+  ids?: IdIndex;
 }
 
 /** The cell's text as a person reads it: NFKC + trim; numbers in plain digits. */
@@ -94,13 +97,14 @@ type Fail = (field: RosterField, code: ErrorCode, message?: string) => undefined
 /** Validates rows in file order; remembers ID numbers to flag in-file duplicates. */
 export class RowValidator {
   /** Normalised ID → the row where it first appeared (with or without other errors). */
-  private readonly firstRows = new Map<string, number>();
+  private readonly firstRows: IdIndex;
   private readonly columns: Partial<Record<RosterField, RosterColumn>>;
 
   constructor(
     columns: readonly RosterColumn[],
     private readonly options: ValidateOptions = {},
   ) {
+    this.firstRows = options.ids ?? new IdIndex();
     this.columns = Object.fromEntries(columns.map((column) => [column.field, column]));
   }
 

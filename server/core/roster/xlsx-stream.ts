@@ -32,11 +32,11 @@ import {
 /** Workbook and relationships are read whole; larger is a zip bomb, not a roster. */
 const WHOLE_ENTRY_LIMIT = 16 * 1024 * 1024;
 /**
- * Shared-strings XML kept, in characters. A roster costs ~85 chars of it per row (ID, phone and
- * staff number are distinct texts), so 20M is ~240k rows: measured here, 300k rows peak at ~245 MB,
- * too close to a 256 MB function. Past it the file is refused (ROSTER_TOO_MANY_STRINGS).
+ * Shared-string text kept, in UTF-8 bytes (see `SharedStrings`). A roster costs ~40 bytes of it
+ * per row (ID, phone and staff number are distinct texts), so Excel's 1,048,576 rows fit; past it
+ * the file is refused (ROSTER_TOO_MANY_STRINGS).
  */
-export const SHARED_STRINGS_LIMIT = 20 * 1024 * 1024;
+export const SHARED_STRINGS_LIMIT = 80 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 /**
  * Characters one element (a row, a shared string) may span. A roster row is ~200 characters and
@@ -53,11 +53,22 @@ export const DAYS_1900_TO_1904 = 1462;
 /** The longest end tag (`</prefix:row >`) looked for across a chunk boundary. */
 const TAG_SPAN = 256;
 
+/** Random access to a file that is not held in memory (e.g. HTTP Range requests on the stored upload). */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+/** An entry's compressed data: in memory (`data`), or at `local` (its local header) in `source`. */
 interface ZipEntry {
   method: number;
-  data: Buffer;
+  data?: Buffer;
+  /** The compressed size. */
+  packed: number;
   /** The uncompressed size the central directory declares. */
   size: number;
+  local: number;
+  source?: ByteSource;
 }
 
 /**
@@ -67,6 +78,9 @@ interface ZipEntry {
  * declared is refused as soon as it does (ROSTER_FILE_UNREADABLE): a zip bomb is never read through.
  */
 export const PART_LIMIT = 1024 * 1024 * 1024;
+
+/** Bytes asked of a `ByteSource` at once while streaming an entry. */
+const RANGE_READ = 1024 * 1024;
 
 const unreadable = () => new RosterFileError('ROSTER_FILE_UNREADABLE');
 const noCheckpoint: Checkpoint = () => undefined;
@@ -108,22 +122,33 @@ function zip64Fields(zip: Buffer, pos: number, nameEnd: number): { size: number;
   throw unreadable();
 }
 
+/** An entry's compressed data in a zip held whole, its local header checked. */
+function dataInMemory(zip: Buffer, local: number, size: number): Buffer {
+  if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
+  const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+  if (start + size > zip.length) throw unreadable();
+  return zip.subarray(start, start + size);
+}
+
 /**
  * Entry names → compressed data. Names are lower-cased (some writers vary the case) and `\` is read
  * as `/` (Windows export tools write `xl\workbook.xml`, and Excel opens those files).
  */
-function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
+function readZipDirectory(zip: Buffer, source?: { base: number; bytes: ByteSource }): Map<string, ZipEntry> {
   const end = endOfDirectory(zip);
   if (end < 0) throw unreadable();
   const entries = new Map<string, ZipEntry>();
-  let pos = zip.readUInt32LE(end + 16);
+  // `zip` is the whole file, or (ranged) its tail from `base`: the directory's offset is absolute.
+  const base = source?.base ?? 0;
+  let pos = zip.readUInt32LE(end + 16) - base;
+  if (pos < 0) throw unreadable();
   for (let n = zip.readUInt16LE(end + 10); n > 0; n -= 1) {
     if (pos + 46 > zip.length || zip.readUInt32LE(pos) !== 0x02014b50) throw unreadable();
     const nameEnd = pos + 46 + zip.readUInt16LE(pos + 28);
     const { size, local, uncompressed } = zip64Fields(zip, pos, nameEnd);
-    if (local + 30 > zip.length || zip.readUInt32LE(local) !== 0x04034b50) throw unreadable();
-    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    if (start + size > zip.length) throw unreadable();
+    // Ranged: its local header is checked when it is read.
+    if (source && local + 30 + size > source.bytes.size) throw unreadable();
+    const data = source ? undefined : dataInMemory(zip, local, size);
     // Bit 0 of the flags: encrypted. Only stored (0) and deflated (8) entries are readable.
     const method = zip.readUInt16LE(pos + 8) & 1 ? -1 : zip.readUInt16LE(pos + 10);
     const name = zip
@@ -131,7 +156,8 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
       .replace(/\\/g, '/')
       .replace(/^\/+/, '')
       .toLowerCase();
-    entries.set(name, { method, data: zip.subarray(start, start + size), size: uncompressed });
+    const entry = { method, packed: size, size: uncompressed, local };
+    entries.set(name, { ...entry, ...(data ? { data } : { source: source?.bytes }) });
     pos = nameEnd + zip.readUInt16LE(pos + 30) + zip.readUInt16LE(pos + 32);
   }
   return entries;
@@ -141,7 +167,7 @@ function readZipDirectory(zip: Buffer): Map<string, ZipEntry> {
 function checkedEntry(entry: ZipEntry, limit = PART_LIMIT): ZipEntry {
   if (entry.method !== 0 && entry.method !== 8) throw unreadable();
   if (entry.size > limit) throw inflatedTooLarge();
-  if (entry.method === 0 && entry.data.length !== entry.size) throw inflatedMismatch();
+  if (entry.method === 0 && entry.packed !== entry.size) throw inflatedMismatch();
   return entry;
 }
 
@@ -149,6 +175,39 @@ const inflatedTooLarge = () =>
   new RosterFileError('ROSTER_FILE_TOO_LARGE', '文件解压后过大：请只保留名单所需的工作表和列，或拆分后分批导入');
 const inflatedMismatch = () =>
   new RosterFileError('ROSTER_FILE_UNREADABLE', '无法读取该文件：压缩包已损坏（解压后的大小与文件记录的不符）');
+
+/** Where a ranged entry's data starts (its local header read), checked against the file's size. */
+async function dataStart(entry: ZipEntry, source: ByteSource): Promise<number> {
+  const header = await source.read(entry.local, 30);
+  if (header.length < 30 || header.readUInt32LE(0) !== 0x04034b50) throw unreadable();
+  const start = entry.local + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  if (start + entry.packed > source.size) throw unreadable();
+  return start;
+}
+
+/** A ranged entry's compressed data read into memory (small parts only: workbook, relationships). */
+async function loadEntry(entry: ZipEntry | undefined): Promise<void> {
+  if (!entry || entry.data || !entry.source) return;
+  if (entry.packed > WHOLE_ENTRY_LIMIT) throw inflatedTooLarge();
+  const data = await entry.source.read(await dataStart(entry, entry.source), entry.packed);
+  if (data.length !== entry.packed) throw unreadable();
+  entry.data = data;
+}
+
+/** The entry's compressed data in pieces: from memory, or read range by range. */
+async function* compressed(entry: ZipEntry): AsyncGenerator<Buffer> {
+  if (entry.data) {
+    yield* slices(entry.data);
+    return;
+  }
+  const source = entry.source as ByteSource;
+  const start = await dataStart(entry, source);
+  for (let at = 0; at < entry.packed; at += RANGE_READ) {
+    const piece = await source.read(start + at, Math.min(RANGE_READ, entry.packed - at));
+    if (piece.length === 0) throw unreadable();
+    yield* slices(piece);
+  }
+}
 
 /**
  * Decodes an XML part: UTF-8, or UTF-16 (by its BOM, or by `<?` written in two bytes, as some
@@ -206,6 +265,7 @@ function readWhole(entries: Map<string, ZipEntry>, path: string): string | undef
   const entry = entries.get(path.toLowerCase());
   if (!entry) return undefined;
   const { method, data, size } = checkedEntry(entry, WHOLE_ENTRY_LIMIT);
+  if (!data) throw unreadable(); // a ranged entry not loaded: openXlsxRanged loads every part read whole
   let bytes: Buffer;
   try {
     // One byte more than declared is enough to know the declaration was a lie.
@@ -229,27 +289,37 @@ function* slices(data: Buffer): Generator<Buffer> {
  * chunk (it throws when the invocation's time is up).
  */
 async function* textChunks(entry: ZipEntry, checkpoint: Checkpoint = noCheckpoint): AsyncGenerator<string> {
-  const { method, data, size } = checkedEntry(entry);
+  const { method, size } = checkedEntry(entry);
   const decoder = new XmlDecoder();
   if (method === 0) {
-    for (const slice of slices(data)) {
+    for await (const slice of compressed(entry)) {
       checkpoint();
       yield decoder.write(slice);
     }
     yield decoder.end();
     return;
   }
-  const inflated = pipeline(Readable.from(slices(data)), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
+  // A failing read of the stored file is not the file's fault: it is thrown as is (the job retries).
+  const failure: { read?: unknown } = {};
+  async function* reads(): AsyncGenerator<Buffer> {
+    try {
+      yield* compressed(entry);
+    } catch (err) {
+      failure.read = err;
+      throw err;
+    }
+  }
+  const inflated = pipeline(Readable.from(reads()), createInflateRaw({ chunkSize: CHUNK }), () => undefined);
   let total = 0;
-  let chunks: AsyncIterator<unknown> | undefined;
   try {
-    chunks = inflated[Symbol.asyncIterator]();
+    const chunks = inflated[Symbol.asyncIterator]();
     for (;;) {
       checkpoint();
       let next: IteratorResult<unknown>;
       try {
         next = await chunks.next();
       } catch {
+        if ('read' in failure) throw failure.read;
         throw unreadable(); // corrupt or truncated deflate data
       }
       if (next.done) break;
@@ -401,20 +471,68 @@ function richText(xml: string): string {
 }
 
 /**
- * A copy that does not keep its source alive: V8 makes substrings of 13+ characters "sliced" views
- * of their parent, so each kept shared string would pin its whole 64 KB text window.
+ * The shared strings, compact: UTF-8 in 4 MB blocks with a start offset per string, not one JS
+ * string each (a JS string costs ~40 bytes of overhead: 3M distinct texts, a 1M-row roster's IDs,
+ * phones and staff numbers, would take ~150 MB as strings, ~50 MB here).
  */
-const detached = (text: string) => (text.length < 13 ? text : (' ' + text).slice(1));
+export class SharedStrings {
+  private static readonly BLOCK = 1 << 22;
+  private readonly blocks: Buffer[] = [];
+  private used = SharedStrings.BLOCK;
+  private starts = new Uint32Array(1024);
+  /** Texts too long for a block, by index (rare: a cell of more than ~1M characters). */
+  private readonly long = new Map<number, string>();
+  length = 0;
+  bytes = 0;
+
+  push(text: string): void {
+    if (this.length === this.starts.length) {
+      const grown = new Uint32Array(this.starts.length * 2);
+      grown.set(this.starts);
+      this.starts = grown;
+    }
+    const size = Buffer.byteLength(text, 'utf8');
+    this.bytes += size;
+    if (size + 4 > SharedStrings.BLOCK) {
+      this.long.set(this.length, text);
+      this.length += 1;
+      return;
+    }
+    if (this.used + size + 4 > SharedStrings.BLOCK) {
+      this.blocks.push(Buffer.allocUnsafe(SharedStrings.BLOCK));
+      this.used = 0;
+    }
+    const block = this.blocks[this.blocks.length - 1] as Buffer;
+    block.writeUInt32LE(size, this.used);
+    block.write(text, this.used + 4, 'utf8');
+    this.starts[this.length] = (this.blocks.length - 1) * SharedStrings.BLOCK + this.used;
+    this.used += size + 4;
+    this.length += 1;
+  }
+
+  get(index: number): string | undefined {
+    if (!(index >= 0 && index < this.length)) return undefined;
+    const long = this.long.get(index);
+    if (long !== undefined) return long;
+    const start = this.starts[index] as number;
+    const block = this.blocks[Math.floor(start / SharedStrings.BLOCK)] as Buffer;
+    const at = start % SharedStrings.BLOCK;
+    return block.toString('utf8', at + 4, at + 4 + block.readUInt32LE(at));
+  }
+}
+
+/** Shared strings kept at most (their offsets cost 4 bytes each): 1M rows × 8 distinct texts. */
+export const MAX_SHARED_STRINGS = 8 * 1024 * 1024;
 
 /** The shared strings table, streamed (it holds every distinct text of the workbook). */
-async function readSharedStrings(entry: ZipEntry | undefined, checkpoint: Checkpoint): Promise<string[]> {
-  const strings: string[] = [];
-  let size = 0;
+async function readSharedStrings(entry: ZipEntry | undefined, checkpoint: Checkpoint): Promise<SharedStrings> {
+  const strings = new SharedStrings();
   if (!entry) return strings;
   for await (const { body } of scanElements(textChunks(entry, checkpoint), 'si', 'ROSTER_TOO_MANY_STRINGS')) {
-    size += (body?.length ?? 0) + 9;
-    if (size > SHARED_STRINGS_LIMIT) throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
-    strings.push(detached(cappedText(richText(body ?? ''))));
+    strings.push(cappedText(richText(body ?? '')));
+    if (strings.bytes > SHARED_STRINGS_LIMIT || strings.length > MAX_SHARED_STRINGS) {
+      throw new RosterFileError('ROSTER_TOO_MANY_STRINGS');
+    }
   }
   return strings;
 }
@@ -454,6 +572,14 @@ function rowIndex(digits: string): number {
   return n;
 }
 
+/** A `<row>`'s number: as written, else after the previous one; past Excel's last row the file is refused. */
+function rowNumberOf(attrs: string, previous: number): number {
+  const r = ROW_NUMBER.exec(attrs)?.[1];
+  const n = r ? rowIndex(r) : previous + 1;
+  if (n > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+  return n;
+}
+
 const ROW_NUMBER = /(?:^|\s)r\s*=\s*["'](\d+)["']/;
 const CELL_REF = /(?:^|\s)r\s*=\s*["']\$?([A-Za-z]{1,3})\$?\d*["']/;
 const CELL_TYPE = /(?:^|\s)t\s*=\s*["'](\w+)["']/;
@@ -482,13 +608,13 @@ export function isoSerial(text: string): number | undefined {
   return Number.isFinite(serial) ? serial : undefined;
 }
 
-function cellOf(type: string | undefined, body: string, sst: string[], date1904: boolean): Cell {
+function cellOf(type: string | undefined, body: string, sst: SharedStrings, date1904: boolean): Cell {
   if (type === 'inlineStr') return stringCell(richText(body));
   const v = VALUE.exec(body)?.[1];
   if (v === undefined || v === '') return EMPTY; // a formula without a cached value, or no value at all
   switch (type) {
     case 's':
-      return stringCell(sst[Number(v)]);
+      return stringCell(sst.get(Number(v)));
     case 'str':
     case 'e':
       return stringCell(decodeXml(v));
@@ -523,7 +649,7 @@ function placeCell(cells: Cell[], previous: number, attrs: string, cell: Cell): 
  * attacker) left it unclosed, where the next cell starts. The next `</c>` is searched once and
  * remembered, so a row of unclosed cells costs linear time, not quadratic.
  */
-function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean): void {
+function cellsInto(cells: Cell[], body: string, sst: SharedStrings, date1904: boolean): void {
   let column = -1;
   let close = -1;
   CELL_OPEN.lastIndex = 0;
@@ -548,16 +674,55 @@ function cellsInto(cells: Cell[], body: string, sst: string[], date1904: boolean
   }
 }
 
+/** What a reader is opened with: `checkpoint` runs before each 64 KB of a streamed part is inflated. */
+export interface XlsxOptions {
+  checkpoint?: Checkpoint;
+}
+
+/** Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook. */
+export function openXlsx(zip: Buffer, options: XlsxOptions = {}): WorkbookSource {
+  return workbookOf(readZipDirectory(zip), options);
+}
+
+/** The end of the file read to find the central directory: its end record and the longest comment. */
+const TAIL = 22 + 0xffff;
+
 /**
- * Opens an .xlsx Buffer; throws ROSTER_FILE_UNREADABLE unless it is a zip holding a workbook.
- * `checkpoint` runs before each 64 KB of a streamed part is inflated.
+ * Opens an .xlsx that is not held in memory: the central directory is read from the file's end,
+ * the workbook and its relationships whole, and the sheet and shared strings as ranges while
+ * they are streamed. Memory holds one range at a time, whatever the file's size.
  */
-export function openXlsx(zip: Buffer, { checkpoint = noCheckpoint }: { checkpoint?: Checkpoint } = {}): WorkbookSource {
-  const entries = readZipDirectory(zip);
+export async function openXlsxRanged(source: ByteSource, options: XlsxOptions = {}): Promise<WorkbookSource> {
+  const tailFrom = Math.max(0, source.size - TAIL);
+  const tail = await source.read(tailFrom, source.size - tailFrom);
+  const end = endOfDirectory(tail);
+  if (end < 0) throw unreadable();
+  // The directory itself (usually a few KB) may start before the tail read.
+  const dirOffset = tail.readUInt32LE(end + 16);
+  const dirSize = tail.readUInt32LE(end + 12);
+  if (dirOffset + dirSize > source.size || dirSize > WHOLE_ENTRY_LIMIT) throw unreadable();
+  const base = Math.min(tailFrom, dirOffset);
+  const zip = base < tailFrom ? Buffer.concat([await source.read(base, tailFrom - base), tail]) : tail;
+  const entries = readZipDirectory(zip, { base, bytes: source });
+  const relsOf = (part: string) => {
+    const slash = part.lastIndexOf('/');
+    return `${part.slice(0, slash + 1)}_rels/${part.slice(slash + 1)}.rels`.toLowerCase();
+  };
+  await loadEntry(entries.get(relsOf('')));
+  const workbookPath = workbookPathOf(entries);
+  await loadEntry(entries.get(workbookPath.toLowerCase()));
+  await loadEntry(entries.get(relsOf(workbookPath)));
+  return workbookOf(entries, options);
+}
+
+function workbookPathOf(entries: Map<string, ZipEntry>): string {
+  return relationships(entries, '').find((rel) => rel.type.endsWith('/officeDocument'))?.path ?? 'xl/workbook.xml';
+}
+
+function workbookOf(entries: Map<string, ZipEntry>, { checkpoint = noCheckpoint }: XlsxOptions): WorkbookSource {
   if (entries.has('xl/workbook.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   if (entries.has('content.xml') && entries.has('mimetype')) throw new RosterFileError('ROSTER_FILE_ODS');
-  const workbookPath =
-    relationships(entries, '').find((rel) => rel.type.endsWith('/officeDocument'))?.path ?? 'xl/workbook.xml';
+  const workbookPath = workbookPathOf(entries);
   if (workbookPath.toLowerCase().endsWith('.bin')) throw new RosterFileError('ROSTER_FILE_XLSB');
   const workbook = readWhole(entries, workbookPath);
   if (workbook === undefined) throw unreadable();
@@ -573,7 +738,7 @@ export function openXlsx(zip: Buffer, { checkpoint = noCheckpoint }: { checkpoin
   });
   const sstPath = rels.find((rel) => rel.type.endsWith('/sharedStrings'))?.path ?? 'xl/sharedStrings.xml';
   const sstEntry = entries.get(sstPath.toLowerCase());
-  let sst: string[] | undefined;
+  let sst: SharedStrings | undefined;
 
   const sheetEntry = (name: string): ZipEntry => {
     const sheet = sheets.find((s) => s.name === name);
@@ -600,26 +765,23 @@ export function openXlsx(zip: Buffer, { checkpoint = noCheckpoint }: { checkpoin
       }
       return ranges;
     },
-    async *rows(name): AsyncGenerator<SheetRow> {
+    async *rows(name, options = {}): AsyncGenerator<SheetRow> {
       const entry = sheetEntry(name);
+      const skip = options.skip ?? (() => false);
       sst ??= await readSharedStrings(sstEntry, checkpoint);
       let rowNumber = 0;
       // Some writers (Open XML SDK style) write one <row r="N"> per cell: the cells of consecutive
       // elements with one number are one row, as Excel shows them.
       let current: SheetRow | undefined;
-      for await (const { attrs, body } of scanElements(
-        textChunks(entry, checkpoint),
-        'row',
-        'ROSTER_TOO_MANY_COLUMNS',
-      )) {
-        const r = ROW_NUMBER.exec(attrs)?.[1];
-        const next = r ? rowIndex(r) : rowNumber + 1;
-        if (next > MAX_ROWS) throw new RosterFileError('ROSTER_TOO_MANY_ROWS');
+      const chunks = textChunks(entry, checkpoint);
+      for await (const { attrs, body } of scanElements(chunks, 'row', 'ROSTER_TOO_MANY_COLUMNS')) {
+        const next = rowNumberOf(attrs, rowNumber);
         if (current && next !== rowNumber) {
           if (current.cells.length > 0) yield current;
           current = undefined;
         }
         rowNumber = next;
+        if (skip(rowNumber)) continue; // read by an earlier slice: its cells are not parsed
         current ??= { rowNumber, cells: [] };
         if (body) cellsInto(current.cells, body, sst, date1904);
       }

@@ -1,6 +1,6 @@
 /** `roster`: thin adapter: SDK, caller and settings in; RosterService does the work. */
 import { createRouter, isTimerEvent, type CallerContext } from '../../core/router';
-import { abortDeadline, sliceDeadline } from '../../core/roster/slice';
+import { abortDeadline, prepareDeadline, sliceDeadline } from '../../core/roster/slice';
 import { auditTrail } from '../../lib/audit';
 import { typedDb } from '../../lib/cloud-db';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
@@ -35,6 +35,9 @@ function service(startedAt: number, timeLimitMs?: number): RosterService {
     admins: adminDirectory(),
     sliceDeadline: sliceDeadline(startedAt, roster.ROSTER_SLICE_SECONDS * 1000, timeLimitMs),
     abortAt: abortDeadline(startedAt, timeLimitMs),
+    prepareDeadline: prepareDeadline(startedAt, roster.ROSTER_SLICE_SECONDS * 1000, timeLimitMs),
+    ...(timeLimitMs === undefined ? {} : { timeLimitMs }),
+    maxFileBytes: roster.ROSTER_MAX_FILE_MB * 1024 * 1024,
     logger,
   });
 }

@@ -20,6 +20,7 @@ import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import type { CloudDb } from '../../lib/cloud-db';
 import type { CloudStorage } from '../../lib/storage';
 import { Throttle } from '../../lib/throttle';
+import { ChunkStore } from './chunks';
 import { JobStore } from './job-store';
 
 /** The sweep's own pace: well inside the plan's quota, whatever the settings say. */
@@ -32,6 +33,7 @@ export class JobCloser {
     private readonly jobs: JobStore,
     private readonly files: FileCleanup,
     private readonly logger: Logger,
+    private readonly chunks: ChunkStore,
   ) {}
 
   async fail(job: RosterJob, code: string, message: string): Promise<RosterJob> {
@@ -48,12 +50,13 @@ export class JobCloser {
   }
 
   /**
-   * A job that ended gives up its upload and its lock. Neither can fail the job: a deletion that
-   * fails is recorded for the sweep, and a lock left behind by an ended job is taken over by the
-   * next import of the file.
+   * A job that ended gives up its upload, its chunks and its lock. None can fail the job: a
+   * deletion that fails is recorded for the sweep, and a lock left behind by an ended job is taken
+   * over by the next import of the file.
    */
   private async afterEnd(job: RosterJob, reason: string): Promise<void> {
     await this.files.delete(job.fileID, reason);
+    await this.files.deleteMany(this.chunks.fileIDs(job), reason);
     await bestEffort(this.logger, 'releasing the import lock', () => this.jobs.unlock(job), { job: job._id });
   }
 }
@@ -102,7 +105,7 @@ export async function sweepRoster(deps: {
   const { db, storage, logger, keys } = deps;
   const jobs = new JobStore(db, new Throttle(SWEEP_QPS), keys);
   const files = new FileCleanup(db, storage, logger, keys);
-  const closer = new JobCloser(jobs, files, logger);
+  const closer = new JobCloser(jobs, files, logger, new ChunkStore(storage, keys));
   const now = Date.now();
   let abandoned = 0;
   const stale = (await jobs.abandoned(now, SWEEP_LIMIT)).filter((job) => isAbandoned(job, now));

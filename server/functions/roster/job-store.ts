@@ -37,7 +37,12 @@ interface LockDoc {
 }
 
 /** A job as stored: its file IDs encrypted. */
-type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID'> & { fileIDEnc: string; reportFileIDEnc?: string; kv?: string };
+type JobDoc = Omit<RosterJob, 'fileID' | 'reportFileID' | 'chunkPath'> & {
+  fileIDEnc: string;
+  reportFileIDEnc?: string;
+  chunkPathEnc?: string;
+  kv?: string;
+};
 
 export class JobStore {
   constructor(
@@ -51,7 +56,7 @@ export class JobStore {
   }
 
   private toDoc(job: RosterJob, created = false): JobDoc {
-    const { fileID, reportFileID, ...rest } = job as RosterJob & { kv?: string };
+    const { fileID, reportFileID, chunkPath, ...rest } = job as RosterJob & { kv?: string };
     // The keys its hashes (fileHash, createdBy) were computed under (docs/security-privacy.md → 密钥轮换): a saved job
     // keeps what it was created with, so a key rotation still sees the hashes it has to re-key.
     const kv = created ? keyVersion(this.keys) : rest.kv;
@@ -59,6 +64,7 @@ export class JobStore {
       ...rest,
       ...(kv === undefined ? {} : { kv }),
       fileIDEnc: encryptField(this.keys, fileID, fieldAad(JOBS, job._id, 'fileID')),
+      ...(chunkPath ? { chunkPathEnc: encryptField(this.keys, chunkPath, fieldAad(JOBS, job._id, 'chunkPath')) } : {}),
       ...(reportFileID
         ? { reportFileIDEnc: encryptField(this.keys, reportFileID, fieldAad(JOBS, job._id, 'reportFileID')) }
         : {}),
@@ -66,10 +72,13 @@ export class JobStore {
   }
 
   private fromDoc(doc: JobDoc): RosterJob {
-    const { fileIDEnc, reportFileIDEnc, ...rest } = doc;
+    const { fileIDEnc, reportFileIDEnc, chunkPathEnc, ...rest } = doc;
     return {
       ...rest,
       fileID: decryptField(this.keys, fileIDEnc, fieldAad(JOBS, doc._id, 'fileID')),
+      ...(chunkPathEnc
+        ? { chunkPath: decryptField(this.keys, chunkPathEnc, fieldAad(JOBS, doc._id, 'chunkPath')) }
+        : {}),
       ...(reportFileIDEnc
         ? { reportFileID: decryptField(this.keys, reportFileIDEnc, fieldAad(JOBS, doc._id, 'reportFileID')) }
         : {}),

@@ -17,15 +17,29 @@ import type {
 import { cloudPathOf } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
-import { buildErrorReport, buildTemplate, openRoster, RosterFileError, type RosterImport } from '../../core/roster';
+import {
+  buildErrorReport,
+  buildTemplate,
+  RosterFileError,
+  type RosterBatch,
+  type RosterImport,
+} from '../../core/roster';
+import { IdIndex } from '../../core/roster/id-index';
+import { openRosterRanged } from '../../core/roster/parse';
 import { MAX_REPORT_ERRORS } from '../../core/roster/report';
-import { FirstBatchGuard } from '../../core/roster/slice';
 import {
   afterBatch,
+  CHUNK_BATCHES,
   hasAllErrors,
+  MIN_PREPARE_ROWS,
   leased,
   newJob,
+  nextChunk,
+  prepared,
+  preparePaused,
+  preparing,
   released,
+  ROSTER_CHUNK_PREFIX,
   ROSTER_REPORT_PREFIX,
   statusOf,
   withSheet,
@@ -33,13 +47,16 @@ import {
   wroteData,
   type RosterJob,
 } from '../../core/roster/job';
+import { prepareFits, ReadGuard, timeoutTooShortMessage } from '../../core/roster/slice';
 import { isRosterFileError } from '../../core/roster/types';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import type { AdminDirectory } from '../../lib/admins';
 import type { CloudDb } from '../../lib/cloud-db';
-import { isFileNotFound, temporaryUrl, type CloudStorage } from '../../lib/storage';
+import { openRangedFile, type RangedFile } from '../../lib/ranged-file';
+import { temporaryUrl, type CloudStorage } from '../../lib/storage';
 import type { Throttle } from '../../lib/throttle';
+import { ChunkStore } from './chunks';
 import { JobCloser } from './job-closer';
 import { JobStore } from './job-store';
 import { RosterWriter } from './writer';
@@ -47,7 +64,6 @@ import { RosterWriter } from './writer';
 export type { CloudStorage };
 
 export const BATCH_SIZE = 1000;
-export const MAX_FILE_BYTES = 20 * 1024 * 1024;
 
 export interface RosterDeps {
   db: CloudDb;
@@ -58,11 +74,17 @@ export interface RosterDeps {
   admins: AdminDirectory;
   /** Absolute time (ms) after which this invocation starts no new batch (see core/roster/slice.ts). */
   sliceDeadline: number;
+  /** Absolute time (ms) at which the prepare (file → chunks) pauses between two batches. */
+  prepareDeadline: number;
   /**
-   * Absolute time (ms) past which an invocation that has not written its first batch fails the job
-   * with ROSTER_TIMEOUT_TOO_SHORT (core/roster/slice.ts `abortDeadline`); none when unknown.
+   * Absolute time (ms) past which an invocation still reading the file (within a batch) fails the
+   * job with ROSTER_TIMEOUT_TOO_SHORT (core/roster/slice.ts `abortDeadline`); none when unknown.
    */
   abortAt?: number;
+  /** The deployed timeout, when the platform says it (named in the timeout-too-short message). */
+  timeLimitMs?: number;
+  /** Largest upload accepted (ROSTER_MAX_FILE_MB). */
+  maxFileBytes: number;
   logger: Logger;
 }
 
@@ -71,12 +93,14 @@ export class RosterService {
   private readonly writer: RosterWriter;
   private readonly files: FileCleanup;
   private readonly closer: JobCloser;
+  private readonly chunks: ChunkStore;
 
   constructor(private readonly deps: RosterDeps) {
     this.jobs = new JobStore(deps.db, deps.throttle, deps.keys);
     this.writer = new RosterWriter({ ...deps, batchSize: BATCH_SIZE });
     this.files = new FileCleanup(deps.db, deps.storage, deps.logger, deps.keys);
-    this.closer = new JobCloser(this.jobs, this.files, deps.logger);
+    this.chunks = new ChunkStore(deps.storage, deps.keys);
+    this.closer = new JobCloser(this.jobs, this.files, deps.logger, this.chunks);
   }
 
   // ------------------------------------------------------------ access
@@ -117,17 +141,44 @@ export class RosterService {
   }
 
   /**
-   * The upload's bytes. A file that does not exist is the admin's problem (ROSTER_FILE_NOT_FOUND,
-   * which fails a running job); anything else is a fault of the moment, thrown as is, so a running
-   * job keeps its place and the next `run` tries again.
+   * The upload, opened for ranged reads (never held whole). A file that does not exist is the
+   * admin's problem (ROSTER_FILE_NOT_FOUND, which fails a running job); anything else is a fault of
+   * the moment, thrown as is, so a running job keeps its place and the next `run` tries again.
    */
-  private async download(fileID: string): Promise<Buffer> {
-    try {
-      return (await this.deps.storage.downloadFile({ fileID })).fileContent;
-    } catch (err) {
-      if (isFileNotFound(err)) throw new RosterFileError('ROSTER_FILE_NOT_FOUND');
-      throw new InternalError(`downloading the upload failed: ${describeError(err).detail}`, err);
+  private openUpload(fileID: string): Promise<RangedFile & { head: Buffer }> {
+    return openRangedFile(this.deps.storage, fileID);
+  }
+
+  /**
+   * The upload as a roster: refused at once when it is over the size cap, or when the deployed
+   * timeout cannot possibly read it (ROSTER_TIMEOUT_TOO_SHORT, naming the setting), before any work.
+   */
+  private async openRoster(
+    file: RangedFile & { head: Buffer },
+    fileID: string,
+    sheet: string | undefined,
+  ): Promise<RosterImport> {
+    if (file.size > this.deps.maxFileBytes) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
+    // Only a deployed timeout can be too short (without one, the prepare pauses and reads on).
+    if (this.deps.timeLimitMs !== undefined && !prepareFits(file.size, Date.now(), this.deps.prepareDeadline)) {
+      throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
     }
+    // The reader checks the time every 64 KB and every 256 rows: a file the deployed timeout cannot
+    // read one batch of fails the job cleanly instead of the platform killing the invocation.
+    const guard = new ReadGuard(this.deps.abortAt, this.deps.timeLimitMs);
+    return openRosterRanged(file, { fileName: cloudPathOf(fileID), sheet, checkpoint: guard.check });
+  }
+
+  /**
+   * Keyed hash of what identifies the file's content without reading it all: its size, first and
+   * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes).
+   */
+  private async fingerprint(file: RangedFile & { head: Buffer }): Promise<string> {
+    const tailFrom = Math.max(0, file.size - 64 * 1024);
+    const tail = await file.read(tailFrom, file.size - tailFrom);
+    const digest = crypto.createHash('sha256').update(String(file.size)).update(file.head).update(tail).digest('hex');
+    // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
+    return blindIndex(this.deps.keys, 'rosterFile', digest);
   }
 
   /** The raw upload holds every row in plain text: it goes as soon as it is not needed (or the sweep retries). */
@@ -141,19 +192,12 @@ export class RosterService {
   async import(openid: string, request: RosterImportRequest): Promise<BodyOf<'roster', 'import'>> {
     const { fileID, sheet } = request;
     const dryRun = request.dryRun === true;
-    const buffer = await this.download(fileID);
-    const guard = new FirstBatchGuard(this.deps.abortAt);
     let job: RosterJob;
     let roster: RosterImport;
     try {
-      if (buffer.length > MAX_FILE_BYTES) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
-      roster = await openRoster(buffer, { fileName: cloudPathOf(fileID), sheet, checkpoint: guard.check });
-      // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
-      const fileHash = blindIndex(
-        this.deps.keys,
-        'rosterFile',
-        crypto.createHash('sha256').update(buffer).digest('hex'),
-      );
+      const file = await this.openUpload(fileID);
+      roster = await this.openRoster(file, fileID, sheet);
+      const fileHash = await this.fingerprint(file);
       const jobId = crypto.randomBytes(12).toString('hex');
       if (!dryRun) await this.jobs.lock(fileHash, jobId);
       job = newJob({
@@ -166,6 +210,7 @@ export class RosterService {
         acceptConflicts: request.acceptConflicts === true,
         createdBy: blindIndex(this.deps.keys, 'openid', openid),
         now: Date.now(),
+        chunkPath: `${ROSTER_CHUNK_PREFIX}${jobId}-${crypto.randomBytes(12).toString('hex')}/`,
       });
       await this.jobs.create(job);
     } catch (err) {
@@ -176,7 +221,7 @@ export class RosterService {
     }
     this.deps.logger.info('roster import started', { job: job._id, format: roster.format, dryRun, mode: job.mode });
     try {
-      await this.slice(job, roster, guard);
+      await this.slice(job, roster);
     } catch (err) {
       // The job exists and keeps what it saved: the client's `run` calls retry it.
       this.deps.logger.error('roster slice failed; the next run retries it', { job: job._id, ...describeError(err) });
@@ -191,14 +236,10 @@ export class RosterService {
     // A lease, so two invocations never work on one job at once; a dead slice's lease runs out.
     const job = await this.jobs.takeLease(found, Date.now());
     if (!job) return statusOf(found);
-    const guard = new FirstBatchGuard(this.deps.abortAt);
-    let roster: RosterImport;
+    // Prepared: the chunks hold everything (the upload is gone). Else the file is read again, from the top.
+    let roster: RosterImport | undefined;
     try {
-      roster = await openRoster(await this.download(job.fileID), {
-        fileName: cloudPathOf(job.fileID),
-        sheet: job.sheet,
-        checkpoint: guard.check,
-      });
+      if (preparing(job)) roster = await this.openRoster(await this.openUpload(job.fileID), job.fileID, job.sheet);
     } catch (err) {
       // The upload vanished or changed under a running job: it fails, it does not hang.
       if (isRosterFileError(err)) return statusOf(await this.fail(job, err.code, err.publicMessage));
@@ -208,7 +249,7 @@ export class RosterService {
       });
       throw err;
     }
-    return statusOf(await this.slice(job, roster, guard));
+    return statusOf(await this.slice(job, roster));
   }
 
   async status(request: RosterJobRequest): Promise<BodyOf<'roster', 'status'>> {
@@ -224,29 +265,24 @@ export class RosterService {
   // ------------------------------------------------------------ the work
 
   /**
-   * Works through batches until the file is done or the slice's time is up. Progress is saved after
-   * every batch that wrote data (so a retried slice never redoes a write); batches that wrote nothing
-   * are cheap to redo and cost no write. Answers the job as it now stands.
+   * The job's work for this invocation: the prepare when the file is not yet in chunks (`roster` is
+   * then the opened file), then chunk after chunk until done or the slice's time is up. Answers the
+   * job as it now stands.
    */
-  private async slice(start: RosterJob, roster: RosterImport, guard: FirstBatchGuard): Promise<RosterJob> {
-    let job = withSheet(start, roster.sheet);
+  private async slice(start: RosterJob, roster: RosterImport | undefined): Promise<RosterJob> {
+    let job = start;
     try {
-      for await (const batch of roster.batches({ size: BATCH_SIZE, afterRow: job.cursor })) {
-        const { counts, conflicts } = await this.writer.apply(batch.records, job, roster.columns);
-        guard.disarm(); // a batch is written: from here the slice's own deadline decides
-        const errors =
-          conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
-        job = afterBatch(job, { counts, errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
-        if (batch.done) return await this.finish(job, roster);
-        if (wroteData(counts)) job = await this.jobs.save(leased(job, Date.now()));
-        if (Date.now() > this.deps.sliceDeadline) break;
+      if (preparing(job)) {
+        if (!roster) throw new InternalError('a job to prepare needs its file');
+        job = await this.prepare(withSheet(job, roster.sheet), roster);
+        if (preparing(job)) return job; // paused: the next run reads on
       }
-      // Out of time: save where we are and release the lease, so the next `run` continues at once.
-      return await this.jobs.save(released(job));
+      return await this.write(job);
     } catch (err) {
-      // A sheet that turns out corrupt or oversized only while streaming: the job fails, cleanly.
+      // A sheet that turns out corrupt or oversized only while streaming, a chunk lost, a timeout too
+      // short: the job fails, cleanly (its upload and chunks deleted).
       if (isRosterFileError(err)) return this.fail(job, err.code, err.publicMessage);
-      // Anything else (the database failing mid-batch, or while finishing): the job stays as last
+      // Anything else (the database or the storage failing for the moment): the job stays as last
       // saved, so the next run redoes the rest, finishing included. Only the lease is released, so
       // that run can start at once; the job in hand is not saved, it may say "done" before its cleanup.
       await bestEffort(this.deps.logger, 'releasing the job lease', () => this.jobs.releaseLease(job._id), {
@@ -256,14 +292,112 @@ export class RosterService {
     }
   }
 
+  /**
+   * The file, read once from the top and validated whole (in-file duplicates need every row), cut
+   * into encrypted chunks of `CHUNK_BATCHES` batches. When the slice's time runs out first, the
+   * prepare pauses: the chunks so far and the IDs seen are kept, and the next slice reads on from
+   * there (skipping, unparsed, what was read). A resumed slice that reads less than
+   * `MIN_PREPARE_ROWS` rows, or spends half its time skimming what earlier ones read before its
+   * first batch, means a timeout too short for the file:
+   * the job fails (ROSTER_TIMEOUT_TOO_SHORT) instead of crawling. Once a save records every chunk,
+   * the upload, plain PII, is deleted (or at the job's end, which deletes it anyway).
+   */
+  private async prepare(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
+    const afterRow = job.preparedRow ?? 0;
+    const ids = afterRow > 0 ? await this.chunks.readState(job) : new IdIndex();
+    const ends = afterRow > 0 ? [...(job.chunkEnds ?? [])] : [];
+    let pending: RosterBatch[] = [];
+    let total = job.preparedDataRows ?? 0;
+    let rowsRead = 0;
+    const flush = async () => {
+      const end = Math.max(0, ...pending.map((b) => b.lastRow));
+      if (end > 0) {
+        await this.chunks.write(job, ends.length, { columns: roster.columns, batches: pending });
+        ends.push(end);
+      }
+      pending = [];
+    };
+    const resume = afterRow > 0 ? { afterRow, resume: { dataRows: total } } : {};
+    const sliceStart = Date.now();
+    let firstBatchMs: number | undefined;
+    for await (const batch of roster.batches({ size: BATCH_SIZE, ids, ...resume })) {
+      firstBatchMs ??= Date.now() - sliceStart;
+      pending.push(batch);
+      total = batch.dataRows;
+      rowsRead += batch.records.length + new Set(batch.errors.map((e) => e.row)).size;
+      if (pending.length >= CHUNK_BATCHES) await flush();
+      if (!batch.done && Date.now() > this.deps.prepareDeadline) {
+        // Each resumed slice skims what earlier ones read: when that leaves it little room, the
+        // timeout is too short for the file, and going on would crawl.
+        const budget = this.deps.prepareDeadline - sliceStart;
+        if (afterRow > 0 && (rowsRead < MIN_PREPARE_ROWS || firstBatchMs > budget / 2)) {
+          throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
+        }
+        await flush();
+        await this.chunks.writeState(job, ids);
+        this.deps.logger.info('roster prepare paused', { job: job._id, chunks: ends.length, rows: total });
+        return this.jobs.save(released(preparePaused(job, ends, batch.lastRow, total)));
+      }
+    }
+    await flush();
+    this.deps.logger.info('roster file prepared', { job: job._id, chunks: ends.length, total });
+    // Saved with the write phase's first save, after which the upload goes (see `saved`).
+    this.preparedUpload = job.fileID;
+    return prepared(job, ends, total);
+  }
+
+  /** The upload this invocation cut into chunks, to delete once the job saying so is saved. */
+  private preparedUpload: string | undefined;
+
+  /** Saves the job; the first save that records the chunks lets the upload (plain PII) go. */
+  private async saved(job: RosterJob): Promise<RosterJob> {
+    const stored = await this.jobs.save(job);
+    if (this.preparedUpload) {
+      await this.deleteUpload(this.preparedUpload, 'import prepared');
+      this.preparedUpload = undefined;
+    }
+    return stored;
+  }
+
+  /**
+   * Chunk after chunk from the cursor, batch after batch, until every chunk is written (the job
+   * finishes) or the slice's time is up (the job is saved and released, so the next `run`
+   * continues at once, reading only the chunk it is in). The job is saved after each chunk that
+   * wrote data (the checkpoint); a slice that dies redoes at most one chunk, whose rows are then
+   * found stored (written, not counted twice).
+   */
+  private async write(start: RosterJob): Promise<RosterJob> {
+    let job = start;
+    let expectNew = false;
+    for (let index = nextChunk(job); index >= 0; index = nextChunk(job)) {
+      const chunk = await this.chunks.read(job, index);
+      let wrote = false;
+      for (const batch of chunk.batches) {
+        if (batch.lastRow <= job.cursor) continue;
+        const { counts, conflicts, found } = await this.writer.apply(batch.records, job, chunk.columns, { expectNew });
+        expectNew = found === 0 && batch.records.length > 0;
+        const errors =
+          conflicts.length > 0 ? [...batch.errors, ...conflicts].sort((a, b) => a.row - b.row) : batch.errors;
+        job = afterBatch(job, { counts, errors, lastRow: batch.lastRow, dataRows: batch.dataRows });
+        wrote ||= wroteData(counts);
+        if (Date.now() > this.deps.sliceDeadline && nextChunk(job) >= 0) {
+          // Out of time: save where we are and release the lease, so the next `run` continues at once.
+          return await this.saved(released(job));
+        }
+      }
+      if ((wrote || this.preparedUpload) && nextChunk(job) >= 0) job = await this.saved(leased(job, Date.now()));
+    }
+    return this.finish(job);
+  }
+
   private fail(job: RosterJob, code: string, message: string): Promise<RosterJob> {
     return this.closer.fail(job, code, message);
   }
 
-  private async finish(job: RosterJob, roster: RosterImport): Promise<RosterJob> {
+  private async finish(job: RosterJob): Promise<RosterJob> {
     let reportFileID: string | undefined;
     if (job.errorCount > 0) {
-      const errors = hasAllErrors(job) ? job.errors : await reportErrors(job, roster);
+      const errors = hasAllErrors(job) ? job.errors : await this.reportErrors(job);
       reportFileID = (
         await this.deps.storage.uploadFile({
           cloudPath: `${ROSTER_REPORT_PREFIX}${job._id}.xlsx`,
@@ -284,18 +418,19 @@ export class RosterService {
     });
     return done;
   }
-}
 
-/**
- * The row errors the report lists (the job keeps only the first 100): validation is deterministic,
- * so the file is re-read, keeping at most `MAX_REPORT_ERRORS` (400k invalid rows would not fit).
- * Conflicts are found by the writer, not by validation: the report lists those the job kept.
- */
-async function reportErrors(job: RosterJob, roster: RosterImport): Promise<RosterRowError[]> {
-  const errors: RosterRowError[] = job.errors.filter((e) => WRITE_CONFLICT_CODES.includes(e.code));
-  for await (const batch of roster.batches({ size: BATCH_SIZE })) {
-    errors.push(...batch.errors.slice(0, Math.max(0, MAX_REPORT_ERRORS - errors.length)));
-    if (errors.length >= MAX_REPORT_ERRORS) break;
+  /**
+   * The row errors the report lists (the job keeps only the first 100): they are in the chunks,
+   * read once more, keeping at most `MAX_REPORT_ERRORS` (400k invalid rows would not fit).
+   * Conflicts are found by the writer, not by validation: the report lists those the job kept.
+   */
+  private async reportErrors(job: RosterJob): Promise<RosterRowError[]> {
+    const errors: RosterRowError[] = job.errors.filter((e) => WRITE_CONFLICT_CODES.includes(e.code));
+    for (let index = 0; index < (job.chunkEnds ?? []).length && errors.length < MAX_REPORT_ERRORS; index += 1) {
+      for (const batch of (await this.chunks.read(job, index)).batches) {
+        errors.push(...batch.errors.slice(0, Math.max(0, MAX_REPORT_ERRORS - errors.length)));
+      }
+    }
+    return errors.sort((a, b) => a.row - b.row);
   }
-  return errors.sort((a, b) => a.row - b.row);
 }

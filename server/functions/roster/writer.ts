@@ -45,6 +45,7 @@ interface StoredRow extends LegacyPlain {
   _id: string;
   rowHash: string;
   piiEnc?: string;
+  jobId?: string;
 }
 
 /** A stored person as the lookup found it; `planted` when a client wrote it (never trusted). */
@@ -54,6 +55,7 @@ interface Stored {
   planted: boolean;
   /** Plain-text fields of a first-version document. */
   legacy: LegacyPlain;
+  jobId?: string;
 }
 
 /** The legacy plain-text fields a stored document holds (strings only). */
@@ -87,19 +89,62 @@ export interface BatchWrite {
    * (what is stored under the ID cannot be decrypted).
    */
   conflicts: RosterRowError[];
+  /** People of the batch found stored (0 when the batch was inserted without a lookup). */
+  found: number;
+}
+
+export interface ApplyOptions {
+  /**
+   * The previous batch found nobody stored: insert first, look up only if the insert is refused
+   * (a fresh roster then costs one request per batch instead of two). Never for a dry run.
+   */
+  expectNew?: boolean;
+}
+
+/** Stored by this job's own refused insert a moment ago (an insert may stop part-way). */
+function insertedBy(job: WriteJob, attempted: ReadonlySet<string>, id: string, stored: Stored): boolean {
+  return attempted.has(id) && stored.jobId === job._id;
 }
 
 export class RosterWriter {
   constructor(private readonly deps: WriterDeps) {}
 
   /** Applies one batch for `job` (a dry run only counts); `columns` are the file's. */
-  async apply(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Promise<BatchWrite> {
+  async apply(
+    records: readonly RosterRecord[],
+    job: WriteJob,
+    columns: readonly RosterColumn[],
+    options: ApplyOptions = {},
+  ): Promise<BatchWrite> {
     const counts: BatchCounts = { inserted: 0, updated: 0, unchanged: 0, conflicts: 0 };
-    if (records.length === 0) return { counts, conflicts: [] };
-    const { fresh, changed, conflicts } = await this.classify(records, job, columns, counts);
-    counts.inserted = fresh.length;
+    if (records.length === 0) return { counts, conflicts: [], found: 0 };
+    let attempted: ReadonlySet<string> = new Set();
+    if (options.expectNew && !job.dryRun) {
+      const writes = this.asNew(records, job, columns);
+      try {
+        await this.deps.throttle.run(() =>
+          addMany(
+            this.deps.db,
+            ROSTER,
+            writes.map((r) => this.toDoc(r, job._id)),
+          ),
+        );
+        counts.inserted = writes.length;
+        return { counts, conflicts: [], found: 0 };
+      } catch (err) {
+        // Someone in the batch is stored already (or the insert failed): the lookup below decides.
+        // Rows this attempt did store (an insert may stop part-way) are recognised by job and hash.
+        this.deps.logger.info('roster batch not new after all; looking up', {
+          job: job._id,
+          error: err instanceof Error ? err.name : 'unknown',
+        });
+        attempted = new Set(writes.map((r) => r._id));
+      }
+    }
+    const { fresh, changed, conflicts, found } = await this.classify(records, job, columns, counts, attempted);
+    counts.inserted += fresh.length;
     counts.updated = changed.length;
-    if (job.dryRun) return { counts, conflicts };
+    if (job.dryRun) return { counts, conflicts, found };
     await this.remove(changed.map((r) => r._id));
     // Only what is written gets encrypted: an unchanged re-import costs no cipher work at all.
     const writes = [...fresh, ...changed].map((r) => this.toDoc(r, job._id));
@@ -109,7 +154,17 @@ export class RosterWriter {
       counts.inserted -= fresh.filter((r) => present.has(r._id)).length;
       counts.updated -= changed.filter((r) => present.has(r._id)).length;
     }
-    return { counts, conflicts };
+    return { counts, conflicts, found };
+  }
+
+  /** Every record as a new person (what it makes of nobody stored). */
+  private asNew(records: readonly RosterRecord[], job: WriteJob, columns: readonly RosterColumn[]): Write[] {
+    const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
+    return records.map((record) => {
+      const outcome = mergePerson(undefined, record, options);
+      const person = outcome.kind === 'write' ? outcome.person : canonical(record);
+      return { _id: blindIndex(this.deps.keys, 'idCard', record.idCard), person, rowHash: this.hash(person) };
+    });
   }
 
   /** Each row against what is stored: new, changed, unchanged (counted) or a conflict. */
@@ -118,7 +173,8 @@ export class RosterWriter {
     job: WriteJob,
     columns: readonly RosterColumn[],
     counts: BatchCounts,
-  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[] }> {
+    attempted: ReadonlySet<string> = new Set(),
+  ): Promise<{ fresh: Write[]; changed: Write[]; conflicts: RosterRowError[]; found: number }> {
     const options = { fields: columns.map((c) => c.field), mode: job.mode, acceptConflicts: job.acceptConflicts };
     const nameHeader = columns.find((c) => c.field === 'name')?.header ?? '姓名';
     const keyed = records.map((record) => ({ record, _id: blindIndex(this.deps.keys, 'idCard', record.idCard) }));
@@ -127,30 +183,45 @@ export class RosterWriter {
     const changed: Write[] = [];
     const conflicts: RosterRowError[] = [];
     for (const { record, _id } of keyed) {
-      const stored = known.get(_id);
-      const trusted = stored && !stored.planted ? stored : undefined;
-      if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
-        counts.unchanged += 1; // the row is exactly what is stored: nothing to decrypt or write
-        continue;
-      }
-      const current = trusted && this.decrypt(_id, trusted);
-      if (current === UNREADABLE) {
+      const verdict = this.verdict(record, _id, known.get(_id), { job, attempted, options });
+      if (verdict.kind === 'fresh') fresh.push(verdict.write);
+      else if (verdict.kind === 'changed') changed.push(verdict.write);
+      else if (verdict.kind === 'conflict') {
         counts.conflicts += 1;
-        conflicts.push(this.unreadable(record, job));
-        continue;
-      }
-      const outcome = mergePerson(current, record, options);
-      if (outcome.kind === 'conflict') {
-        counts.conflicts += 1;
-        conflicts.push({ row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT });
-        continue;
-      }
-      const write = { _id, person: outcome.person, rowHash: this.hash(outcome.person) };
-      if (!stored) fresh.push(write);
-      else if (!trusted || trusted.rowHash !== write.rowHash) changed.push(write);
-      else counts.unchanged += 1;
+        conflicts.push(
+          verdict.unreadable
+            ? this.unreadable(record, job)
+            : { row: record.row, column: nameHeader, code: 'ROW_CONFLICT', message: ERRORS.ROW_CONFLICT },
+        );
+      } else counts[verdict.kind] += 1;
     }
-    return { fresh, changed, conflicts };
+    return { fresh, changed, conflicts, found: known.size };
+  }
+
+  /** One row against what is stored under its ID (`stored`, if any). */
+  private verdict(
+    record: RosterRecord,
+    _id: string,
+    stored: Stored | undefined,
+    context: { job: WriteJob; attempted: ReadonlySet<string>; options: Parameters<typeof mergePerson>[2] },
+  ):
+    | { kind: 'fresh' | 'changed'; write: Write }
+    | { kind: 'unchanged' | 'inserted' }
+    | { kind: 'conflict'; unreadable: boolean } {
+    const trusted = stored && !stored.planted ? stored : undefined;
+    if (trusted && this.hash(canonical(record)) === trusted.rowHash) {
+      // The row is exactly what is stored: nothing to decrypt or write. Stored by this job's
+      // refused insert a moment ago, it was inserted.
+      return { kind: insertedBy(context.job, context.attempted, _id, trusted) ? 'inserted' : 'unchanged' };
+    }
+    const current = trusted && this.decrypt(_id, trusted);
+    if (current === UNREADABLE) return { kind: 'conflict', unreadable: true };
+    const outcome = mergePerson(current, record, context.options);
+    if (outcome.kind === 'conflict') return { kind: 'conflict', unreadable: false };
+    const write = { _id, person: outcome.person, rowHash: this.hash(outcome.person) };
+    if (!stored) return { kind: 'fresh', write };
+    if (!trusted || trusted.rowHash !== write.rowHash) return { kind: 'changed', write };
+    return { kind: 'unchanged' };
   }
 
   private async remove(ids: string[]): Promise<void> {
@@ -207,6 +278,7 @@ export class RosterWriter {
           employeeNo: true,
           note: true,
           startDate: true,
+          jobId: true,
         })
         .limit(batchSize)
         .get(),
@@ -216,7 +288,13 @@ export class RosterWriter {
     return new Map(
       res.data.map((d) => [
         d._id,
-        { rowHash: String(d.rowHash ?? ''), piiEnc: d.piiEnc, planted: isClientWritten(d), legacy: legacyOf(d) },
+        {
+          rowHash: String(d.rowHash ?? ''),
+          piiEnc: d.piiEnc,
+          planted: isClientWritten(d),
+          legacy: legacyOf(d),
+          ...(typeof d.jobId === 'string' ? { jobId: d.jobId } : {}),
+        },
       ]),
     );
   }

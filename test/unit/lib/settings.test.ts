@@ -236,11 +236,13 @@ describe('kinds, defaults and ranges', () => {
   });
 
   it('reads integers, lists and choices', () => {
-    expect(loadGroup('roster', { ROSTER_DB_QPS: '30', ROSTER_SLICE_SECONDS: '0' })).toEqual({
+    expect(loadGroup('roster', { ROSTER_DB_QPS: '30', ROSTER_SLICE_SECONDS: '0', ROSTER_MAX_FILE_MB: '512' })).toEqual({
       ROSTER_DB_QPS: 30,
       ROSTER_SLICE_SECONDS: 0,
+      ROSTER_MAX_FILE_MB: 512,
     });
-    expect(loadGroup('roster', {})).toEqual({ ROSTER_DB_QPS: 25, ROSTER_SLICE_SECONDS: 40 });
+    expect(loadGroup('roster', {})).toEqual({ ROSTER_DB_QPS: 25, ROSTER_SLICE_SECONDS: 40, ROSTER_MAX_FILE_MB: 128 });
+    expect(() => loadGroup('roster', { ROSTER_MAX_FILE_MB: '513' })).toThrow(/ROSTER_MAX_FILE_MB/);
     expect(loadGroup('admins', { ROSTER_ADMIN_OPENIDS: ' o_a ,,o-b ' })).toEqual({
       ROSTER_ADMIN_OPENIDS: ['o_a', 'o-b'],
       REVIEWER_OPENIDS: [],

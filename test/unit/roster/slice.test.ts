@@ -1,4 +1,10 @@
-import { abortDeadline, FirstBatchGuard, MIN_SLICE_MS, sliceDeadline } from '../../../server/core/roster/slice';
+import {
+  abortDeadline,
+  MIN_SLICE_MS,
+  prepareDeadline,
+  ReadGuard,
+  sliceDeadline,
+} from '../../../server/core/roster/slice';
 import { RosterFileError } from '../../../server/core/roster/types';
 
 describe('sliceDeadline', () => {
@@ -28,36 +34,42 @@ describe('sliceDeadline', () => {
 });
 
 describe('abortDeadline', () => {
-  it('is the deployed timeout less a quarter of it, at most 5 s; none when the timeout is unknown', () => {
+  it('is the deployed timeout less a quarter of it, at most 2.5 s; none when the timeout is unknown', () => {
     const t0 = 1_000_000;
-    expect(abortDeadline(t0, 60_000)).toBe(t0 + 55_000);
+    expect(abortDeadline(t0, 60_000)).toBe(t0 + 57_500);
     expect(abortDeadline(t0, 3_000)).toBe(t0 + 2_250);
     expect(abortDeadline(t0, undefined)).toBeUndefined();
     expect(abortDeadline(t0, Number.NaN)).toBeUndefined();
   });
+
+  it.each([3_000, 10_000, 20_000, 60_000, 900_000])(
+    'comes after the prepare pauses (timeout %p ms): a prepare that can pause between batches does',
+    (limit) => {
+      const t0 = 1_000_000;
+      expect(abortDeadline(t0, limit)).toBeGreaterThan(prepareDeadline(t0, 40_000, limit));
+    },
+  );
 });
 
-describe('FirstBatchGuard', () => {
-  const codeOf = (check: () => void) => {
+describe('ReadGuard', () => {
+  const failureOf = (check: () => void) => {
     try {
       check();
       return 'no error';
     } catch (err) {
-      return err instanceof RosterFileError ? err.code : String(err);
+      return err instanceof RosterFileError ? `${err.code}: ${err.publicMessage}` : String(err);
     }
   };
 
-  it('throws ROSTER_TIMEOUT_TOO_SHORT past its time, until a batch is written', () => {
+  it('throws ROSTER_TIMEOUT_TOO_SHORT past its time, naming the deployed timeout and the setting', () => {
     let now = 100;
-    const guard = new FirstBatchGuard(150, () => now);
-    expect(codeOf(guard.check)).toBe('no error');
+    const guard = new ReadGuard(150, 20_000, () => now);
+    expect(failureOf(guard.check)).toBe('no error');
     now = 151;
-    expect(codeOf(guard.check)).toBe('ROSTER_TIMEOUT_TOO_SHORT');
-    guard.disarm();
-    expect(codeOf(guard.check)).toBe('no error');
+    expect(failureOf(guard.check)).toMatch(/^ROSTER_TIMEOUT_TOO_SHORT: .*20 秒.*60 秒/);
   });
 
   it('never throws when the deployed timeout is unknown', () => {
-    expect(codeOf(new FirstBatchGuard(undefined, () => Number.MAX_SAFE_INTEGER).check)).toBe('no error');
+    expect(failureOf(new ReadGuard(undefined, undefined, () => Number.MAX_SAFE_INTEGER).check)).toBe('no error');
   });
 });

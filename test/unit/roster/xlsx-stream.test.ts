@@ -1,5 +1,5 @@
 import * as corpus from '../../fixtures/roster/generate';
-import { decodeXml, openXlsx } from '../../../server/core/roster/xlsx-stream';
+import { decodeXml, openXlsx, SHARED_STRINGS_LIMIT } from '../../../server/core/roster/xlsx-stream';
 import { RosterFileError } from '../../../server/core/roster/types';
 import { collect, nodeXlsxRows } from './helpers';
 
@@ -137,7 +137,9 @@ describe('streaming .xlsx reader on broken files', () => {
   it('refuses zip bombs: one endless cell, or more shared strings than a function can hold', async () => {
     const endless = corpus.rawXlsx(`<row r="1"><c t="inlineStr"><is><t>${'9'.repeat(9_000_000)}</t></is></c></row>`);
     expect(await codeOf(() => collect(openXlsx(endless), '名单'))).toBe('ROSTER_TOO_MANY_COLUMNS');
-    const strings = Array.from({ length: 22_000 }, (_, i) => `<t>${String(i).padStart(1000, '0')}</t>`);
+    // SHARED_STRINGS_LIMIT (80 MB of text, a million-row roster needs ~40): 2,700 strings of 32,000 characters.
+    const strings = Array.from({ length: 2_700 }, (_, i) => `<t>${String(i).padStart(32_000, '0')}</t>`);
+    expect(2_700 * 32_000).toBeGreaterThan(SHARED_STRINGS_LIMIT);
     const many = corpus.rawXlsx('<row r="1"><c t="s"><v>0</v></c></row>', { sharedStrings: strings });
     expect(await codeOf(() => collect(openXlsx(many), '名单'))).toBe('ROSTER_TOO_MANY_STRINGS');
   }, 60_000);

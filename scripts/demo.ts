@@ -323,7 +323,7 @@ function rosterCsv(verified: Verified[]): string {
 }
 
 async function roster(t: Tour, { id: run, verified }: Run, admin: string): Promise<void> {
-  t.section(`roster (名单导入) as admin ${admin}: template, upload, import, run, error report`);
+  t.section(`roster (名单导入) as admin ${admin}: template, reserve, upload, import, run, error report`);
   const outsider = caller('roster', run);
   await t.call('roster', outsider, { action: 'access' }, (a) => ok(a) && a.admin === false);
   const access = await t.call('roster', admin, { action: 'access' }, ok);
@@ -334,7 +334,9 @@ async function roster(t: Tour, { id: run, verified }: Run, admin: string): Promi
   }
   const template = await t.call('roster', admin, { action: 'template' }, (a) => ok(a) && Boolean(a.tempFileURL));
   await t.download(String(template.tempFileURL), 'template .xlsx');
-  const fileID = await t.upload(`roster-uploads/tour-${run}.csv`, Buffer.from(rosterCsv(verified), 'utf8'), admin);
+  // The function names the upload's place (and schedules its deletion in case no import takes it).
+  const reserved = await t.call('roster', admin, { action: 'reserveUpload', fileName: `tour-${run}.csv` }, ok);
+  const fileID = await t.upload(String(reserved.cloudPath), Buffer.from(rosterCsv(verified), 'utf8'), admin);
   await t.call('roster', outsider, { action: 'import', fileID }, refused());
   const started = await t.call('roster', admin, { action: 'import', fileID, dryRun: false }, ok);
   const jobId = String(started.jobId);

@@ -7,7 +7,6 @@
  * Exit codes: 0 every row imported (or unchanged); 1 some rows failed or conflicted (the error
  * report is saved next to the input file), or another failure; 2 the file could not be read.
  */
-import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import type { RosterJobStatus } from '../miniprogram/shared/contracts';
@@ -89,17 +88,21 @@ async function call(o: Options, event: Record<string, unknown>): Promise<Record<
   return (await res.json()) as Record<string, unknown>;
 }
 
-async function upload(o: Options, content: Buffer): Promise<string> {
-  // A random part: nobody can guess (and read) the upload while it exists.
-  const nonce = crypto.randomBytes(8).toString('hex');
-  const cloudPath = `roster-uploads/cli-${Date.now()}-${nonce}-${path.basename(o.file).replace(/[^\w.-]+/g, '_')}`;
+/**
+ * The function names the place (with a random part) and schedules the file's deletion in case no
+ * import takes it (roster.reserveUpload); the file goes there.
+ */
+async function upload(o: Options, content: Buffer): Promise<Record<string, unknown>> {
+  const reserved = await call(o, { action: 'reserveUpload', fileName: path.basename(o.file) });
+  if (!reserved.ok) return reserved;
+  const cloudPath = String(reserved.cloudPath);
   const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
     headers: { 'X-WX-OPENID': o.openid, ...o.headers },
     body: content,
   });
   if (res.status !== 200) throw new Error(`upload failed: ${res.status}`);
-  return String(((await res.json()) as { fileID: string }).fileID);
+  return { ok: true, fileID: String(((await res.json()) as { fileID: string }).fileID) };
 }
 
 type Status = RosterJobStatus & { ok: boolean; code?: string; message?: string };
@@ -109,7 +112,9 @@ async function runImport(o: Options): Promise<number> {
     console.error(`file not found: ${o.file || '(none given)'}`);
     return 2;
   }
-  const fileID = await upload(o, fs.readFileSync(o.file));
+  const uploaded = await upload(o, fs.readFileSync(o.file));
+  if (!uploaded.ok) return refused(o, String(uploaded.code), String(uploaded.message));
+  const fileID = String(uploaded.fileID);
   const started = await call(o, importEvent(o, fileID));
   if (!started.ok) return refused(o, String(started.code), String(started.message));
   const jobId = String(started.jobId);

@@ -346,6 +346,16 @@ export interface RosterFileResponse {
   fileID: string;
   tempFileURL: string;
 }
+export interface RosterReserveRequest {
+  /** The chosen file's name: kept (made safe) in the path, its extension tells CSV from Excel. */
+  fileName: string;
+}
+export interface RosterReserveResponse {
+  /** Where to upload the file (`roster-uploads/…`, with a random part the server chose). */
+  cloudPath: string;
+  /** When (ms since the epoch) the server deletes the upload unless an import has done so first. */
+  deleteBy: number;
+}
 
 // ---------------------------------------------------------------- the map
 
@@ -390,6 +400,8 @@ export interface CloudApi {
   };
   roster: {
     access: [Empty, RosterAccessResponse];
+    /** Before uploading: where to put the file, and its deletion scheduled in case no import takes it. */
+    reserveUpload: [RosterReserveRequest, RosterReserveResponse];
     import: [RosterImportRequest, RosterImportResponse];
     /** Process the next slice of a running job (client-driven continuation). */
     run: [RosterJobRequest, RosterJobStatus];
@@ -421,7 +433,7 @@ export const ACTIONS: { readonly [F in FunctionName]: readonly ActionName<F>[] }
   identity: ['methods', 'mine', 'withdraw'],
   admin: ['lookup', 'coverage', 'audit', 'export', 'rotateKeys', 'rotationStatus'],
   profile: ['get'],
-  roster: ['access', 'import', 'run', 'status', 'template', 'report'],
+  roster: ['access', 'reserveUpload', 'import', 'run', 'status', 'template', 'report'],
 };
 
 export const FUNCTION_NAMES = Object.keys(ACTIONS) as FunctionName[];
@@ -446,7 +458,15 @@ export const ACCESS = {
     rotationStatus: 'admin',
   },
   profile: { get: 'user' },
-  roster: { access: 'user', import: 'admin', run: 'admin', status: 'admin', template: 'admin', report: 'admin' },
+  roster: {
+    access: 'user',
+    reserveUpload: 'admin',
+    import: 'admin',
+    run: 'admin',
+    status: 'admin',
+    template: 'admin',
+    report: 'admin',
+  },
 } as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Access } };
 
 /** `user`: anyone identified; `admin`: a roster admin; `reviewer`: may decide staff-verification requests. */
@@ -459,3 +479,5 @@ export type GuardedAccess<F extends FunctionName> = Exclude<
 
 /** Where roster uploads go: the `roster` function reads and deletes nothing else. */
 export const ROSTER_UPLOAD_PREFIX = 'roster-uploads/';
+/** The spreadsheet types a roster may be (the file picker offers these; the path keeps the extension). */
+export const ROSTER_EXTENSIONS: readonly string[] = ['xlsx', 'xls', 'csv'];

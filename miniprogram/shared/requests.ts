@@ -243,6 +243,11 @@ export const REQUESTS: Checkers = {
   },
   roster: {
     access: empty,
+    reserveUpload: (raw) => {
+      const fileName = typeof raw.fileName === 'string' ? raw.fileName.trim() : '';
+      if (fileName === '' || fileName.length > 255) return refuse('INVALID_REQUEST', '请给出文件名（1–255 个字符）');
+      return accept({ fileName });
+    },
     // Only the file is checked here: the upload holds plain PII and only the function can delete it,
     // so a request naming a real upload always reaches the service (a bad sheet name is answered
     // ROSTER_SHEET_NOT_FOUND there, and the upload deleted); `dryRun` and `acceptConflicts` are

@@ -912,6 +912,53 @@ describe('resumable, sliced and concurrent imports', () => {
     }
   });
 
+  it('an upload no import took is deleted by the sweep after its reserved window; an imported one is gone at once', async () => {
+    const orphans = await ownSandbox();
+    try {
+      const call = (event: Record<string, unknown>, openid = ADMIN) => roster(event, openid, orphans);
+      const sweep = () => orphans.invoke('roster', { Type: 'Timer', TriggerName: 'sweep-abandoned-jobs' }, '');
+      // Only an admin reserves; the path is the server's, with a random part, keeping a safe name.
+      expect(await call({ action: 'reserveUpload', fileName: 'a.xlsx' }, 'o_not_admin')).toMatchObject({
+        ok: false,
+        code: 'FORBIDDEN',
+      });
+      const first = await call({ action: 'reserveUpload', fileName: '名单 2026.xlsx' });
+      const second = await call({ action: 'reserveUpload', fileName: '名单 2026.xlsx' });
+      expect(first).toMatchObject({
+        ok: true,
+        cloudPath: expect.stringMatching(/^roster-uploads\/\d+-[0-9a-f]{16}-2026\.xlsx$/),
+      });
+      expect(second.cloudPath).not.toBe(first.cloudPath);
+      expect(Number(first.deleteBy) - Date.now()).toBeGreaterThan(3600_000);
+      // The page uploads the first and closes before importing; the second is imported.
+      const orphan = await putUpload(orphans, String(first.cloudPath), cleanRoster(3));
+      const imported = await putUpload(orphans, String(second.cloudPath), cleanRoster(3));
+      const started = await call({ action: 'import', fileID: imported });
+      expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'done', inserted: 3 });
+      expect(orphans.storage.exists(String(second.cloudPath))).toBe(false);
+      // The scheduled deletions name the files only encrypted.
+      const pending = orphans.db.dump('pending_cleanup');
+      expect(pending).toHaveLength(2);
+      expect(JSON.stringify(pending)).not.toContain('roster-uploads/');
+      // Within the window nothing is touched.
+      await post(orphans, '/sandbox/clock', { offsetSeconds: 3600 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 0, pending: 0 } } });
+      expect(orphans.storage.exists(String(first.cloudPath))).toBe(true);
+      // After it the orphan goes, the imported one's record is forgotten (its file was already gone).
+      await post(orphans, '/sandbox/clock', { offsetSeconds: 2 * 3600 + 60 });
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 2, pending: 0 } } });
+      expect(orphans.storage.exists(String(first.cloudPath))).toBe(false);
+      expect(orphans.storage.pathOf(orphan)).toBe(first.cloudPath);
+      expect(orphans.db.dump('pending_cleanup')).toEqual([]);
+      // When the deletion cannot be scheduled nothing is reserved: the admin uploads nothing.
+      await post(orphans, '/sandbox/db/faults', { action: 'database.insertDocument', collection: 'pending_cleanup' });
+      expect(await call({ action: 'reserveUpload', fileName: 'b.csv' })).toMatchObject({ ok: false, code: 'INTERNAL' });
+      expect(orphans.db.dump('pending_cleanup')).toEqual([]);
+    } finally {
+      await orphans.stop();
+    }
+  });
+
   it('refuses a malformed setting by name instead of falling back to a default', async () => {
     const misconfigured = await ownSandbox({ functionEnv: { ROSTER_DB_QPS: 'x', ROSTER_SLICE_SECONDS: '4O' } });
     try {

@@ -184,7 +184,7 @@ describe('roster-import page, admin', () => {
     // Nothing written yet; the function deleted the upload.
     expect(await rosterCount()).toBe(0);
     expect(await stored(files.uploads[0]!.fileID!)).toBe(false);
-    expect(actions).toEqual(['access', 'template', 'import', 'run']);
+    expect(actions).toEqual(['access', 'template', 'reserveUpload', 'import', 'run']);
 
     // Confirm: the same local file goes up again and is imported for real.
     tapButton(page, '#confirm');
@@ -192,7 +192,7 @@ describe('roster-import page, admin', () => {
     expect(files.uploads).toHaveLength(2);
     expect(files.uploads[1]).toMatchObject({ filePath: file.path, statusCode: 200 });
     expect(files.uploads[1]!.cloudPath).not.toBe(files.uploads[0]!.cloudPath);
-    expect(actions.slice(4)).toEqual(['import', 'run']);
+    expect(actions.slice(5)).toEqual(['reserveUpload', 'import', 'run']);
     expect(page.data.result).toMatchObject({ total: 16, inserted: 10, updated: 0, unchanged: 0, failed: 6 });
     expect(html(page)).toContain('导入完成');
     expect(page.querySelector('#report')).toBeTruthy();
@@ -327,7 +327,7 @@ describe('roster-import page, admin', () => {
     chooseFile(page, 'big.xlsx', cleanRoster(2100));
     await reach(page, 'preview', 60_000);
     // 1000 rows per slice: the import's own slice, then `run` until done.
-    expect(actions).toEqual(['access', 'import', 'run', 'run']);
+    expect(actions).toEqual(['access', 'reserveUpload', 'import', 'run', 'run']);
     expect(seen).toEqual(expect.arrayContaining([2000, 2100]));
     expect(page.data.preview).toMatchObject({ total: 2100, failed: 0, hasReport: false });
     const { inserted, updated, unchanged } = page.data.preview as Record<string, number>;
@@ -392,12 +392,14 @@ describe('roster-import page, admin', () => {
     expect(page.data.uploadPercent).toBe(100);
   });
 
-  it('goes to the refusal when the server forbids the import', async () => {
+  it('goes to the refusal when the server forbids the upload', async () => {
     const page = await openAsAdmin();
     config.sandboxOpenid = GUEST; // e.g. removed from the admins meanwhile
     chooseFile(page, 'roster.xlsx', cleanRoster(3));
     await reach(page, 'denied');
-    expect(actions).toEqual(['access', 'import']);
+    // Refused before anything is uploaded: the server names the upload's place only for an admin.
+    expect(actions).toEqual(['access', 'reserveUpload']);
+    expect(files.uploads).toEqual([]);
     await waitFor(() => page.data.openid === GUEST, 15_000);
   });
 });

@@ -4,7 +4,7 @@
  * `driveRosterJob`, the client-driven continuation that calls `run` until the job has finished.
  */
 import {
-  ROSTER_UPLOAD_PREFIX,
+  ROSTER_EXTENSIONS,
   type ResponseOf,
   type RosterImportRequest,
   type RosterJobStatus,
@@ -12,9 +12,6 @@ import {
 import { failure, type Result } from '../../shared/errors';
 import { callCloud } from '../../services/cloud';
 import { type ProgressListener, uploadFile } from './storage';
-
-export { ROSTER_UPLOAD_PREFIX };
-export const ROSTER_EXTENSIONS = ['xlsx', 'xls', 'csv'];
 
 export function getRosterAccess(): Promise<ResponseOf<'roster', 'access'>> {
   return callCloud('roster', 'access', {});
@@ -62,7 +59,7 @@ export function chooseRosterFile(): Promise<ChooseResult> {
     wx.chooseMessageFile({
       count: 1,
       type: 'file',
-      extension: ROSTER_EXTENSIONS,
+      extension: [...ROSTER_EXTENSIONS],
       success: (res) => {
         const chosen = res.tempFiles[0];
         if (chosen) resolve({ ok: true, file: { name: chosen.name, path: chosen.path, size: chosen.size } });
@@ -74,35 +71,17 @@ export function chooseRosterFile(): Promise<ChooseResult> {
 }
 
 /**
- * `roster-uploads/<timestamp>-<nonce>-<safe name>`: the name keeps ASCII letters, digits, `.`, `_`
- * and `-` (anything else becomes `_`), at most 60 characters, and its spreadsheet extension, which
- * the function uses to tell CSV from Excel. The nonce (16 hex digits) keeps the path unguessable:
- * storage left at the platform's default lets any user read a file whose path they know (the deploy
- * sets PRIVATE, which is the real protection; this is depth).
+ * Uploads a chosen file for one import: the function first names the place (`reserveUpload`, with
+ * a random part) and schedules the file's deletion, so a file no import takes (the page closed
+ * between upload and import) is deleted all the same; the import deletes it as soon as it is read.
  */
-export function rosterUploadPath(fileName: string, now: number = Date.now(), nonce: string = randomHex(16)): string {
-  const dot = fileName.lastIndexOf('.');
-  const extension = dot > 0 ? fileName.slice(dot + 1).toLowerCase() : '';
-  const base = (dot > 0 ? fileName.slice(0, dot) : fileName)
-    .replace(/[^A-Za-z0-9._-]+/g, '_')
-    .replace(/^[._]+|[._]+$/g, '')
-    .slice(0, 60);
-  const safeExtension = ROSTER_EXTENSIONS.indexOf(extension) >= 0 ? extension : 'xlsx';
-  return `${ROSTER_UPLOAD_PREFIX}${now}-${nonce}-${base || 'roster'}.${safeExtension}`;
-}
-
-function randomHex(digits: number): string {
-  let out = '';
-  while (out.length < digits)
-    out += Math.floor(Math.random() * 0x10000)
-      .toString(16)
-      .padStart(4, '0');
-  return out.slice(0, digits);
-}
-
-/** Uploads a chosen file for one import (the function deletes it when that import is done). */
-export function uploadRosterFile(file: RosterFile, onProgress: ProgressListener): Promise<Result<{ fileID: string }>> {
-  return uploadFile(file.path, rosterUploadPath(file.name), onProgress);
+export async function uploadRosterFile(
+  file: RosterFile,
+  onProgress: ProgressListener,
+): Promise<Result<{ fileID: string }>> {
+  const reserved = await callCloud('roster', 'reserveUpload', { fileName: file.name });
+  if (!reserved.ok) return reserved;
+  return uploadFile(file.path, reserved.cloudPath, onProgress);
 }
 
 // ------------------------------------------------------------ the job

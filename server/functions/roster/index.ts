@@ -48,6 +48,7 @@ const route = createRouter<'roster', Context>(
   'roster',
   {
     access: (_request, { caller, service }) => service().access(caller.openid),
+    reserveUpload: (request, { service }) => service().reserveUpload(request),
     import: async (request, { caller, service }) => {
       // The writer finds people under the current index key only: during a key rotation a person
       // still stored under an old one would look new, and the rotation's move would then drop what
@@ -75,6 +76,7 @@ const route = createRouter<'roster', Context>(
       db,
       () => piiKeysOf(settings.group('pii')),
       {
+        reserveUpload: { kind: 'admin' },
         import: { kind: 'admin' },
         run: { kind: 'admin' },
         status: { kind: 'admin' },

@@ -12,6 +12,7 @@ import type {
   BodyOf,
   RosterImportRequest,
   RosterJobRequest,
+  RosterReserveRequest,
   RosterRowError,
 } from '../../../miniprogram/shared/contracts';
 import { cloudPathOf } from '../../../miniprogram/shared/requests';
@@ -49,6 +50,7 @@ import {
 } from '../../core/roster/job';
 import { prepareFits, ReadGuard, timeoutTooShortMessage } from '../../core/roster/slice';
 import { isRosterFileError } from '../../core/roster/types';
+import { fileIDPrefix, rosterUploadPath, UPLOAD_WINDOW_MS } from '../../core/roster/upload-path';
 import type { Logger } from '../../core/router';
 import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import type { AdminDirectory } from '../../lib/admins';
@@ -64,6 +66,11 @@ import { RosterWriter } from './writer';
 export type { CloudStorage };
 
 export const BATCH_SIZE = 1000;
+
+const TEMPLATE_PATH = 'roster-templates/roster-template.xlsx';
+
+/** `cloud://<env>.<bucket>/`, learned once per instance (see `reserveUpload`). */
+let storagePrefix: string | undefined;
 
 export interface RosterDeps {
   db: CloudDb;
@@ -121,11 +128,32 @@ export class RosterService {
   // ------------------------------------------------------------ files
 
   async template(): Promise<BodyOf<'roster', 'template'>> {
-    const { fileID } = await this.deps.storage.uploadFile({
-      cloudPath: 'roster-templates/roster-template.xlsx',
-      fileContent: buildTemplate(),
-    });
+    const fileID = await this.storeTemplate();
     return { fileID, tempFileURL: await this.tempUrl(fileID) };
+  }
+
+  /** Writes the template to storage; answers its file ID (and learns the storage's file-ID prefix). */
+  private async storeTemplate(): Promise<string> {
+    const { fileID } = await this.deps.storage.uploadFile({ cloudPath: TEMPLATE_PATH, fileContent: buildTemplate() });
+    storagePrefix ??= fileIDPrefix(fileID, TEMPLATE_PATH);
+    return fileID;
+  }
+
+  /**
+   * Before an upload: the path it goes to (chosen here, with a random part) and its deletion
+   * scheduled `UPLOAD_WINDOW_MS` ahead, so a file no import takes is deleted by the sweep (an import
+   * deletes its upload itself, long before). The file ID is the storage's prefix and the path: the
+   * prefix is learned from a file the function stores itself (the template), once per instance.
+   * Nothing is reserved when the deletion cannot be scheduled (the admin is told, and uploads nothing).
+   */
+  async reserveUpload(request: RosterReserveRequest): Promise<BodyOf<'roster', 'reserveUpload'>> {
+    const now = Date.now();
+    const cloudPath = rosterUploadPath(request.fileName, now, crypto.randomBytes(8).toString('hex'));
+    if (storagePrefix === undefined) await this.storeTemplate();
+    if (storagePrefix === undefined) throw new InternalError('the storage answered a file ID of an unknown shape');
+    const deleteBy = now + UPLOAD_WINDOW_MS;
+    await this.files.schedule(`${storagePrefix}${cloudPath}`, 'upload not imported', new Date(deleteBy));
+    return { cloudPath, deleteBy };
   }
 
   async report(request: RosterJobRequest): Promise<BodyOf<'roster', 'report'>> {

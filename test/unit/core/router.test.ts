@@ -240,6 +240,7 @@ describe('createRouter: access guards from the contracts', () => {
       'roster',
       {
         access: async (_r, ctx) => (await body('access'), { admin: ctx.admin }),
+        reserveUpload: async () => (await body('reserveUpload'), { cloudPath: 'roster-uploads/x.xlsx', deleteBy: 0 }),
         import: async () => (await body('import'), { jobId: 'a'.repeat(24) }),
         run: async () => (await body('run'), status),
         status: async () => (await body('status'), status),
@@ -258,7 +259,7 @@ describe('createRouter: access guards from the contracts', () => {
   it('runs the admin guard before the checker: a non-admin learns nothing about the request', async () => {
     const { route, calls } = rosterRouter(adminOnly);
     const user = { caller: caller(), admin: false };
-    for (const action of ['import', 'run', 'status', 'template', 'report']) {
+    for (const action of ['reserveUpload', 'import', 'run', 'status', 'template', 'report']) {
       await expect(route({ action, jobId: 'not-a-job' }, user)).resolves.toEqual({
         ok: false,
         code: 'FORBIDDEN',
@@ -279,6 +280,11 @@ describe('createRouter: access guards from the contracts', () => {
     await expect(route({ action: 'import', fileID: 'cloud://env/elsewhere/x.xlsx' }, admin)).resolves.toMatchObject({
       code: 'INVALID_REQUEST',
     });
+    for (const fileName of [undefined, '', '   ', 'x'.repeat(256), 42]) {
+      await expect(route({ action: 'reserveUpload', fileName }, admin)).resolves.toMatchObject({
+        code: 'INVALID_REQUEST',
+      });
+    }
     await expect(route({ action: 'run', jobId: 'b'.repeat(24) }, admin)).resolves.toMatchObject({
       ok: true,
       state: 'done',

@@ -112,8 +112,7 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
     return result.result as Record<string, unknown>;
   };
   const started = await invoke({ action: 'import', fileID });
-  if (!started.ok) {
-    // Refused at once (e.g. a timeout too short to read the file): the line says so, with the code.
+  const line = (fields: Pick<Line, 'rowsPerSec' | 'completed' | 'written' | 'rosterWrites' | 'outcome'>): Line => {
     const { reads, writes } = sandbox.tcb.stats;
     return {
       approach: label,
@@ -121,38 +120,30 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
       format: run.format,
       timeoutSeconds: run.timeoutSeconds,
       seconds: round(seconds),
-      rowsPerSec: 0,
       dbCalls: reads + writes,
       dbWrites: writes,
-      rosterWrites: 0,
+      invocations,
       peakRssMB,
-      completed: false,
-      written: 0,
-      outcome: { code: started.code, message: started.message },
+      ...fields,
     };
+  };
+  if (!started.ok) {
+    // Refused at once (e.g. a timeout too short to read the file): the line says so, with the code.
+    const outcome = { code: started.code, message: started.message };
+    return line({ rowsPerSec: 0, completed: false, written: 0, rosterWrites: 0, outcome });
   }
   let status = await invoke({ action: 'status', jobId: started.jobId });
   while (status.state === 'running') status = await invoke({ action: 'run', jobId: started.jobId });
-  const { reads, writes } = sandbox.tcb.stats;
   const rosterWrites = sandbox.db.hasCollection('roster')
     ? sandbox.db.dump('roster').filter((d) => (d as { jobId?: unknown }).jobId === started.jobId).length
     : 0;
-  return {
-    approach: label,
-    rows,
-    format: run.format,
-    timeoutSeconds: run.timeoutSeconds,
-    seconds: round(seconds),
+  return line({
     rowsPerSec: Math.round(rows / seconds),
-    dbCalls: reads + writes,
-    dbWrites: writes,
-    invocations,
-    peakRssMB,
     completed: status.state === 'done',
     written: Number(status.inserted) + Number(status.updated),
     rosterWrites,
     ...(status.state === 'failed' ? { outcome: status.failure } : {}),
-  };
+  });
 }
 
 /** The seed tutorial's or the peer's import: one invocation under its own 60 s. */

@@ -85,7 +85,11 @@ export class IdIndex {
     return out;
   }
 
-  static fromBuffer(bytes: Buffer): IdIndex {
+  /**
+   * The index `toBuffer` wrote; with `throughRow`, only the IDs first seen at or before that row (a
+   * state saved by a pause whose job save then failed holds rows the job will read again).
+   */
+  static fromBuffer(bytes: Buffer, throughRow = Number.POSITIVE_INFINITY): IdIndex {
     const index = new IdIndex();
     const count = bytes.readUInt32LE(0);
     const othersLength = bytes.readUInt32LE(4);
@@ -96,14 +100,16 @@ export class IdIndex {
     index.lo = new Uint32Array(capacity);
     index.rows = new Uint32Array(capacity);
     for (let at = 8; at < 8 + count * 12; at += 12) {
+      const row = bytes.readUInt32LE(at + 8);
+      if (row > throughRow) continue;
       const i = index.slot(bytes.readUInt32LE(at), bytes.readUInt32LE(at + 4));
       index.hi[i] = bytes.readUInt32LE(at);
       index.lo[i] = bytes.readUInt32LE(at + 4);
-      index.rows[i] = bytes.readUInt32LE(at + 8);
+      index.rows[i] = row;
+      index.count += 1;
     }
-    index.count = count;
     for (const [id, row] of JSON.parse(bytes.toString('utf8', 8 + count * 12)) as [string, number][]) {
-      index.other.set(id, row);
+      if (row <= throughRow) index.other.set(id, row);
     }
     return index;
   }

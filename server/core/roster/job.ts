@@ -41,8 +41,11 @@ export const ROSTER_REPORT_PREFIX = 'roster-reports/';
 export const ROSTER_CHUNK_PREFIX = 'roster-chunks/';
 /** Batches per chunk: a chunk is a checkpoint (the job is saved once per chunk written). */
 export const CHUNK_BATCHES = 10;
-/** The most chunks a job can have: Excel's 1,048,576 rows in chunks of 10,000 (batches of 1000). */
-export const MAX_CHUNKS = 105;
+/**
+ * The most chunks one invocation's prepare writes: Excel's 1,048,576 rows in chunks of 10,000
+ * (batches of 1000), and the partial one a pause flushes.
+ */
+export const MAX_CHUNKS = 106;
 /** Row errors kept on the job (the report holds them all). */
 export const MAX_JOB_ERRORS = 100;
 
@@ -180,7 +183,10 @@ export function nextChunk(job: RosterJob): number {
  */
 export function chunkPaths(job: RosterJob): string[] {
   if (!job.chunkPath) return [];
-  const count = job.phase === 'write' && job.chunkEnds ? job.chunkEnds.length : MAX_CHUNKS;
+  // Each pause flushes a partial chunk, so a paused prepare's numbers run past the rows / 10,000;
+  // after its last saved pause one invocation writes at most MAX_CHUNKS more.
+  const count =
+    job.phase === 'write' && job.chunkEnds ? job.chunkEnds.length : (job.chunkEnds?.length ?? 0) + MAX_CHUNKS;
   return [...Array.from({ length: count }, (_, i) => chunkPathOf(job, i)), statePathOf(job)];
 }
 

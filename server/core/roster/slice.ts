@@ -64,6 +64,9 @@ export function prepareFits(bytes: number, now: number, deadline: number): boole
 /** The timeout-too-short message, naming the deployed timeout and the setting to raise. */
 export function timeoutTooShortMessage(timeLimitMs: number | undefined): string {
   const seconds = timeLimitMs === undefined ? '当前' : `${Math.round(timeLimitMs / 1000)} 秒`;
+  if (timeLimitMs !== undefined && timeLimitMs >= 60_000) {
+    return `该文件太大，云函数 roster 在 ${seconds}的超时内读不完：请把名单拆分为几个文件后分别导入`;
+  }
   return `云函数 roster 的超时（${seconds}）太短，读不完该文件：请把 roster 的超时设为 60 秒（npm run deploy 按 manifest 设置）后重新导入`;
 }
 

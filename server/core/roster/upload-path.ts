@@ -26,8 +26,8 @@ export function rosterUploadPath(fileName: string, now: number, nonce: string): 
   const base = (dot > 0 ? fileName.slice(0, dot) : fileName)
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/\.{2,}/g, '_') // `..` anywhere in a path is refused by the import (isRosterUpload)
-    .replace(/^[._]+|[._]+$/g, '')
-    .slice(0, 60);
+    .slice(0, 60)
+    .replace(/^[._]+|[._]+$/g, ''); // after the cut: a dot it leaves last would make `..` with the extension
   const safeExtension = ROSTER_EXTENSIONS.includes(extension) ? extension : 'xlsx';
   return `${ROSTER_UPLOAD_PREFIX}${now}-${nonce}-${base || 'roster'}.${safeExtension}`;
 }

@@ -52,7 +52,10 @@ export class ChunkStore {
     });
   }
 
-  /** The IDs a paused prepare saw; missing or not decrypting: ROSTER_CHUNK_LOST. */
+  /**
+   * The IDs a paused prepare saw up to where the job says it paused (a later pause may have written
+   * the state and then failed to save the job); missing or not decrypting: ROSTER_CHUNK_LOST.
+   */
   async readState(job: RosterJob): Promise<IdIndex> {
     let stored: Buffer;
     try {
@@ -63,7 +66,7 @@ export class ChunkStore {
     }
     try {
       const packed = decryptField(this.keys, stored.toString('utf8'), aadOf(job._id, -1));
-      return IdIndex.fromBuffer(inflateRawSync(Buffer.from(packed, 'base64')));
+      return IdIndex.fromBuffer(inflateRawSync(Buffer.from(packed, 'base64')), job.preparedRow ?? 0);
     } catch {
       throw new RosterFileError('ROSTER_CHUNK_LOST');
     }

@@ -15,7 +15,7 @@ import type {
   RosterReserveRequest,
   RosterRowError,
 } from '../../../miniprogram/shared/contracts';
-import { cloudPathOf } from '../../../miniprogram/shared/requests';
+import { cloudPathOf, isRosterUpload } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
 import { blindIndex, type PiiKeys } from '../../core/pii';
 import {
@@ -68,6 +68,9 @@ export type { CloudStorage };
 export const BATCH_SIZE = 1000;
 
 const TEMPLATE_PATH = 'roster-templates/roster-template.xlsx';
+
+/** Where a job's chunks go: under the chunk prefix, the job's id and a random part. */
+const newChunkPath = (jobId: string) => `${ROSTER_CHUNK_PREFIX}${jobId}-${crypto.randomBytes(12).toString('hex')}/`;
 
 /** `cloud://<env>.<bucket>/`, learned once per instance (see `reserveUpload`). */
 let storagePrefix: string | undefined;
@@ -151,8 +154,11 @@ export class RosterService {
     const cloudPath = rosterUploadPath(request.fileName, now, crypto.randomBytes(8).toString('hex'));
     if (storagePrefix === undefined) await this.storeTemplate();
     if (storagePrefix === undefined) throw new InternalError('the storage answered a file ID of an unknown shape');
+    const fileID = `${storagePrefix}${cloudPath}`;
+    // A file the import would refuse would never be read, nor deleted by it.
+    if (!isRosterUpload(fileID)) throw new InternalError('a reserved upload path the import would refuse');
     const deleteBy = now + UPLOAD_WINDOW_MS;
-    await this.files.schedule(`${storagePrefix}${cloudPath}`, 'upload not imported', new Date(deleteBy));
+    await this.files.schedule(fileID, 'upload not imported', new Date(deleteBy));
     return { cloudPath, deleteBy };
   }
 
@@ -238,7 +244,7 @@ export class RosterService {
         acceptConflicts: request.acceptConflicts === true,
         createdBy: blindIndex(this.deps.keys, 'openid', openid),
         now: Date.now(),
-        chunkPath: `${ROSTER_CHUNK_PREFIX}${jobId}-${crypto.randomBytes(12).toString('hex')}/`,
+        chunkPath: newChunkPath(jobId),
       });
       await this.jobs.create(job);
     } catch (err) {
@@ -302,8 +308,15 @@ export class RosterService {
     try {
       if (preparing(job)) {
         if (!roster) throw new InternalError('a job to prepare needs its file');
+        // A job created before chunks existed gets a place for them (not the storage's root).
+        if (!job.chunkPath) job = { ...job, chunkPath: newChunkPath(job._id) };
         job = await this.prepare(withSheet(job, roster.sheet), roster);
         if (preparing(job)) return job; // paused: the next run reads on
+        // Prepared past its pause point (the deployed timeout less 5 s): no batch starts in what is
+        // left; the job is saved (the upload goes) and released, and the next run writes.
+        if (this.deps.timeLimitMs !== undefined && Date.now() > this.deps.prepareDeadline) {
+          return await this.saved(released(job));
+        }
       }
       return await this.write(job);
     } catch (err) {

@@ -224,6 +224,14 @@ describe('a prepare resumed in a later slice', () => {
     expect(back.get(corpus.person(4321).idCard)).toBe(4323);
     expect(back.get('other')).toBe(7);
     expect(() => IdIndex.fromBuffer(Buffer.alloc(9))).toThrow();
+    // Read back through a row (where the job says it paused): later IDs are not in it.
+    const through = IdIndex.fromBuffer(index.toBuffer(), 3000);
+    expect(through.size).toBe(3000);
+    expect(through.get(corpus.person(2997).idCard)).toBe(2999);
+    expect(through.get(corpus.person(2998).idCard)).toBe(3000);
+    expect(through.get(corpus.person(2999).idCard)).toBeUndefined();
+    expect(through.get('other')).toBe(7);
+    expect(IdIndex.fromBuffer(index.toBuffer(), 6).get('other')).toBeUndefined();
   });
 
   it('the job records where it paused, and still prepares', () => {
@@ -374,7 +382,12 @@ describe('the job’s prepare and write phases (pure)', () => {
     const dying = chunkPaths(base());
     expect(dying).toHaveLength(MAX_CHUNKS + 1);
     expect(dying[MAX_CHUNKS - 1]).toBe(`roster-chunks/j-r/${MAX_CHUNKS - 1}.bin`);
-    expect(MAX_CHUNKS * 10 * 1000).toBeGreaterThanOrEqual(1_048_576);
+    expect((MAX_CHUNKS - 1) * 10 * 1000).toBeGreaterThanOrEqual(1_048_576);
+    // A prepare that paused 12 times (a partial chunk each) and then died: every number it used.
+    const paused = preparePaused(base(), [5, 9, 12, 14, 20, 25, 31, 33, 40, 47, 52, 60], 60, 55);
+    const names = chunkPaths(paused);
+    expect(names).toHaveLength(12 + MAX_CHUNKS + 1);
+    expect(names).toContain(`roster-chunks/j-r/${12 + MAX_CHUNKS - 1}.bin`);
     const { chunkPath: _none, ...noChunks } = base();
     expect(chunkPaths(noChunks as RosterJob)).toEqual([]);
   });
@@ -402,6 +415,9 @@ describe('the prepare’s time budget', () => {
   it('the refusal names the deployed timeout and how to raise it', () => {
     expect(timeoutTooShortMessage(3000)).toContain('3 秒');
     expect(timeoutTooShortMessage(3000)).toContain('npm run deploy');
+    // At the manifest's 60 s (or more) raising it is no advice: the file is too large for one read.
+    expect(timeoutTooShortMessage(60_000)).toMatch(/60 秒.*拆分/);
+    expect(timeoutTooShortMessage(60_000)).not.toContain('设为 60 秒');
   });
 });
 

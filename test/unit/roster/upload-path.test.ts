@@ -19,6 +19,10 @@ describe('rosterUploadPath', () => {
     }
     expect(rosterUploadPath('macro.xlsm', at, 'ab12')).toBe(`roster-uploads/${at}-ab12-macro.xlsx`);
     expect(rosterUploadPath('...', at, 'ab12')).toBe(`roster-uploads/${at}-ab12-roster.xlsx`);
+    // A cut at 60 characters that would leave a dot before the extension.
+    const cut = rosterUploadPath(`${'a'.repeat(59)}.b.xlsx`, at, 'ab12');
+    expect(cut).toBe(`roster-uploads/${at}-ab12-${'a'.repeat(59)}.xlsx`);
+    expect(isRosterUpload(`cloud://env.bucket/${cut}`)).toBe(true);
     expect(rosterUploadPath('x'.repeat(300) + '.csv', at, 'ab12')).toBe(
       `roster-uploads/${at}-ab12-${'x'.repeat(60)}.csv`,
     );

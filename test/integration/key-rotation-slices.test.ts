@@ -17,7 +17,7 @@ import { typedDb, type CloudDb } from '../../server/lib/cloud-db';
 import { KeyRotation } from '../../server/lib/key-rotation';
 import { loadPiiKeys } from '../../server/lib/settings';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
-import { cityCheck, faceVerify, freshSandbox, persistedText, post, sdkFor } from '../helpers/sandbox';
+import { cityCheck, faceStart, faceVerify, freshSandbox, persistedText, post, sdkFor } from '../helpers/sandbox';
 
 jest.setTimeout(300_000);
 
@@ -33,6 +33,8 @@ const PEOPLE = {
   wd1: { openid: 'o_krs_wd1', name: '杨帆', idCardNumber: makeIdCard('430102', '19930303', '094') },
   /** Withdraw while their binding (moved to a new _id) is in flight. */
   wd2: { openid: 'o_krs_wd2', name: '何静', idCardNumber: makeIdCard('450102', '19940404', '115') },
+  /** Finishes face verification while their pending session (name and number inside) is in flight. */
+  pend: { openid: 'o_krs_pend', name: '罗兰', idCardNumber: makeIdCard('460102', '19950505', '136') },
 };
 type Person = (typeof PEOPLE)[keyof typeof PEOPLE];
 
@@ -44,6 +46,7 @@ const base = { ROSTER_ADMIN_OPENIDS: ADMIN };
 let sandbox: Sandbox;
 let first: { enc: string; index: string };
 let db: CloudDb;
+let pendingVerifyId = '';
 
 beforeAll(async () => {
   sandbox = await freshSandbox({ functionEnv: base });
@@ -140,6 +143,9 @@ describe('a key rotation in slices, abandoned keys, legacy documents and a withd
     for (const p of [PEOPLE.back, PEOPLE.abandoned, PEOPLE.wd1, PEOPLE.wd2]) {
       expect(await faceVerify(sandbox, p.openid, p)).toMatchObject({ ok: true });
     }
+    const started = await faceStart(sandbox, PEOPLE.pend.openid, PEOPLE.pend);
+    expect(started).toMatchObject({ ok: true });
+    pendingVerifyId = String(started.verifyId);
     for (const c of ['bindings', 'consents']) await makeLegacy(c, PEOPLE.legacy);
     for (const c of ['bindings', 'consents', 'face_sessions']) await makeLegacy(c, PEOPLE.back);
     expect(heldBy('bindings', PEOPLE.back)[0]).not.toHaveProperty('kv');
@@ -186,7 +192,21 @@ describe('a key rotation in slices, abandoned keys, legacy documents and a withd
     // Their documents are under B by now (re-keyed by the abandoned rotation).
     const wd1 = hashUnder(B.index, 'openid', PEOPLE.wd1.openid);
     const wd2 = hashUnder(B.index, 'openid', PEOPLE.wd2.openid);
+    const pend = [first.index, B.index].map((k) => hashUnder(k, 'openid', PEOPLE.pend.openid));
     rotation = new ObservedRotation(keys, async (collection, doc) => {
+      // Between the page's read and this write, the pending session ends: its holder passes.
+      if (collection === 'face_sessions' && pend.includes(String(doc.openidHash)) && doc.nameEnc !== undefined) {
+        if (withdrawals.includes(PEOPLE.pend.openid)) return;
+        withdrawals.push(PEOPLE.pend.openid);
+        await post(sandbox, '/sandbox/face/complete', {
+          openid: PEOPLE.pend.openid,
+          verifyId: pendingVerifyId,
+          outcome: 'pass',
+        });
+        const confirmed = await call('face', PEOPLE.pend.openid, { action: 'confirm', verifyId: pendingVerifyId });
+        expect(confirmed).toMatchObject({ ok: true });
+        return;
+      }
       // Between the page's read and this write, the holder withdraws (through the real function).
       const who =
         collection === 'consents' && doc.openidHash === wd1
@@ -216,12 +236,18 @@ describe('a key rotation in slices, abandoned keys, legacy documents and a withd
     expect(cutInside).toBeGreaterThan(3);
     // No document written twice: each write that took effect is of a different document.
     expect(new Set(rotation.applied).size).toBe(rotation.applied.length);
-    expect(withdrawals).toEqual([PEOPLE.wd1.openid, PEOPLE.wd2.openid]);
+    expect(withdrawals).toEqual([PEOPLE.wd1.openid, PEOPLE.wd2.openid, PEOPLE.pend.openid]);
     // Only what cannot be done now is left: the legacy person's binding and consent, the spent code.
     expect(status).toMatchObject({ state: 'blocked', unrekeyable: 2, waiting: 1, unreadable: 0 });
   });
 
-  it('a withdrawal between a page read and its write is not undone', async () => {
+  it('a withdrawal or a session ended between a page read and its write is not undone', async () => {
+    // The session's name and number, removed when it ended, were not written back from the stale read.
+    const sessions = heldBy('face_sessions', PEOPLE.pend);
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ state: 'passed', kv: 'k3.i3' });
+    expect(sessions[0]).not.toHaveProperty('nameEnc');
+    expect(sessions[0]).not.toHaveProperty('idEnc');
     for (const p of [PEOPLE.wd1, PEOPLE.wd2]) {
       for (const c of ['bindings', 'consents']) expect(heldBy(c, p)).toEqual([]);
       expect(await call('identity', p.openid, { action: 'mine' })).toMatchObject({

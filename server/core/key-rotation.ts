@@ -53,8 +53,11 @@ export type Plan =
   /** Write `doc` under its new `_id`, then delete the old one. */
   | { kind: 'move'; doc: Doc; learned: Learned }
   | { kind: 'delete' }
-  /** Left as it is, and why: reported by the rotation. */
-  | { kind: 'skip'; reason: 'unrekeyable' | 'waiting' | 'unreadable'; until?: number };
+  /**
+   * Left as it is, and why: reported by the rotation. An unrekeyable document may still teach pairs
+   * (a binding whose holder is unknown holds the number: the audit's entries about it stay linked).
+   */
+  | { kind: 'skip'; reason: 'unrekeyable' | 'waiting' | 'unreadable'; until?: number; learned?: Learned };
 
 /** What the planner needs besides the document: the keys, learned hashes, the time. */
 export interface PlanContext {
@@ -64,13 +67,22 @@ export interface PlanContext {
   now: number;
 }
 
-/** The rotation's collections, in the order it visits them (live data first: it teaches the map). */
+/**
+ * The rotation's collections, in the order it visits them. Live data first: it teaches the map. A
+ * hash without plaintext whose pair is not known by the time its document is visited is re-keyed
+ * for good (`rekeyHash`: an HMAC of the old one), so every collection that can teach a pair comes
+ * before every one that consumes it that way: a face session's holder (from bindings, consents,
+ * requests), a request's reviewer (from their bindings and consents), a job's creator, the audit.
+ * A holder that is unknown where it is needed is only skipped (`unrekeyable`) and looked at again
+ * in the next pass, which follows any pass that changed something (a binding whose openid only its
+ * holder's face session holds).
+ */
 export const ROTATION_ORDER = [
   'roster',
-  'review_requests',
   'consents',
-  'face_sessions',
   'bindings',
+  'review_requests',
+  'face_sessions',
   'pending_cleanup',
   'wx_access_tokens',
   'roster_jobs',
@@ -160,6 +172,11 @@ function holderHash(ctx: PlanContext, doc: Doc, openidAad: string) {
 
 const UNREKEYABLE = { kind: 'skip', reason: 'unrekeyable' } as const;
 
+/** Unrekeyable (holder unknown), but the number it holds still teaches its old→new pairs. */
+function unrekeyable(learned: Learned): Plan {
+  return learned.length ? { ...UNREKEYABLE, learned } : UNREKEYABLE;
+}
+
 type Planner = (doc: Doc, ctx: PlanContext) => Plan;
 
 const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
@@ -181,10 +198,10 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   review_requests: (doc, ctx) => {
     const { keys } = ctx;
     const aad = (field: string) => fieldAad('review_requests', doc._id, field);
-    const holder = holderHash(ctx, doc, aad('openid'));
-    if (!holder) return UNREKEYABLE;
     const docType = doc.docType as DocType;
     const number = decrypt(keys, doc.numberEnc, aad('number'));
+    const holder = holderHash(ctx, doc, aad('openid'));
+    if (!holder) return unrekeyable(learnDocument(keys, number, docType));
     return {
       kind: 'update',
       set: {
@@ -240,10 +257,12 @@ const PLANNERS: { readonly [C in RotatedCollection]: Planner } = {
   bindings: (doc, ctx) => {
     const { keys } = ctx;
     const aad = (id: string, field: string) => fieldAad('bindings', id, field);
-    const holder = holderHash(ctx, doc, aad(doc._id, 'openid'));
-    if (!holder) return UNREKEYABLE;
     const docType = (doc.docType as DocType | undefined) ?? 'id_card';
     const number = decrypt(keys, doc.idEnc, aad(doc._id, 'idCard'));
+    const holder = holderHash(ctx, doc, aad(doc._id, 'openid'));
+    // Its holder unknown (written before openids were stored), its number is not: the audit's
+    // entries about this person are still found by ID number after the rotation.
+    if (!holder) return unrekeyable(learnDocument(keys, number, docType));
     const _id = `${String(doc.method)}_${holder.hash}`;
     const fields = {
       openidHash: holder.hash,

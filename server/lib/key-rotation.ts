@@ -1,16 +1,20 @@
 /**
  * Key rotation, the database part: visits every collection in core/key-rotation.ts's order, a page
  * at a time, and re-keys each document whose `kv` is not the current keys' (core/key-rotation.ts
- * decides what to write). Progress lives in `key_rotation` (one status document: target keys,
- * collection, cursor, counts), saved after every page, so a call that runs out of time, or dies,
- * is continued by the next one: a document already re-keyed carries the current `kv` and is not
+ * decides what to write). The deadline is checked before every document, so a page never outruns a
+ * short deployed timeout. Progress lives in `key_rotation` (one status document: target keys,
+ * collection, cursor = the last document handled, counts), saved when the slice stops and every
+ * CHECKPOINT documents, so a call that runs out of time, or dies, is continued by the next one
+ * right after the last document handled: one already re-keyed carries the current `kv` and is not
  * visited again; one whose `_id` changes is written under the new `_id` before the old one is
  * deleted, so a crash between the two leaves a copy the next call removes, never a loss.
  *
  * A pass that re-keyed anything is followed by another (documents written with old values while it
  * ran, e.g. by a function instance still on the old configuration, are caught); the rotation is
  * `done` when a whole pass finds nothing left under an old key, and only then are the learned
- * old→new hashes deleted. A status lease keeps two calls from working at once.
+ * old→new hashes deleted. Each learned pair names the target keys it maps to: pairs of another
+ * target (a rotation abandoned for other keys) are never used, and are deleted when a rotation to
+ * new keys starts. A status lease keeps two calls from working at once.
  */
 import { ROTATION_ORDER, planRekey, type Doc, type Plan, type RotatedCollection } from '../core/key-rotation';
 import { Refusal } from '../core/errors';
@@ -21,8 +25,10 @@ import { serverWritten, type CloudDb } from './cloud-db';
 
 const STATUS_ID = 'status';
 const MAP_PREFIX = 'map_';
-/** Documents read per request (the server SDK's maximum is 1000; a page is also a unit of progress). */
+/** Documents read per request (the server SDK's maximum is 1000). */
 const PAGE = 200;
+/** Progress is saved after this many documents inside a page too (a slice killed mid-page loses no more). */
+const CHECKPOINT = 50;
 /** Values per `in` query. */
 const IN_CHUNK = 100;
 /** Fields that may hold a keyed hash without plaintext (looked up among the learned ones). */
@@ -50,8 +56,10 @@ interface StatusDoc {
 }
 
 export interface RotationRun {
-  /** No page starts after this time (ms). */
+  /** No document is started after this time (ms, by `clock`). */
   deadline: number;
+  /** The time (ms) the deadline is checked against before every document (default Date.now). */
+  clock?: () => number;
   /** Documents to visit at most in this call. */
   limit?: number;
   dropUnrekeyable?: boolean;
@@ -157,7 +165,12 @@ export class KeyRotation {
     }
     const taken = await col.where({ _id: STATUS_ID, leaseUntil: _.lt(Date.now()) }).update({ data: { leaseUntil } });
     if (taken.stats.updated !== 1) throw new Refusal('ROTATION_BUSY');
-    if (stored.target !== this.target) return { ...freshStatus(this.target), leaseUntil };
+    if (stored.target !== this.target) {
+      // Another rotation was abandoned for these keys: its learned pairs map to hashes under keys no
+      // longer wanted (they are ignored anyway: each names its target).
+      await this.forgetLearned();
+      return { ...freshStatus(this.target), leaseUntil };
+    }
     // A finished (or blocked) rotation run again: a new pass checks that nothing is left.
     if (stored.state !== 'running') return { ...stored, ...this.newPass(stored), leaseUntil };
     return { ...stored, leaseUntil };
@@ -187,11 +200,13 @@ export class KeyRotation {
 
   /** Re-keys until done, the deadline or the limit; answers where it stands. */
   async run(options: RotationRun): Promise<AdminRotationStatus> {
-    let st = await this.acquire(options.deadline + 60_000);
+    const clock = options.clock ?? Date.now;
+    // The lease (real time) outlasts the slice by a minute.
+    let st = await this.acquire(Date.now() + Math.max(0, options.deadline - clock()) + 60_000);
     if (st.state === 'idle') st = { ...st, ...this.newPass(st) };
     try {
       let visited = 0;
-      while (Date.now() < options.deadline && (options.limit === undefined || visited < options.limit)) {
+      while (clock() < options.deadline && (options.limit === undefined || visited < options.limit)) {
         if (st.phase >= ROTATION_ORDER.length) {
           if (st.passChanged > 0) {
             st = { ...st, ...this.newPass(st) };
@@ -204,9 +219,13 @@ export class KeyRotation {
         const size = Math.min(PAGE, options.limit === undefined ? PAGE : options.limit - visited);
         const collection = ROTATION_ORDER[st.phase]!;
         const page = await this.page(collection, st, size);
-        await this.rekeyPage(collection, page, st, options.dropUnrekeyable === true);
-        visited += page.length;
-        if (page.length > 0) st.cursor = page[page.length - 1]!._id;
+        const handled = await this.rekeyPage(collection, page, st, {
+          drop: options.dropUnrekeyable === true,
+          more: () => clock() < options.deadline,
+        });
+        visited += handled;
+        // The deadline came inside the page: the next call resumes right after the last one handled.
+        if (handled < page.length) break;
         if (page.length < size) {
           st.phase += 1;
           st.cursor = '';
@@ -232,26 +251,59 @@ export class KeyRotation {
     return res.data;
   }
 
-  private async rekeyPage(collection: RotatedCollection, docs: Doc[], st: StatusDoc, drop: boolean): Promise<void> {
+  /**
+   * Re-keys `docs` in order while `more()` allows, moving the cursor past each one handled (saved
+   * every CHECKPOINT documents); answers how many were handled.
+   */
+  private async rekeyPage(
+    collection: RotatedCollection,
+    docs: Doc[],
+    st: StatusDoc,
+    options: { drop: boolean; more: () => boolean },
+  ): Promise<number> {
     const learned = await this.learnedFor(docs);
-    const now = Date.now();
+    let handled = 0;
     for (const doc of docs) {
-      let plan: Plan = planRekey(collection, doc, { keys: this.keys, mapped: (old) => learned.get(old), now });
-      if (plan.kind === 'skip' && plan.reason === 'unrekeyable' && drop) plan = { kind: 'delete' };
-      if (plan.kind === 'skip') {
-        st[plan.reason] += 1;
-        if (plan.until !== undefined) st.waitUntil = Math.max(st.waitUntil, plan.until);
-        continue;
-      }
-      if (plan.kind !== 'delete') await this.learn(plan.learned);
-      // Changed or gone since this page was read (a withdrawal, a closed session): nothing written;
-      // counted as a change so that another pass looks at it again.
-      if (await this.apply(collection, doc, plan)) {
-        if (plan.kind === 'delete') st.removed += 1;
-        else st.rekeyed += 1;
-      }
-      st.passChanged += 1;
+      if (!options.more()) break;
+      await this.rekey(collection, doc, st, learned, options.drop);
+      st.cursor = doc._id;
+      handled += 1;
+      if (handled % CHECKPOINT === 0 && handled < docs.length) await this.save(st);
     }
+    return handled;
+  }
+
+  /** One document: planned, its pairs learned (also for the rest of the page), applied, counted. */
+  private async rekey(
+    collection: RotatedCollection,
+    doc: Doc,
+    st: StatusDoc,
+    learned: Map<string, string>,
+    drop: boolean,
+  ): Promise<void> {
+    let plan: Plan = planRekey(collection, doc, {
+      keys: this.keys,
+      mapped: (old) => learned.get(old),
+      now: Date.now(),
+    });
+    const pairs = plan.kind === 'delete' ? [] : (plan.learned ?? []);
+    if (pairs.length) {
+      await this.learn(pairs);
+      for (const [old, next] of pairs) learned.set(old, next);
+    }
+    if (plan.kind === 'skip' && plan.reason === 'unrekeyable' && drop) plan = { kind: 'delete' };
+    if (plan.kind === 'skip') {
+      st[plan.reason] += 1;
+      if (plan.until !== undefined) st.waitUntil = Math.max(st.waitUntil, plan.until);
+      return;
+    }
+    // Changed or gone since this page was read (a withdrawal, a closed session): nothing written;
+    // counted as a change so that another pass looks at it again.
+    if (await this.apply(collection, doc, plan)) {
+      if (plan.kind === 'delete') st.removed += 1;
+      else st.rekeyed += 1;
+    }
+    st.passChanged += 1;
   }
 
   /**
@@ -260,7 +312,7 @@ export class KeyRotation {
    * withdraw (the document is deleted) or a session close (its name and number removed), and a
    * write from the stale read must not bring either back. Answers whether it applied.
    */
-  private async apply(
+  protected async apply(
     collection: RotatedCollection,
     doc: Doc,
     plan: Exclude<Plan, { kind: 'skip' }>,
@@ -303,11 +355,12 @@ export class KeyRotation {
     for (let i = 0; i < values.length; i += IN_CHUNK) {
       const ids = values.slice(i, i + IN_CHUNK).map((v) => MAP_PREFIX + v);
       const res = await this.db
-        .collection<{ _id: string; to: string }>(COLLECTION.keyRotation)
+        .collection<{ _id: string; to: string; target?: string }>(COLLECTION.keyRotation)
         .where(serverWritten(this.db, { _id: _.in(ids) }))
         .limit(IN_CHUNK)
         .get();
-      for (const m of res.data) learned.set(m._id.slice(MAP_PREFIX.length), m.to);
+      // A pair learned for other keys (an abandoned rotation) maps to a hash nobody will look for.
+      for (const m of res.data) if (m.target === this.target) learned.set(m._id.slice(MAP_PREFIX.length), m.to);
     }
     return learned;
   }
@@ -317,11 +370,11 @@ export class KeyRotation {
       await this.db
         .collection(COLLECTION.keyRotation)
         .doc(MAP_PREFIX + old)
-        .set({ data: { kind: 'map', to: next } });
+        .set({ data: { kind: 'map', to: next, target: this.target } });
     }
   }
 
-  /** The old hashes go once nothing needs them. */
+  /** The old hashes go once nothing needs them (done), or when a rotation to other keys starts. */
   private async forgetLearned(): Promise<void> {
     await this.db.collection(COLLECTION.keyRotation).where({ kind: 'map' }).remove();
   }

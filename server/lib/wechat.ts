@@ -8,7 +8,7 @@
  * the token is stored encrypted (AES-256-GCM under the PII key, bound to the document), a keyed
  * hash identifies it for removal, and a document a client wrote (`_openid`) is never used.
  */
-import { blindIndex, decryptField, encryptField, type PiiKeys } from '../core/pii';
+import { blindIndex, decryptField, encryptField, fieldAad, keyVersion, type PiiKeys } from '../core/pii';
 import { assertWechatOk, isAccessTokenError, isBusyError, WechatApiError } from '../core/wechat-errors';
 import { COLLECTION } from '../manifest';
 import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
@@ -42,6 +42,8 @@ interface CacheDoc {
   /** Keyed hash of the token: a rejected token is removed only if it is still the cached one. */
   tokenHash: string;
   expiresAt: number;
+  /** `keyVersion` of the keys it was written under (core/pii.ts). */
+  kv: string;
 }
 
 const TOKENS = COLLECTION.accessTokens;
@@ -134,6 +136,9 @@ export class WechatClient {
       tokenEnc: encryptField(this.keys, access_token, this.aad()),
       tokenHash: this.tokenHash(access_token),
       expiresAt: this.memo.expiresAt,
+      // The keys it was written under, like every document holding a ciphertext: a key rotation
+      // skips it when current.
+      kv: keyVersion(this.keys),
     };
     await removeClientWritten(this.db, TOKENS, this.config.appid);
     await this.db.collection(TOKENS).doc(this.config.appid).set({ data: doc });
@@ -141,7 +146,7 @@ export class WechatClient {
   }
 
   private aad(): string {
-    return `${TOKENS}:${this.config.appid}:token`;
+    return fieldAad(TOKENS, this.config.appid, 'token');
   }
 
   private tokenHash(token: string): string {

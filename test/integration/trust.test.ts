@@ -154,6 +154,8 @@ describe('with the rules at the platform default (a team that skipped the rules 
     expect(cache).toHaveLength(1);
     expect(cache[0]).not.toHaveProperty('_openid');
     expect(cache[0]).not.toHaveProperty('token');
+    // The keys it was written under, as every document with a ciphertext records them.
+    expect(cache[0]).toMatchObject({ kv: 'k1.i1' });
     const token = decryptField(piiKeysOf(sandbox), String(cache[0]!.tokenEnc), `wx_access_tokens:${appid}:token`);
     expect(token.length).toBeGreaterThan(10);
   });

@@ -77,6 +77,59 @@ describe('admin records page', () => {
     expect(page.data.exportNotice).toContain('已导出');
   });
 
+  it('"加载更多" appends the older pages of the same query, without repeats, until there are none', async () => {
+    // More than one page (200) of entries, each naming a different person: admin lookups.
+    const lookups = Array.from({ length: 230 }, (_, i) =>
+      makeIdCard('320102', '19900101', String(i + 100).padStart(3, '0')),
+    );
+    for (let i = 0; i < lookups.length; i += 10) {
+      const answers = await Promise.all(
+        lookups
+          .slice(i, i + 10)
+          .map((idCardNumber) =>
+            postJson('/gateway/functions/admin', { action: 'lookup', idCardNumber }, { 'X-WX-OPENID': ADMIN }),
+          ),
+      );
+      for (const a of answers) expect(a.body).toMatchObject({ ok: true });
+    }
+    const page = await open(ADMIN);
+    tapButton(page, '#audit');
+    await waitFor(() => page.data.auditDone, 15_000);
+    type Entry = { key: string; action: string; detail: string };
+    const first = page.data.entries as Entry[];
+    expect(first).toHaveLength(200);
+    expect(page.data.auditNext).not.toBe('');
+    expect(page.querySelector('#more')).toBeTruthy();
+
+    // The network fails on the next page: said where the query's own failures are, nothing lost.
+    const wx = (globalThis as unknown as { wx: { request: (o: { fail?: (e: { errMsg: string }) => void }) => void } })
+      .wx;
+    const request = wx.request;
+    wx.request = (option) => option.fail?.({ errMsg: 'request:fail timeout' });
+    tapButton(page, '#more');
+    await waitFor(() => page.data.auditError !== '', 15_000);
+    wx.request = request;
+    expect(page.data.auditError).toBe(ERRORS.NETWORK);
+    expect(page.data.entries).toHaveLength(200);
+    expect(page.querySelector('#more')).toBeTruthy();
+
+    tapButton(page, '#more');
+    await waitFor(() => (page.data.entries as Entry[]).length > 200 && !page.data.loadingMore, 15_000);
+    expect(page.data.auditError).toBe('');
+    const all = page.data.entries as Entry[];
+    // The first page kept as it was, the next appended after it.
+    expect(all.slice(0, 200)).toEqual(first);
+    // Every lookup once, whichever page it came on; no entry twice.
+    const lookedUp = all.filter((e) => e.action === 'admin.lookup').map((e) => e.detail);
+    expect(lookedUp.filter((d) => d.includes('对象'))).toHaveLength(lookups.length + 1);
+    expect(new Set(lookedUp).size).toBe(lookedUp.length);
+    expect(new Set(all.map((e) => e.key)).size).toBe(all.length);
+    // The last page: no cursor, no button.
+    expect(page.data.auditNext).toBe('');
+    expect(page.querySelector('#more')).toBeUndefined();
+    expect(html(page)).not.toContain(lookups[0]);
+  });
+
   it('someone who is not an admin is told who is, and sees nothing', async () => {
     const page = await open('o_records_nobody');
     expect(page.data.step).toBe('forbidden');

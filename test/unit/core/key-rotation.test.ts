@@ -1,6 +1,14 @@
 /** What a key rotation writes for one document (core/key-rotation.ts): the pure rules. */
 import crypto from 'crypto';
-import { planRekey, RotationKeyMissing, type Doc, type PlanContext } from '../../../server/core/key-rotation';
+import {
+  planRekey,
+  ROTATION_ORDER,
+  RotationKeyMissing,
+  type Doc,
+  type Plan,
+  type PlanContext,
+  type RotatedCollection,
+} from '../../../server/core/key-rotation';
 import { blindIndex, blindIndexUnder, encryptField, keyIdOf, type PiiKeys } from '../../../server/core/pii';
 import { loadPiiKeys } from '../../../server/lib/settings';
 
@@ -62,7 +70,12 @@ describe('planRekey', () => {
   });
 
   it('a binding of before openids were stored cannot be re-keyed, unless its holder hash was learned', () => {
-    expect(planRekey('bindings', binding(false), ctx())).toEqual({ kind: 'skip', reason: 'unrekeyable' });
+    // Its number is known though: the pair is learned, so the audit's entries about it stay linked.
+    expect(planRekey('bindings', binding(false), ctx())).toEqual({
+      kind: 'skip',
+      reason: 'unrekeyable',
+      learned: [[blindIndex(before, 'idCard', ID), blindIndex(during, 'idCard', ID)]],
+    });
     const old = blindIndex(before, 'openid', OPENID);
     const learned = planRekey('bindings', binding(false), ctx({ [old]: 'n'.repeat(64) }));
     expect(learned).toMatchObject({ kind: 'move', doc: { _id: `face_${'n'.repeat(64)}` } });
@@ -138,6 +151,61 @@ describe('planRekey', () => {
     expect(planRekey('audit_log', { ...entry, kv: 'k1.i2' }, ctx({}, indexLacking))).toMatchObject({ kind: 'update' });
     const tampered = { ...binding(true), nameEnc: String(binding(true).idEnc) };
     expect(planRekey('bindings', tampered, ctx())).toEqual({ kind: 'skip', reason: 'unreadable' });
+  });
+});
+
+describe('the order of the collections', () => {
+  /** One pass in ROTATION_ORDER over `docs`, the pairs learned on the way available to what follows. */
+  function onePass(docs: Partial<Record<RotatedCollection, Doc[]>>): Map<string, Plan> {
+    const map = new Map<string, string>();
+    const plans = new Map<string, Plan>();
+    for (const collection of ROTATION_ORDER) {
+      for (const doc of docs[collection] ?? []) {
+        const plan = planRekey(collection, doc, { ...ctx(), mapped: (old) => map.get(old) });
+        if (plan.kind !== 'delete') for (const [old, next] of plan.learned ?? []) map.set(old, next);
+        plans.set(`${collection}/${doc._id}`, plan);
+      }
+    }
+    return plans;
+  }
+  const setOf = (plan: Plan | undefined) =>
+    plan?.kind === 'update' ? plan.set : plan?.kind === 'move' ? plan.doc : {};
+
+  it('every hash without plaintext whose holder some live document names gets the new hash, not an HMAC', () => {
+    const REVIEWER = 'o_reviewer';
+    const reviewer = blindIndex(before, 'openid', REVIEWER);
+    const holder = blindIndex(before, 'openid', OPENID);
+    const request: Doc = {
+      _id: 'r1',
+      openidHash: blindIndex(before, 'openid', 'o_applicant'),
+      openidEnc: encryptField(before, 'o_applicant', 'review_requests:r1:openid'),
+      docType: 'passport',
+      nameEnc: encryptField(before, 'MARIA', 'review_requests:r1:name'),
+      numberEnc: encryptField(before, 'P1234567', 'review_requests:r1:number'),
+      deciderHash: reviewer,
+      kv: 'k1.i1',
+    };
+    const plans = onePass({
+      consents: [
+        {
+          _id: 'c1',
+          openidHash: reviewer,
+          openidEnc: encryptField(before, REVIEWER, 'consents:c1:openid'),
+          kv: 'k1.i1',
+        },
+      ],
+      // A session of before openids were stored: only the binding (with its openid) names its holder.
+      face_sessions: [{ _id: 's1', openidHash: holder, state: 'passed', kv: 'k1.i1' }],
+      bindings: [binding(true)],
+      review_requests: [request],
+      audit_log: [{ _id: 'a1', actorHash: holder, subjectIndex: blindIndex(before, 'idCard', ID), kv: 'k1.i1' }],
+    });
+    expect(setOf(plans.get('face_sessions/s1')).openidHash).toBe(blindIndex(during, 'openid', OPENID));
+    expect(setOf(plans.get('review_requests/r1')).deciderHash).toBe(blindIndex(during, 'openid', REVIEWER));
+    expect(setOf(plans.get('audit_log/a1'))).toMatchObject({
+      actorHash: blindIndex(during, 'openid', OPENID),
+      subjectIndex: blindIndex(during, 'idCard', ID),
+    });
   });
 });
 

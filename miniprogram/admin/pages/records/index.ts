@@ -1,6 +1,6 @@
 import { adminAudit, adminCoverage, adminExport, adminLookup } from '../../services/admin';
 import { openRemoteDocument } from '../../services/storage';
-import type { AdminCoverageResponse, AuditEntryView } from '../../../shared/contracts';
+import type { AdminAuditRequest, AdminCoverageResponse, AuditEntryView } from '../../../shared/contracts';
 import { ERRORS } from '../../../shared/errors';
 import { checkIdCard } from '../../../shared/idcard';
 import { bindingView, formatTime, METHOD_LABELS, type BindingView } from '../../../utils/binding';
@@ -44,6 +44,12 @@ function coverageView(c: AdminCoverageResponse): CoverageView {
   };
 }
 
+/**
+ * The filter of the audit list shown, per page instance, for its "load more": kept off the page's
+ * data (never rendered, never in setData) since it may hold the ID number typed in.
+ */
+const auditFilters = new WeakMap<object, AdminAuditRequest>();
+
 function entryView(e: AuditEntryView, index: number): EntryView {
   const parts = [`操作者 ${e.actor || '定时任务'}`];
   if (e.subject) parts.push(`对象 ${e.subject}`);
@@ -76,7 +82,9 @@ Component({
     auditError: '',
     auditing: false,
     entries: [] as EntryView[],
-    auditTruncated: false,
+    /** The cursor of the next (older) page ('' when there is none): shows "加载更多". */
+    auditNext: '',
+    loadingMore: false,
     auditDone: false,
   },
   methods: {
@@ -139,18 +147,38 @@ Component({
         }
         idCardNumber = id.value;
       }
+      const filter: AdminAuditRequest = idCardNumber ? { idCardNumber } : {};
       this.setData({ auditing: true });
-      const res = await adminAudit(idCardNumber ? { idCardNumber } : {});
+      const res = await adminAudit(filter);
       this.setData({ auditing: false });
       if (!res.ok) {
         this.setData({ auditError: res.message });
         return;
       }
+      auditFilters.set(this, filter);
       this.setData({
         auditId: '',
         auditDone: true,
         entries: res.entries.map(entryView),
-        auditTruncated: res.truncated,
+        auditNext: res.next ?? '',
+      });
+    },
+
+    /** The next (older) page of the same query, appended; a failure shows like the query's own. */
+    async onMore(): Promise<void> {
+      const filter = auditFilters.get(this);
+      if (!filter || this.data.auditNext === '' || this.data.loadingMore) return;
+      this.setData({ loadingMore: true, auditError: '' });
+      const res = await adminAudit({ ...filter, after: this.data.auditNext });
+      this.setData({ loadingMore: false });
+      if (!res.ok) {
+        this.setData({ auditError: res.message });
+        return;
+      }
+      const shown = this.data.entries.length;
+      this.setData({
+        entries: [...this.data.entries, ...res.entries.map((e, i) => entryView(e, shown + i))],
+        auditNext: res.next ?? '',
       });
     },
   },

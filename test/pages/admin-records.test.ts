@@ -106,9 +106,12 @@ describe('admin records page', () => {
       .wx;
     const request = wx.request;
     wx.request = (option) => option.fail?.({ errMsg: 'request:fail timeout' });
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     tapButton(page, '#more');
     await waitFor(() => page.data.auditError !== '', 15_000);
     wx.request = request;
+    expect(warn).toHaveBeenCalledWith('[callCloud] admin.audit failed:', 'request:fail timeout');
+    warn.mockRestore();
     expect(page.data.auditError).toBe(ERRORS.NETWORK);
     expect(page.data.entries).toHaveLength(200);
     expect(page.querySelector('#more')).toBeTruthy();

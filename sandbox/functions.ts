@@ -38,10 +38,11 @@ export interface FunctionRunnerOptions {
   maxInstances?: number;
   /**
    * Another Node.js binary for the function instances (e.g. the cloud runtime's Node 16 or 18),
-   * so the unmodified bundles are exercised on the versions they are deployed to. The worker is
-   * then compiled to plain JavaScript in `scratchDir` instead of loaded through the TS register.
+   * so the unmodified bundles are exercised on the versions they are deployed to (the worker is
+   * then compiled for Node 16).
    */
   nodePath?: string;
+  /** Where the worker compiled to plain JavaScript is written (default: the log file's folder). */
   scratchDir?: string;
 }
 
@@ -60,7 +61,6 @@ const WORKER = path.join(__dirname, 'worker.ts');
  * setting it.
  */
 export const INIT_TIMEOUT_MS = 60_000;
-const REGISTER = path.resolve(__dirname, '../scripts/register.js');
 
 export class FunctionRunner {
   private pools = new Map<string, Instance[]>();
@@ -75,9 +75,7 @@ export class FunctionRunner {
   constructor(private readonly options: FunctionRunnerOptions) {
     fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
     this.logFd = fs.openSync(options.logFile, 'a');
-    this.worker = options.nodePath
-      ? compileWorker(options.nodePath, options.scratchDir ?? path.dirname(options.logFile))
-      : { file: WORKER, execArgv: ['-r', REGISTER] };
+    this.worker = compileWorker(options.nodePath, options.scratchDir ?? path.dirname(options.logFile));
   }
 
   private writeLog(line: string): void {
@@ -279,19 +277,37 @@ export class FunctionRunner {
   }
 }
 
-/** The worker as plain CommonJS for a Node binary that cannot load the TypeScript register. */
-function compileWorker(nodePath: string, scratchDir: string): { file: string; execArgv: string[]; execPath: string } {
-  if (!fs.existsSync(nodePath)) throw new Error(`SANDBOX_FUNCTION_NODE: ${nodePath} does not exist`);
-  // Loaded lazily: only this option needs esbuild at run time.
-  const { transformSync } = require('esbuild') as typeof import('esbuild');
-  const { code } = transformSync(fs.readFileSync(WORKER, 'utf8'), {
-    loader: 'ts',
-    format: 'cjs',
-    target: 'node16',
-    sourcefile: WORKER,
-  });
+/** The worker compiled to CommonJS, by target: once per process, whatever the number of sandboxes. */
+const compiledWorkers = new Map<string, string>();
+
+/**
+ * The worker as plain CommonJS, run by `node` without a TypeScript register: every instance the
+ * sandbox starts would otherwise load esbuild and transform the worker again (a second process per
+ * instance start). For another Node binary (`nodePath`), compiled for the oldest runtime the cloud
+ * offers.
+ */
+function compileWorker(
+  nodePath: string | undefined,
+  scratchDir: string,
+): { file: string; execArgv: string[]; execPath?: string } {
+  if (nodePath !== undefined && !fs.existsSync(nodePath)) {
+    throw new Error(`SANDBOX_FUNCTION_NODE: ${nodePath} does not exist`);
+  }
+  const target = nodePath ? 'node16' : `node${process.versions.node.split('.')[0]}`;
+  let code = compiledWorkers.get(target);
+  if (code === undefined) {
+    // Loaded lazily: only this needs esbuild at run time.
+    const { transformSync } = require('esbuild') as typeof import('esbuild');
+    code = transformSync(fs.readFileSync(WORKER, 'utf8'), {
+      loader: 'ts',
+      format: 'cjs',
+      target,
+      sourcefile: WORKER,
+    }).code;
+    compiledWorkers.set(target, code);
+  }
   fs.mkdirSync(scratchDir, { recursive: true });
   const file = path.join(scratchDir, 'function-worker.js');
   fs.writeFileSync(file, code);
-  return { file, execArgv: [], execPath: path.resolve(nodePath) };
+  return { file, execArgv: [], ...(nodePath ? { execPath: path.resolve(nodePath) } : {}) };
 }

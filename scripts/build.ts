@@ -99,24 +99,34 @@ export function npmBuilt(): boolean {
 const vantDist = (distDir: string) => path.join(distDir, 'miniprogram_npm/@vant/weapp/button/index.js');
 
 /**
- * The npm builds (miniprogram-ci's packNpmManually), one per relation. The tool empties its output
- * folder first, so each builds into a scratch folder, and the result is copied over with
+ * The npm builds (miniprogram-ci's packNpmManually), one per package.json: the relations of one
+ * package.json (the main package's and each subpackage's) get the same files, so it is packed once
+ * and copied to each (packing walks all of node_modules: seconds each). The tool empties its output
+ * folder first, so it builds into a scratch folder, and the result is copied over with
  * `writeIfChanged` (files it no longer produces removed): whatever reads a miniprogram_npm meanwhile
  * (the compiler, a page test, another build) never finds it empty or half-written.
  */
 export async function buildNpm(): Promise<void> {
+  const byPackage = new Map<string, string[]>();
   for (const relation of npmRelations()) {
+    const dists = byPackage.get(relation.packageJsonPath) ?? [];
+    dists.push(relation.miniprogramNpmDistDir);
+    byPackage.set(relation.packageJsonPath, dists);
+  }
+  for (const [packageJsonPath, distDirs] of byPackage) {
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'npm-build-'));
     try {
       const result = await withoutBuilderNoise(() => {
         // Required lazily: miniprogram-ci takes ~1 s to load.
         const ci = require('miniprogram-ci') as typeof import('miniprogram-ci');
-        return ci.packNpmManually({ packageJsonPath: relation.packageJsonPath, miniprogramNpmDistDir: scratch });
+        return ci.packNpmManually({ packageJsonPath, miniprogramNpmDistDir: scratch });
       });
       if (!fs.existsSync(vantDist(scratch))) {
         throw new Error(`npm build did not produce ${vantDist(scratch)}: ${JSON.stringify(result)}`);
       }
-      syncTree(path.join(scratch, 'miniprogram_npm'), path.join(relation.miniprogramNpmDistDir, 'miniprogram_npm'));
+      for (const distDir of distDirs) {
+        syncTree(path.join(scratch, 'miniprogram_npm'), path.join(distDir, 'miniprogram_npm'));
+      }
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }

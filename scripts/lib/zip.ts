@@ -4,18 +4,6 @@
  */
 import zlib from 'zlib';
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
 /** 1980-01-01 00:00, the earliest DOS time: a fixed stamp keeps the archive reproducible. */
 const DOS_TIME = 0;
 const DOS_DATE = (0 << 9) | (1 << 5) | 1;
@@ -27,7 +15,8 @@ export function zip(files: Map<string, Buffer>): Buffer {
   for (const [name, content] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const nameBytes = Buffer.from(name, 'utf8');
     const deflated = zlib.deflateRawSync(content, { level: 6 });
-    const crc = crc32(content);
+    // CRC-32 as zip entries record it: zlib's own (Node.js 20.15+; package.json asks for 20.19).
+    const crc = zlib.crc32(content) >>> 0;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);

@@ -49,6 +49,23 @@ export async function freshSandbox(options: FreshSandboxOptions = {}): Promise<S
 type Sdk = typeof import('wx-server-sdk');
 
 /**
+ * What @cloudbase/node-sdk (inside wx-server-sdk) prints for every request still running after 3 s
+ * (dist/utils/tcbapirequester.js setSlowWarning(3000)): on a loaded machine a note about the
+ * machine, not the code, so a passing run under load would print dozens. Every other warning
+ * passes through.
+ */
+const SLOW_REQUEST_NOTE = /^\[TCB\]\[WARN\] Your current request \S* ?is longer than 3s/;
+let slowNotesDropped = false;
+function dropSlowRequestNotes(): void {
+  if (slowNotesDropped) return;
+  slowNotesDropped = true;
+  const warn = console.warn.bind(console);
+  console.warn = (...args: unknown[]) => {
+    if (!(args.length === 1 && typeof args[0] === 'string' && SLOW_REQUEST_NOTE.test(args[0]))) warn(...args);
+  };
+}
+
+/**
  * The real SDK in this process, talking to `sandbox` as `openid`. The SDK reads its endpoint and
  * the caller from process env on every call, so a suite uses one sandbox at a time.
  */
@@ -57,11 +74,18 @@ export function sdkFor(sandbox: Sandbox, openid = 'o_test_user'): Sdk {
     WX_OPENID: openid,
     WX_APPID: sandbox.secrets.appid,
   });
+  dropSlowRequestNotes();
   let sdk: Sdk | undefined;
   jest.isolateModules(() => {
     sdk = require('wx-server-sdk') as Sdk;
   });
-  sdk!.init({ env: sdk!.DYNAMIC_CURRENT_ENV as unknown as string });
+  // The SDK gives up on a request after `timeout` ms, 15 s unless set (wx-server-sdk 4.0.2 passes
+  // init's config to @cloudbase/node-sdk: `timeout: timeout || 15000` in dist/cloudbase.js). A
+  // request to a sandbox in this very process can wait that long on a loaded machine (a load of 10
+  // on 2 cores) and fail a test about something else; jest's own timeout still ends a hang. (The
+  // typings leave `timeout` out; the code reads it.)
+  const config = { env: sdk!.DYNAMIC_CURRENT_ENV as unknown as string, timeout: 60_000 };
+  sdk!.init(config);
   return sdk!;
 }
 

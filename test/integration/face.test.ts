@@ -257,8 +257,11 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
 
   it('gives up on a WeChat request that hangs (timeout) and answers WECHAT_BUSY', async () => {
     const path = mode === 'v2' ? '/cityservice/face/identify/getverifyid' : '/cityservice/face/identify/getuseridkey';
-    await post(sandbox, '/sandbox/faults', { path, latencyMs: 10_000, times: 1 });
-    const started = Date.now();
+    // The answer hangs 60 s (the emulator's longest), three times face's deployed timeout (20 s): a
+    // function that waited for it would be killed by the platform and the gateway would answer that,
+    // not WECHAT_BUSY. So the answer alone shows it gave up by itself (WECHAT_TIMEOUT_MS is 1000
+    // here), with no bound on how long the call took on this machine.
+    await post(sandbox, '/sandbox/faults', { path, latencyMs: 60_000, times: 1 });
     expect(
       await face('o_hang', {
         action: 'start',
@@ -270,8 +273,6 @@ describe.each(['v2', 'v1'] as const)('face verification (%s)', (mode) => {
       ok: false,
       code: 'WECHAT_BUSY',
     });
-    // WECHAT_TIMEOUT_MS is 1000 here; far below the 10 s the hanging answer would take.
-    expect(Date.now() - started).toBeLessThan(8000);
   });
 
   it('refetches the access token once on 40001 and retries', async () => {

@@ -45,7 +45,7 @@ beforeEach(() => {
 async function open(openid: string): Promise<Rendered> {
   config.sandboxOpenid = openid;
   const page = renderPage('admin/pages/records');
-  await waitFor(() => page.data.step !== 'loading', 15_000);
+  await waitFor(() => page.data.step !== 'loading');
   return page;
 }
 
@@ -60,7 +60,7 @@ describe('admin records page', () => {
     expect(page.data.lookupError).toBe(ERRORS.ID_REQUIRED);
     await type(page, '#lookup-id', PERSON.idCardNumber);
     tapButton(page, '#lookup');
-    await waitFor(() => page.data.lookupDone, 15_000);
+    await waitFor(() => page.data.lookupDone);
     expect(page.data.lookupBindings).toEqual([expect.objectContaining({ method: 'wxcheck', maskedName: '李*' })]);
     expect(page.data.lookupInRoster).toBe(false);
     expect(page.data.lookupId).toBe('');
@@ -68,12 +68,12 @@ describe('admin records page', () => {
 
     await type(page, '#audit-id', PERSON.idCardNumber);
     tapButton(page, '#audit');
-    await waitFor(() => page.data.auditDone, 15_000);
+    await waitFor(() => page.data.auditDone);
     const actions = (page.data.entries as { action: string }[]).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['realname.check', 'admin.lookup']));
 
     tapButton(page, '#export');
-    await waitFor(() => page.data.exportNotice !== '', 15_000);
+    await waitFor(() => page.data.exportNotice !== '');
     expect(page.data.exportNotice).toContain('已导出');
   });
 

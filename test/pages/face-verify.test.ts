@@ -52,7 +52,7 @@ function tapCell(page: Rendered, selector: string): void {
 
 /** Waits for the page to reach `step`; on timeout, says where it stopped. */
 async function reach(page: Rendered, step: string): Promise<void> {
-  await waitFor(() => page.data.step === step, 15_000).catch(() => {
+  await waitFor(() => page.data.step === step).catch(() => {
     throw new Error(`expected step ${step}, page data: ${JSON.stringify(page.data)}`);
   });
 }

@@ -93,7 +93,6 @@ async function show(): Promise<Rendered> {
     () =>
       (page.data.statusLoaded || page.data.statusError !== '') &&
       (page.data.methodsLoaded || page.data.methodsError !== ''),
-    15_000,
   );
   return page;
 }
@@ -180,7 +179,7 @@ describe('index page', () => {
     const page = await show();
     expect(page.data.openid).toBe('');
     tapButton(page, '#ping');
-    await waitFor(() => page.data.openid !== '', 15_000);
+    await waitFor(() => page.data.openid !== '');
     expect(page.data.openid).toBe(config.sandboxOpenid);
     expect(html(page)).toContain(config.sandboxOpenid);
   });

@@ -71,7 +71,7 @@ describe('my-identity page', () => {
     tapButton(page, '#withdraw-wxcheck');
     await waitFor(() => page.data.confirming === 'wxcheck');
     tapButton(page, '#confirm-withdraw');
-    await waitFor(() => page.data.notice !== '', 15_000);
+    await waitFor(() => page.data.notice !== '');
     expect(page.data.notice).toContain('已撤回');
     await waitFor(() => page.data.bindings.length === 0);
     expect(page.data.consents).toEqual([]);
@@ -90,7 +90,7 @@ describe('my-identity page', () => {
     tapButton(page, '#withdraw-all');
     await waitFor(() => page.data.confirming === 'all');
     tapButton(page, '#confirm-withdraw');
-    await waitFor(() => page.data.notice !== '', 15_000);
+    await waitFor(() => page.data.notice !== '');
     await waitFor(() => page.data.bindings.length === 0 && page.data.consents.length === 0);
     expect(page.querySelector('#withdraw-all')).toBeFalsy();
   });

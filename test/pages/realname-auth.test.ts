@@ -43,7 +43,7 @@ beforeEach(() => {
 });
 
 async function reach(page: Rendered, step: string): Promise<void> {
-  await waitFor(() => page.data.step === step, 15_000).catch(() => {
+  await waitFor(() => page.data.step === step).catch(() => {
     throw new Error(`expected step ${step}, page data: ${JSON.stringify(page.data)}`);
   });
 }

@@ -167,7 +167,7 @@ describe('realname-check page, cloud mode (the device doubled)', () => {
     await postJson('/sandbox/faults', { path: '/intp/realname/checkrealnameinfo', errcode: -1, times: 3 });
     receiveReferrer({ referrerInfo: { appId: CITY_CHECK_APPID, extraData: { code: fresh.code } } });
     showAgain(second);
-    await waitFor(() => second.data.formError !== '', 15_000);
+    await waitFor(() => second.data.formError !== '');
     expect(second.data).toMatchObject({ step: 'form', formError: ERRORS.WECHAT_BUSY, name: ZHANG.name });
     expect(second.data.idCard).toBe(ZHANG.idCardNumber);
   });

@@ -39,7 +39,7 @@ const review = (openid: string, event: Record<string, unknown>) =>
 async function open(openid: string): Promise<Rendered> {
   config.sandboxOpenid = openid;
   const page = renderPage('admin/pages/review-queue');
-  await waitFor(() => page.data.step !== 'loading', 15_000);
+  await waitFor(() => page.data.step !== 'loading');
   return page;
 }
 
@@ -72,12 +72,12 @@ describe('review-queue page', () => {
     expect(page.data.numberError).toBe(ERRORS.REVIEW_NUMBER_REQUIRED);
     await type(page, '#doc-number', '87654321');
     tapButton(page, '#confirm-approve');
-    await waitFor(() => page.data.numberError !== '', 15_000);
+    await waitFor(() => page.data.numberError !== '');
     expect(page.data.numberError).toBe(ERRORS.REVIEW_NUMBER_MISMATCH);
     expect(page.data.approving).toBe(items[0]!.requestId);
     await type(page, '#doc-number', TW.docNumber);
     tapButton(page, '#confirm-approve');
-    await waitFor(() => page.data.notice !== '', 15_000);
+    await waitFor(() => page.data.notice !== '');
     expect(page.data.notice).toContain('已通过');
     await waitFor(() => page.data.items.length === 1);
     const status = await postJson('/gateway/functions/face', { action: 'status' }, { 'X-WX-OPENID': 'o_queue_tw' });
@@ -92,7 +92,7 @@ describe('review-queue page', () => {
     const reason = '护照已过期，请携带有效证件到窗口办理';
     await type(page, '#reason', reason);
     tapButton(page, '#confirm-reject');
-    await waitFor(() => page.data.notice.includes('已驳回'), 15_000);
+    await waitFor(() => page.data.notice.includes('已驳回'));
     await waitFor(() => page.data.items.length === 0);
     expect(html(page)).toContain('没有待审核的申请');
     expect(await review('o_queue_pp', { action: 'mine' })).toMatchObject({

@@ -66,7 +66,7 @@ async function submit(doc: { name: string; docType: string; docNumber: string })
   await type(page, '#doc-number', doc.docNumber);
   await tickConsent(page);
   tapButton(page, '#submit');
-  await waitFor(() => page.data.pending === true, 15_000);
+  await waitFor(() => page.data.pending === true);
   return page;
 }
 

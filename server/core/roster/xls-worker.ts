@@ -201,9 +201,10 @@ export function parseXlsIsolated(
       settled = true;
       clearTimeout(timer);
       clearInterval(watch);
-      void worker.terminate();
-      if (outcome instanceof Error) reject(outcome);
-      else resolve(outcome);
+      // Answered once the thread has stopped: nothing of the parse outlives the call (a jest worker
+      // or a function instance that ends right after it has no thread left behind).
+      const answer = () => (outcome instanceof Error ? reject(outcome) : resolve(outcome));
+      worker.terminate().then(answer, answer);
     };
     const timer = setTimeout(() => settle(tooComplex('time')), limits.timeMs);
     let received: XlsOutcome | undefined;

@@ -41,6 +41,8 @@ interface StatusDoc {
   state: AdminRotationStatus['state'];
   /** Index into ROTATION_ORDER of the collection in progress (its length: the pass is over). */
   phase: number;
+  /** The ROTATION_ORDER `phase` counts in (a status saved under another order starts a new pass). */
+  order?: string;
   cursor: string;
   pass: number;
   /** Documents re-keyed or removed in this pass (another pass follows when not 0). */
@@ -65,6 +67,9 @@ export interface RotationRun {
   dropUnrekeyable?: boolean;
 }
 
+/** What `phase` means: the collections in their order. */
+const ORDER = ROTATION_ORDER.join(',');
+
 function freshStatus(target: string): StatusDoc {
   return {
     _id: STATUS_ID,
@@ -72,6 +77,7 @@ function freshStatus(target: string): StatusDoc {
     target,
     state: 'idle',
     phase: 0,
+    order: ORDER,
     cursor: '',
     pass: 0,
     passChanged: 0,
@@ -110,6 +116,8 @@ function nextStep(st: StatusDoc): string {
 
 export class KeyRotation {
   private readonly target: string;
+  /** Pairs stored without a target (by a version before targets) belong to this rotation. */
+  private untaggedAreOurs = false;
 
   constructor(
     private readonly db: CloudDb,
@@ -166,20 +174,36 @@ export class KeyRotation {
     const taken = await col.where({ _id: STATUS_ID, leaseUntil: _.lt(Date.now()) }).update({ data: { leaseUntil } });
     if (taken.stats.updated !== 1) throw new Refusal('ROTATION_BUSY');
     if (stored.target !== this.target) {
-      // Another rotation was abandoned for these keys: its learned pairs map to hashes under keys no
-      // longer wanted (they are ignored anyway: each names its target).
-      await this.forgetLearned();
+      // A rotation to keys this instance has as old ones was abandoned for these (its learned pairs
+      // name their target and are ignored; the end of this rotation deletes them). A target it does
+      // not know at all means this instance is the one out of date: it must not reset the rotation.
+      if (!this.knowsAsOld(stored.target)) {
+        await col.where({ _id: STATUS_ID }).update({ data: { leaseUntil: 0 } });
+        throw new Refusal(
+          'ROTATION_KEY_MISSING',
+          '正在进行的密钥轮换使用的密钥不在本函数的配置中：请先把同一组密钥部署到所有函数再运行',
+        );
+      }
       return { ...freshStatus(this.target), leaseUntil };
     }
-    // A finished (or blocked) rotation run again: a new pass checks that nothing is left.
-    if (stored.state !== 'running') return { ...stored, ...this.newPass(stored), leaseUntil };
+    this.untaggedAreOurs = true;
+    // A finished (or blocked) rotation run again, or one saved under another collection order (an
+    // upgrade): a new pass from the start checks that nothing is left (re-keyed documents are skipped).
+    if (stored.state !== 'running' || stored.order !== ORDER) return { ...stored, ...this.newPass(stored), leaseUntil };
     return { ...stored, leaseUntil };
+  }
+
+  /** `target` (`<encKeyId>.<indexKeyId>`) names keys this instance holds (current or old). */
+  private knowsAsOld(target: string): boolean {
+    const [enc = '', index = ''] = target.split('.');
+    return this.keys.encKeys.has(enc) && (index === this.keys.indexKeyId || this.keys.oldIndexKeys.has(index));
   }
 
   private newPass(st: StatusDoc): Partial<StatusDoc> {
     return {
       state: 'running',
       phase: 0,
+      order: ORDER,
       cursor: '',
       pass: st.pass + 1,
       passChanged: 0,
@@ -360,7 +384,10 @@ export class KeyRotation {
         .limit(IN_CHUNK)
         .get();
       // A pair learned for other keys (an abandoned rotation) maps to a hash nobody will look for.
-      for (const m of res.data) if (m.target === this.target) learned.set(m._id.slice(MAP_PREFIX.length), m.to);
+      for (const m of res.data) {
+        const ours = m.target === this.target || (m.target === undefined && this.untaggedAreOurs);
+        if (ours) learned.set(m._id.slice(MAP_PREFIX.length), m.to);
+      }
     }
     return learned;
   }

@@ -126,7 +126,6 @@ describe('admin records page', () => {
     const lookedUp = all.filter((e) => e.action === 'admin.lookup').map((e) => e.detail);
     expect(lookedUp.filter((d) => d.includes('对象'))).toHaveLength(lookups.length + 1);
     expect(new Set(lookedUp).size).toBe(lookedUp.length);
-    expect(new Set(all.map((e) => e.key)).size).toBe(all.length);
     // The last page: no cursor, no button.
     expect(page.data.auditNext).toBe('');
     expect(page.querySelector('#more')).toBeUndefined();

@@ -308,8 +308,9 @@ export class RosterService {
     try {
       if (preparing(job)) {
         if (!roster) throw new InternalError('a job to prepare needs its file');
-        // A job created before chunks existed gets a place for them (not the storage's root).
-        if (!job.chunkPath) job = { ...job, chunkPath: newChunkPath(job._id) };
+        // A job created before chunks existed gets a place for them (not the storage's root), the
+        // same on every try until one is saved: a retry overwrites, a failed job's end deletes it.
+        if (!job.chunkPath) job = { ...job, chunkPath: `${ROSTER_CHUNK_PREFIX}${job._id}-legacy/` };
         job = await this.prepare(withSheet(job, roster.sheet), roster);
         if (preparing(job)) return job; // paused: the next run reads on
         // Prepared past its pause point (the deployed timeout less 5 s): no batch starts in what is

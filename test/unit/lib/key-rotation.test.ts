@@ -190,4 +190,51 @@ describe('KeyRotation slices', () => {
     expect([...rotation.writes.values()].every((n) => n === 1)).toBe(true);
     expect(mem.rows('audit_log').every((r) => r.kv === 'k2.i2')).toBe(true);
   });
+
+  it('an upgrade mid-rotation keeps the pairs learned without a target and restarts a pass under the new order', async () => {
+    const mem = seeded(3);
+    // As an earlier version left it: in the middle of a pass under another collection order, with a
+    // pair learned before pairs named their target (its source document already re-keyed, never visited again).
+    const oldHash = blindIndex(before, 'openid', 'o_0');
+    const newHash = blindIndex(during, 'openid', 'o_0');
+    mem
+      .rows('key_rotation')
+      .push(
+        { _id: 'status', kind: 'status', target: 'k2.i2', state: 'running', phase: 1, cursor: 'zzz', pass: 1 },
+        { _id: `map_${oldHash}`, kind: 'map', to: newHash },
+      );
+    for (const k of [
+      'passChanged',
+      'rekeyed',
+      'removed',
+      'unrekeyable',
+      'waiting',
+      'unreadable',
+      'waitUntil',
+      'leaseUntil',
+    ])
+      status(mem)[k] = 0;
+    const mapIds = mem
+      .rows('key_rotation')
+      .filter((r) => r.kind === 'map')
+      .map((r) => r._id);
+    expect(mapIds.every((id) => id.startsWith('map_'))).toBe(true);
+    expect(await new Counted(mem).run({ deadline: Date.now() + 600_000 })).toMatchObject({ state: 'done' });
+    // The audit entry of o_0 is mapped by the untagged pair (not made unlinkable), the others too.
+    const entry = mem.rows('audit_log').find((r) => r._id === 'a0000')!;
+    expect(entry.actorHash).toBe(newHash);
+  });
+
+  it('an instance that does not hold the running rotation’s target refuses and leaves its pairs alone', async () => {
+    const mem = seeded(3);
+    const oldHash = blindIndex(before, 'openid', 'o_0');
+    await new Counted(mem).run({ deadline: Date.now() + 600_000, limit: 1 });
+    mem.rows('key_rotation').push({ _id: `map_${oldHash}`, kind: 'map', to: 'x', target: 'k2.i2' });
+    status(mem).leaseUntil = 0;
+    // Still deployed with the keys before the rotation: k2/i2 are unknown to it.
+    const stale = new KeyRotation(mem.db, before);
+    await expect(stale.run({ deadline: Date.now() + 600_000 })).rejects.toMatchObject({ code: 'ROTATION_KEY_MISSING' });
+    expect(status(mem)).toMatchObject({ target: 'k2.i2', leaseUntil: 0 });
+    expect(mem.rows('key_rotation').filter((r) => r.kind === 'map')).toHaveLength(1);
+  });
 });

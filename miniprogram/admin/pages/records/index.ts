@@ -49,6 +49,8 @@ function coverageView(c: AdminCoverageResponse): CoverageView {
  * data (never rendered, never in setData) since it may hold the ID number typed in.
  */
 const auditFilters = new WeakMap<object, AdminAuditRequest>();
+/** Per page instance, the number of the latest audit query (answers to earlier ones are dropped). */
+const auditQueries = new WeakMap<object, number>();
 
 function entryView(e: AuditEntryView, index: number): EntryView {
   const parts = [`操作者 ${e.actor || '定时任务'}`];
@@ -148,8 +150,12 @@ Component({
         idCardNumber = id.value;
       }
       const filter: AdminAuditRequest = idCardNumber ? { idCardNumber } : {};
-      this.setData({ auditing: true });
+      // A new query: an answer to an earlier one (its "more" included) arriving later is dropped.
+      const query = (auditQueries.get(this) ?? 0) + 1;
+      auditQueries.set(this, query);
+      this.setData({ auditing: true, auditNext: '', loadingMore: false });
       const res = await adminAudit(filter);
+      if (auditQueries.get(this) !== query) return;
       this.setData({ auditing: false });
       if (!res.ok) {
         this.setData({ auditError: res.message });
@@ -168,8 +174,10 @@ Component({
     async onMore(): Promise<void> {
       const filter = auditFilters.get(this);
       if (!filter || this.data.auditNext === '' || this.data.loadingMore) return;
+      const query = auditQueries.get(this);
       this.setData({ loadingMore: true, auditError: '' });
       const res = await adminAudit({ ...filter, after: this.data.auditNext });
+      if (auditQueries.get(this) !== query) return; // another query started meanwhile
       this.setData({ loadingMore: false });
       if (!res.ok) {
         this.setData({ auditError: res.message });

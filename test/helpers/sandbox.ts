@@ -108,6 +108,19 @@ export function persistedText(sandbox: Sandbox): string {
   return parts.join('\n');
 }
 
+/** Stops the sandbox; nothing it persisted may hold any of these people's names or ID numbers. */
+export async function stopExpectingNoPlaintext(
+  sandbox: Sandbox,
+  people: Iterable<{ name: string; idCardNumber: string }>,
+): Promise<void> {
+  const text = persistedText(sandbox);
+  await sandbox.stop();
+  for (const person of people) {
+    expect(text).not.toContain(person.name);
+    expect(text).not.toContain(person.idCardNumber);
+  }
+}
+
 export async function post(sandbox: Sandbox, route: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${sandbox.url}${route}`, {
     method: 'POST',

@@ -4,7 +4,7 @@
  * that matter, deleting an upload that holds plain PII, are recorded in `pending_cleanup` when they
  * fail so that the timer sweep retries them until they succeed. Nothing is swallowed silently.
  */
-import { describeError } from '../core/errors';
+import { describeError, InternalError } from '../core/errors';
 import { blindIndex, decryptField, encryptField, fieldAad, type PiiKeys } from '../core/pii';
 import type { Logger } from '../core/router';
 import { COLLECTION } from '../manifest';
@@ -12,7 +12,7 @@ import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
 import { cloudPathOf } from '../../miniprogram/shared/requests';
 import { ROSTER_CHUNK_PREFIX, ROSTER_REPORT_PREFIX } from '../core/roster/job';
 import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
-import { deleteFiles, FILE_NOT_FOUND_STATUS, type CloudStorage } from './storage';
+import { deleteFiles, deleteFilesReporting, type CloudStorage } from './storage';
 
 /** Files one `deleteFile` request names at most (the storage API takes lists of up to 50). */
 export const DELETE_GROUP = 50;
@@ -108,15 +108,15 @@ export class FileCleanup {
   async deleteMany(fileIDs: readonly string[], reason: string): Promise<void> {
     for (let at = 0; at < fileIDs.length; at += DELETE_GROUP) {
       const group = fileIDs.slice(at, at + DELETE_GROUP);
-      let failed: string[] = group;
+      // Which ones failed matters here (each is recorded): the storage's per-file answer, as `deleteFiles` reads it.
+      let failed: readonly string[] = group;
       await bestEffort(
         this.logger,
         'file deletion',
         async () => {
-          const res = await this.storage.deleteFile({ fileList: group });
-          const answered = new Map((res.fileList ?? []).map((f) => [f.fileID, f.status]));
-          failed = group.filter((id) => answered.get(id) !== 0 && answered.get(id) !== FILE_NOT_FOUND_STATUS);
-          if (failed.length > 0) throw new Error(`${failed.length} of ${group.length} file(s) not deleted`);
+          const answer = await deleteFilesReporting(this.storage, group);
+          failed = answer.failed;
+          if (failed.length > 0) throw new InternalError(answer.detail);
         },
         { reason },
       );

@@ -28,19 +28,29 @@ export function isFileNotFound(err: unknown): boolean {
   );
 }
 
-/** Deletes `fileIDs`; throws `InternalError` naming how many could not be deleted (a missing file counts as deleted). */
-export async function deleteFiles(storage: CloudStorage, fileIDs: readonly string[]): Promise<void> {
-  if (fileIDs.length === 0) return;
+/**
+ * Deletes `fileIDs` in one request; answers those the storage did not delete and why (a missing
+ * file counts as deleted; a file the answer does not mention was not deleted).
+ */
+export async function deleteFilesReporting(
+  storage: CloudStorage,
+  fileIDs: readonly string[],
+): Promise<{ failed: string[]; detail: string }> {
+  if (fileIDs.length === 0) return { failed: [], detail: '' };
   const res = await storage.deleteFile({ fileList: [...fileIDs] });
   const answered = new Map((res.fileList ?? []).map((f) => [f.fileID, f]));
   const failed = fileIDs.filter((id) => {
     const status = answered.get(id)?.status;
     return status !== 0 && status !== FILE_NOT_FOUND_STATUS;
   });
-  if (failed.length > 0) {
-    const statuses = failed.map((id) => answered.get(id)?.status ?? 'no answer').join(', ');
-    throw new InternalError(`${failed.length} of ${fileIDs.length} file(s) not deleted (status ${statuses})`);
-  }
+  const statuses = failed.map((id) => answered.get(id)?.status ?? 'no answer').join(', ');
+  return { failed, detail: `${failed.length} of ${fileIDs.length} file(s) not deleted (status ${statuses})` };
+}
+
+/** Deletes `fileIDs`; throws `InternalError` naming how many could not be deleted (a missing file counts as deleted). */
+export async function deleteFiles(storage: CloudStorage, fileIDs: readonly string[]): Promise<void> {
+  const { failed, detail } = await deleteFilesReporting(storage, fileIDs);
+  if (failed.length > 0) throw new InternalError(detail);
 }
 
 /**

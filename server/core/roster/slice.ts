@@ -12,11 +12,14 @@ import { RosterFileError } from './types';
 export const MIN_SLICE_MS = 1000;
 export const MIN_MARGIN_MS = 5000;
 
+/** The deployed timeout when the platform gave a usable one (a positive, finite number of ms). */
+function known(timeLimitMs: number | undefined): timeLimitMs is number {
+  return timeLimitMs !== undefined && Number.isFinite(timeLimitMs) && timeLimitMs > 0;
+}
+
 /** The absolute time (ms) after which no new batch starts. */
 export function sliceDeadline(startedAt: number, configuredMs: number, timeLimitMs?: number): number {
-  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) {
-    return startedAt + configuredMs;
-  }
+  if (!known(timeLimitMs)) return startedAt + configuredMs;
   const margin = Math.max(MIN_MARGIN_MS, timeLimitMs / 4);
   return startedAt + Math.min(configuredMs, Math.max(MIN_SLICE_MS, timeLimitMs - margin));
 }
@@ -28,9 +31,7 @@ export function sliceDeadline(startedAt: number, configuredMs: number, timeLimit
  * The prepare pauses at this time between two batches (see `abortDeadline` for within one).
  */
 export function prepareDeadline(startedAt: number, configuredMs: number, timeLimitMs?: number): number {
-  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) {
-    return startedAt + Math.max(configuredMs, MIN_SLICE_MS);
-  }
+  if (!known(timeLimitMs)) return startedAt + Math.max(configuredMs, MIN_SLICE_MS);
   return startedAt + Math.max(MIN_SLICE_MS, timeLimitMs - MIN_MARGIN_MS);
 }
 
@@ -45,7 +46,7 @@ export const ABORT_MARGIN_MS = 2500;
  * between two batches does. Undefined when the timeout is unknown.
  */
 export function abortDeadline(startedAt: number, timeLimitMs?: number): number | undefined {
-  if (timeLimitMs === undefined || !Number.isFinite(timeLimitMs) || timeLimitMs <= 0) return undefined;
+  if (!known(timeLimitMs)) return undefined;
   return startedAt + timeLimitMs - Math.min(ABORT_MARGIN_MS, timeLimitMs / 4);
 }
 
@@ -70,6 +71,11 @@ export function timeoutTooShortMessage(timeLimitMs: number | undefined): string 
   return `云函数 roster 的超时（${seconds}）太短，读不完该文件：请把 roster 的超时设为 60 秒（npm run deploy 按 manifest 设置）后重新导入`;
 }
 
+/** The job's failure for a deployed timeout too short for the file (the message names it). */
+export function timeoutTooShort(timeLimitMs: number | undefined): RosterFileError {
+  return new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(timeLimitMs));
+}
+
 /**
  * The reader's checkpoint while an invocation reads the file (every 64 KB of a sheet, every 256
  * rows): past `abortAt` it throws ROSTER_TIMEOUT_TOO_SHORT (naming the deployed timeout), so a file
@@ -84,7 +90,7 @@ export class ReadGuard {
 
   readonly check = (): void => {
     if (this.abortAt !== undefined && this.now() > this.abortAt) {
-      throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.timeLimitMs));
+      throw timeoutTooShort(this.timeLimitMs);
     }
   };
 }

@@ -48,7 +48,7 @@ import {
   wroteData,
   type RosterJob,
 } from '../../core/roster/job';
-import { prepareFits, ReadGuard, timeoutTooShortMessage } from '../../core/roster/slice';
+import { prepareFits, ReadGuard, timeoutTooShort } from '../../core/roster/slice';
 import { isRosterFileError } from '../../core/roster/types';
 import { fileIDPrefix, rosterUploadPath, UPLOAD_WINDOW_MS } from '../../core/roster/upload-path';
 import type { Logger } from '../../core/router';
@@ -195,7 +195,7 @@ export class RosterService {
     if (file.size > this.deps.maxFileBytes) throw new RosterFileError('ROSTER_FILE_TOO_LARGE');
     // Only a deployed timeout can be too short (without one, the prepare pauses and reads on).
     if (this.deps.timeLimitMs !== undefined && !prepareFits(file.size, Date.now(), this.deps.prepareDeadline)) {
-      throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
+      throw timeoutTooShort(this.deps.timeLimitMs);
     }
     // The reader checks the time every 64 KB and every 256 rows: a file the deployed timeout cannot
     // read one batch of fails the job cleanly instead of the platform killing the invocation.
@@ -373,7 +373,7 @@ export class RosterService {
         // timeout is too short for the file, and going on would crawl.
         const budget = this.deps.prepareDeadline - sliceStart;
         if (afterRow > 0 && (rowsRead < MIN_PREPARE_ROWS || firstBatchMs > budget / 2)) {
-          throw new RosterFileError('ROSTER_TIMEOUT_TOO_SHORT', timeoutTooShortMessage(this.deps.timeLimitMs));
+          throw timeoutTooShort(this.deps.timeLimitMs);
         }
         await flush();
         await this.chunks.writeState(job, ids);

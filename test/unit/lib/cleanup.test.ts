@@ -4,7 +4,13 @@
  */
 import { InternalError, StorageError } from '../../../server/core/errors';
 import { bestEffort } from '../../../server/lib/cleanup';
-import { deleteFiles, FILE_NOT_FOUND_STATUS, temporaryUrl, type CloudStorage } from '../../../server/lib/storage';
+import {
+  deleteFiles,
+  deleteFilesReporting,
+  FILE_NOT_FOUND_STATUS,
+  temporaryUrl,
+  type CloudStorage,
+} from '../../../server/lib/storage';
 
 function logger() {
   const lines: { message: string; fields?: Record<string, unknown> }[] = [];
@@ -65,6 +71,17 @@ describe('deleteFiles', () => {
     );
     // A file the answer does not mention was not deleted either.
     await expect(deleteFiles(storage({}), ['a'])).rejects.toThrow('1 of 1 file(s) not deleted (status no answer)');
+  });
+
+  it('deleteFilesReporting names each file not deleted (what FileCleanup.deleteMany records for the sweep)', async () => {
+    const s = storage({ a: 0, b: -503001, c: FILE_NOT_FOUND_STATUS });
+    await expect(deleteFilesReporting(s, ['a', 'b', 'c', 'd'])).resolves.toEqual({
+      failed: ['b', 'd'],
+      detail: '2 of 4 file(s) not deleted (status -503001, no answer)',
+    });
+    await expect(deleteFilesReporting(s, ['a'])).resolves.toMatchObject({ failed: [] });
+    await expect(deleteFilesReporting(s, [])).resolves.toEqual({ failed: [], detail: '' });
+    expect(s.calls).toEqual([['a', 'b', 'c', 'd'], ['a']]);
   });
 });
 

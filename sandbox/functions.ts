@@ -15,8 +15,8 @@ export interface InvokeContext {
 }
 
 export type InvokeResult =
-  | { ok: true; result: unknown; durationMs: number; maxRssMB: number }
-  | { ok: false; error: string; durationMs: number; maxRssMB?: number; timedOut?: boolean };
+  | { ok: true; result: unknown; durationMs: number; cpuMs: number; maxRssMB: number }
+  | { ok: false; error: string; durationMs: number; cpuMs?: number; maxRssMB?: number; timedOut?: boolean };
 
 /** A function as deployed: where its entry file is and how it runs. */
 export interface FunctionSettings {
@@ -217,9 +217,10 @@ export class FunctionRunner {
       const onMessage = (message: { type: string; id: number } & Record<string, unknown>) => {
         if (message.type !== 'result' || message.id !== id) return;
         const durationMs = Number(message.durationMs);
+        const cpuMs = Number(message.cpuMs);
         const maxRssMB = Number(message.maxRssMB);
-        if (message.ok) finish({ ok: true, result: message.result, durationMs, maxRssMB }, true);
-        else finish({ ok: false, error: String(message.error), durationMs, maxRssMB }, true);
+        if (message.ok) finish({ ok: true, result: message.result, durationMs, cpuMs, maxRssMB }, true);
+        else finish({ ok: false, error: String(message.error), durationMs, cpuMs, maxRssMB }, true);
       };
       const onExit = (code: number | null, signal: string | null) =>
         finish(

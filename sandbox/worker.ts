@@ -4,6 +4,7 @@
  * ...) from process env at call time, so one-at-a-time per process keeps concurrent callers apart,
  * like warm instances in the cloud. The sandbox's emulated clock is applied to `Date`.
  */
+import fs from 'fs';
 
 interface InvokeMessage {
   type: 'invoke';
@@ -63,6 +64,23 @@ if (!entry) throw new Error('SANDBOX_FUNCTION_ENTRY is not set');
 type Main = (event: unknown, context: unknown) => unknown;
 let main: Main | undefined;
 
+/**
+ * This process's own peak resident memory, MB. On Linux, `VmHWM` in /proc/self/status: the peak of
+ * the address space this program runs in, new at exec. `process.resourceUsage().maxRSS` (getrusage's
+ * `ru_maxrss`) is preserved across exec (https://man7.org/linux/man-pages/man2/getrusage.2.html), so
+ * a worker forked from a sandbox holding a large database would report the sandbox's memory as its own
+ * (https://man7.org/linux/man-pages/man5/proc_pid_status.5.html). Elsewhere, maxRSS is what there is.
+ */
+function peakRssMB(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+)\s*kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Math.round(Number(hwm[1]) / 1024);
+  } catch {
+    // not Linux
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
 function load(): Main {
   if (!main) {
     // eslint-disable-next-line layers/boundaries -- the deployed bundle to run: a path known at run time
@@ -81,6 +99,7 @@ process.on('message', (message: InvokeMessage) => {
   process.env.WX_UNIONID = message.context.unionid ?? '';
   process.env.WX_CLIENTIP = message.context.clientIp ?? '127.0.0.1';
   const started = RealDate.now();
+  const cpuBefore = process.cpuUsage();
   const context = {
     callbackWaitsForEmptyEventLoop: false,
     memory_limit_in_mb: limitFromEnv('SANDBOX_MEMORY_MB', 256),
@@ -106,7 +125,9 @@ process.on('message', (message: InvokeMessage) => {
         id: message.id,
         ...outcome,
         durationMs: RealDate.now() - started,
-        maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+        // CPU time this invocation spent (user + system): unlike durationMs, not stretched by a loaded machine.
+        cpuMs: Math.round(((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuBefore))),
+        maxRssMB: peakRssMB(),
       });
     });
 });

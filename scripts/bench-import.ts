@@ -3,8 +3,10 @@
  * imported into a fresh sandbox with the basic plan's quota model on (30 QPS, 20 concurrent, 15 ms
  * per request): the seed tutorial's way, the straightforward peer's way (node-xlsx, arrays of 1000,
  * no upsert), and through the real `roster` function; one JSON line per approach:
- *   { approach, rows, timeoutSeconds, seconds, rowsPerSec, dbCalls, dbWrites, rosterWrites, peakRssMB, completed, written }
- * "seconds" is function time (what the timeout counts), summed over invocations. The seed and the
+ *   { approach, rows, timeoutSeconds, seconds, cpuSeconds, rowsPerSec, dbCalls, dbWrites, rosterWrites, peakRssMB, completed, written }
+ * "seconds" is function time (what the timeout counts), summed over invocations; "cpuSeconds" the CPU
+ * time the function spent (not stretched by a loaded machine, nor by waiting for the database);
+ * "peakRssMB" the largest peak resident memory of one invocation's instance (its own, not the sandbox's). The seed and the
  * peer run in one invocation each under their own 60 s. A last line re-imports the unchanged file.
  * `--timeout` deploys `roster` with that timeout instead of the manifest's (each line reports the
  * timeout it ran under); `--format csv` imports the same people as a UTF-8 CSV.
@@ -30,6 +32,7 @@ interface Line {
   /** The deployed function timeout, seconds. */
   timeoutSeconds?: number;
   seconds: number;
+  cpuSeconds: number;
   rowsPerSec: number;
   dbCalls: number;
   dbWrites: number;
@@ -98,16 +101,20 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
   sandbox.tcb.resetStats();
   const fileID = await upload(sandbox, file, `${label}.${run.format}`);
   let seconds = 0;
+  let cpuSeconds = 0;
   let peakRssMB = 0;
   let invocations = 0;
   const invoke = async (event: Record<string, unknown>) => {
     // A fresh instance per call: its peak RSS is this invocation's alone.
     const result = await sandbox.invoke('roster', event, ADMIN, true);
     seconds += result.durationMs / 1000;
+    cpuSeconds += (result.cpuMs ?? 0) / 1000;
     peakRssMB = Math.max(peakRssMB, result.maxRssMB ?? 0);
     invocations += 1;
     if (process.env.BENCH_VERBOSE)
-      console.error(`  ${String(event.action)}: ${result.durationMs} ms, ${result.maxRssMB} MB`);
+      console.error(
+        `  ${String(event.action)}: ${result.durationMs} ms (CPU ${result.cpuMs} ms), ${result.maxRssMB} MB`,
+      );
     if (!result.ok) throw new Error(result.error);
     return result.result as Record<string, unknown>;
   };
@@ -120,6 +127,7 @@ async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Pr
       format: run.format,
       timeoutSeconds: run.timeoutSeconds,
       seconds: round(seconds),
+      cpuSeconds: round(cpuSeconds),
       dbCalls: reads + writes,
       dbWrites: writes,
       invocations,
@@ -163,6 +171,7 @@ async function compared(sandbox: Sandbox, name: (typeof COMPARED)[number], file:
     format: 'xlsx',
     timeoutSeconds: 60,
     seconds: round(seconds),
+    cpuSeconds: round((result.cpuMs ?? 0) / 1000),
     rowsPerSec: Math.round(written / seconds),
     dbCalls: reads + writes + sandbox.tcb.stats.rejected,
     dbWrites: writes,

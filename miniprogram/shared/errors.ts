@@ -102,6 +102,7 @@ export const ERRORS = {
   ROSTER_FILE_NOT_FOUND: '找不到上传的文件，请重新上传',
   ROSTER_FILE_UNREADABLE: '无法读取该文件，请上传 .xlsx、.xls 或 .csv 表格',
   ROSTER_FILE_TOO_LARGE: '文件过大，请拆分后分批导入',
+  ROSTER_FILE_CHANGED: '上传的文件在导入过程中被替换了：本次导入已停止，请重新上传并导入',
   ROSTER_NO_HEADER: '未找到表头：表格需要包含“姓名”和“身份证号”列',
   ROSTER_SHEET_NOT_FOUND: '找不到指定的工作表',
   ROSTER_JOB_NOT_FOUND: '导入任务不存在',

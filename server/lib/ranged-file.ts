@@ -31,13 +31,29 @@ interface Answer {
   contentRange?: string;
 }
 
-function get(url: string, range: string): Promise<Answer> {
+/**
+ * One GET with a Range header. A server that ignores the range answers 200 with the whole file: its
+ * body is read only up to `maxWholeBytes` (the import's size cap), then the request is dropped and
+ * the file is ROSTER_FILE_TOO_LARGE, so an oversized upload is never held whole.
+ */
+function get(url: string, range: string, maxWholeBytes: number): Promise<Answer> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = transport.request(target, { method: 'GET', headers: { range } }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let received = 0;
+      const tooLarge = () => {
+        clearTimeout(deadline);
+        reject(new RosterFileError('ROSTER_FILE_TOO_LARGE'));
+        req.destroy();
+      };
+      if (res.statusCode === 200 && Number(res.headers['content-length'] ?? 0) > maxWholeBytes) return tooLarge();
+      res.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (res.statusCode === 200 && received > maxWholeBytes) return tooLarge();
+        chunks.push(chunk);
+      });
       res.on('end', () => {
         clearTimeout(deadline);
         const contentRange = res.headers['content-range'];
@@ -66,10 +82,15 @@ export function sizeOfContentRange(header: string | undefined): number | undefin
 
 /**
  * Opens `fileID` for ranged reads: one request learns its size (and answers its first bytes, kept
- * for format detection). A file that does not exist is ROSTER_FILE_NOT_FOUND; any other failure is
- * an InternalError (a fault of the moment: the job keeps its place).
+ * for format detection). A file that does not exist is ROSTER_FILE_NOT_FOUND; one over `maxBytes`
+ * that the storage answers whole (ignoring the range) is ROSTER_FILE_TOO_LARGE, read no further;
+ * any other failure is an InternalError (a fault of the moment: the job keeps its place).
  */
-export async function openRangedFile(storage: CloudStorage, fileID: string): Promise<RangedFile & { head: Buffer }> {
+export async function openRangedFile(
+  storage: CloudStorage,
+  fileID: string,
+  maxBytes: number,
+): Promise<RangedFile & { head: Buffer }> {
   const link = async (): Promise<string> => {
     let res;
     try {
@@ -91,8 +112,9 @@ export async function openRangedFile(storage: CloudStorage, fileID: string): Pro
     let answer: Answer | undefined;
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
-        answer = await get(url, range);
+        answer = await get(url, range, maxBytes);
       } catch (err) {
+        if (err instanceof RosterFileError) throw err;
         if (attempt === 2) throw new InternalError('reading the upload failed', err);
         continue;
       }

@@ -77,6 +77,7 @@ export type RosterFileErrorCode = Extract<
   | 'ROSTER_TOO_MUCH_TEXT'
   | 'ROSTER_TIMEOUT_TOO_SHORT'
   | 'ROSTER_CHUNK_LOST'
+  | 'ROSTER_FILE_CHANGED'
 >;
 
 /** A file-level failure: the whole import stops. `publicMessage` (also `message`) is Chinese and safe to show. */

@@ -180,7 +180,7 @@ export class RosterService {
    * the moment, thrown as is, so a running job keeps its place and the next `run` tries again.
    */
   private openUpload(fileID: string): Promise<RangedFile & { head: Buffer }> {
-    return openRangedFile(this.deps.storage, fileID);
+    return openRangedFile(this.deps.storage, fileID, this.deps.maxFileBytes);
   }
 
   /**
@@ -270,10 +270,17 @@ export class RosterService {
     // A lease, so two invocations never work on one job at once; a dead slice's lease runs out.
     const job = await this.jobs.takeLease(found, Date.now());
     if (!job) return statusOf(found);
-    // Prepared: the chunks hold everything (the upload is gone). Else the file is read again, from the top.
+    // Prepared: the chunks hold everything (the upload is gone). Else the file is opened again, and
+    // must be the one the job started on: the rows read so far came from it.
     let roster: RosterImport | undefined;
     try {
-      if (preparing(job)) roster = await this.openRoster(await this.openUpload(job.fileID), job.fileID, job.sheet);
+      if (preparing(job)) {
+        const file = await this.openUpload(job.fileID);
+        if (job.fileHash && (await this.fingerprint(file)) !== job.fileHash) {
+          throw new RosterFileError('ROSTER_FILE_CHANGED');
+        }
+        roster = await this.openRoster(file, job.fileID, job.sheet);
+      }
     } catch (err) {
       // The upload vanished or changed under a running job: it fails, it does not hang.
       if (isRosterFileError(err)) return statusOf(await this.fail(job, err.code, err.publicMessage));

@@ -1,0 +1,88 @@
+/**
+ * A prepare that pauses reads on in a later invocation from the stored upload: that upload must still
+ * be the file the job started on. The service runs through the real SDK against the sandbox, with its
+ * prepare made to pause after its first batch.
+ */
+import type { Sandbox } from '../../sandbox';
+import { freshSandbox, piiKeysOf, sdkFor, uploadFile } from '../helpers/sandbox';
+import { AdminDirectory } from '../../server/lib/admins';
+import { typedDb } from '../../server/lib/cloud-db';
+import type { CloudStorage } from '../../server/lib/storage';
+import { Throttle } from '../../server/lib/throttle';
+import { RosterService } from '../../server/functions/roster/service';
+import { csv, csvRows, person } from '../fixtures/roster/generate';
+
+jest.setTimeout(180_000);
+
+const ADMIN = 'o_roster_resume_admin';
+let sandbox: Sandbox;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+});
+
+afterAll(async () => {
+  await sandbox.stop();
+});
+
+/** The service as the function builds it; `prepareDeadline` 0 pauses the prepare after its first batch. */
+function service(prepareDeadline = Number.MAX_SAFE_INTEGER): RosterService {
+  const sdk = sdkFor(sandbox, ADMIN);
+  const db = typedDb(sdk.database());
+  const log = (message: string, fields?: Record<string, unknown>) =>
+    void logLines.push(JSON.stringify({ message, fields }));
+  return new RosterService({
+    db,
+    storage: sdk as unknown as CloudStorage,
+    keys: piiKeysOf(sandbox),
+    throttle: new Throttle(30),
+    admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
+    sliceDeadline: Number.MAX_SAFE_INTEGER,
+    prepareDeadline,
+    abortAt: undefined,
+    maxFileBytes: 128 * 1024 * 1024,
+    logger: { info: log, error: log },
+  });
+}
+
+/** A reserved upload path with `content` stored at it, as the page does. */
+async function reservedUpload(content: Buffer, fileName: string): Promise<{ cloudPath: string; fileID: string }> {
+  const { cloudPath } = await service().reserveUpload({ fileName });
+  return { cloudPath, fileID: await uploadFile(sandbox, ADMIN, cloudPath, content) };
+}
+
+describe('a paused prepare resumed on the stored upload', () => {
+  it('reads on when the upload is the same file', async () => {
+    const { fileID } = await reservedUpload(csv(csvRows(2500)), 'same.csv');
+    const { jobId } = await service(0).import(ADMIN, { fileID });
+    const paused = sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)!;
+    expect(paused).toMatchObject({ state: 'running', preparedRow: expect.any(Number) });
+    let status = await service().run({ jobId });
+    for (let i = 0; i < 20 && status.state === 'running'; i += 1) status = await service().run({ jobId });
+    expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+  });
+
+  it('fails the job (ROSTER_FILE_CHANGED) when the upload was replaced between two slices: nothing of either file written, both gone', async () => {
+    const rows = csvRows(2500);
+    const { cloudPath, fileID } = await reservedUpload(csv(rows), 'replaced.csv');
+    const before = sandbox.db.dump('roster').length;
+    const { jobId } = await service(0).import(ADMIN, { fileID });
+    expect(sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)).toMatchObject({
+      state: 'running',
+      preparedRow: expect.any(Number),
+    });
+    // Someone uploads another roster to the same path (same size: one digit of its last row differs).
+    const swapped = Buffer.from(csv(rows));
+    const at = swapped.lastIndexOf(0x31) >= 0 ? swapped.lastIndexOf(0x31) : swapped.lastIndexOf(0x32);
+    swapped[at] = swapped[at] === 0x31 ? 0x32 : 0x31;
+    await uploadFile(sandbox, ADMIN, cloudPath, swapped);
+
+    const status = await service().run({ jobId });
+    expect(status).toMatchObject({ state: 'failed', failure: { code: 'ROSTER_FILE_CHANGED' } });
+    expect(sandbox.storage.exists(cloudPath)).toBe(false);
+    expect(sandbox.storage.list().filter((f) => f.includes(jobId))).toEqual([]);
+    expect(sandbox.db.dump('roster')).toHaveLength(before);
+    expect(logLines.join('\n')).not.toContain(person(0).idCard);
+  });
+});

@@ -64,9 +64,18 @@ function listOf(value: string | undefined): string[] {
 }
 
 /**
+ * The origin of WeChat's own mini-program frame. A mini-program's requests carry the fixed Referer
+ * `https://servicewechat.com/{appid}/{version}/page-frame.html` (`devtools` as the version in
+ * WeChat DevTools: https://developers.weixin.qq.com/miniprogram/dev/framework/ability/network.html);
+ * whether they also carry an Origin is not documented, so this one is allowed. No web page outside
+ * WeChat can send it: a browser sets Origin to the page's own.
+ */
+export const WECHAT_FRAME_ORIGIN = 'https://servicewechat.com';
+
+/**
  * The policy for a sandbox listening on `host`: loopback names, the configured host (and this
- * machine's addresses when it is a wildcard), SANDBOX_ALLOWED_HOSTS; origins from
- * SANDBOX_ALLOWED_ORIGINS only; a fresh random token unless `host` is loopback.
+ * machine's addresses when it is a wildcard), SANDBOX_ALLOWED_HOSTS; origins: WeChat's frame and
+ * SANDBOX_ALLOWED_ORIGINS; a fresh random token unless `host` is loopback.
  */
 export function guardPolicy(
   host: string,
@@ -76,7 +85,9 @@ export function guardPolicy(
   const hosts = new Set([...LOOPBACK_NAMES, host, ...listOf(env.SANDBOX_ALLOWED_HOSTS)].map((h) => h.toLowerCase()));
   if (isWildcard(host)) for (const address of addresses()) hosts.add(address.toLowerCase());
   if (host.includes(':') && !host.startsWith('[')) hosts.add(`[${host}]`);
-  const origins = new Set(listOf(env.SANDBOX_ALLOWED_ORIGINS).map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  const origins = new Set(
+    [WECHAT_FRAME_ORIGIN, ...listOf(env.SANDBOX_ALLOWED_ORIGINS)].map((o) => o.replace(/\/+$/, '').toLowerCase()),
+  );
   return { hosts, origins, token: isLoopback(host) ? undefined : crypto.randomBytes(24).toString('base64url') };
 }
 

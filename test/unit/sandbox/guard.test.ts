@@ -39,6 +39,13 @@ describe('Host and Origin', () => {
     expect(refusal(allowing, { ...ok, origin: 'https://other.example' })).toMatch(/^origin not allowed/);
   });
 
+  it('allows WeChat’s own frame origin (DevTools and phones), and only that one of its kind', () => {
+    expect(refusal(policy, { ...ok, origin: 'https://servicewechat.com' })).toBeUndefined();
+    expect(refusal(policy, { ...ok, origin: 'http://servicewechat.com' })).toMatch(/^origin not allowed/);
+    expect(refusal(policy, { ...ok, origin: 'https://servicewechat.com.evil.example' })).toMatch(/^origin not allowed/);
+    expect(refusal(policy, { ...ok, origin: 'https://evil.servicewechat.com' })).toMatch(/^origin not allowed/);
+  });
+
   it('SANDBOX_ALLOWED_HOSTS adds names; a configured host is allowed', () => {
     const named = guardPolicy('devbox.local', { SANDBOX_ALLOWED_HOSTS: 'sandbox.test' }, lan);
     expect(refusal(named, { ...ok, host: 'devbox.local:8787', token: named.token })).toBeUndefined();

@@ -20,6 +20,7 @@ import { WechatEmulator } from './wechat';
 import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
 import { BadRequest, readBody, parseMultipart, sendJson } from './http-util';
 import { sandboxPort } from './env';
+import { withUserInfo } from './events';
 import { guardPolicy, lanAddress, refusal, TOKEN_HEADER, TOKEN_QUERY, type GuardRequest } from './guard';
 import { removeSession, writeSession } from './session';
 
@@ -298,7 +299,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         if (!functions.deployed(name)) return sendJson(res, 404, { error: `no such function: ${name}` });
         const openid = callerOf(req);
         if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
-        const result = await invoke(name, await json(req), openid);
+        const result = await invoke(
+          name,
+          withUserInfo(await json(req), { appId: secrets.appid, openId: openid }),
+          openid,
+        );
         if (!result.ok) return sendJson(res, 502, { error: result.error });
         return sendJson(res, 200, result.result);
       },

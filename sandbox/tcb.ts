@@ -5,6 +5,7 @@
  * names the SDK maps to errCodes.
  */
 import { Database, DbError } from './db';
+import { withUserInfo } from './events';
 import type { FunctionRunner } from './functions';
 import type { Storage } from './storage';
 
@@ -283,9 +284,12 @@ export class TcbService {
 
   private async invoke(body: Body): Promise<unknown> {
     const name = String(body.function_name ?? '');
-    const event = JSON.parse(String(body.request_data ?? '{}')) as unknown;
-    // Called from a cloud function (the SDK is server-side): no end-user identity travels with it.
-    const result = await this.functions.invoke(name, event, { openid: '', appid: this.caller().appid });
+    // Called with the server SDK: no end-user identity travels with it. The platform still adds
+    // `userInfo` with the appId alone, as WeChat's HTTP API example answer shows
+    // (https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/cloudbase/batch/invokecloudfunction.html).
+    const { appid } = this.caller();
+    const event = withUserInfo(JSON.parse(String(body.request_data ?? '{}')) as unknown, { appId: appid });
+    const result = await this.functions.invoke(name, event, { openid: '', appid });
     if (!result.ok) {
       const code = result.error.startsWith('FunctionName') ? 'FUNCTIONS_REQUEST_FAIL' : 'FUNCTIONS_EXECUTE_FAIL';
       throw new DbError(code, result.error);

@@ -298,13 +298,19 @@ function compileWorker(
   let code = compiledWorkers.get(target);
   if (code === undefined) {
     // Loaded lazily: only this needs esbuild at run time.
-    const { transformSync } = require('esbuild') as typeof import('esbuild');
-    code = transformSync(fs.readFileSync(WORKER, 'utf8'), {
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    code = esbuild.transformSync(fs.readFileSync(WORKER, 'utf8'), {
       loader: 'ts',
       format: 'cjs',
       target,
       sourcefile: WORKER,
     }).code;
+    // transformSync runs in a thread of esbuild's own (with its esbuild process) that lives on, unref'd,
+    // until the process exits. Done with it: stopped now (a later call starts another). Without this,
+    // a jest worker (a module registry per suite, so an esbuild per suite) piles up one thread per
+    // suite, and ending them at exit took longer than jest waits on a loaded machine ("A worker
+    // process has failed to exit gracefully"). Nothing here uses esbuild's async service.
+    void esbuild.stop();
     compiledWorkers.set(target, code);
   }
   fs.mkdirSync(scratchDir, { recursive: true });

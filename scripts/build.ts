@@ -3,6 +3,7 @@
  * mini-program npm build (@vant/weapp → miniprogram/miniprogram_npm, and a copy per subpackage).
  *   --functions  only the cloud functions      --npm  only the npm build
  */
+import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
@@ -114,6 +115,13 @@ export async function buildNpm(): Promise<void> {
     byPackage.set(relation.packageJsonPath, dists);
   }
   for (const [packageJsonPath, distDirs] of byPackage) {
+    const key = packKey(packageJsonPath);
+    const kept = key && path.join(NPM_PACKS, key);
+    if (kept && fs.existsSync(vantDist(kept))) {
+      for (const distDir of distDirs)
+        syncTree(path.join(kept, 'miniprogram_npm'), path.join(distDir, 'miniprogram_npm'));
+      continue;
+    }
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'npm-build-'));
     try {
       const result = await withoutBuilderNoise(() => {
@@ -127,9 +135,66 @@ export async function buildNpm(): Promise<void> {
       for (const distDir of distDirs) {
         syncTree(path.join(scratch, 'miniprogram_npm'), path.join(distDir, 'miniprogram_npm'));
       }
+      if (kept) keepPack(scratch, kept);
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }
+  }
+}
+
+/** Packs kept for the next npm build of the same inputs (see packKey). */
+const NPM_PACKS = path.join(ROOT, '.tmp', 'npm-packs');
+
+/**
+ * What a pack is made of: the package.json, the lock file beside it, miniprogram-ci's version, and
+ * every file (path, size, mtime) of each dependency the package.json names. Packing walks all of
+ * node_modules (10 s of CPU here), and `npm run build`, `npm run compile`, each upload and preview
+ * pack the same inputs again: with the same inputs the kept pack is copied instead (with
+ * `syncTree`, so a hand-edited output is put right as a pack would). undefined: not keyable.
+ */
+function packKey(packageJsonPath: string): string | undefined {
+  try {
+    const dir = path.dirname(packageJsonPath);
+    const pkg = fs.readFileSync(packageJsonPath);
+    const hash = crypto.createHash('sha256').update(pkg);
+    for (const file of [
+      path.join(dir, 'package-lock.json'),
+      path.join(ROOT, 'node_modules/miniprogram-ci/package.json'),
+    ])
+      hash.update(`\0${file}\0`).update(fs.readFileSync(file));
+    const deps = Object.keys((JSON.parse(pkg.toString('utf8')) as { dependencies?: object }).dependencies ?? {});
+    for (const dep of deps.sort()) {
+      const depDir = path.join(dir, 'node_modules', dep);
+      const entries = fs.readdirSync(depDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+      const files = entries.map((e) => path.join(e.parentPath, e.name)).sort();
+      for (const file of files) {
+        const st = fs.statSync(file);
+        hash.update(`\0${path.relative(dir, file)}\0${st.size}\0${st.mtimeMs}`);
+      }
+    }
+    return hash.digest('hex').slice(0, 32);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps the pack in `scratch` as `kept` (whole or not at all), dropping packs of other inputs. */
+function keepPack(scratch: string, kept: string): void {
+  try {
+    fs.mkdirSync(NPM_PACKS, { recursive: true });
+    const aside = `${kept}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.cpSync(path.join(scratch, 'miniprogram_npm'), path.join(aside, 'miniprogram_npm'), { recursive: true });
+    for (const old of fs.readdirSync(NPM_PACKS)) {
+      if (/^[0-9a-f]{32}$/.test(old) && path.join(NPM_PACKS, old) !== kept)
+        fs.rmSync(path.join(NPM_PACKS, old), { recursive: true, force: true });
+    }
+    fs.renameSync(aside, kept);
+  } catch {
+    // Kept by another build meanwhile, or not writable: the next build packs again.
+  }
+  for (const left of fs.existsSync(NPM_PACKS) ? fs.readdirSync(NPM_PACKS) : []) {
+    if (left.startsWith(`${path.basename(kept)}.${process.pid}.`))
+      fs.rmSync(path.join(NPM_PACKS, left), { recursive: true, force: true });
   }
 }
 

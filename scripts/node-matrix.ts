@@ -29,6 +29,8 @@ const SUITES = [
   'test/integration/methods.test.ts',
   'test/integration/rights.test.ts',
   'test/integration/roster.test.ts',
+  'test/integration/roster-slices.test.ts',
+  'test/integration/roster-faults.test.ts',
   'test/integration/sandbox-sdk.test.ts',
 ];
 

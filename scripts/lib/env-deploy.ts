@@ -34,6 +34,7 @@ import {
 } from '../../server/manifest';
 import type { FunctionName } from '../../miniprogram/shared/contracts';
 import { CloudApiCallError, readOnlyApi, type CloudApi, type Params } from './cloud-api';
+import { TMP } from './ci-project';
 import { zip } from './zip';
 
 /** Values of the manifest's variables, by name (what the untracked deploy file holds). */
@@ -65,6 +66,48 @@ const PACKAGE_FILES = ['index.js', 'package.json', 'config.json'];
 /** Packages already zipped in this process, by folder: a rebuild (new size or mtime) zips again. */
 const packages = new Map<string, { stamp: string; zip: Buffer; sha256: string }>();
 
+/**
+ * Zips made by earlier processes, by the digest of what went into them (the files and the zip
+ * writer's own source): every test suite, page-test sandbox and `npm start` deploys the same build,
+ * and deflating its ~25 MB costs a second or more of CPU each time. Same files, same bytes (the
+ * writer is reproducible), so a cached zip is the one that would be made.
+ */
+const ZIP_CACHE = path.join(TMP, 'function-zips');
+const ZIP_WRITER = path.join(__dirname, 'zip.ts');
+
+function cachedZip(name: string, contents: Buffer[], make: () => Buffer): Buffer {
+  let writer: Buffer;
+  try {
+    writer = fs.readFileSync(ZIP_WRITER);
+  } catch {
+    return make(); // not run from the sources: no cache
+  }
+  const digest = crypto.createHash('sha256').update(writer);
+  contents.forEach((content, i) => digest.update(`\0${PACKAGE_FILES[i]}\0${content.length}\0`).update(content));
+  const file = path.join(ZIP_CACHE, `${name}-${digest.digest('hex').slice(0, 32)}.zip`);
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    // Not cached yet (or pruned meanwhile by another process): made here.
+  }
+  const archive = make();
+  try {
+    fs.mkdirSync(ZIP_CACHE, { recursive: true });
+    // Written aside, then renamed into place: a process reading it never sees half a zip.
+    const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(aside, archive);
+    fs.renameSync(aside, file);
+    // Older builds of this function are of no use any more.
+    for (const old of fs.readdirSync(ZIP_CACHE)) {
+      if (old.startsWith(`${name}-`) && old.endsWith('.zip') && path.join(ZIP_CACHE, old) !== file)
+        fs.rmSync(path.join(ZIP_CACHE, old), { force: true });
+    }
+  } catch {
+    // A cache that cannot be written only costs time.
+  }
+  return archive;
+}
+
 /** The built function folder (index.js, package.json, config.json) as the zip that is uploaded. */
 function functionPackage(dir: string): { zip: Buffer; sha256: string } {
   const stats = PACKAGE_FILES.map((name) => {
@@ -75,7 +118,10 @@ function functionPackage(dir: string): { zip: Buffer; sha256: string } {
   const stamp = JSON.stringify(stats.map((st) => [st.size, st.mtimeMs]));
   const cached = packages.get(dir);
   if (cached?.stamp === stamp) return cached;
-  const archive = zip(new Map(PACKAGE_FILES.map((name) => [name, fs.readFileSync(path.join(dir, name))])));
+  const contents = PACKAGE_FILES.map((name) => fs.readFileSync(path.join(dir, name)));
+  const archive = cachedZip(path.basename(dir), contents, () =>
+    zip(new Map(PACKAGE_FILES.map((name, i) => [name, contents[i]!]))),
+  );
   const made = { stamp, zip: archive, sha256: crypto.createHash('sha256').update(archive).digest('hex') };
   packages.set(dir, made);
   return made;

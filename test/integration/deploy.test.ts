@@ -2,79 +2,32 @@
  * The deploy scripts, spawned exactly as `npm run <script> -- ...` runs them (so their
  * process.exit works). WeChat is unreachable here: every run is a dry run, or a real run that must
  * stop before any network call (checked with a preloaded guard that records every connection).
- * The deploys to a sandbox call the same `main` in this process (see deployInProcess).
+ * The deploys to a sandbox call the same `main` in this process (see deployInProcess). The upload
+ * and preview dry runs (the official compiler): deploy-upload.test.ts, deploy-upload-failures.test.ts.
  */
-import { execFileSync, spawn } from 'child_process';
 import crypto from 'crypto';
 import fs from 'fs';
-import os from 'os';
 import path from 'path';
 import util from 'util';
 import type { Sandbox } from '../../sandbox';
 import { freshSandbox } from '../helpers/sandbox';
+import {
+  appid,
+  expectExit,
+  keyBody,
+  networkAttempts,
+  newKey,
+  removeScratch,
+  ROOT,
+  run,
+  scratch,
+  type Run,
+} from '../helpers/deploy-runs';
 import { COLLECTIONS, FUNCTIONS } from '../../server/manifest';
 import { sandboxApi } from '../../scripts/lib/sandbox-deploy';
 import { zip } from '../../scripts/lib/zip';
 
-// Each dry run packs three npm builds (the main package and each subpackage) before it compiles.
 jest.setTimeout(300_000);
-
-const ROOT = path.resolve(__dirname, '../..');
-const TMP = path.join(ROOT, '.tmp');
-const PLACEHOLDER_APPID = 'wx0000000000000000';
-const appid = (JSON.parse(fs.readFileSync(path.join(ROOT, 'project.config.json'), 'utf8')) as { appid: string }).appid;
-const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-test-'));
-
-interface Run {
-  pid: number | undefined;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  out: string;
-}
-
-/**
- * Preloaded into every run: each DNS lookup or socket connect is appended to $NETWORK_LOG and
- * fails. Dry runs and refused real runs must never reach for the network.
- */
-const guard = path.join(scratch, 'network-guard.js');
-fs.writeFileSync(
-  guard,
-  `const fs = require('fs'), net = require('net'), dns = require('dns');
-const record = (what) => {
-  fs.appendFileSync(process.env.NETWORK_LOG, what + '\\n');
-  throw new Error('network blocked by test: ' + what);
-};
-dns.lookup = (host) => record('dns ' + host);
-net.Socket.prototype.connect = function (...args) { return record('connect ' + JSON.stringify(args[0])); };\n`,
-);
-const networkLog = path.join(scratch, 'network-attempts.log');
-const networkAttempts = () => (fs.existsSync(networkLog) ? fs.readFileSync(networkLog, 'utf8') : '');
-
-/**
- * `node scripts/run.js scripts/<script>.ts ...args` with a deploy environment that has no secrets
- * unless given, and the network guard unless `network` (the sandbox run).
- */
-function run(script: string, args: string[], env: Record<string, string> = {}, network = false): Promise<Run> {
-  const base = { ...process.env };
-  for (const name of Object.keys(base)) {
-    if (/^(MP_|CLOUD_ENV$|TENCENTCLOUD_|TCB_|WECHAT_|PII_|WXPAY_|NODE_OPTIONS$)/.test(name)) delete base[name];
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['scripts/run.js', `scripts/${script}.ts`, ...args], {
-      cwd: ROOT,
-      env: { ...base, ...(network ? {} : { NODE_OPTIONS: `--require ${guard}`, NETWORK_LOG: networkLog }), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ pid: child.pid, code, stdout, stderr, out: stdout + stderr }));
-  });
-}
 
 /**
  * `npm run deploy -- ...args` in this process: the same `main` that `scripts/run.js` calls, with the
@@ -110,167 +63,10 @@ async function deployInProcess(args: string[], env: Record<string, string>): Pro
   return { pid: process.pid, code, stdout, stderr, out: stdout + stderr };
 }
 
-/** The run exited with `code`; if not, the failure shows what it printed. */
-function expectExit(r: Run, code: number): void {
-  if (r.code !== code) throw new Error(`exited ${r.code}, expected ${code}; its output:\n${r.out}`);
-}
-
-/** A copy of the mini-program project (no git, no node_modules but @vant/weapp for the npm build). */
-function copyProject(name: string, edit?: (dir: string) => void): string {
-  const dir = path.join(scratch, name);
-  for (const file of ['project.config.json', 'package.json']) fs.cpSync(path.join(ROOT, file), path.join(dir, file));
-  fs.cpSync(path.join(ROOT, 'miniprogram'), path.join(dir, 'miniprogram'), {
-    recursive: true,
-    filter: (src) => !src.includes(`${path.sep}miniprogram_npm`),
-  });
-  fs.cpSync(path.join(ROOT, 'node_modules/@vant/weapp'), path.join(dir, 'node_modules/@vant/weapp'), {
-    recursive: true,
-  });
-  edit?.(dir);
-  return dir;
-}
-
-function editJson(file: string, edit: (json: Record<string, unknown>) => void): void {
-  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  edit(json);
-  fs.writeFileSync(file, JSON.stringify(json, null, 2));
-}
-
-function newKey(): string {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-}
-
-/** The key's body lines: none of them may ever appear in output or in a file left behind. */
-const keyBody = (pem: string) => pem.split('\n').filter((l) => l && !l.startsWith('-----'));
-
-function filesUnder(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile())
-    .map((e) => path.join(e.parentPath, e.name));
-}
-
-/**
- * New `.key` files under .tmp/ since `before`, but those another process of this test run holds
- * for a moment (test/unit/scripts/deploy.test.ts, run in parallel, writes `private.ci-<its pid>-…`).
- */
-function newKeyFiles(before: Set<string>, run: Run): string[] {
-  return filesUnder(TMP).filter((f) => {
-    if (before.has(f) || !f.endsWith('.key')) return false;
-    const owner = /^private\.ci-(\d+)-/.exec(path.basename(f))?.[1];
-    return owner === undefined || Number(owner) === run.pid;
-  });
-}
-
-/** A file's text, or '' when it went away meanwhile (another process's scratch file). */
-function readIfThere(file: string): string {
-  try {
-    return fs.statSync(file).size < 1_000_000 ? fs.readFileSync(file, 'utf8') : '';
-  } catch {
-    return '';
-  }
-}
-
-const KEY_FILE = /upload key: MP_PRIVATE_KEY → (\.tmp\/private\.ci-\d+-[0-9a-f]+\.key) \(mode 600\)/;
-
-let gitSubject: string;
-try {
-  gitSubject = execFileSync('git', ['log', '-1', '--format=%s'], { cwd: ROOT }).toString().trim();
-} catch {
-  gitSubject = `v${version}`;
-}
-
-// The long runs start at once, two at a time (each forks the official compiler, which must report
-// ready within miniprogram-ci's fixed 20 s: more at once on a loaded machine risks that): the ROOT
-// ones one after the other (both npm-build into miniprogram/), the copies one after the other.
-const brokenKey = newKey();
-let runs: {
-  upload: Promise<Run>;
-  preview: Promise<Run>;
-  broken: Promise<Run>;
-  overBudget: Promise<Run>;
-};
-
-beforeAll(() => {
-  const upload = run('upload', ['--dry-run']);
-  const broken = copyProject('broken-wxml', (dir) => {
-    const page = path.join(dir, 'miniprogram/pages/broken');
-    fs.mkdirSync(page, { recursive: true });
-    fs.writeFileSync(path.join(page, 'index.wxml'), '<view>{{ name </view>\n<view class="x"\n');
-    fs.writeFileSync(path.join(page, 'index.ts'), 'Component({});\n');
-    fs.writeFileSync(path.join(page, 'index.json'), '{ "component": true, "usingComponents": {} }\n');
-    editJson(path.join(dir, 'miniprogram/app.json'), (app) => (app.pages as string[]).push('pages/broken/index'));
-  });
-  const overBudget = copyProject('over-budget');
-  const brokenRun = run('upload', ['--dry-run', '--project', broken], { MP_PRIVATE_KEY: brokenKey });
-  runs = {
-    upload,
-    preview: upload.then(() => run('preview', ['--dry-run'])),
-    broken: brokenRun,
-    overBudget: brokenRun.then(() => run('upload', ['--dry-run', '--budget', '1', '--project', overBudget])),
-  };
-});
-
 let sandbox: Sandbox | undefined;
 afterAll(async () => {
-  await Promise.allSettled(Object.values(runs ?? {}));
   await sandbox?.stop();
-  fs.rmSync(scratch, { recursive: true, force: true });
-});
-
-function expectListing(out: string): void {
-  const listed = /would upload (\d+) files, (\d+) bytes/.exec(out);
-  expect(listed).not.toBeNull();
-  expect(Number(listed![1])).toBeGreaterThan(10);
-  expect(Number(listed![2])).toBeGreaterThan(10_000);
-  expect(out).toMatch(/main package: \d+ bytes \([\d.]+ KB\) of budget 2048\.0 KB/);
-  // The largest compiled files, with their sizes.
-  expect(out).toMatch(/largest files:\n\s+\d+ {2}\S+/);
-  // A main-package page or app.js, or a subpackage's page (verify/pages/…, admin/pages/…).
-  expect(out).toMatch(/\d+ {2}(app\.js\b|([\w-]+\/)?pages\/)/);
-  if (appid === PLACEHOLDER_APPID) expect(out).toContain(`warning: project.config.json appid is the placeholder`);
-}
-
-describe('npm run upload -- --dry-run', () => {
-  it('builds, compiles with the official compiler, lists the package and prints the ci.upload call', async () => {
-    const r = await runs.upload;
-    expectExit(r, 0);
-    expect(r.out).toContain('npm build: done');
-    expectListing(r.out);
-    expect(r.out).toContain('upload key: none set: throwaway compile-only key (dry run)');
-    expect(r.out).toContain('dry run: stopped before the network. upload would call:');
-    expect(r.out).toContain(`ci.upload({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
-    expect(r.out).toContain(`version: '${version}'`);
-    expect(r.out).toContain(`desc: ${util.inspect(gitSubject)},`);
-    expect(r.out).toContain('robot: 1,');
-    expect(r.out).toContain('ignoreUploadUnusedFiles: true');
-  });
-
-  it('leaves no compiler cache folder (an empty md5-named one) in the project: it goes to .tmp/miniprogram-ci/', async () => {
-    await runs.upload;
-    expect(fs.readdirSync(ROOT).filter((name) => /^[0-9a-f]{32}$/.test(name))).toEqual([]);
-  });
-
-  it('fails with the compiler message when a page has invalid WXML (and removes the MP_PRIVATE_KEY file)', async () => {
-    const r = await runs.broken;
-    expectExit(r, 1);
-    expect(r.stderr).toMatch(/error: compile failed \(official compiler\): pages\/broken\/index\.wxml: \d+:\d+:.+/);
-    expect(r.out).not.toContain('would call');
-    const keyFile = KEY_FILE.exec(r.out)?.[1];
-    expect(keyFile).toBeDefined();
-    expect(fs.existsSync(path.join(ROOT, keyFile!))).toBe(false);
-    for (const line of keyBody(brokenKey)) expect(r.out).not.toContain(line);
-  });
-
-  it('fails over the size budget (--budget 1 KB) after listing what it measured', async () => {
-    const r = await runs.overBudget;
-    expectExit(r, 1);
-    expectListing(r.out.replace('of budget 1.0 KB', 'of budget 2048.0 KB'));
-    expect(r.stderr).toMatch(/error: main package is \d+ bytes \([\d.]+ KB\), budget 1024 bytes \(1\.0 KB\)/);
-    expect(r.out).not.toContain('would call');
-  });
+  removeScratch();
 });
 
 describe('npm run functions -- --dry-run', () => {
@@ -676,88 +472,8 @@ describe('npm run deploy', () => {
   });
 });
 
-describe('the upload key', () => {
-  it('the network guard itself records attempts', () => {
-    const log = path.join(scratch, 'guard-check.log');
-    expect(() =>
-      execFileSync(process.execPath, ['-r', guard, '-e', "require('https').get('https://servicewechat.com/')"], {
-        env: { ...process.env, NETWORK_LOG: log },
-        stdio: 'ignore',
-      }),
-    ).toThrow();
-    expect(fs.readFileSync(log, 'utf8')).toContain('servicewechat.com');
-  });
-
-  it('missing without --dry-run: one clear message, non-zero exit, no build and no network attempt', async () => {
-    // Everything else configured, so the key is the only thing to fix.
-    const dir = copyProject('configured', (d) => {
-      editJson(path.join(d, 'project.config.json'), (c) => (c.appid = 'wx1234567890abcdef'));
-      const config = path.join(d, 'miniprogram/config.ts');
-      fs.writeFileSync(
-        config,
-        fs
-          .readFileSync(config, 'utf8')
-          .replace(/mode: '\w+',/, "mode: 'cloud',")
-          .replace(/envId: '[^']*',/, "envId: 'prod-test-1a2b3c',"),
-      );
-    });
-    const r = await run('upload', ['--project', dir]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr.match(/^error: .*/gm)).toEqual([
-      'error: upload key missing: set MP_PRIVATE_KEY_PATH to the code-upload key file, or MP_PRIVATE_KEY to its content ' +
-        '(from 公众平台 → 管理 → 开发管理 → 开发设置 → 小程序代码上传 (key and IP allow-list))',
-    ]);
-    expect(r.out).not.toContain('npm build');
-    expect(fs.existsSync(path.join(dir, 'miniprogram/miniprogram_npm'))).toBe(false);
-    expect(networkAttempts()).toBe('');
-  });
-
-  it('MP_PRIVATE_KEY is written to a 0600 file under .tmp/, removed afterwards, never printed', async () => {
-    const key = newKey();
-    const before = new Set(filesUnder(TMP));
-    const r = await run('functions', ['--dry-run', '--only', 'ping'], { MP_PRIVATE_KEY: key });
-    expectExit(r, 0);
-    const keyFile = KEY_FILE.exec(r.out)?.[1];
-    expect(keyFile).toBeDefined();
-    expect(fs.existsSync(path.join(ROOT, keyFile!))).toBe(false);
-    for (const line of keyBody(key)) expect(r.out).not.toContain(line);
-    // Nothing else kept a copy: no new key file under .tmp/, and no file in the scratch dirs holds it.
-    expect(newKeyFiles(before, r)).toEqual([]);
-    for (const file of [...filesUnder(TMP), ...filesUnder(path.join(ROOT, '.sandbox'))]) {
-      expect(readIfThere(file)).not.toContain(keyBody(key)[0]);
-    }
-  });
-
-  it('a real run with the placeholder appid stops before writing any key file', async () => {
-    const dir = copyProject('placeholder', (d) =>
-      editJson(path.join(d, 'project.config.json'), (c) => (c.appid = PLACEHOLDER_APPID)),
-    );
-    const before = new Set(filesUnder(TMP));
-    const r = await run('upload', ['--project', dir], { MP_PRIVATE_KEY: newKey() });
-    expectExit(r, 2);
-    expect(r.stderr).toContain(`error: project.config.json appid is the placeholder ${PLACEHOLDER_APPID}`);
-    expect(r.stderr).not.toContain('upload key missing');
-    expect(r.out).not.toContain('upload key:');
-    expect(newKeyFiles(before, r)).toEqual([]);
-  });
-});
-
-// Last: the preview dry run (started after the upload one) runs while the sandbox tests above do.
-describe('npm run preview -- --dry-run', () => {
-  it('prints the ci.preview call with the QR code written to .tmp/preview-qrcode.png', async () => {
-    const r = await runs.preview;
-    expectExit(r, 0);
-    expectListing(r.out);
-    expect(r.out).toContain('preview would call:');
-    expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
-    expect(r.out).toContain("qrcodeFormat: 'image'");
-    expect(r.out).toContain(`qrcodeOutputDest: '${path.join(TMP, 'preview-qrcode.png')}'`);
-  });
-});
-
 describe('the network', () => {
-  it('no run above (dry runs, refused real runs) attempted a DNS lookup or a connection', async () => {
-    await Promise.all(Object.values(runs));
+  it('no run above (dry runs, refused real runs) attempted a DNS lookup or a connection', () => {
     expect(networkAttempts()).toBe('');
   });
 });

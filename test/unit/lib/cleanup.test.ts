@@ -1,6 +1,6 @@
 /**
  * Visible best-effort work and file deletion that says what failed. (The record-and-retry path of
- * FileCleanup runs against the sandbox in test/integration/roster.test.ts.)
+ * FileCleanup runs against the sandbox in test/integration/roster-faults.test.ts.)
  */
 import { InternalError, StorageError } from '../../../server/core/errors';
 import { bestEffort } from '../../../server/lib/cleanup';

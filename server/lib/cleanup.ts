@@ -69,6 +69,9 @@ export interface PendingCleanup {
 }
 
 const PENDING = COLLECTION.pendingCleanup;
+
+/** The reason `roster.reserveUpload` schedules its upload's deletion under: what `isReservedUpload` looks for. */
+export const UPLOAD_RESERVED = 'upload not imported';
 const aadOf = (_id: string) => fieldAad(PENDING, _id, 'fileID');
 
 export class FileCleanup {
@@ -98,6 +101,23 @@ export class FileCleanup {
    */
   async schedule(fileID: string, reason: string, dueAt: Date): Promise<void> {
     await this.upsert(fileID, reason, { lastFailedAt: dueAt, reason }, { attempts: 0, lastFailedAt: dueAt });
+  }
+
+  /**
+   * Whether `fileID` is an upload `roster.reserveUpload` named and scheduled (UPLOAD_RESERVED) whose
+   * deletion is not yet due or picked up: a record the server wrote, never tried (a failed deletion
+   * counts an attempt), its time still ahead. Anything else was not reserved, or is past its window.
+   */
+  async isReservedUpload(fileID: string, now = Date.now()): Promise<boolean> {
+    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
+    const res = await this.db.collection<PendingCleanup>(PENDING).where(serverWritten(this.db, { _id })).limit(1).get();
+    const held = res.data[0];
+    return (
+      held !== undefined &&
+      held.reason === UPLOAD_RESERVED &&
+      held.attempts === 0 &&
+      new Date(held.lastFailedAt).getTime() > now
+    );
   }
 
   /**

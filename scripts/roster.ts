@@ -37,7 +37,7 @@ import options:
   --cloud              用腾讯云 API 密钥（TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY）以操作员身份调用
   --env <envId>        云开发环境 ID（默认 CLOUD_ENV）
   --operator <name>    记录在审计日志中的操作员名（默认本机用户名）
-  --env-file <path>    读取 OPERATOR_KEY 的文件（默认 .env.deploy；环境变量 OPERATOR_KEY 优先）
+  --values-file <path>  读取 OPERATOR_KEY 的文件（默认 .env.deploy；环境变量 OPERATOR_KEY 优先）
 
 退出码 / exit codes: 0 全部成功；1 有行出错或冲突（错误报告保存在输入文件旁），或其他失败；2 文件无法读取`;
 
@@ -56,7 +56,7 @@ interface Options {
   transport: FunctionTransport;
 }
 
-const VALUE_FLAGS = ['--sheet', '--sandbox', '--as', '--env', '--operator', '--env-file', '--service-url'];
+const VALUE_FLAGS = ['--sheet', '--sandbox', '--as', '--env', '--operator', '--values-file', '--service-url'];
 
 /** Where the user typed the command: `npm run` runs scripts from the project root. */
 const userDir = () => process.env.INIT_CWD || process.cwd();

@@ -28,7 +28,7 @@ const USAGE = `用法 / usage:
   --cloud               在云端环境中执行：腾讯云 API 密钥（TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY）+ OPERATOR_KEY
   --env <envId>         云开发环境 ID（默认 CLOUD_ENV）
   --operator <name>     记录在审计日志中的操作员名（默认本机用户名）
-  --env-file <path>     读取 OPERATOR_KEY 的文件（默认 .env.deploy；环境变量 OPERATOR_KEY 优先）
+  --values-file <path>   读取 OPERATOR_KEY 的文件（默认 .env.deploy；环境变量 OPERATOR_KEY 优先）
 
 退出码 / exit codes: 0 完成（可以删除旧密钥）；1 尚有数据留在旧密钥下，或失败`;
 

@@ -133,7 +133,7 @@ export type OptionOf = (flag: string) => string | undefined;
  * The cloud transport the options ask for: `--env <envId>` (else CLOUD_ENV), `--operator <name>`
  * (else the OS user name), the API key from TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY (and
  * TENCENTCLOUD_SESSIONTOKEN), OPERATOR_KEY from the environment or else the deploy's untracked values
- * file (`--env-file`, default `.env.deploy`), checked as the functions check it. Problems name what is
+ * file (`--values-file`, default `.env.deploy`), checked as the functions check it. Problems name what is
  * missing, never a value.
  */
 export function cloudTransportFrom(option: OptionOf, env: NodeJS.ProcessEnv, root: string): FunctionTransport {
@@ -166,7 +166,7 @@ export function cloudTransportFrom(option: OptionOf, env: NodeJS.ProcessEnv, roo
 
 /** OPERATOR_KEY from the environment, else from the deploy's values file; checked as the functions check it. */
 function operatorKeyOf(option: OptionOf, fromEnv: string, root: string): Buffer {
-  const file = path.resolve(root, option('--env-file') ?? '.env.deploy');
+  const file = path.resolve(root, option('--values-file') ?? '.env.deploy');
   const raw = fromEnv || readEnvFile(file, false).OPERATOR_KEY?.trim() || '';
   if (!raw) {
     throw new Error(

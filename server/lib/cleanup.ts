@@ -74,6 +74,17 @@ const PENDING = COLLECTION.pendingCleanup;
 export const UPLOAD_RESERVED = 'upload not imported';
 const aadOf = (_id: string) => fieldAad(PENDING, _id, 'fileID');
 
+/** A fresh record of `fileID`'s deletion (`_id` a keyed hash of it, the file ID encrypted). */
+export function pendingRecord(
+  keys: PiiKeys,
+  fileID: string,
+  reason: string,
+  fresh: Pick<PendingCleanup, 'attempts' | 'lastFailedAt'>,
+): PendingCleanup {
+  const _id = blindIndex(keys, 'pendingCleanup', fileID);
+  return { _id, fileIDEnc: encryptField(keys, fileID, aadOf(_id)), reason, firstFailedAt: new Date(), ...fresh };
+}
+
 export class FileCleanup {
   constructor(
     private readonly db: CloudDb,
@@ -170,14 +181,7 @@ export class FileCleanup {
     if (updated.stats.updated > 0) return;
     // A document a client planted under this _id (the platform's default rules allow it) goes first.
     await removeClientWritten(this.db, PENDING, _id);
-    const pending: PendingCleanup = {
-      _id,
-      fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
-      reason,
-      firstFailedAt: new Date(),
-      ...fresh,
-    };
-    await this.db.collection(PENDING).add({ data: pending });
+    await this.db.collection(PENDING).add({ data: pendingRecord(this.keys, fileID, reason, fresh) });
   }
 
   /**

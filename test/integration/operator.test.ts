@@ -298,7 +298,9 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
 
 describe('roster.import reads only an upload reserveUpload named', () => {
   it('a file put under roster-uploads/ without a reservation is refused and deleted', async () => {
-    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/not-reserved.xlsx', cleanRoster(3));
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/not-reserved.xlsx', cleanRoster(3), {
+      reserve: false,
+    });
     expect(await callFunction(sandbox, 'roster', ADMIN, { action: 'import', fileID })).toMatchObject({
       ok: false,
       code: 'ROSTER_UPLOAD_NOT_RESERVED',

@@ -164,7 +164,8 @@ export class FileCleanup {
     await this.upsert(
       fileID,
       reason,
-      { attempts: this.db.command.inc(1), lastFailedAt: now },
+      // The latest reason: a reserved upload's record ('upload not imported') now says why it is retried.
+      { attempts: this.db.command.inc(1), lastFailedAt: now, reason },
       { attempts: 1, lastFailedAt: now },
     );
   }

@@ -13,6 +13,7 @@ import {
   persistedText,
   piiKeysOf,
   post,
+  reserveUpload,
   rosterFieldsOf,
   sdkFor,
   until,
@@ -201,6 +202,7 @@ describe('roster import', () => {
 
   it('refuses a missing upload and an unknown sheet with their own codes', async () => {
     const missing = `cloud://${sandbox.env}.${sandbox.storage.bucket}/roster-uploads/never-uploaded.xlsx`;
+    reserveUpload(sandbox, missing);
     expect(await roster({ action: 'import', fileID: missing })).toMatchObject({
       ok: false,
       code: 'ROSTER_FILE_NOT_FOUND',

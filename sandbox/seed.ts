@@ -32,7 +32,17 @@ export async function seedDemo(sandbox: Sandbox): Promise<string[]> {
     done.push(`admin ${DEMO_ADMIN_OPENID}`);
   }
   if (sandbox.db.count('roster', {}) === 0 && sandbox.functions.deployed('roster')) {
-    const fileID = sandbox.storage.write('roster-uploads/demo-roster.csv', Buffer.from(demoRosterCsv(), 'utf8'));
+    // As the page and the CLI do: the function names the place (and schedules its deletion), the file goes there.
+    const reserved = await sandbox.invoke(
+      'roster',
+      { action: 'reserveUpload', fileName: 'demo-roster.csv' },
+      DEMO_ADMIN_OPENID,
+    );
+    const cloudPath = reserved.ok ? (reserved.result as { cloudPath?: string }).cloudPath : undefined;
+    const fileID = sandbox.storage.write(
+      cloudPath ?? 'roster-uploads/demo-roster.csv',
+      Buffer.from(demoRosterCsv(), 'utf8'),
+    );
     const started = await sandbox.invoke('roster', { action: 'import', fileID }, DEMO_ADMIN_OPENID);
     const jobId = started.ok ? (started.result as { jobId?: string }).jobId : undefined;
     let state = 'running';

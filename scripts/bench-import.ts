@@ -98,8 +98,17 @@ interface Run {
 
 async function ours(sandbox: Sandbox, file: Buffer, run: Run, label: string): Promise<Line> {
   const { rows } = run;
+  // The place reserveUpload names (roster.import reads no other), before the counted calls: the
+  // figures are the import's, as they were.
+  const reserved = await sandbox.invoke(
+    'roster',
+    { action: 'reserveUpload', fileName: `${label}.${run.format}` },
+    ADMIN,
+  );
+  if (!reserved.ok) throw new Error(reserved.error);
+  const cloudPath = String((reserved.result as { cloudPath?: unknown }).cloudPath);
   sandbox.tcb.resetStats();
-  const fileID = await upload(sandbox, file, `${label}.${run.format}`);
+  const fileID = sandbox.storage.write(cloudPath, file);
   let seconds = 0;
   let cpuSeconds = 0;
   let peakRssMB = 0;

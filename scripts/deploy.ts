@@ -117,7 +117,7 @@ function quotedValue(lines: string[], first: number, key: string, rest: string):
   }
 }
 
-function readEnvFile(file: string, required: boolean): Record<string, string> {
+export function readEnvFile(file: string, required: boolean): Record<string, string> {
   if (!fs.existsSync(file)) {
     if (required) throw new UsageError(`env file ${file} not found (copy deploy.env.example and fill it in)`);
     return {};

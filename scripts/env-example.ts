@@ -28,7 +28,7 @@ export function envExample(): string {
     const fallback =
       'default' in spec && spec.default !== undefined
         ? `default ${String(spec.default)}`
-        : spec.kind === 'list' || spec.kind === 'keyring'
+        : spec.kind === 'list' || spec.kind === 'keyring' || (spec.kind === 'key' && 'optional' in spec)
           ? 'default empty'
           : 'required';
     const range =

@@ -1,8 +1,11 @@
 /**
- * Roster CLI for a PC (see USAGE below). Runs the same import through the `roster` function of a
- * running sandbox (default http://127.0.0.1:8787, as the seeded demo admin): upload to storage,
- * `import`, then `run` until the job is done. Paths are relative to the directory the command was
- * typed in (`npm run` moves to the project root; npm keeps the original in INIT_CWD).
+ * Roster CLI for a PC (see USAGE below). Runs the same import through the `roster` function: upload
+ * to the place `reserveUpload` names, `import`, then `run` until the job is done. Either through a
+ * running sandbox's gateway (default http://127.0.0.1:8787, as the seeded demo admin), or with
+ * `--cloud` through a real CloudBase environment with the server SDK as a signed operator call
+ * (scripts/lib/function-transport.ts; docs/roster-import.md → 导入到云端环境). Paths are relative to
+ * the directory the command was typed in (`npm run` moves to the project root; npm keeps the
+ * original in INIT_CWD).
  *
  * Exit codes: 0 every row imported (or unchanged); 1 some rows failed or conflicted (the error
  * report is saved next to the input file), or another failure; 2 the file could not be read.
@@ -13,6 +16,8 @@ import type { RosterJobStatus } from '../miniprogram/shared/contracts';
 import { DEFAULT_DATA_DIR, DEFAULT_PORT } from '../sandbox';
 import { DEMO_ADMIN_OPENID } from '../sandbox/demo';
 import { sessionHeaders } from '../sandbox/session';
+import { ROOT } from './build';
+import { cloudTransportFrom, gatewayTransport, type FunctionTransport } from './lib/function-transport';
 
 const USAGE = `用法 / usage:
   npm run roster -- import <file> [options]     导入名单（.xlsx / .xls / .csv）
@@ -28,6 +33,12 @@ import options:
   --sandbox <url>      沙箱地址（默认 http://127.0.0.1:${DEFAULT_PORT}）
   --as <openid>        以该 openid 调用（默认沙箱的演示管理员）
 
+云端环境 / a real CloudBase environment (docs/roster-import.md):
+  --cloud              用腾讯云 API 密钥（TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY）以操作员身份调用
+  --env <envId>        云开发环境 ID（默认 CLOUD_ENV）
+  --operator <name>    记录在审计日志中的操作员名（默认本机用户名）
+  --values-file <path>  读取 OPERATOR_KEY 的文件（默认 .env.deploy；环境变量 OPERATOR_KEY 优先）
+
 退出码 / exit codes: 0 全部成功；1 有行出错或冲突（错误报告保存在输入文件旁），或其他失败；2 文件无法读取`;
 
 /** Job-level codes that mean the file itself could not be read as a roster: exit 2. */
@@ -40,15 +51,12 @@ interface Options {
   replace: boolean;
   acceptConflicts: boolean;
   json: boolean;
-  help: boolean;
   sheet?: string;
-  sandbox: string;
-  openid: string;
-  /** The running sandbox's token when it wants one (read from its data dir, SANDBOX_DATA_DIR or .sandbox/). */
-  headers: Record<string, string>;
+  /** The sandbox gateway (default) or a cloud environment (`--cloud`). */
+  transport: FunctionTransport;
 }
 
-const VALUE_FLAGS = ['--sheet', '--sandbox', '--as'];
+const VALUE_FLAGS = ['--sheet', '--sandbox', '--as', '--env', '--operator', '--values-file', '--service-url'];
 
 /** Where the user typed the command: `npm run` runs scripts from the project root. */
 const userDir = () => process.env.INIT_CWD || process.cwd();
@@ -70,22 +78,19 @@ function parseArgs(args: string[]): Options {
     replace: args.includes('--replace'),
     acceptConflicts: args.includes('--accept-conflicts'),
     json: args.includes('--json'),
-    help: args.includes('--help') || args.includes('-h') || positional[0] === 'help',
     sheet: value('--sheet'),
-    sandbox,
-    openid: value('--as') ?? DEMO_ADMIN_OPENID,
-    headers: sessionHeaders(path.resolve(process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR), sandbox),
+    transport: args.includes('--cloud')
+      ? cloudTransportFrom(value, process.env, ROOT)
+      : gatewayTransport(
+          sandbox,
+          value('--as') ?? DEMO_ADMIN_OPENID,
+          sessionHeaders(path.resolve(process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR), sandbox),
+        ),
   };
 }
 
-async function call(o: Options, event: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const res = await fetch(`${o.sandbox}/gateway/functions/roster`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'X-WX-OPENID': o.openid, ...o.headers },
-    body: JSON.stringify(event),
-  });
-  if (res.status !== 200) throw new Error(`sandbox answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as Record<string, unknown>;
+function call(o: Options, event: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return o.transport.call('roster', event);
 }
 
 /**
@@ -95,14 +100,7 @@ async function call(o: Options, event: Record<string, unknown>): Promise<Record<
 async function upload(o: Options, content: Buffer): Promise<Record<string, unknown>> {
   const reserved = await call(o, { action: 'reserveUpload', fileName: path.basename(o.file) });
   if (!reserved.ok) return reserved;
-  const cloudPath = String(reserved.cloudPath);
-  const res = await fetch(`${o.sandbox}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
-    method: 'POST',
-    headers: { 'X-WX-OPENID': o.openid, ...o.headers },
-    body: content,
-  });
-  if (res.status !== 200) throw new Error(`upload failed: ${res.status}`);
-  return { ok: true, fileID: String(((await res.json()) as { fileID: string }).fileID) };
+  return { ok: true, fileID: await o.transport.upload(String(reserved.cloudPath), content) };
 }
 
 type Status = RosterJobStatus & { ok: boolean; code?: string; message?: string };
@@ -160,7 +158,7 @@ function refused(o: Options, code: string, message: string, jobId?: string): num
 async function saveReport(o: Options, jobId: string): Promise<string> {
   const res = await call(o, { action: 'report', jobId });
   if (!res.ok) throw new Error(`the error report could not be fetched: ${String(res.message)}`);
-  const content = Buffer.from(await (await fetch(encodeURI(String(res.tempFileURL)))).arrayBuffer());
+  const content = await o.transport.download(String(res.tempFileURL));
   const { dir, name } = path.parse(o.file);
   const out = path.join(dir, `${name}.errors.xlsx`);
   fs.writeFileSync(out, content);
@@ -206,17 +204,22 @@ async function template(o: Options): Promise<number> {
     return 1;
   }
   const out = o.file || path.resolve(userDir(), 'roster-template.xlsx');
-  const content = Buffer.from(await (await fetch(encodeURI(String(res.tempFileURL)))).arrayBuffer());
-  fs.writeFileSync(out, content);
+  fs.writeFileSync(out, await o.transport.download(String(res.tempFileURL)));
   console.log(`模板已保存：${out}`);
   return 0;
 }
 
 export async function main(args: string[]): Promise<number> {
-  const o = parseArgs(args);
-  if (o.help) {
+  if (args.includes('--help') || args.includes('-h') || args.find((a) => !a.startsWith('-')) === 'help') {
     console.log(USAGE);
     return 0;
+  }
+  let o: Options;
+  try {
+    o = parseArgs(args);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 1;
   }
   try {
     if (o.command === 'import') return await runImport(o);
@@ -225,7 +228,7 @@ export async function main(args: string[]): Promise<number> {
     const message = (err as Error).message;
     console.error(
       /fetch failed|ECONNREFUSED/.test(message)
-        ? `cannot reach the sandbox at ${o.sandbox}: start it with \`npm start\``
+        ? `cannot reach ${args.includes('--cloud') ? o.transport.target : `the sandbox at ${o.transport.target}: start it with \`npm start\``}`
         : message,
     );
     return 1;

@@ -205,6 +205,8 @@ export interface AuditEntryView {
   /** Whom it was about (ID blind index prefixes, comma-separated: a withdrawal may name several), when anyone. */
   subject?: string;
   count?: number;
+  /** The call was an operator's (a PC with the server SDK and OPERATOR_KEY, not the mini-program). */
+  operator?: true;
 }
 export interface AdminLookupRequest {
   idCardNumber: string;
@@ -468,6 +470,28 @@ export const ACCESS = {
     report: 'admin',
   },
 } as const satisfies { readonly [F in FunctionName]: { readonly [A in ActionName<F>]: Access } };
+
+/**
+ * The actions an operator may call from a PC with the server SDK (no OPENID: the call carries a
+ * signed `operator` proof instead, see server/core/operator.ts and docs/security-privacy.md → 操作员调用).
+ * Each acts as an admin. No other action accepts an `operator` field.
+ */
+export const OPERATOR_ACTIONS: { readonly [F in FunctionName]?: readonly ActionName<F>[] } = {
+  roster: ['reserveUpload', 'import', 'run', 'status', 'template', 'report'],
+  admin: ['rotateKeys', 'rotationStatus'],
+};
+
+/**
+ * The `operator` field of an operator call: who (a label, e.g. the OS user name), when (ms since the
+ * epoch, as decimal text), a one-use nonce (16 random bytes, hex) and the HMAC-SHA256 (hex) under
+ * OPERATOR_KEY of the function, action, these three and the SHA-256 of the canonical payload.
+ */
+export interface OperatorProof {
+  id: string;
+  ts: string;
+  nonce: string;
+  sig: string;
+}
 
 /** `user`: anyone identified; `admin`: a roster admin; `reviewer`: may decide staff-verification requests. */
 export type Access = 'user' | 'admin' | 'reviewer';

@@ -37,6 +37,12 @@ export const ERRORS = {
   AUDIT_RANGE_INVALID: '查询时间范围无效：开始须早于结束，且不超过 366 天',
   ROTATION_KEY_MISSING: '有数据使用的密钥不在当前配置中：请把旧密钥列入 PII_ENC_KEYS_OLD 后重试',
   ROTATION_BUSY: '密钥轮换正在另一处进行，请稍后查看进度',
+  OPERATOR_DISABLED: '本环境未启用操作员调用：请在部署配置中设置 OPERATOR_KEY 并重新部署',
+  OPERATOR_SIGNATURE_INVALID: '操作员签名不正确：请确认使用的是本环境当前的 OPERATOR_KEY',
+  OPERATOR_EXPIRED: '操作员请求已过期（时间相差超过 5 分钟）：请校准电脑时间后重试',
+  OPERATOR_REPLAYED: '该操作员请求已使用过，不能重复提交',
+  OPERATOR_MIXED: '小程序用户的调用不能携带操作员签名',
+  OPERATOR_NOT_ALLOWED: '该操作不接受操作员调用',
   NAME_REQUIRED: '请填写姓名',
   NAME_INVALID: '姓名格式不正确（2–30 个汉字、字母或“·”）',
   ID_REQUIRED: '请填写身份证号',
@@ -100,6 +106,7 @@ export const ERRORS = {
 
   // --- roster import ---
   ROSTER_FILE_NOT_FOUND: '找不到上传的文件，请重新上传',
+  ROSTER_UPLOAD_NOT_RESERVED: '该文件不是通过本服务预留的上传位置上传的（或预留已超过 2 小时）：请重新选择文件上传',
   ROSTER_FILE_UNREADABLE: '无法读取该文件，请上传 .xlsx、.xls 或 .csv 表格',
   ROSTER_FILE_TOO_LARGE: '文件过大，请拆分后分批导入',
   ROSTER_FILE_CHANGED: '上传的文件在导入过程中被替换了：本次导入已停止，请重新上传并导入',

@@ -14,6 +14,7 @@ import {
   type AuditKind,
   type FaceConfirmRequest,
   type FunctionName,
+  type OperatorProof,
   type RequestOf,
   VERIFICATION_METHODS,
   type VerificationMethod,
@@ -104,6 +105,26 @@ export function isAuditCursor(value: unknown): value is string {
 /** A review request id: 32 lower-case hex characters. */
 export function isRequestId(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
+}
+
+/** An operator label: letters, digits, `.`, `_`, `-` and `@`, 1-64 characters. */
+export const OPERATOR_ID_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/**
+ * The `operator` field of an event (contracts.ts `OperatorProof`), exactly that shape: four strings
+ * of bounded form, nothing else. Whether it is signed right is the server's check, not this one.
+ */
+export function checkOperatorProof(value: unknown): Checked<OperatorProof> {
+  const bad = refuse<OperatorProof>('INVALID_REQUEST', 'operator 字段格式不正确');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad;
+  const o = value as Record<string, unknown>;
+  if (Object.keys(o).sort().join(',') !== 'id,nonce,sig,ts') return bad;
+  const { id, ts, nonce, sig } = o;
+  if (typeof id !== 'string' || !OPERATOR_ID_PATTERN.test(id)) return bad;
+  if (typeof ts !== 'string' || !/^[1-9]\d{0,15}$/.test(ts)) return bad;
+  if (typeof nonce !== 'string' || !/^[0-9a-f]{32}$/.test(nonce)) return bad;
+  if (typeof sig !== 'string' || !/^[0-9a-f]{64}$/.test(sig)) return bad;
+  return accept({ id, ts, nonce, sig });
 }
 
 const jobRequest: Checker<{ jobId: string }> = (raw) =>

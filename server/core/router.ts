@@ -10,25 +10,34 @@
 import {
   ACCESS,
   ACTIONS,
+  OPERATOR_ACTIONS,
   type Access,
   type ActionName,
   type BodyOf,
   type EventOf,
   type FunctionName,
   type GuardedAccess,
+  type OperatorProof,
   type RequestOf,
   type ResponseOf,
   type VerificationMethod,
 } from '../../miniprogram/shared/contracts';
 import { failure, type Failure } from '../../miniprogram/shared/errors';
-import { checkerOf } from '../../miniprogram/shared/requests';
-import { describeError, InternalError, isAppError } from './errors';
+import { checkerOf, checkOperatorProof } from '../../miniprogram/shared/requests';
+import { describeError, InternalError, isAppError, Refusal } from './errors';
+import { operatorIdentity } from './operator';
 
 /** Who is calling, from the platform (never from the event body). */
 export interface CallerContext {
   openid: string;
   appid: string;
   env: string;
+  /**
+   * Set on an operator call (an `operator` field in the event; see ./operator.ts): the operator's
+   * label ('' when the field was unreadable). Once verified, `openid` is the acting identity
+   * `operator:<id>`, hashed like an admin's openid in the records.
+   */
+  operator?: string;
 }
 
 export interface Logger {
@@ -94,6 +103,15 @@ export interface RouterOptions<F extends FunctionName, C> {
     required?: boolean;
     record(call: AuditedCall<F, C>): Promise<void>;
   };
+  /**
+   * Operator calls (contracts.ts OPERATOR_ACTIONS): checks a call's proof, answers the acting
+   * identity or throws the refusal. Without it, this function accepts none.
+   */
+  operator?: (
+    proof: OperatorProof,
+    action: ActionName<F>,
+    payload: Readonly<Record<string, unknown>>,
+  ) => Promise<string>;
 }
 
 export function createRouter<F extends FunctionName, C extends { caller: CallerContext }>(
@@ -106,13 +124,23 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
   const guards = options.guards as Partial<Record<Access, Guard<C>>>;
   const { logger } = options;
 
-  async function handle(action: ActionName<F>, raw: Record<string, unknown>, context: C, note: AuditNote) {
-    const expected = options.appid?.();
+  async function handle(
+    action: ActionName<F>,
+    raw: Record<string, unknown>,
+    context: C,
+    note: AuditNote,
+    operator = false,
+  ) {
+    // An operator call comes from no mini-program (the server SDK): its key is what authenticates it.
+    const expected = operator ? undefined : options.appid?.();
     if (expected !== undefined && context.caller.appid !== expected) {
       return failure('FORBIDDEN', '调用来源不正确：本服务只接受本小程序的请求');
     }
     const level = access[action] ?? 'user';
-    if (level !== 'user') {
+    if (operator) {
+      // A verified operator acts as an admin, on admin actions only (OPERATOR_ACTIONS).
+      if (level !== 'admin') throw new InternalError(`operator action ${action} is not an admin action`);
+    } else if (level !== 'user') {
       const guard = guards[level];
       // A contract that names a level nobody guards fails closed.
       if (!guard) throw new InternalError(`no guard for access level ${level}`);
@@ -127,22 +155,58 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
 
   return async function route(event: unknown, context: C): Promise<ResponseOf<F, ActionName<F>> | Failure> {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) return failure('INVALID_REQUEST');
-    const { action, ...raw } = event as { action?: unknown } & Record<string, unknown>;
+    const { action, operator, ...raw } = event as { action?: unknown; operator?: unknown } & Record<string, unknown>;
     if (typeof action !== 'string' || !actions.includes(action)) return failure('UNKNOWN_ACTION');
+    if (operator !== undefined) return operatorCall(action as ActionName<F>, operator, raw, context);
     if (!context.caller.openid) return failure('FORBIDDEN', '无法识别调用者身份');
     const note: AuditNote = {};
     let answer: ResponseOf<F, ActionName<F>> | Failure;
     try {
       answer = (await handle(action as ActionName<F>, raw, context, note)) as ResponseOf<F, ActionName<F>>;
     } catch (err) {
-      if (isAppError(err) && !err.logged) answer = err.toFailure();
-      else {
-        logger.error(`${name}.${action} failed`, describeError(err));
-        answer = isAppError(err) ? err.toFailure() : failure('INTERNAL');
-      }
+      answer = answerOf(action, err);
     }
     return audited(action as ActionName<F>, answer, note, context);
   };
+
+  function answerOf(action: string, err: unknown): Failure {
+    if (isAppError(err) && !err.logged) return err.toFailure();
+    logger.error(`${name}.${action} failed`, describeError(err));
+    return isAppError(err) ? err.toFailure() : failure('INTERNAL');
+  }
+
+  /**
+   * A call carrying an `operator` field: never together with an OPENID, only on OPERATOR_ACTIONS,
+   * only when the function's check lets it in; then it runs as an admin under the acting identity.
+   * Refusals are audited (under the claimed identity) and logged, never with the proof.
+   */
+  async function operatorCall(
+    action: ActionName<F>,
+    operator: unknown,
+    raw: Record<string, unknown>,
+    context: C,
+  ): Promise<ResponseOf<F, ActionName<F>> | Failure> {
+    const note: AuditNote = {};
+    const checked = checkOperatorProof(operator);
+    const claimed = checked.ok ? checked.value.id : '';
+    let acting: C = context.caller.openid
+      ? { ...context, caller: { ...context.caller, operator: claimed } }
+      : { ...context, caller: { ...context.caller, openid: claimed && operatorIdentity(claimed), operator: claimed } };
+    let answer: ResponseOf<F, ActionName<F>> | Failure;
+    try {
+      if (context.caller.openid) throw new Refusal('OPERATOR_MIXED');
+      if (!checked.ok) throw new Refusal(checked.code, checked.message);
+      const allowed = (OPERATOR_ACTIONS[name] ?? []) as readonly string[];
+      if (!options.operator || !allowed.includes(action)) throw new Refusal('OPERATOR_NOT_ALLOWED');
+      const identity = await options.operator(checked.value, action, raw);
+      acting = { ...context, caller: { ...context.caller, openid: identity, operator: claimed } };
+      answer = (await handle(action, raw, acting, note, true)) as ResponseOf<F, ActionName<F>>;
+    } catch (err) {
+      answer = answerOf(action, err);
+    }
+    if (!answer.ok) logger.info(`${name}.${action}: operator call refused`, { code: answer.code, operator: claimed });
+    return audited(action, answer, note, acting);
+  }
 
   /** Records the call when its action is audited; a required entry that cannot be written withholds the answer. */
   async function audited<R extends { ok: true } | Failure>(

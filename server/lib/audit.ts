@@ -46,6 +46,11 @@ export interface AuditDoc {
   /** A count the action reports (rows imported, entries purged...), never content. */
   count?: number;
   /**
+   * An operator call (a PC with the server SDK and OPERATOR_KEY, no OPENID): `actorHash` is then the
+   * hash of `operator:<id>` (of the claimed id when the call was refused).
+   */
+  operator?: true;
+  /**
    * The keys its hashes were computed under (core/pii.ts `keyVersion`); absent on entries without
    * any (timers) and on entries of before key rotation existed. A key rotation re-keys the others.
    */
@@ -150,6 +155,7 @@ function viewOf(d: AuditDoc): AuditEntryView {
     actor: d.actorHash.slice(0, 12),
     ...(subjects.length ? { subject: subjects.map((s) => s.slice(0, 12)).join(',') } : {}),
     ...(d.count !== undefined ? { count: d.count } : {}),
+    ...(d.operator ? { operator: true as const } : {}),
   };
 }
 
@@ -188,9 +194,15 @@ export function auditTrail<F extends FunctionName>(
       const spec = specs[call.action];
       if (!spec || call.note.unfinished) return;
       const caller = call.context.caller.openid;
+      const operator = call.context.caller.operator !== undefined;
       if (call.outcome !== 'ok') {
-        // Refusals cost the caller nothing: past a few per window they are counted, not written.
-        const refused = await new RateLimiter(db, keys()).count(AUDIT_REFUSALS_PER_CALLER, 'caller', caller);
+        // Refusals cost the caller nothing: past a few per window they are counted, not written. Operator
+        // calls share one count (an unsigned one could claim any id).
+        const refused = await new RateLimiter(db, keys()).count(
+          AUDIT_REFUSALS_PER_CALLER,
+          'caller',
+          operator ? 'operator:*' : caller,
+        );
         if (refused > AUDIT_REFUSALS_PER_CALLER.max) return;
       }
       await log.record({
@@ -198,10 +210,11 @@ export function auditTrail<F extends FunctionName>(
         action: `${fn}.${call.action}`,
         method: call.note.method ?? spec.method,
         outcome: call.outcome as AuditDoc['outcome'],
-        actorHash: blindIndex(keys(), 'openid', caller),
+        actorHash: caller ? blindIndex(keys(), 'openid', caller) : '',
         subjectIndex: subjectOf(call.note.subject),
         count: call.note.count,
         kv: keyVersion(keys()),
+        ...(operator ? { operator: true as const } : {}),
       });
     },
   };

@@ -69,7 +69,21 @@ export interface PendingCleanup {
 }
 
 const PENDING = COLLECTION.pendingCleanup;
+
+/** The reason `roster.reserveUpload` schedules its upload's deletion under: what `isReservedUpload` looks for. */
+export const UPLOAD_RESERVED = 'upload not imported';
 const aadOf = (_id: string) => fieldAad(PENDING, _id, 'fileID');
+
+/** A fresh record of `fileID`'s deletion (`_id` a keyed hash of it, the file ID encrypted). */
+export function pendingRecord(
+  keys: PiiKeys,
+  fileID: string,
+  reason: string,
+  fresh: Pick<PendingCleanup, 'attempts' | 'lastFailedAt'>,
+): PendingCleanup {
+  const _id = blindIndex(keys, 'pendingCleanup', fileID);
+  return { _id, fileIDEnc: encryptField(keys, fileID, aadOf(_id)), reason, firstFailedAt: new Date(), ...fresh };
+}
 
 export class FileCleanup {
   constructor(
@@ -98,6 +112,23 @@ export class FileCleanup {
    */
   async schedule(fileID: string, reason: string, dueAt: Date): Promise<void> {
     await this.upsert(fileID, reason, { lastFailedAt: dueAt, reason }, { attempts: 0, lastFailedAt: dueAt });
+  }
+
+  /**
+   * Whether `fileID` is an upload `roster.reserveUpload` named and scheduled (UPLOAD_RESERVED) whose
+   * deletion is not yet due or picked up: a record the server wrote, never tried (a failed deletion
+   * counts an attempt), its time still ahead. Anything else was not reserved, or is past its window.
+   */
+  async isReservedUpload(fileID: string, now = Date.now()): Promise<boolean> {
+    const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
+    const res = await this.db.collection<PendingCleanup>(PENDING).where(serverWritten(this.db, { _id })).limit(1).get();
+    const held = res.data[0];
+    return (
+      held !== undefined &&
+      held.reason === UPLOAD_RESERVED &&
+      held.attempts === 0 &&
+      new Date(held.lastFailedAt).getTime() > now
+    );
   }
 
   /**
@@ -133,7 +164,8 @@ export class FileCleanup {
     await this.upsert(
       fileID,
       reason,
-      { attempts: this.db.command.inc(1), lastFailedAt: now },
+      // The latest reason: a reserved upload's record ('upload not imported') now says why it is retried.
+      { attempts: this.db.command.inc(1), lastFailedAt: now, reason },
       { attempts: 1, lastFailedAt: now },
     );
   }
@@ -150,14 +182,7 @@ export class FileCleanup {
     if (updated.stats.updated > 0) return;
     // A document a client planted under this _id (the platform's default rules allow it) goes first.
     await removeClientWritten(this.db, PENDING, _id);
-    const pending: PendingCleanup = {
-      _id,
-      fileIDEnc: encryptField(this.keys, fileID, aadOf(_id)),
-      reason,
-      firstFailedAt: new Date(),
-      ...fresh,
-    };
-    await this.db.collection(PENDING).add({ data: pending });
+    await this.db.collection(PENDING).add({ data: pendingRecord(this.keys, fileID, reason, fresh) });
   }
 
   /**

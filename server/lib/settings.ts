@@ -34,13 +34,15 @@ type ValueOf<S> = S extends { kind: 'integer' }
     ? V
     : S extends { kind: 'list' }
       ? readonly string[]
-      : S extends { kind: 'key' }
-        ? Buffer
-        : S extends { kind: 'keyring' }
-          ? ReadonlyMap<string, Buffer>
-          : S extends { kind: 'privateKey' }
-            ? KeyObject
-            : string;
+      : S extends { kind: 'key'; optional: true }
+        ? Buffer | null
+        : S extends { kind: 'key' }
+          ? Buffer
+          : S extends { kind: 'keyring' }
+            ? ReadonlyMap<string, Buffer>
+            : S extends { kind: 'privateKey' }
+              ? KeyObject
+              : string;
 
 type Variables = typeof VARIABLES;
 
@@ -107,6 +109,9 @@ function defaultOf(spec: VariableSpec): unknown {
       return Object.freeze([...(spec.default ?? [])]);
     case 'keyring':
       return new Map();
+    case 'key':
+      // An optional key left unset: the feature it keys is off.
+      return spec.optional ? null : undefined;
     default:
       return undefined;
   }

@@ -34,10 +34,10 @@ export const FUNCTION_GROUPS = {
   ping: [],
   face: ['app', 'wechat', 'pii', 'methods', 'face'],
   realname: ['app', 'wechat', 'pii', 'methods', 'merchant'],
-  roster: ['app', 'pii', 'admins', 'roster'],
+  roster: ['app', 'pii', 'admins', 'roster', 'operator'],
   review: ['app', 'pii', 'methods', 'admins'],
   identity: ['app', 'pii', 'methods', 'admins'],
-  admin: ['app', 'pii', 'admins', 'retention'],
+  admin: ['app', 'pii', 'admins', 'retention', 'operator'],
   profile: ['app', 'pii'],
 } as const satisfies { readonly [F in FunctionName]: readonly GroupName[] };
 

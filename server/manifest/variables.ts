@@ -18,6 +18,7 @@ export const VARIABLE_GROUPS = {
   methods: 'identity methods',
   admins: 'admins and reviewers',
   roster: 'roster settings',
+  operator: 'operator key',
   retention: 'retention periods',
 } as const;
 
@@ -71,9 +72,13 @@ export interface UrlVariable extends Common {
   default: string;
 }
 
-/** Standard base64 of exactly 32 random bytes (an AES-256 or HMAC-SHA256 key). Always required. */
+/**
+ * Standard base64 of exactly 32 random bytes (an AES-256 or HMAC-SHA256 key). Required, unless
+ * `optional`: then unset means the feature it keys is off.
+ */
 export interface KeyVariable extends Common {
   kind: 'key';
+  optional?: boolean;
 }
 
 /** `<keyId>:<base64 of 32 bytes>` entries separated by commas (old keys kept for decryption). */
@@ -289,6 +294,16 @@ export const VARIABLES = {
     description: 'Database requests per second this function allows itself (basic plan ≈ 30).',
   },
 
+  // ------------------------------------------------------------ operator
+  OPERATOR_KEY: {
+    group: 'operator',
+    kind: 'key',
+    optional: true,
+    secret: true,
+    description:
+      'base64 of 32 random bytes: signs operator calls from a PC with the Tencent Cloud API key (npm run roster -- import --cloud, npm run rotate-keys -- --cloud), which then act as an admin; unset: such calls are refused.',
+  },
+
   // ------------------------------------------------------------ retention
   AUDIT_RETENTION_DAYS: {
     group: 'retention',
@@ -333,6 +348,7 @@ export function isRequired(spec: VariableSpec): boolean {
     case 'text':
       return spec.default === undefined;
     case 'key':
+      return spec.optional !== true;
     case 'privateKey':
       return true;
     default:

@@ -12,6 +12,10 @@ import { blindIndex, decryptField } from '../../server/core/pii';
 import { rosterAad, type RosterPii } from '../../server/lib/roster-record';
 import { loadPiiKeys } from '../../server/lib/settings';
 import { noticeVersion } from '../../miniprogram/shared/consent';
+import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
+import { UPLOAD_WINDOW_MS } from '../../server/core/roster/upload-path';
+import { pendingRecord, UPLOAD_RESERVED } from '../../server/lib/cleanup';
+import { COLLECTION } from '../../server/manifest';
 
 export interface FreshSandboxOptions extends SandboxOptions {
   /** Variable values over the sandbox's own, deployed to every function (e.g. FACE_API_VERSION=v1). */
@@ -213,19 +217,37 @@ export async function cityCheck(
   });
 }
 
-/** Puts `content` at `cloudPath` in the sandbox's storage as `openid` (what the page's upload does): its fileID. */
+/**
+ * Puts `content` at `cloudPath` in the sandbox's storage as `openid` (what the page's upload does): its
+ * fileID. A roster upload at a path of the test's choosing is also reserved, as `roster.reserveUpload`
+ * reserves the path it names (its deletion scheduled in `pending_cleanup`, which `roster.import`
+ * checks), unless `reserve: false` (a test of that check).
+ */
 export async function uploadFile(
   sandbox: Sandbox,
   openid: string,
   cloudPath: string,
   content: Buffer,
+  options: { reserve?: boolean } = {},
 ): Promise<string> {
   const res = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`, {
     method: 'POST',
     headers: { 'X-WX-OPENID': openid },
     body: content,
   });
-  return String(((await res.json()) as { fileID: string }).fileID);
+  const fileID = String(((await res.json()) as { fileID: string }).fileID);
+  if (cloudPath.startsWith(ROSTER_UPLOAD_PREFIX) && options.reserve !== false) reserveUpload(sandbox, fileID);
+  return fileID;
+}
+
+/** Schedules `fileID`'s deletion as `roster.reserveUpload` does (UPLOAD_WINDOW_MS ahead): a reserved upload. */
+export function reserveUpload(sandbox: Sandbox, fileID: string): void {
+  const record = pendingRecord(piiKeysOf(sandbox), fileID, UPLOAD_RESERVED, {
+    attempts: 0,
+    lastFailedAt: new Date(Date.now() + UPLOAD_WINDOW_MS),
+  });
+  sandbox.db.remove(COLLECTION.pendingCleanup, { _id: record._id }, false);
+  sandbox.db.insert(COLLECTION.pendingCleanup, [{ ...record }]);
 }
 
 /** Imports an uploaded roster as `admin` and drives the job (at most 20 slices): its last status. */

@@ -93,7 +93,10 @@ const ROSTER_FILE = Buffer.from(
 );
 
 async function importRoster(name: string) {
-  return importUpload(sandbox, ADMIN, await uploadFile(sandbox, ADMIN, `roster-uploads/${name}.xlsx`, ROSTER_FILE));
+  // The place the function names (under the keys it runs with at the time), as the page and the CLI do.
+  const reserved = await call('roster', ADMIN, { action: 'reserveUpload', fileName: `${name}.xlsx` });
+  const fileID = await uploadFile(sandbox, ADMIN, String(reserved.cloudPath), ROSTER_FILE, { reserve: false });
+  return importUpload(sandbox, ADMIN, fileID);
 }
 
 /** `npm run rotate-keys` as a user runs it, against this sandbox, as the admin. */

@@ -9,7 +9,7 @@ import { spawn } from 'child_process';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { piiKeysOf, post, rosterFieldsOf } from '../helpers/sandbox';
+import { piiKeysOf, post, reserveUpload, rosterFieldsOf } from '../helpers/sandbox';
 import {
   ADMIN,
   cleanRosterPeople,
@@ -142,6 +142,7 @@ describe('roster import', () => {
 
   it('refuses a missing upload and an unknown sheet with their own codes', async () => {
     const missing = `cloud://${sandbox.env}.${sandbox.storage.bucket}/roster-uploads/never-uploaded.xlsx`;
+    reserveUpload(sandbox, missing);
     expect(await roster({ action: 'import', fileID: missing })).toMatchObject({
       ok: false,
       code: 'ROSTER_FILE_NOT_FOUND',

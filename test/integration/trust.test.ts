@@ -22,6 +22,7 @@ import {
   piiKeysOf,
   post,
   stopExpectingNoPlaintext,
+  uploadFile,
 } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
@@ -209,12 +210,7 @@ describe('with the rules at the platform default (a team that skipped the rules 
       action: 'add',
       data: { _id: `lock_${fileHash}`, kind: 'lock', jobId, at: Date.now() },
     });
-    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/trust.csv`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: csv,
-    });
-    const { fileID } = (await upload.json()) as { fileID: string };
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/trust.csv', csv);
     const started = await call('roster', ADMIN, { action: 'import', fileID });
     expect(started).toMatchObject({ ok: true });
     expect(await call('roster', ADMIN, { action: 'status', jobId: started.jobId })).toMatchObject({
@@ -255,16 +251,12 @@ describe('with the rules at the platform default (a team that skipped the rules 
   it('a planted cleanup record under the real key cannot make the sweep keep an upload', async () => {
     const keys = piiKeysOf(sandbox);
     const csv = Buffer.from(`姓名,身份证号\n${PEOPLE.bob.name},${PEOPLE.bob.idCardNumber}\n`, 'utf8');
-    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/planted-cleanup.csv`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: csv,
-    });
-    const { fileID } = (await upload.json()) as { fileID: string };
-    // The worst case: the attacker knows the record's keyed id.
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/planted-cleanup.csv', csv);
+    // The worst case: the attacker knows the record's keyed id. The reservation (the server's record
+    // of the upload, written before the upload) already holds it: nothing can be planted in its place.
     const _id = blindIndex(keys, 'pendingCleanup', fileID);
     expect(await client(ATTACKER, { collection: 'pending_cleanup', action: 'add', data: { _id } })).toMatchObject({
-      ok: true,
+      ok: false,
     });
     // The deletion after the import fails once: the server's own record replaces the planted one.
     await post(sandbox, '/sandbox/storage/faults', { times: 1 });
@@ -293,12 +285,7 @@ describe('with the rules at the platform default (a team that skipped the rules 
       action: 'add',
       data: { _id, rowHash: real?.rowHash ?? 'x', piiEnc: 'v1.k1.AAAA.BBBB.CCCC' },
     });
-    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/planted-row.csv`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: csv,
-    });
-    const { fileID } = (await upload.json()) as { fileID: string };
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/planted-row.csv', csv);
     expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({ ok: true });
     const row = sandbox.db.dump('roster').find((d) => d._id === _id)!;
     expect(row).not.toHaveProperty('_openid');
@@ -316,12 +303,7 @@ describe('with the rules at the platform default (a team that skipped the rules 
     sandbox.db.insert('roster_jobs', [
       { _id: `lock_${fileHash}`, kind: 'lock', jobId: 'f'.repeat(24), at: Date.now(), _openid: { $exists: false } },
     ]);
-    const upload = await fetch(`${sandbox.url}/sandbox/storage/upload?cloudPath=roster-uploads/forged-lock.csv`, {
-      method: 'POST',
-      headers: { 'X-WX-OPENID': ADMIN },
-      body: csv,
-    });
-    const { fileID } = (await upload.json()) as { fileID: string };
+    const fileID = await uploadFile(sandbox, ADMIN, 'roster-uploads/forged-lock.csv', csv);
     expect(await call('roster', ADMIN, { action: 'import', fileID })).toMatchObject({ ok: true });
   });
 

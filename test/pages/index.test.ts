@@ -44,15 +44,17 @@ beforeEach(() => {
 /** An admin imports a roster (a CSV in the roster upload area), driving the job to its end. */
 async function importRoster(people: { name: string; idCardNumber: string }[]): Promise<void> {
   const csv = ['姓名,身份证号', ...people.map((p) => `${p.name},${p.idCardNumber}`)].join('\r\n');
+  const roster = (event: Record<string, unknown>) =>
+    postJson('/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
+  // Where the function says (roster.import reads only a place reserveUpload named).
+  const { cloudPath } = await roster({ action: 'reserveUpload', fileName: 'index-page.csv' });
   const upload = await httpExchange(
-    `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent('roster-uploads/index-page.csv')}`,
+    `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(String(cloudPath))}`,
     'POST',
     { 'content-type': 'text/csv', 'X-WX-OPENID': ADMIN },
     csv,
   );
   const { fileID } = JSON.parse(upload.text) as { fileID: string };
-  const roster = (event: Record<string, unknown>) =>
-    postJson('/gateway/functions/roster', event, { 'X-WX-OPENID': ADMIN }).then((r) => r.body);
   const { jobId } = await roster({ action: 'import', fileID });
   let status = await roster({ action: 'status', jobId });
   for (let i = 0; i < 20 && status.state === 'running'; i += 1) status = await roster({ action: 'run', jobId });

@@ -12,6 +12,7 @@ import { bestEffort, FileCleanup } from '../../lib/cleanup';
 import { typedDb } from '../../lib/cloud-db';
 import { IdentityStore } from '../../lib/identity';
 import { KeyRotation } from '../../lib/key-rotation';
+import { OperatorGate } from '../../lib/operator';
 import { callerContext, cloud, createLogger, deployedTimeLimit } from '../../lib/runtime';
 import { loadSettings, piiKeysOf } from '../../lib/settings';
 import type { CloudStorage } from '../../lib/storage';
@@ -79,6 +80,10 @@ const route = createRouter<'admin', Context>(
         if (!(await admins.isAdmin(caller.openid))) throw new Refusal('FORBIDDEN', '仅管理员可以查看');
       },
     },
+    // A PC with the Tencent Cloud API key and OPERATOR_KEY (npm run rotate-keys -- --cloud): rotateKeys
+    // and rotationStatus only (contracts.ts OPERATOR_ACTIONS).
+    operator: (proof, action, payload) =>
+      new OperatorGate(db, keys(), settings.group('operator').OPERATOR_KEY).admit('admin', action, proof, payload),
     appid: () => settings.group('app').WECHAT_APPID,
     // Every call, refused ones too; an answer whose entry cannot be written is not given.
     audit: auditTrail(

@@ -9,6 +9,7 @@ import { loadSettings, piiKeysOf } from '../../lib/settings';
 import { Refusal } from '../../core/errors';
 import { FileCleanup } from '../../lib/cleanup';
 import type { CloudStorage } from '../../lib/storage';
+import { OperatorGate } from '../../lib/operator';
 import { Throttle } from '../../lib/throttle';
 import { sweepRoster } from './job-closer';
 import { RosterService } from './service';
@@ -55,9 +56,16 @@ const route = createRouter<'roster', Context>(
       // the file did not hold. Imports wait until the old index keys are removed; the upload (plain
       // PII) goes at once, as with every refused import.
       const keys = piiKeysOf(settings.group('pii'));
+      const files = new FileCleanup(db, storage, logger, keys);
       if (keys.oldIndexKeys.size > 0) {
-        await new FileCleanup(db, storage, logger, keys).delete(request.fileID, 'import refused during a key rotation');
+        await files.delete(request.fileID, 'import refused during a key rotation');
         throw new Refusal('ROTATION_BUSY', '密钥轮换尚未完成：请在轮换完成并移除旧索引密钥后再导入名单');
+      }
+      // Only a place reserveUpload named (and scheduled for deletion) is read: nothing else under the
+      // upload prefix is this function's to import. Such a file goes (nobody else would delete it).
+      if (!(await files.isReservedUpload(request.fileID))) {
+        await files.delete(request.fileID, 'import refused: upload not reserved');
+        throw new Refusal('ROSTER_UPLOAD_NOT_RESERVED');
       }
       return service().import(caller.openid, request);
     },
@@ -69,6 +77,14 @@ const route = createRouter<'roster', Context>(
   {
     logger,
     guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) },
+    // A PC with the Tencent Cloud API key and OPERATOR_KEY (npm run roster -- import --cloud).
+    operator: (proof, action, payload) =>
+      new OperatorGate(db, piiKeysOf(settings.group('pii')), settings.group('operator').OPERATOR_KEY).admit(
+        'roster',
+        action,
+        proof,
+        payload,
+      ),
     appid: () => settings.group('app').WECHAT_APPID,
     // Who imported what, when (and who fetched a report): admin actions are on the audit trail.
     audit: auditTrail(

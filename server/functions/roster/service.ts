@@ -52,7 +52,7 @@ import { prepareFits, ReadGuard, timeoutTooShort } from '../../core/roster/slice
 import { isRosterFileError } from '../../core/roster/types';
 import { fileIDPrefix, rosterUploadPath, UPLOAD_WINDOW_MS } from '../../core/roster/upload-path';
 import type { Logger } from '../../core/router';
-import { bestEffort, FileCleanup } from '../../lib/cleanup';
+import { bestEffort, FileCleanup, UPLOAD_RESERVED } from '../../lib/cleanup';
 import type { AdminDirectory } from '../../lib/admins';
 import type { CloudDb } from '../../lib/cloud-db';
 import { openRangedFile, type RangedFile } from '../../lib/ranged-file';
@@ -158,7 +158,7 @@ export class RosterService {
     // A file the import would refuse would never be read, nor deleted by it.
     if (!isRosterUpload(fileID)) throw new InternalError('a reserved upload path the import would refuse');
     const deleteBy = now + UPLOAD_WINDOW_MS;
-    await this.files.schedule(fileID, 'upload not imported', new Date(deleteBy));
+    await this.files.schedule(fileID, UPLOAD_RESERVED, new Date(deleteBy));
     return { cloudPath, deleteBy };
   }
 

@@ -1,0 +1,88 @@
+/**
+ * Operator calls, the pure part: a PC calling a function with the Tencent Cloud API key (the server
+ * SDK) arrives without an OPENID, exactly as a timer, another function, the console's test button or
+ * the HTTP access service would. Such a call acts as an admin only when it carries an `operator`
+ * proof signed with OPERATOR_KEY (HMAC-SHA256 over the function, action, operator id, time, nonce and
+ * the SHA-256 of the canonical payload), fresh (±5 min) and never seen before (server/lib/operator.ts
+ * keeps the nonces). The CLI (scripts/lib/function-transport.ts) signs with the same code.
+ */
+import crypto from 'crypto';
+import type { OperatorProof } from '../../miniprogram/shared/contracts';
+
+/** How far an operator call's time may be from the function's clock, either way. */
+export const OPERATOR_WINDOW_MS = 5 * 60_000;
+
+/** The acting identity of an operator call: hashed wherever an admin's openid is (never an openid: those have no `:`). */
+export function operatorIdentity(id: string): string {
+  return `operator:${id}`;
+}
+
+/**
+ * JSON with object keys sorted at every level, no whitespace; `undefined` members dropped as
+ * JSON.stringify drops them. What both sides hash: the event as the function receives it.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.keys(value as Record<string, unknown>)
+    .sort()
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+/** What is signed: one line per part, the payload (the event without `action` and `operator`) as its SHA-256. */
+export function operatorMessage(
+  fn: string,
+  action: string,
+  proof: Pick<OperatorProof, 'id' | 'ts' | 'nonce'>,
+  payload: Readonly<Record<string, unknown>>,
+): string {
+  const digest = crypto.createHash('sha256').update(canonicalJson(payload), 'utf8').digest('hex');
+  return ['realname-starter operator v1', fn, action, proof.id, proof.ts, proof.nonce, digest].join('\n');
+}
+
+export function operatorSignature(
+  key: Buffer,
+  fn: string,
+  action: string,
+  proof: Pick<OperatorProof, 'id' | 'ts' | 'nonce'>,
+  payload: Readonly<Record<string, unknown>>,
+): string {
+  return crypto
+    .createHmac('sha256', key)
+    .update(operatorMessage(fn, action, proof, payload), 'utf8')
+    .digest('hex');
+}
+
+/** A fresh proof for a call (the CLI's side): `ts` now, a random nonce, the signature. */
+export function signOperatorCall(
+  key: Buffer,
+  fn: string,
+  action: string,
+  id: string,
+  payload: Readonly<Record<string, unknown>>,
+  now = Date.now(),
+): OperatorProof {
+  const proof = { id, ts: String(now), nonce: crypto.randomBytes(16).toString('hex') };
+  return { ...proof, sig: operatorSignature(key, fn, action, proof, payload) };
+}
+
+/** Whether `proof.sig` is the signature of this call under `key` (compared in constant time). */
+export function signatureValid(
+  key: Buffer,
+  fn: string,
+  action: string,
+  proof: OperatorProof,
+  payload: Readonly<Record<string, unknown>>,
+): boolean {
+  const expected = Buffer.from(operatorSignature(key, fn, action, proof, payload), 'hex');
+  const given = Buffer.from(proof.sig, 'hex');
+  return given.length === expected.length && crypto.timingSafeEqual(given, expected);
+}
+
+/** Whether the proof's time is within OPERATOR_WINDOW_MS of `now`. */
+export function operatorFresh(proof: Pick<OperatorProof, 'ts'>, now: number): boolean {
+  const ts = Number(proof.ts);
+  return Number.isSafeInteger(ts) && Math.abs(now - ts) <= OPERATOR_WINDOW_MS;
+}

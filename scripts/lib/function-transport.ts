@@ -13,7 +13,8 @@
  */
 import os from 'os';
 import path from 'path';
-import { OPERATOR_ID_PATTERN } from '../../miniprogram/shared/requests';
+import type { FunctionName } from '../../miniprogram/shared/contracts';
+import { checkerOf, OPERATOR_ID_PATTERN } from '../../miniprogram/shared/requests';
 import { signOperatorCall } from '../../server/core/operator';
 import { loadGroup } from '../../server/lib/settings';
 import { readEnvFile } from '../deploy';
@@ -104,7 +105,11 @@ export function cloudTransport(options: CloudOptions): FunctionTransport {
     target: `CloudBase environment ${options.envId}`,
     async call(fn, event) {
       const { action, ...payload } = event;
-      const operator = signOperatorCall(options.operatorKey, fn, String(action), options.operatorId, payload);
+      // Signed: the request as the function's checker makes it (the same shared checker), which is what
+      // the function verifies and runs; a request it refuses is refused before any signature is checked.
+      const checked = checkerOf(fn as FunctionName, String(action) as never)(payload);
+      const signed = checked.ok ? (checked.value as Readonly<Record<string, unknown>>) : payload;
+      const operator = signOperatorCall(options.operatorKey, fn, String(action), options.operatorId, signed);
       let res: { result?: unknown };
       try {
         res = await app.callFunction({ name: fn, data: { ...event, operator } });

@@ -3,7 +3,8 @@
  * SDK) arrives without an OPENID, exactly as a timer, another function, the console's test button or
  * the HTTP access service would. Such a call acts as an admin only when it carries an `operator`
  * proof signed with OPERATOR_KEY (HMAC-SHA256 over the function, action, operator id, time, nonce and
- * the SHA-256 of the canonical payload), fresh (±5 min) and never seen before (server/lib/operator.ts
+ * the SHA-256 of the canonical checked request: what runs, never the fields a contract does not name,
+ * such as the `userInfo` the platform adds to events), fresh (±5 min) and never seen before (server/lib/operator.ts
  * keeps the nonces). The CLI (scripts/lib/function-transport.ts) signs with the same code.
  */
 import crypto from 'crypto';
@@ -31,7 +32,7 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
-/** What is signed: one line per part, the payload (the event without `action` and `operator`) as its SHA-256. */
+/** What is signed: one line per part, the payload (the checked request: router.ts `operatorCall`) as its SHA-256. */
 export function operatorMessage(
   fn: string,
   action: string,

@@ -198,7 +198,15 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
       if (!checked.ok) throw new Refusal(checked.code, checked.message);
       const allowed = (OPERATOR_ACTIONS[name] ?? []) as readonly string[];
       if (!options.operator || !allowed.includes(action)) throw new Refusal('OPERATOR_NOT_ALLOWED');
-      const identity = await options.operator(checked.value, action, raw);
+      // What is signed is the checked request, what the handler runs on: fields its contract does not
+      // name (the `userInfo` the platform adds to every event) are neither signed nor used.
+      const request = checkerOf(name, action)(raw);
+      if (!request.ok) throw new Refusal(request.code, request.message);
+      const identity = await options.operator(
+        checked.value,
+        action,
+        request.value as Readonly<Record<string, unknown>>,
+      );
       acting = { ...context, caller: { ...context.caller, openid: identity, operator: claimed } };
       answer = (await handle(action, raw, acting, note, true)) as ResponseOf<F, ActionName<F>>;
     } catch (err) {

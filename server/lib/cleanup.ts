@@ -94,14 +94,28 @@ export class FileCleanup {
   ) {}
 
   /**
-   * Deletes `fileID` now. When that fails it is logged and recorded for the sweep; when even the
-   * record fails, that is logged too. Never throws: the caller's own outcome stands.
+   * Deletes `fileID` now (and any record still scheduling it). When that fails it is logged and
+   * recorded for the sweep; when even the record fails, that is logged too. Never throws: the
+   * caller's own outcome stands.
    */
   async delete(fileID: string, reason: string): Promise<void> {
     const deleted = await bestEffort(this.logger, 'file deletion', () => deleteFiles(this.storage, [fileID]), {
       reason,
     });
-    if (deleted) return;
+    if (deleted) {
+      // Nothing is pending for it any more: a reservation (roster.reserveUpload) or an earlier failed
+      // deletion goes with the file, so `pending_cleanup` holds only what is still to delete.
+      const _id = blindIndex(this.keys, 'pendingCleanup', fileID);
+      await bestEffort(
+        this.logger,
+        'removing a settled cleanup record',
+        () => this.db.collection(PENDING).doc(_id).remove(),
+        {
+          reason,
+        },
+      );
+      return;
+    }
     await bestEffort(this.logger, 'recording a failed file deletion', () => this.record(fileID, reason), { reason });
   }
 

@@ -250,17 +250,17 @@ describe('resumable, sliced and concurrent imports: faults and cleanup', () => {
       const started = await call({ action: 'import', fileID: imported });
       expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'done', inserted: 3 });
       expect(orphans.storage.exists(String(second.cloudPath))).toBe(false);
-      // The scheduled deletions name the files only encrypted.
+      // The imported upload's reservation went with its file; the orphan's stays, naming it only encrypted.
       const pending = orphans.db.dump('pending_cleanup');
-      expect(pending).toHaveLength(2);
+      expect(pending).toHaveLength(1);
       expect(JSON.stringify(pending)).not.toContain('roster-uploads/');
       // Within the window nothing is touched.
       await post(orphans, '/sandbox/clock', { offsetSeconds: 3600 });
       expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 0, pending: 0 } } });
       expect(orphans.storage.exists(String(first.cloudPath))).toBe(true);
-      // After it the orphan goes, the imported one's record is forgotten (its file was already gone).
+      // After it the orphan goes.
       await post(orphans, '/sandbox/clock', { offsetSeconds: 2 * 3600 + 60 });
-      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 2, pending: 0 } } });
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 1, pending: 0 } } });
       expect(orphans.storage.exists(String(first.cloudPath))).toBe(false);
       expect(orphans.storage.pathOf(orphan)).toBe(first.cloudPath);
       expect(orphans.db.dump('pending_cleanup')).toEqual([]);

@@ -4,8 +4,13 @@
  * through the gateway, and an import driven to its end as the page and the CLI drive it.
  */
 import type { Sandbox } from '../../sandbox';
-import { freshSandbox, persistedText, post, uploadFile, type FreshSandboxOptions } from './sandbox';
+import { freshSandbox, persistedText, piiKeysOf, post, sdkFor, uploadFile, type FreshSandboxOptions } from './sandbox';
 import { person } from '../fixtures/roster/generate';
+import { AdminDirectory } from '../../server/lib/admins';
+import { typedDb } from '../../server/lib/cloud-db';
+import type { CloudStorage } from '../../server/lib/storage';
+import { Throttle } from '../../server/lib/throttle';
+import { RosterService } from '../../server/functions/roster/service';
 
 export const ADMIN = 'o_roster_admin';
 
@@ -71,3 +76,28 @@ export const cleanRosterPeople = (n: number) => Array.from({ length: n }, (_, i)
 
 /** The _id of every document in the suite sandbox's roster. */
 export const rosterIds = () => new Set(sandbox.db.dump('roster').map((d) => d._id));
+
+/**
+ * The roster service as the function builds it, through the real SDK against `target` as `admin`,
+ * with its time limits chosen by the test (`prepareDeadline` 0 pauses a prepare after its first
+ * batch; `abortAt` is when the invocation would be cut off). Its log lines go to `log`.
+ */
+export function serviceThroughSdk(
+  target: Sandbox,
+  admin: string,
+  limits: { sliceDeadline: number; prepareDeadline: number; abortAt: number | undefined },
+  log: (message: string, fields?: Record<string, unknown>) => void,
+): RosterService {
+  const sdk = sdkFor(target, admin);
+  const db = typedDb(sdk.database());
+  return new RosterService({
+    db,
+    storage: sdk as unknown as CloudStorage,
+    keys: piiKeysOf(target),
+    throttle: new Throttle(30),
+    admins: new AdminDirectory(db, { admins: [admin], reviewers: [] }),
+    ...limits,
+    maxFileBytes: 128 * 1024 * 1024,
+    logger: { info: log, error: log },
+  });
+}

@@ -4,12 +4,9 @@
  * prepare made to pause after its first batch.
  */
 import type { Sandbox } from '../../sandbox';
-import { freshSandbox, piiKeysOf, sdkFor, uploadFile } from '../helpers/sandbox';
-import { AdminDirectory } from '../../server/lib/admins';
-import { typedDb } from '../../server/lib/cloud-db';
-import type { CloudStorage } from '../../server/lib/storage';
-import { Throttle } from '../../server/lib/throttle';
-import { RosterService } from '../../server/functions/roster/service';
+import { freshSandbox, uploadFile } from '../helpers/sandbox';
+import { serviceThroughSdk } from '../helpers/roster-suite';
+import type { RosterService } from '../../server/functions/roster/service';
 import { csv, csvRows, person } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -28,22 +25,12 @@ afterAll(async () => {
 
 /** The service as the function builds it; `prepareDeadline` 0 pauses the prepare after its first batch. */
 function service(prepareDeadline = Number.MAX_SAFE_INTEGER): RosterService {
-  const sdk = sdkFor(sandbox, ADMIN);
-  const db = typedDb(sdk.database());
-  const log = (message: string, fields?: Record<string, unknown>) =>
-    void logLines.push(JSON.stringify({ message, fields }));
-  return new RosterService({
-    db,
-    storage: sdk as unknown as CloudStorage,
-    keys: piiKeysOf(sandbox),
-    throttle: new Throttle(30),
-    admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
-    sliceDeadline: Number.MAX_SAFE_INTEGER,
-    prepareDeadline,
-    abortAt: undefined,
-    maxFileBytes: 128 * 1024 * 1024,
-    logger: { info: log, error: log },
-  });
+  return serviceThroughSdk(
+    sandbox,
+    ADMIN,
+    { sliceDeadline: Number.MAX_SAFE_INTEGER, prepareDeadline, abortAt: undefined },
+    (message, fields) => void logLines.push(JSON.stringify({ message, fields })),
+  );
 }
 
 /** A reserved upload path with `content` stored at it, as the page does. */

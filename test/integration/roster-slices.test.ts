@@ -3,7 +3,7 @@
  * timeouts too short for the file or a batch, and two imports of the same people at once (the rest
  * of the roster suites: roster.test.ts, roster-faults.test.ts; helpers: test/helpers/roster-suite.ts).
  */
-import { piiKeysOf, post, sdkFor, until } from '../helpers/sandbox';
+import { post, until } from '../helpers/sandbox';
 import {
   ADMIN,
   gateway,
@@ -13,15 +13,11 @@ import {
   roster,
   rosterIds,
   sandbox,
+  serviceThroughSdk,
   upload,
   useSuiteSandbox,
 } from '../helpers/roster-suite';
 import { ERRORS } from '../../miniprogram/shared/errors';
-import { AdminDirectory } from '../../server/lib/admins';
-import { typedDb } from '../../server/lib/cloud-db';
-import type { CloudStorage } from '../../server/lib/storage';
-import { Throttle } from '../../server/lib/throttle';
-import { RosterService } from '../../server/functions/roster/service';
 import { cleanRoster, csv, csvRows, HEADER, junk, person, personRow } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -132,24 +128,14 @@ describe('resumable, sliced and concurrent imports', () => {
 
   describe('a deployed timeout too short to read a batch (the service through the real SDK)', () => {
     const logLines: { message: string; fields?: Record<string, unknown> }[] = [];
-    const service = (abortAt: number | undefined, sliceDeadline = Number.MAX_SAFE_INTEGER) => {
-      const sdk = sdkFor(sandbox, ADMIN);
-      const db = typedDb(sdk.database());
-      const log = (message: string, fields?: Record<string, unknown>) => void logLines.push({ message, fields });
-      return new RosterService({
-        db,
-        storage: sdk as unknown as CloudStorage,
-        keys: piiKeysOf(sandbox),
-        throttle: new Throttle(30),
-        admins: new AdminDirectory(db, { admins: [ADMIN], reviewers: [] }),
-        sliceDeadline,
-        // The prepare pauses with the slice (0: after its first batch).
-        prepareDeadline: sliceDeadline,
-        abortAt,
-        maxFileBytes: 128 * 1024 * 1024,
-        logger: { info: log, error: log },
-      });
-    };
+    const service = (abortAt: number | undefined, sliceDeadline = Number.MAX_SAFE_INTEGER) =>
+      // The prepare pauses with the slice (0: after its first batch).
+      serviceThroughSdk(
+        sandbox,
+        ADMIN,
+        { sliceDeadline, prepareDeadline: sliceDeadline, abortAt },
+        (message, fields) => void logLines.push({ message, fields }),
+      );
     const codeOf = async (work: () => Promise<unknown>) => {
       try {
         await work();

@@ -17,7 +17,7 @@
  * (`swc: true`), 9 KB more.
  */
 import { compileAndMeasure, createProject, loadCi, readProjectConfig, throwawayKey } from './lib/ci-project';
-import { kb, overBudget, PACKAGE_LIMIT, packageSizes, subpackageRoots, UsageError } from './lib/deploy';
+import { kb, overBudget, PACKAGE_LIMIT, packageSizes, REUSED_NOTE, subpackageRoots, UsageError } from './lib/deploy';
 
 /** This starter's main-package budget: the home page and what every page shares. */
 export const MAIN_PACKAGE_BUDGET = 100 * 1024;
@@ -45,6 +45,7 @@ export async function main(args: string[]): Promise<number> {
   console.log(
     `main package (official compiler): ${sizes.main} bytes (${kb(sizes.main)}) of budget ${kb(budget)}, ${measured.files} files in all`,
   );
+  if (measured.reused) console.log(REUSED_NOTE.trim().replace(/^\((.*)\)$/, '$1'));
   for (const p of sizes.subpackages) console.log(`subpackage ${p.root}: ${p.bytes} bytes (${kb(p.bytes)})`);
   const main = measured.entries.filter((e) => !sizes.subpackages.some((p) => e.file.startsWith(p.root)));
   for (const entry of main.slice(0, 5)) console.log(`  ${String(entry.bytes).padStart(8)}  ${entry.file}`);

@@ -110,6 +110,8 @@ export interface CompiledSize {
   largest: { file: string; bytes: number }[];
   /** Every compiled file (path relative to miniprogramRoot), largest first. */
   entries: { file: string; bytes: number }[];
+  /** Answered by a compile of the same inputs before (`cachedSizes`), not a new one. */
+  reused: boolean;
 }
 
 /** What miniprogram-ci itself prints on stdout while it works: its own progress, not the user's business. */
@@ -188,23 +190,113 @@ export async function withForkRetries<T>(work: () => Promise<T>, attempts = 3): 
   }
 }
 
-/** Compiles with the official compiler (getCompiledResult) and sizes the result. */
-export async function compileAndMeasure(ci: Ci, project: CiProject, savePath?: string): Promise<CompiledSize> {
-  const config = readProjectConfig(project.projectPath);
-  const compile = () =>
-    inCiWorkDir(() =>
-      ci.getCompiledResult({ project, version: '0.0.0', setting: compileSettings(config) as never }, savePath),
+/** Compile results kept by `compileKey` (sizes only, never code): .tmp/compiled/<key>.json. */
+export const COMPILE_CACHE_DIR = path.join(TMP, 'compiled');
+/** How many results the cache keeps (the newest). */
+const COMPILE_CACHE_KEEP = 8;
+
+/** The part of a ci.Project that decides what the compiler reads. */
+export type CompileInputs = Pick<CiProject, 'appid' | 'projectPath' | 'miniprogramRoot' | 'getFilesAndDirs'>;
+
+/**
+ * A hash of everything a compile of `project` reads: every file of the project's own list (its
+ * ignores applied) under miniprogramRoot, project.config.json and project.private.config.json, each
+ * by content; the project's appid and path, the compile settings, the miniprogram-ci and Node versions. The
+ * compiler of miniprogram-ci 2.1.42 reads no other file (no tsconfig: its TypeScript plugin only
+ * strips types). Equal keys, equal compiles: its result can stand for a new one.
+ */
+export function compileKey(project: CompileInputs, settings: Record<string, unknown>): string {
+  const root = project.miniprogramRoot.replace(/^\.?\/+/, '').replace(/\/*$/, '/');
+  const files = project
+    .getFilesAndDirs()
+    .files.filter((f) => (root !== '/' && f.startsWith(root)) || /^project(\.private)?\.config\.json$/.test(f))
+    .sort();
+  const hash = crypto.createHash('sha256');
+  const ciVersion = (require('miniprogram-ci/package.json') as { version: string }).version;
+  hash.update(
+    JSON.stringify({
+      ciVersion,
+      node: process.version,
+      appid: project.appid,
+      path: project.projectPath,
+      root,
+      settings,
+    }),
+  );
+  for (const file of files) {
+    hash.update(`\0${file}\0`);
+    hash.update(
+      crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(path.join(project.projectPath, file)))
+        .digest(),
     );
-  const result = await withForkRetries(compile);
-  const entries = Object.entries(result).map(([file, content]) => ({
-    file,
-    bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
-  }));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * `compile()`'s sizes, or those a compile of the same inputs (`key`) answered before: the npm test
+ * run, a dry run and then the real upload each compile the same project once, not three times. Only
+ * sizes are kept; a failed compile is never kept. Written aside and renamed, so runs at once never
+ * read half a result.
+ */
+export async function cachedSizes(
+  key: string,
+  compile: () => Promise<CompiledSize['entries']>,
+  dir = COMPILE_CACHE_DIR,
+): Promise<{ entries: CompiledSize['entries']; reused: boolean }> {
+  const file = path.join(dir, `${key}.json`);
+  try {
+    const kept = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries?: unknown };
+    if (Array.isArray(kept.entries) && kept.entries.every(isSizeEntry)) {
+      fs.utimesSync(file, new Date(), new Date());
+      return { entries: kept.entries, reused: true };
+    }
+  } catch {
+    // Not kept (or unreadable): compile.
+  }
+  const entries = await compile();
+  fs.mkdirSync(dir, { recursive: true });
+  const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(aside, JSON.stringify({ entries }));
+  fs.renameSync(aside, file);
+  const kept = fs
+    .readdirSync(dir)
+    .filter((name) => /^[0-9a-f]{64}\.json$/.test(name))
+    .map((name) => ({ name, at: fs.statSync(path.join(dir, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const old of kept.slice(COMPILE_CACHE_KEEP)) fs.rmSync(path.join(dir, old.name), { force: true });
+  return { entries, reused: false };
+}
+
+function isSizeEntry(value: unknown): value is { file: string; bytes: number } {
+  const entry = value as { file?: unknown; bytes?: unknown } | null;
+  return typeof entry?.file === 'string' && Number.isSafeInteger(entry.bytes) && (entry.bytes as number) >= 0;
+}
+
+/**
+ * Compiles with the official compiler (getCompiledResult) and sizes the result; a compile of the
+ * same inputs before (`compileKey`) answers instead (`reused`).
+ */
+export async function compileAndMeasure(ci: Ci, project: CiProject): Promise<CompiledSize> {
+  const config = readProjectConfig(project.projectPath);
+  const settings = compileSettings(config);
+  const compile = () =>
+    inCiWorkDir(() => ci.getCompiledResult({ project, version: '0.0.0', setting: settings as never }));
+  const { entries, reused } = await cachedSizes(compileKey(project, settings), async () => {
+    const result = await withForkRetries(compile);
+    return Object.entries(result).map(([file, content]) => ({
+      file,
+      bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
+    }));
+  });
   entries.sort((a, b) => b.bytes - a.bytes);
   return {
     files: entries.length,
     bytes: entries.reduce((sum, e) => sum + e.bytes, 0),
     largest: entries.slice(0, 10),
     entries,
+    reused,
   };
 }

@@ -429,9 +429,11 @@ export async function shipMiniprogram(kind: 'preview' | 'upload', argv: string[]
       upload: kind === 'upload',
     });
     let sizes: PackageSizes;
+    let reused: boolean;
     try {
       const measured = await compileAndMeasure(ci, project);
       sizes = packageSizes(measured.entries, subpackageRoots(projectDir, config.project));
+      reused = measured.reused;
     } catch (err) {
       const e = err as { message?: string; path?: string };
       console.error(
@@ -439,7 +441,7 @@ export async function shipMiniprogram(kind: 'preview' | 'upload', argv: string[]
       );
       return 1;
     }
-    printListing(sizes, budget);
+    printListing(sizes, budget, reused);
     const over = overBudget(sizes, budget);
     for (const message of over) console.error(`error: ${message}`);
     if (over.length) return 1;
@@ -477,9 +479,12 @@ export function overBudget(sizes: PackageSizes, budget: number): string[] {
   return over;
 }
 
-function printListing(sizes: PackageSizes, budget: number): void {
+/** The text after "compiled by the official compiler" when a compile of the same inputs answered. */
+export const REUSED_NOTE = ' (a compile of these same inputs before: its result reused)';
+
+function printListing(sizes: PackageSizes, budget: number, reused: boolean): void {
   console.log(
-    `would upload ${sizes.files} files, ${sizes.bytes} bytes (${kb(sizes.bytes)}) compiled by the official compiler`,
+    `would upload ${sizes.files} files, ${sizes.bytes} bytes (${kb(sizes.bytes)}) compiled by the official compiler${reused ? REUSED_NOTE : ''}`,
   );
   console.log(`  main package: ${sizes.main} bytes (${kb(sizes.main)}) of budget ${kb(budget)}`);
   for (const p of sizes.subpackages) console.log(`  subpackage ${p.root}: ${kb(p.bytes)} of ${kb(PACKAGE_LIMIT)}`);

@@ -1,8 +1,9 @@
 /**
  * `npm run upload -- --dry-run` and `npm run preview -- --dry-run` on this project: the npm build,
- * the official compiler, the listing and the call each would make, without any network (checked
- * with the preloaded guard of test/helpers/deploy-runs.ts). The failing runs on project copies and
- * the upload key: deploy-upload-failures.test.ts.
+ * the official compiler (once: the preview and a run over the size budget reuse the upload's compile
+ * of the same inputs), the listing and the call each would make, without any network (checked with the preloaded guard of
+ * test/helpers/deploy-runs.ts). The failing runs on project copies and the upload key:
+ * deploy-upload-failures.test.ts.
  */
 import fs from 'fs';
 import path from 'path';
@@ -20,6 +21,8 @@ import {
   version,
   type Run,
 } from '../helpers/deploy-runs';
+import { COMPILE_CACHE_DIR } from '../../scripts/lib/ci-project';
+import { REUSED_NOTE } from '../../scripts/lib/deploy';
 
 // Each dry run packs three npm builds (the main package and each subpackage) before it compiles.
 jest.setTimeout(300_000);
@@ -31,14 +34,21 @@ try {
   gitSubject = `v${version}`;
 }
 
-// The two long runs one after the other: both npm-build into miniprogram/, and each forks the
+// The long runs one after the other: each npm-builds into miniprogram/, and a compile forks the
 // official compiler, which must report ready within miniprogram-ci's fixed 20 s (more at once on a
-// loaded machine risks that). The failing runs on project copies: deploy-upload-failures.test.ts.
-let runs: { upload: Promise<Run>; preview: Promise<Run> };
+// loaded machine risks that). The upload compiles; the preview and the run over budget, of the same
+// inputs, reuse its result. The failing runs on project copies: deploy-upload-failures.test.ts.
+let runs: { upload: Promise<Run>; preview: Promise<Run>; overBudget: Promise<Run> };
 
 beforeAll(() => {
+  // No compile kept from before: the upload dry run compiles this project for real; the preview,
+  // of the same inputs, may answer with its result (scripts/lib/ci-project.ts cachedSizes).
+  for (const name of fs.existsSync(COMPILE_CACHE_DIR) ? fs.readdirSync(COMPILE_CACHE_DIR) : []) {
+    fs.rmSync(path.join(COMPILE_CACHE_DIR, name), { force: true });
+  }
   const upload = run('upload', ['--dry-run']);
-  runs = { upload, preview: upload.then(() => run('preview', ['--dry-run'])) };
+  const preview = upload.then(() => run('preview', ['--dry-run']));
+  runs = { upload, preview, overBudget: preview.then(() => run('upload', ['--dry-run', '--budget', '1'])) };
 });
 
 afterAll(async () => {
@@ -65,6 +75,7 @@ describe('npm run upload -- --dry-run', () => {
     expectExit(r, 0);
     expect(r.out).toContain('npm build: done');
     expectListing(r.out);
+    expect(r.out).not.toContain(REUSED_NOTE);
     expect(r.out).toContain('upload key: none set: throwaway compile-only key (dry run)');
     expect(r.out).toContain('dry run: stopped before the network. upload would call:');
     expect(r.out).toContain(`ci.upload({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
@@ -72,6 +83,15 @@ describe('npm run upload -- --dry-run', () => {
     expect(r.out).toContain(`desc: ${util.inspect(gitSubject)},`);
     expect(r.out).toContain('robot: 1,');
     expect(r.out).toContain('ignoreUploadUnusedFiles: true');
+  });
+
+  it('fails over the size budget (--budget 1 KB) after listing what it measured', async () => {
+    const r = await runs.overBudget;
+    expectExit(r, 1);
+    expectListing(r.out.replace('of budget 1.0 KB', 'of budget 2048.0 KB'));
+    expect(r.out).toContain(`compiled by the official compiler${REUSED_NOTE}`);
+    expect(r.stderr).toMatch(/error: main package is \d+ bytes \([\d.]+ KB\), budget 1024 bytes \(1\.0 KB\)/);
+    expect(r.out).not.toContain('would call');
   });
 
   it('leaves no compiler cache folder (an empty md5-named one) in the project: it goes to .tmp/miniprogram-ci/', async () => {
@@ -85,6 +105,10 @@ describe('npm run preview -- --dry-run', () => {
     const r = await runs.preview;
     expectExit(r, 0);
     expectListing(r.out);
+    // Its inputs are the upload's unless `npm start` left the client's sandbox session file in the
+    // project (a preview takes it to the phone, an upload leaves it out).
+    if (fs.existsSync(path.join(ROOT, 'miniprogram/sandbox-session.js'))) expect(r.out).not.toContain(REUSED_NOTE);
+    else expect(r.out).toContain(`compiled by the official compiler${REUSED_NOTE}`);
     expect(r.out).toContain('preview would call:');
     expect(r.out).toContain(`ci.preview({\n  project: <ci.Project(appid ${appid}, ${ROOT})>,`);
     expect(r.out).toContain("qrcodeFormat: 'image'");

@@ -3,10 +3,13 @@
  * be the file the job started on. The service runs through the real SDK against the sandbox, with its
  * prepare made to pause after its first batch.
  */
+import crypto from 'crypto';
 import type { Sandbox } from '../../sandbox';
 import { freshSandbox, uploadFile } from '../helpers/sandbox';
 import { serviceThroughSdk } from '../helpers/roster-suite';
 import type { RosterService } from '../../server/functions/roster/service';
+import type { PiiKeys } from '../../server/core/pii';
+import { loadPiiKeys } from '../../server/lib/settings';
 import { csv, csvRows, person } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -24,13 +27,26 @@ afterAll(async () => {
 });
 
 /** The service as the function builds it; `prepareDeadline` 0 pauses the prepare after its first batch. */
-function service(prepareDeadline = Number.MAX_SAFE_INTEGER): RosterService {
+function service(prepareDeadline = Number.MAX_SAFE_INTEGER, keys?: PiiKeys): RosterService {
   return serviceThroughSdk(
     sandbox,
     ADMIN,
     { sliceDeadline: Number.MAX_SAFE_INTEGER, prepareDeadline, abortAt: undefined },
     (message, fields) => void logLines.push(JSON.stringify({ message, fields })),
+    keys,
   );
+}
+
+/** The keys once new ones are deployed for a rotation: the sandbox's own become the old ones. */
+function rotatedKeys(): PiiKeys {
+  return loadPiiKeys({
+    PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
+    PII_ENC_KEY_ID: 'k2',
+    PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
+    PII_INDEX_KEY_ID: 'i2',
+    PII_ENC_KEYS_OLD: `k1:${sandbox.secrets.piiEncKey}`,
+    PII_INDEX_KEYS_OLD: `i1:${sandbox.secrets.piiIndexKey}`,
+  });
 }
 
 /** A reserved upload path with `content` stored at it, as the page does. */
@@ -47,6 +63,18 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(paused).toMatchObject({ state: 'running', preparedRow: expect.any(Number) });
     let status = await service().run({ jobId });
     for (let i = 0; i < 20 && status.state === 'running'; i += 1) status = await service().run({ jobId });
+    expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+  });
+
+  it('reads on when new keys were deployed meanwhile (a rotation): the file is still the one it started on', async () => {
+    const { fileID } = await reservedUpload(csv(csvRows(2500)), 'rotated.csv');
+    const { jobId } = await service(0).import(ADMIN, { fileID });
+    expect(sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)).toMatchObject({ state: 'running' });
+    const keys = rotatedKeys();
+    let status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
+    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
+      status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
+    }
     expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
   });
 

@@ -17,7 +17,7 @@ import type {
 } from '../../../miniprogram/shared/contracts';
 import { cloudPathOf, isRosterUpload } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
-import { blindIndex, type PiiKeys } from '../../core/pii';
+import { blindIndex, blindIndexes, type PiiKeys } from '../../core/pii';
 import {
   buildErrorReport,
   buildTemplate,
@@ -204,15 +204,20 @@ export class RosterService {
   }
 
   /**
-   * Keyed hash of what identifies the file's content without reading it all: its size, first and
-   * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes).
+   * Keyed hashes of what identifies the file's content without reading it all: its size, first and
+   * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes). Under the
+   * current index key first, then under each old one: a job started before new keys were deployed
+   * holds its file's hash under the key of then, and its file is still the same file.
    */
-  private async fingerprint(file: RangedFile & { head: Buffer }): Promise<string> {
+  private async fingerprints(file: RangedFile & { head: Buffer }): Promise<{ current: string; any: string[] }> {
     const tailFrom = Math.max(0, file.size - 64 * 1024);
     const tail = await file.read(tailFrom, file.size - tailFrom);
     const digest = crypto.createHash('sha256').update(String(file.size)).update(file.head).update(tail).digest('hex');
     // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
-    return blindIndex(this.deps.keys, 'rosterFile', digest);
+    return {
+      current: blindIndex(this.deps.keys, 'rosterFile', digest),
+      any: blindIndexes(this.deps.keys, 'rosterFile', digest),
+    };
   }
 
   /** The raw upload holds every row in plain text: it goes as soon as it is not needed (or the sweep retries). */
@@ -231,7 +236,7 @@ export class RosterService {
     try {
       const file = await this.openUpload(fileID);
       roster = await this.openRoster(file, fileID, sheet);
-      const fileHash = await this.fingerprint(file);
+      const fileHash = (await this.fingerprints(file)).current;
       const jobId = crypto.randomBytes(12).toString('hex');
       if (!dryRun) await this.jobs.lock(fileHash, jobId);
       job = newJob({
@@ -276,7 +281,7 @@ export class RosterService {
     try {
       if (preparing(job)) {
         const file = await this.openUpload(job.fileID);
-        if (job.fileHash && (await this.fingerprint(file)) !== job.fileHash) {
+        if (job.fileHash && !(await this.fingerprints(file)).any.includes(job.fileHash)) {
           throw new RosterFileError('ROSTER_FILE_CHANGED');
         }
         roster = await this.openRoster(file, job.fileID, job.sheet);

@@ -178,7 +178,9 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
   /**
    * A call carrying an `operator` field: never together with an OPENID, only on OPERATOR_ACTIONS,
    * only when the function's check lets it in; then it runs as an admin under the acting identity.
-   * Refusals are audited (under the claimed identity) and logged, never with the proof.
+   * Refusals are audited (under the claimed identity) and logged, never with the proof. A mixed call
+   * is the user's own: audited as theirs, counted against their refusals, not the operators' (one
+   * shared count a user could otherwise fill, leaving forged operator calls unrecorded).
    */
   async function operatorCall(
     action: ActionName<F>,
@@ -190,7 +192,7 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
     const checked = checkOperatorProof(operator);
     const claimed = checked.ok ? checked.value.id : '';
     let acting: C = context.caller.openid
-      ? { ...context, caller: { ...context.caller, operator: claimed } }
+      ? context
       : { ...context, caller: { ...context.caller, openid: claimed && operatorIdentity(claimed), operator: claimed } };
     let answer: ResponseOf<F, ActionName<F>> | Failure;
     try {

@@ -258,15 +258,33 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
     expect(refused.at(-2)).toMatchObject({ actorHash: keyedHashOf(sandbox, 'openid', 'operator:tester') });
   });
 
-  it('an operator field together with an OPENID is refused (OPERATOR_MIXED), even from an admin', async () => {
+  it('an operator field together with an OPENID is refused (OPERATOR_MIXED), even from an admin: the user’s own refusal', async () => {
     const event = signed('roster', { action: 'template' });
     expect(await callFunction(sandbox, 'roster', ADMIN, event)).toMatchObject({ ok: false, code: 'OPERATOR_MIXED' });
-    expect(audit(sandbox).at(-1)).toMatchObject({
+    const entry = audit(sandbox).at(-1)!;
+    expect(entry).toMatchObject({
       action: 'roster.template',
       outcome: 'OPERATOR_MIXED',
-      operator: true,
       actorHash: keyedHashOf(sandbox, 'openid', ADMIN),
     });
+    expect(entry.operator).toBeUndefined();
+  });
+
+  it('mixed calls from a user never fill the operators’ refusal count: a forged operator call after many is still audited', async () => {
+    const user = 'o_operator_flooder';
+    for (let i = 0; i < 35; i += 1) {
+      const answer = await callFunction(sandbox, 'roster', user, { action: 'import', fileID: 'x', operator: {} });
+      expect(answer).toMatchObject({ ok: false, code: 'OPERATOR_MIXED' });
+    }
+    // The user's own count stopped writing their refusals past its limit.
+    expect(audit(sandbox).filter((e) => e.actorHash === keyedHashOf(sandbox, 'openid', user)).length).toBeLessThan(35);
+    const before = audit(sandbox).length;
+    const forged = signed('roster', { action: 'template' });
+    (forged.operator as { sig: string }).sig = '0'.repeat((forged.operator as { sig: string }).sig.length);
+    expect(await invoke(sandbox, 'roster', forged)).toMatchObject({ ok: false, code: 'OPERATOR_SIGNATURE_INVALID' });
+    expect(audit(sandbox).slice(before)).toEqual([
+      expect.objectContaining({ action: 'roster.template', outcome: 'OPERATOR_SIGNATURE_INVALID', operator: true }),
+    ]);
   });
 
   it('only the operator actions accept it: admin.lookup, admin.export, roster.access, face.status refuse', async () => {

@@ -12,7 +12,7 @@ import { ROSTER_UPLOAD_PREFIX } from '../../miniprogram/shared/contracts';
 import { cloudPathOf } from '../../miniprogram/shared/requests';
 import { ROSTER_CHUNK_PREFIX, ROSTER_REPORT_PREFIX } from '../core/roster/job';
 import { removeClientWritten, serverWritten, type CloudDb } from './cloud-db';
-import { deleteFiles, deleteFilesReporting, type CloudStorage } from './storage';
+import { deleteFiles, deleteFilesReporting, deleteOneFile, type CloudStorage } from './storage';
 
 /** Files one `deleteFile` request names at most (the storage API takes lists of up to 50). */
 export const DELETE_GROUP = 50;
@@ -94,15 +94,21 @@ export class FileCleanup {
   ) {}
 
   /**
-   * Deletes `fileID` now (and any record still scheduling it). When that fails it is logged and
-   * recorded for the sweep; when even the record fails, that is logged too. Never throws: the
-   * caller's own outcome stands.
+   * Deletes `fileID` now (and any record still scheduling it, once a file was deleted). When that
+   * fails it is logged and recorded for the sweep; when even the record fails, that is logged too.
+   * Never throws: the caller's own outcome stands.
    */
   async delete(fileID: string, reason: string): Promise<void> {
-    const deleted = await bestEffort(this.logger, 'file deletion', () => deleteFiles(this.storage, [fileID]), {
+    let outcome: 'deleted' | 'missing' | undefined;
+    await bestEffort(this.logger, 'file deletion', async () => (outcome = await deleteOneFile(this.storage, fileID)), {
       reason,
     });
-    if (deleted) {
+    if (outcome === 'missing') {
+      // Nothing there (yet): a reservation stays, so an upload still on its way is deleted by the
+      // sweep when its time comes instead of staying for good.
+      return;
+    }
+    if (outcome === 'deleted') {
       // Nothing is pending for it any more: a reservation (roster.reserveUpload) or an earlier failed
       // deletion goes with the file, so `pending_cleanup` holds only what is still to delete.
       const _id = blindIndex(this.keys, 'pendingCleanup', fileID);

@@ -47,6 +47,18 @@ export async function deleteFilesReporting(
   return { failed, detail: `${failed.length} of ${fileIDs.length} file(s) not deleted (status ${statuses})` };
 }
 
+/**
+ * Deletes one file: 'deleted' when it was there, 'missing' when there was nothing to delete; throws
+ * `InternalError` when the storage did not delete it.
+ */
+export async function deleteOneFile(storage: CloudStorage, fileID: string): Promise<'deleted' | 'missing'> {
+  const res = await storage.deleteFile({ fileList: [fileID] });
+  const status = (res.fileList ?? []).find((f) => f.fileID === fileID)?.status;
+  if (status === 0) return 'deleted';
+  if (status === FILE_NOT_FOUND_STATUS) return 'missing';
+  throw new InternalError(`1 of 1 file(s) not deleted (status ${status ?? 'no answer'})`);
+}
+
 /** Deletes `fileIDs`; throws `InternalError` naming how many could not be deleted (a missing file counts as deleted). */
 export async function deleteFiles(storage: CloudStorage, fileIDs: readonly string[]): Promise<void> {
   const { failed, detail } = await deleteFilesReporting(storage, fileIDs);

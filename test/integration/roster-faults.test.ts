@@ -226,7 +226,7 @@ describe('resumable, sliced and concurrent imports: faults and cleanup', () => {
     }
   });
 
-  it('an upload no import took is deleted by the sweep after its reserved window; an imported one is gone at once', async () => {
+  it('an upload no import took (or took before it landed) is deleted by the sweep after its reserved window; an imported one is gone at once', async () => {
     const orphans = await ownSandbox();
     try {
       const call = (event: Record<string, unknown>, openid = ADMIN) => roster(event, openid, orphans);
@@ -250,9 +250,18 @@ describe('resumable, sliced and concurrent imports: faults and cleanup', () => {
       const started = await call({ action: 'import', fileID: imported });
       expect(await call({ action: 'status', jobId: started.jobId })).toMatchObject({ state: 'done', inserted: 3 });
       expect(orphans.storage.exists(String(second.cloudPath))).toBe(false);
-      // The imported upload's reservation went with its file; the orphan's stays, naming it only encrypted.
+      // An import sent before its upload landed (a client that did not wait) finds nothing, and the
+      // reservation stays: the upload that lands afterwards is still swept.
+      const early = await call({ action: 'reserveUpload', fileName: 'early.csv' });
+      const earlyID = imported.replace(String(second.cloudPath), String(early.cloudPath));
+      expect(await call({ action: 'import', fileID: earlyID })).toMatchObject({
+        ok: false,
+        code: 'ROSTER_FILE_NOT_FOUND',
+      });
+      expect(await putUpload(orphans, String(early.cloudPath), cleanRoster(3))).toBe(earlyID);
+      // The imported upload's reservation went with its file; the others stay, naming theirs only encrypted.
       const pending = orphans.db.dump('pending_cleanup');
-      expect(pending).toHaveLength(1);
+      expect(pending).toHaveLength(2);
       expect(JSON.stringify(pending)).not.toContain('roster-uploads/');
       // Within the window nothing is touched.
       await post(orphans, '/sandbox/clock', { offsetSeconds: 3600 });
@@ -260,8 +269,9 @@ describe('resumable, sliced and concurrent imports: faults and cleanup', () => {
       expect(orphans.storage.exists(String(first.cloudPath))).toBe(true);
       // After it the orphan goes.
       await post(orphans, '/sandbox/clock', { offsetSeconds: 2 * 3600 + 60 });
-      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 1, pending: 0 } } });
+      expect(await sweep()).toMatchObject({ ok: true, result: { cleanup: { deleted: 2, pending: 0 } } });
       expect(orphans.storage.exists(String(first.cloudPath))).toBe(false);
+      expect(orphans.storage.exists(String(early.cloudPath))).toBe(false);
       expect(orphans.storage.pathOf(orphan)).toBe(first.cloudPath);
       expect(orphans.db.dump('pending_cleanup')).toEqual([]);
       // When the deletion cannot be scheduled nothing is reserved: the admin uploads nothing.

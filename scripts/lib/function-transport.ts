@@ -107,8 +107,11 @@ export function cloudTransport(options: CloudOptions): FunctionTransport {
       const { action, ...payload } = event;
       // Signed: the request as the function's checker makes it (the same shared checker), which is what
       // the function verifies and runs; a request it refuses is refused before any signature is checked.
-      const checked = checkerOf(fn as FunctionName, String(action) as never)(payload);
-      const signed = checked.ok ? (checked.value as Readonly<Record<string, unknown>>) : payload;
+      // An action the shared contracts do not name has no checker: the function refuses it, unsigned.
+      const checker = checkerOf(fn as FunctionName, String(action) as never) as
+        ((raw: unknown) => { ok: true; value: unknown } | { ok: false }) | undefined;
+      const checked = checker?.(payload);
+      const signed = checked?.ok ? (checked.value as Readonly<Record<string, unknown>>) : payload;
       const operator = signOperatorCall(options.operatorKey, fn, String(action), options.operatorId, signed);
       let res: { result?: unknown };
       try {

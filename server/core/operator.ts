@@ -9,6 +9,7 @@
  */
 import crypto from 'crypto';
 import type { OperatorProof } from '../../miniprogram/shared/contracts';
+import { InternalError } from './errors';
 
 /** How far an operator call's time may be from the function's clock, either way. */
 export const OPERATOR_WINDOW_MS = 5 * 60_000;
@@ -20,10 +21,20 @@ export function operatorIdentity(id: string): string {
 
 /**
  * JSON with object keys sorted at every level, no whitespace; `undefined` members dropped as
- * JSON.stringify drops them. What both sides hash: the event as the function receives it.
+ * JSON.stringify drops them. What both sides hash: the checked request (router.ts `operatorCall`).
+ * Only what JSON carries: any other object (a Date, a Buffer, a Map) or a number JSON cannot hold
+ * throws, rather than two different values hashing alike.
  */
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new InternalError('canonicalJson: not a JSON number');
+  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+    throw new InternalError(`canonicalJson: a ${typeof value} is not JSON`);
+  }
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+    throw new InternalError('canonicalJson: only plain objects and arrays');
+  }
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
   const entries = Object.keys(value as Record<string, unknown>)
     .sort()

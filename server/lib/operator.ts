@@ -22,7 +22,7 @@ export class OperatorGate {
 
   /**
    * Lets the call in (answers the acting identity, `operator:<id>`) or throws the refusal that says
-   * why. `payload`: the event without `action` and `operator`, as it arrived.
+   * why. `payload`: the checked request (what the handler runs on: router.ts `operatorCall`).
    */
   async admit(
     fn: string,

@@ -11,6 +11,7 @@ import os from 'os';
 import path from 'path';
 import type { Sandbox } from '../../sandbox';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
+import { cloudTransport } from '../../scripts/lib/function-transport';
 import { COLLECTION } from '../../server/manifest';
 import { signOperatorCall } from '../../server/core/operator';
 import { cleanRoster, person, rowErrors } from '../fixtures/roster/generate';
@@ -285,6 +286,22 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
     expect(audit(sandbox).slice(before)).toEqual([
       expect.objectContaining({ action: 'roster.template', outcome: 'OPERATOR_SIGNATURE_INVALID', operator: true }),
     ]);
+  });
+
+  it('the CLI’s transport passes on an action the contracts do not name (the function refuses it), never failing itself', async () => {
+    const transport = cloudTransport({
+      envId: sandbox.env,
+      secretId: SECRET_ID,
+      secretKey: SECRET_KEY,
+      operatorKey: KEY,
+      operatorId: 'tester',
+      serviceUrl: `${sandbox.url}/admin`,
+    });
+    expect(await transport.call('roster', { action: 'noSuchAction' })).toMatchObject({
+      ok: false,
+      code: 'UNKNOWN_ACTION',
+    });
+    expect(await transport.call('roster', { action: 'template' })).toMatchObject({ ok: true });
   });
 
   it('only the operator actions accept it: admin.lookup, admin.export, roster.access, face.status refuse', async () => {

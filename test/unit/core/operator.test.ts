@@ -20,6 +20,21 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ x: 1, y: 2 })).toBe(canonicalJson({ y: 2, x: 1 }));
     expect(canonicalJson('中文')).toBe('"中文"');
   });
+
+  it('refuses what JSON does not carry, rather than hashing different values alike', () => {
+    for (const value of [
+      new Date(0),
+      Buffer.from('a'),
+      new Map([['a', 1]]),
+      { at: new Date(0) },
+      [NaN],
+      Infinity,
+      1n,
+    ]) {
+      expect(() => canonicalJson(value)).toThrow(/canonicalJson/);
+    }
+    expect(canonicalJson(Object.assign(Object.create(null) as object, { a: 1 }))).toBe('{"a":1}');
+  });
 });
 
 describe('operator signature', () => {

@@ -31,39 +31,53 @@ interface Answer {
   contentRange?: string;
 }
 
+/** What of an error answer's body is kept (only its status matters). */
+const ERROR_BODY_BYTES = 4 * 1024;
+
 /**
- * One GET with a Range header. A server that ignores the range answers 200 with the whole file: its
- * body is read only up to `maxWholeBytes` (the import's size cap), then the request is dropped and
- * the file is ROSTER_FILE_TOO_LARGE, so an oversized upload is never held whole.
+ * One GET of bytes `first`-`last`. Every body is read only up to what it may hold, then the request
+ * is dropped: a 206 up to the range asked (more is an InternalError); a 200, a server that ignored
+ * the range and sends the whole file, up to `maxWholeBytes` (the import's size cap: over it the file
+ * is ROSTER_FILE_TOO_LARGE, never held whole); any other answer up to 4 KB.
  */
-function get(url: string, range: string, maxWholeBytes: number): Promise<Answer> {
+function get(url: string, first: number, last: number, maxWholeBytes: number): Promise<Answer> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = transport.request(target, { method: 'GET', headers: { range } }, (res) => {
+    const req = transport.request(target, { method: 'GET', headers: { range: `bytes=${first}-${last}` } }, (res) => {
+      const status = res.statusCode ?? 0;
+      const contentRange = res.headers['content-range'];
       const chunks: Buffer[] = [];
       let received = 0;
-      const tooLarge = () => {
+      const settle = (outcome: { answer: Answer } | { error: Error }) => {
         clearTimeout(deadline);
-        reject(new RosterFileError('ROSTER_FILE_TOO_LARGE'));
+        if ('answer' in outcome) resolve(outcome.answer);
+        else reject(outcome.error);
+      };
+      const answer = (): Answer => ({ status, body: Buffer.concat(chunks), ...(contentRange ? { contentRange } : {}) });
+      const cap = status === 200 ? maxWholeBytes : status === 206 ? last - first + 1 : ERROR_BODY_BYTES;
+      const over = (): void => {
+        settle(
+          status === 200
+            ? { error: new RosterFileError('ROSTER_FILE_TOO_LARGE') }
+            : status === 206
+              ? { error: new InternalError('the storage answered more than the range asked') }
+              : { answer: answer() },
+        );
         req.destroy();
       };
-      if (res.statusCode === 200 && Number(res.headers['content-length'] ?? 0) > maxWholeBytes) return tooLarge();
+      if (status === 200 && Number(res.headers['content-length'] ?? 0) > maxWholeBytes) return over();
       res.on('data', (chunk: Buffer) => {
+        if (received + chunk.length > cap) {
+          chunks.push(chunk.subarray(0, cap - received));
+          received = cap;
+          return over();
+        }
         received += chunk.length;
-        if (res.statusCode === 200 && received > maxWholeBytes) return tooLarge();
         chunks.push(chunk);
       });
-      res.on('end', () => {
-        clearTimeout(deadline);
-        const contentRange = res.headers['content-range'];
-        resolve({
-          status: res.statusCode ?? 0,
-          body: Buffer.concat(chunks),
-          ...(contentRange ? { contentRange } : {}),
-        });
-      });
-      res.on('error', reject);
+      res.on('end', () => settle({ answer: answer() }));
+      res.on('error', (error) => settle({ error }));
     });
     const deadline = setTimeout(() => req.destroy(new Error('range request timed out')), REQUEST_MS);
     req.on('error', (err) => {
@@ -72,6 +86,12 @@ function get(url: string, range: string, maxWholeBytes: number): Promise<Answer>
     });
     req.end();
   });
+}
+
+/** The first byte of a `Content-Range: bytes a-b/size` header. */
+export function startOfContentRange(header: string | undefined): number | undefined {
+  const m = /^bytes\s+(\d+)-\d+\/(?:\d+|\*)$/.exec((header ?? '').trim());
+  return m ? Number(m[1]) : undefined;
 }
 
 /** The total size in a `Content-Range: bytes a-b/size` header. */
@@ -108,11 +128,10 @@ export async function openRangedFile(
   };
   let url = await link();
   const fetchRange = async (first: number, last: number): Promise<Answer> => {
-    const range = `bytes=${first}-${last}`;
     let answer: Answer | undefined;
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
-        answer = await get(url, range, maxBytes);
+        answer = await get(url, first, last, maxBytes);
       } catch (err) {
         if (err instanceof RosterFileError) throw err;
         if (attempt === 2) throw new InternalError('reading the upload failed', err);
@@ -128,6 +147,10 @@ export async function openRangedFile(
     if (answer.status === 416 && first === 0) return { status: 206, body: Buffer.alloc(0), contentRange: 'bytes */0' };
     if (answer.status !== 206 && answer.status !== 200) {
       throw new InternalError(`reading the upload failed (HTTP ${answer.status})`);
+    }
+    // Bytes from elsewhere in the file would be read as these.
+    if (answer.status === 206 && startOfContentRange(answer.contentRange) !== first) {
+      throw new InternalError('the storage answered another range than the one asked');
     }
     return answer;
   };

@@ -73,9 +73,30 @@ function listOf(value: string | undefined): string[] {
 export const WECHAT_FRAME_ORIGIN = 'https://servicewechat.com';
 
 /**
+ * What a mini-program itself calls in the sandbox (miniprogram/services, admin/services): the
+ * gateway, the sandbox-only confirmations and the storage upload. WeChat's frame origin reaches only
+ * these (and the unguarded routes): any project opened in DevTools without domain checks sends it,
+ * and it must not drive `/admin` (the whole database) or the rest of `/sandbox/*`. A path ending in
+ * `/` covers what is under it.
+ */
+export const WECHAT_FRAME_PATHS: readonly string[] = [
+  '/gateway/functions/',
+  '/sandbox/face/complete',
+  '/sandbox/realname/authorize',
+  '/sandbox/citycheck/authorize',
+  '/sandbox/identities',
+  '/sandbox/storage/upload',
+];
+
+/** Whether a request from WeChat's frame origin may reach `path`. */
+export function frameMayReach(path: string): boolean {
+  return !isGuardedPath(path) || WECHAT_FRAME_PATHS.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
+}
+
+/**
  * The policy for a sandbox listening on `host`: loopback names, the configured host (and this
- * machine's addresses when it is a wildcard), SANDBOX_ALLOWED_HOSTS; origins: WeChat's frame and
- * SANDBOX_ALLOWED_ORIGINS; a fresh random token unless `host` is loopback.
+ * machine's addresses when it is a wildcard), SANDBOX_ALLOWED_HOSTS; origins: SANDBOX_ALLOWED_ORIGINS
+ * (and WeChat's frame, on WECHAT_FRAME_PATHS: `refusal`); a fresh random token unless `host` is loopback.
  */
 export function guardPolicy(
   host: string,
@@ -85,10 +106,13 @@ export function guardPolicy(
   const hosts = new Set([...LOOPBACK_NAMES, host, ...listOf(env.SANDBOX_ALLOWED_HOSTS)].map((h) => h.toLowerCase()));
   if (isWildcard(host)) for (const address of addresses()) hosts.add(address.toLowerCase());
   if (host.includes(':') && !host.startsWith('[')) hosts.add(`[${host}]`);
-  const origins = new Set(
-    [WECHAT_FRAME_ORIGIN, ...listOf(env.SANDBOX_ALLOWED_ORIGINS)].map((o) => o.replace(/\/+$/, '').toLowerCase()),
-  );
+  const origins = new Set(listOf(env.SANDBOX_ALLOWED_ORIGINS).map(normalOrigin));
   return { hosts, origins, token: isLoopback(host) ? undefined : crypto.randomBytes(24).toString('base64url') };
+}
+
+/** An origin as compared: lower case, no trailing slash. */
+function normalOrigin(origin: string): string {
+  return origin.replace(/\/+$/, '').toLowerCase();
 }
 
 /** The host name of a Host header, without its port (`[::1]:8787` → `[::1]`). */
@@ -116,8 +140,13 @@ export function refusal(policy: GuardPolicy, req: GuardRequest): string | undefi
   if (!req.host || !policy.hosts.has(hostName(req.host))) {
     return `host not allowed: the sandbox answers only to ${[...policy.hosts].join(', ')} (SANDBOX_ALLOWED_HOSTS adds names)`;
   }
-  if (req.origin !== undefined && !policy.origins.has(req.origin.replace(/\/+$/, '').toLowerCase())) {
-    return 'origin not allowed: browser pages may not call the sandbox (SANDBOX_ALLOWED_ORIGINS lists exceptions)';
+  if (req.origin !== undefined && !policy.origins.has(normalOrigin(req.origin))) {
+    if (normalOrigin(req.origin) !== WECHAT_FRAME_ORIGIN) {
+      return 'origin not allowed: browser pages may not call the sandbox (SANDBOX_ALLOWED_ORIGINS lists exceptions)';
+    }
+    if (!frameMayReach(req.path)) {
+      return `origin not allowed here: WeChat's frame reaches only what a mini-program calls (${WECHAT_FRAME_PATHS.join(', ')}); SANDBOX_ALLOWED_ORIGINS lists exceptions`;
+    }
   }
   if (policy.token && isGuardedPath(req.path) && !(req.token && sameToken(req.token, policy.token))) {
     return 'sandbox token required: send the token npm start printed in the X-Sandbox-Token header';

@@ -1,9 +1,11 @@
 /** Who may drive the sandbox, and which cloud paths it may store: the pure checks. */
+import fs from 'fs';
 import path from 'path';
-import { guardPolicy, hostName, isGuardedPath, isLoopback, refusal } from '../../../sandbox/guard';
+import { frameMayReach, guardPolicy, hostName, isGuardedPath, isLoopback, refusal } from '../../../sandbox/guard';
 import { sameSandbox } from '../../../sandbox/session';
 import { fileUnder, safeCloudPath } from '../../../sandbox/storage';
 
+const ROOT = path.resolve(__dirname, '../../..');
 const lan = () => ['192.168.1.20', '[fe80::1]', '127.0.0.1'];
 const ok = { host: '127.0.0.1:8787', origin: undefined, path: '/gateway/functions/ping', token: undefined };
 
@@ -41,9 +43,36 @@ describe('Host and Origin', () => {
 
   it('allows WeChat’s own frame origin (DevTools and phones), and only that one of its kind', () => {
     expect(refusal(policy, { ...ok, origin: 'https://servicewechat.com' })).toBeUndefined();
+    expect(refusal(policy, { ...ok, origin: 'https://servicewechat.com/' })).toBeUndefined();
     expect(refusal(policy, { ...ok, origin: 'http://servicewechat.com' })).toMatch(/^origin not allowed/);
     expect(refusal(policy, { ...ok, origin: 'https://servicewechat.com.evil.example' })).toMatch(/^origin not allowed/);
     expect(refusal(policy, { ...ok, origin: 'https://evil.servicewechat.com' })).toMatch(/^origin not allowed/);
+  });
+
+  it('WeChat’s frame origin reaches only what a mini-program calls: never /admin or the rest of /sandbox/*', () => {
+    const frame = { ...ok, origin: 'https://servicewechat.com' };
+    for (const p of ['/admin', '/admin/x', '/sandbox/db/faults', '/sandbox/clock', '/sandbox/client/database']) {
+      expect(refusal(policy, { ...frame, path: p })).toMatch(/^origin not allowed here/);
+    }
+    for (const p of ['/gateway/functions/roster', '/sandbox/face/complete', '/sandbox/storage/upload', '/health']) {
+      expect(refusal(policy, { ...frame, path: p })).toBeUndefined();
+    }
+    // Listed in SANDBOX_ALLOWED_ORIGINS, it reaches everything, as any listed origin does.
+    const listed = guardPolicy('127.0.0.1', { SANDBOX_ALLOWED_ORIGINS: 'https://servicewechat.com' }, lan);
+    expect(refusal(listed, { ...frame, path: '/admin' })).toBeUndefined();
+  });
+
+  it('every sandbox route the mini-program’s sources call is one WeChat’s frame origin may reach', () => {
+    const sources = fs
+      .readdirSync(path.join(ROOT, 'miniprogram'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.includes('miniprogram_npm'))
+      .map((f) => fs.readFileSync(path.join(ROOT, 'miniprogram', f), 'utf8'))
+      .join('\n');
+    const routes = [
+      ...new Set([...sources.matchAll(/['`}](\/(?:sandbox|gateway|admin)\/[\w/-]*)/g)].map((m) => m[1]!)),
+    ];
+    expect(routes).toEqual(expect.arrayContaining(['/gateway/functions/', '/sandbox/storage/upload']));
+    for (const route of routes) expect([route, frameMayReach(route)]).toEqual([route, true]);
   });
 
   it('SANDBOX_ALLOWED_HOSTS adds names; a configured host is allowed', () => {

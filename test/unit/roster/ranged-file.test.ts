@@ -21,23 +21,35 @@ interface Served {
   stop: () => Promise<void>;
 }
 
-/** A server that ignores Range: 200 with `total` bytes, written 64 KB at a time while the client reads. */
-async function ignoringRanges(total: number, contentLength: boolean): Promise<Served> {
+/**
+ * A server answering every request with `answer(range)`: status, headers and body (a Buffer, or a
+ * length of filler bytes written as the client reads).
+ */
+async function answering(
+  answer: (range: string) => { status: number; headers?: Record<string, string>; body: Buffer | number },
+): Promise<Served> {
   let sent = 0;
   let onClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (onClosed = resolve));
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, contentLength ? { 'content-length': String(total) } : {});
-    const block = Buffer.alloc(64 * 1024, 0x41);
+  const server = http.createServer((req, res) => {
+    const { status, headers, body } = answer(String(req.headers.range));
+    res.writeHead(status, headers ?? {});
+    res.on('close', onClosed);
+    const length = typeof body === 'number' ? body : body.length;
+    const filler = Buffer.alloc(64 * 1024, 0x42);
+    let at = 0;
     const pump = () => {
-      while (sent < total) {
-        const part = block.subarray(0, Math.min(block.length, total - sent));
+      while (at < length) {
+        const part =
+          typeof body === 'number'
+            ? filler.subarray(0, Math.min(filler.length, length - at))
+            : body.subarray(at, at + 64 * 1024);
+        at += part.length;
         sent += part.length;
         if (!res.write(part)) return void res.once('drain', pump);
       }
       res.end();
     };
-    res.on('close', onClosed);
     pump();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +65,14 @@ async function ignoringRanges(total: number, contentLength: boolean): Promise<Se
       }),
   };
 }
+
+/** A server that ignores Range: 200 with `total` bytes, written 64 KB at a time while the client reads. */
+const ignoringRanges = (total: number, contentLength: boolean): Promise<Served> =>
+  answering(() => ({
+    status: 200,
+    headers: contentLength ? { 'content-length': String(total) } : ({} as Record<string, string>),
+    body: total,
+  }));
 
 function storageLinkingTo(url: string): CloudStorage {
   const unused = () => Promise.reject(new Error('not used by a ranged read'));
@@ -99,51 +119,6 @@ describe('a storage that answers a range with the whole file', () => {
     }
   });
 });
-
-/**
- * A server answering every request with `answer(range)`: status, headers and body (a Buffer, or a
- * length of filler bytes written as the client reads).
- */
-async function answering(
-  answer: (range: string) => { status: number; headers?: Record<string, string>; body: Buffer | number },
-): Promise<Served> {
-  let sent = 0;
-  let onClosed: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => (onClosed = resolve));
-  const server = http.createServer((req, res) => {
-    const { status, headers, body } = answer(String(req.headers.range));
-    res.writeHead(status, headers ?? {});
-    res.on('close', onClosed);
-    const length = typeof body === 'number' ? body : body.length;
-    const filler = Buffer.alloc(64 * 1024, 0x42);
-    let at = 0;
-    const pump = () => {
-      while (at < length) {
-        const part =
-          typeof body === 'number'
-            ? filler.subarray(0, Math.min(filler.length, length - at))
-            : body.subarray(at, at + 64 * 1024);
-        at += part.length;
-        sent += part.length;
-        if (!res.write(part)) return void res.once('drain', pump);
-      }
-      res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/upload.xlsx`,
-    sent: () => sent,
-    closed,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** `bytes=a-b` → [a, b]. */
 const rangeOf = (range: string) => /^bytes=(\d+)-(\d+)$/.exec(range)!.slice(1).map(Number) as [number, number];

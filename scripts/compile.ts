@@ -36,7 +36,7 @@ export async function main(args: string[]): Promise<number> {
   const budget = budgetOf(args);
   const ci = loadCi();
   const project = createProject(ci, { privateKeyPath: throwawayKey(), offline: true });
-  const measured = await compileAndMeasure(ci, project);
+  const measured = await compileAndMeasure(ci, project, { reuse: true });
   // Subpackages (app.json subPackages) are downloaded only when a page of theirs opens.
   const sizes = packageSizes(
     measured.entries,

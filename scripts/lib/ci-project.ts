@@ -200,16 +200,18 @@ export type CompileInputs = Pick<CiProject, 'appid' | 'projectPath' | 'miniprogr
 
 /**
  * A hash of everything a compile of `project` reads: every file of the project's own list (its
- * ignores applied) under miniprogramRoot, project.config.json and project.private.config.json, each
- * by content; the project's appid and path, the compile settings, the miniprogram-ci and Node versions. The
- * compiler of miniprogram-ci 2.1.42 reads no other file (no tsconfig: its TypeScript plugin only
- * strips types). Equal keys, equal compiles: its result can stand for a new one.
+ * ignores applied) under miniprogramRoot (all of them when that is the project folder itself or
+ * outside it), project.config.json and project.private.config.json, each by content; the project's
+ * appid and path, the compile settings, the miniprogram-ci and Node versions. The compiler of
+ * miniprogram-ci 2.1.42 reads no other file (no tsconfig: its TypeScript plugin only strips types).
+ * Equal keys, equal offline compiles: its result can stand for a new one.
  */
 export function compileKey(project: CompileInputs, settings: Record<string, unknown>): string {
-  const root = project.miniprogramRoot.replace(/^\.?\/+/, '').replace(/\/*$/, '/');
+  const root = path.posix.normalize(`${project.miniprogramRoot || '.'}/`).replace(/^\.\/$/, '');
+  const whole = root === '' || root === '/' || root.startsWith('../') || root.startsWith('/');
   const files = project
     .getFilesAndDirs()
-    .files.filter((f) => (root !== '/' && f.startsWith(root)) || /^project(\.private)?\.config\.json$/.test(f))
+    .files.filter((f) => whole || f.startsWith(root) || /^project(\.private)?\.config\.json$/.test(f))
     .sort();
   const hash = crypto.createHash('sha256');
   const ciVersion = (require('miniprogram-ci/package.json') as { version: string }).version;
@@ -235,21 +237,27 @@ export function compileKey(project: CompileInputs, settings: Record<string, unkn
   return hash.digest('hex');
 }
 
+/** A kept result's file name: the key; written aside under `<key>.json.<pid>.<random>` first. */
+const KEPT = /^[0-9a-f]{64}\.json$/;
+const ASIDE = /^[0-9a-f]{64}\.json\.\d+\.[0-9a-f]{8}$/;
+
 /**
- * `compile()`'s sizes, or those a compile of the same inputs (`key`) answered before: the npm test
- * run, a dry run and then the real upload each compile the same project once, not three times. Only
- * sizes are kept; a failed compile is never kept. Written aside and renamed, so runs at once never
- * read half a result.
+ * `compile()`'s sizes, or those a compile of the same inputs (`key`) answered before: a dry run
+ * after `npm run compile` (or the npm test run's several dry runs) compiles once. Only sizes are
+ * kept, only of a compile whose inputs did not change while it ran (`keyAfter()` still `key`), never
+ * of a failed one. Keeping is best-effort: a full disk or a run pruning at the same time never turns
+ * a good compile into a failure. Written aside and renamed, so runs at once never read half a result.
  */
 export async function cachedSizes(
   key: string,
   compile: () => Promise<CompiledSize['entries']>,
-  dir = COMPILE_CACHE_DIR,
+  options: { dir?: string; keyAfter?: () => string } = {},
 ): Promise<{ entries: CompiledSize['entries']; reused: boolean }> {
+  const dir = options.dir ?? COMPILE_CACHE_DIR;
   const file = path.join(dir, `${key}.json`);
   try {
     const kept = JSON.parse(fs.readFileSync(file, 'utf8')) as { entries?: unknown };
-    if (Array.isArray(kept.entries) && kept.entries.every(isSizeEntry)) {
+    if (Array.isArray(kept.entries) && kept.entries.length > 0 && kept.entries.every(isSizeEntry)) {
       fs.utimesSync(file, new Date(), new Date());
       return { entries: kept.entries, reused: true };
     }
@@ -257,17 +265,31 @@ export async function cachedSizes(
     // Not kept (or unreadable): compile.
   }
   const entries = await compile();
+  try {
+    if (entries.length > 0 && (options.keyAfter?.() ?? key) === key) keep(dir, file, entries);
+  } catch {
+    // Not kept: the next run compiles again.
+  }
+  return { entries, reused: false };
+}
+
+function keep(dir: string, file: string, entries: CompiledSize['entries']): void {
   fs.mkdirSync(dir, { recursive: true });
   const aside = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
   fs.writeFileSync(aside, JSON.stringify({ entries }));
   fs.renameSync(aside, file);
-  const kept = fs
+  const now = Date.now();
+  const listed = fs
     .readdirSync(dir)
-    .filter((name) => /^[0-9a-f]{64}\.json$/.test(name))
-    .map((name) => ({ name, at: fs.statSync(path.join(dir, name)).mtimeMs }))
-    .sort((a, b) => b.at - a.at);
-  for (const old of kept.slice(COMPILE_CACHE_KEEP)) fs.rmSync(path.join(dir, old.name), { force: true });
-  return { entries, reused: false };
+    .map((name) => ({ name, at: fs.statSync(path.join(dir, name), { throwIfNoEntry: false })?.mtimeMs }))
+    .filter((e): e is { name: string; at: number } => e.at !== undefined);
+  const kept = listed.filter((e) => KEPT.test(e.name)).sort((x, y) => y.at - x.at);
+  // The newest results, and no file a crashed run left aside for more than an hour.
+  const stale = [
+    ...kept.slice(COMPILE_CACHE_KEEP),
+    ...listed.filter((e) => ASIDE.test(e.name) && now - e.at > 3600_000),
+  ];
+  for (const old of stale) fs.rmSync(path.join(dir, old.name), { force: true });
 }
 
 function isSizeEntry(value: unknown): value is { file: string; bytes: number } {
@@ -276,21 +298,31 @@ function isSizeEntry(value: unknown): value is { file: string; bytes: number } {
 }
 
 /**
- * Compiles with the official compiler (getCompiledResult) and sizes the result; a compile of the
- * same inputs before (`compileKey`) answers instead (`reused`).
+ * Compiles with the official compiler (getCompiledResult) and sizes the result. With `reuse` (an
+ * offline compile: `npm run compile`, the dry runs), a compile of the same inputs before
+ * (`compileKey`) answers instead (`reused`); a real upload or preview, whose project attributes come
+ * from WeChat, always compiles.
  */
-export async function compileAndMeasure(ci: Ci, project: CiProject): Promise<CompiledSize> {
+export async function compileAndMeasure(
+  ci: Ci,
+  project: CiProject,
+  options: { reuse: boolean },
+): Promise<CompiledSize> {
   const config = readProjectConfig(project.projectPath);
   const settings = compileSettings(config);
-  const compile = () =>
-    inCiWorkDir(() => ci.getCompiledResult({ project, version: '0.0.0', setting: settings as never }));
-  const { entries, reused } = await cachedSizes(compileKey(project, settings), async () => {
-    const result = await withForkRetries(compile);
+  const compile = async () => {
+    const result = await withForkRetries(() =>
+      inCiWorkDir(() => ci.getCompiledResult({ project, version: '0.0.0', setting: settings as never })),
+    );
     return Object.entries(result).map(([file, content]) => ({
       file,
       bytes: typeof content === 'string' ? Buffer.byteLength(content) : content.length,
     }));
-  });
+  };
+  const key = () => compileKey(project, settings);
+  const { entries, reused } = options.reuse
+    ? await cachedSizes(key(), compile, { keyAfter: key })
+    : { entries: await compile(), reused: false };
   entries.sort((a, b) => b.bytes - a.bytes);
   return {
     files: entries.length,

@@ -431,7 +431,7 @@ export async function shipMiniprogram(kind: 'preview' | 'upload', argv: string[]
     let sizes: PackageSizes;
     let reused: boolean;
     try {
-      const measured = await compileAndMeasure(ci, project);
+      const measured = await compileAndMeasure(ci, project, { reuse: dryRun });
       sizes = packageSizes(measured.entries, subpackageRoots(projectDir, config.project));
       reused = measured.reused;
     } catch (err) {

@@ -141,31 +141,31 @@ describe('the compile cache (compileKey, cachedSizes)', () => {
   it('compiles once, then answers the kept sizes for the same key', async () => {
     const cache = path.join(dir, 'cache-once');
     const compile = jest.fn(async () => [{ file: 'app.js', bytes: 10 }]);
-    expect(await cachedSizes('a'.repeat(64), compile, cache)).toEqual({
+    expect(await cachedSizes('a'.repeat(64), compile, { dir: cache })).toEqual({
       entries: [{ file: 'app.js', bytes: 10 }],
       reused: false,
     });
-    expect(await cachedSizes('a'.repeat(64), compile, cache)).toEqual({
+    expect(await cachedSizes('a'.repeat(64), compile, { dir: cache })).toEqual({
       entries: [{ file: 'app.js', bytes: 10 }],
       reused: true,
     });
     expect(compile).toHaveBeenCalledTimes(1);
-    await cachedSizes('b'.repeat(64), compile, cache);
+    await cachedSizes('b'.repeat(64), compile, { dir: cache });
     expect(compile).toHaveBeenCalledTimes(2);
   });
 
   it('never keeps a failed compile, and compiles again over a kept file it cannot read', async () => {
     const cache = path.join(dir, 'cache-fail');
     const key = 'c'.repeat(64);
-    await expect(cachedSizes(key, async () => Promise.reject(new Error('compile error')), cache)).rejects.toThrow(
-      'compile error',
-    );
+    await expect(
+      cachedSizes(key, async () => Promise.reject(new Error('compile error')), { dir: cache }),
+    ).rejects.toThrow('compile error');
     expect(fs.existsSync(path.join(cache, `${key}.json`))).toBe(false);
     fs.mkdirSync(cache, { recursive: true });
-    for (const text of ['{"entries":[{"file":"a","bytes":-1}]}', '{"entries":', '{}']) {
+    for (const text of ['{"entries":[{"file":"a","bytes":-1}]}', '{"entries":', '{}', '{"entries":[]}']) {
       fs.writeFileSync(path.join(cache, `${key}.json`), text);
       const compile = jest.fn(async () => [{ file: 'app.js', bytes: 3 }]);
-      expect(await cachedSizes(key, compile, cache)).toMatchObject({ reused: false });
+      expect(await cachedSizes(key, compile, { dir: cache })).toMatchObject({ reused: false });
       expect(compile).toHaveBeenCalledTimes(1);
     }
   });
@@ -175,9 +175,9 @@ describe('the compile cache (compileKey, cachedSizes)', () => {
     const rename = jest.spyOn(fs, 'renameSync');
     try {
       for (let i = 0; i < 10; i += 1) {
-        await cachedSizes(String(i).repeat(64), async () => [{ file: 'app.js', bytes: i }], cache);
-        // Distinct modification times, oldest first.
-        const at = new Date(Date.UTC(2026, 0, 1, 0, i));
+        await cachedSizes(String(i).repeat(64), async () => [{ file: 'app.js', bytes: i }], { dir: cache });
+        // Distinct modification times, oldest first, all in the past.
+        const at = new Date(Date.now() - (10 - i) * 60_000);
         fs.utimesSync(path.join(cache, `${String(i).repeat(64)}.json`), at, at);
       }
       expect(rename).toHaveBeenCalledTimes(10);
@@ -186,9 +186,60 @@ describe('the compile cache (compileKey, cachedSizes)', () => {
     } finally {
       rename.mockRestore();
     }
-    await cachedSizes('z'.repeat(64).replace(/z/g, 'f'), async () => [], cache);
+    // A file a crashed run left aside two hours ago goes too; one being written now stays.
+    const crashed = path.join(cache, `${'e'.repeat(64)}.json.123.0a0b0c0d`);
+    const writing = path.join(cache, `${'d'.repeat(64)}.json.124.0a0b0c0d`);
+    fs.writeFileSync(crashed, '{');
+    fs.utimesSync(crashed, new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000));
+    fs.writeFileSync(writing, '{');
+    await cachedSizes('f'.repeat(64), async () => [{ file: 'app.js', bytes: 1 }], { dir: cache });
     expect(fs.readdirSync(cache).sort()).toEqual(
-      ['3', '4', '5', '6', '7', '8', '9', 'f'].map((c) => `${c.repeat(64)}.json`),
+      [
+        ...['3', '4', '5', '6', '7', '8', '9'].map((c) => `${c.repeat(64)}.json`),
+        path.basename(writing),
+        `${'f'.repeat(64)}.json`,
+      ].sort(),
     );
   });
+
+  it('keeps nothing when the inputs changed while compiling, or of an empty result', async () => {
+    const cache = path.join(dir, 'cache-changed');
+    const key = '1'.repeat(64);
+    const compile = jest.fn(async () => [{ file: 'app.js', bytes: 5 }]);
+    expect(await cachedSizes(key, compile, { dir: cache, keyAfter: () => '2'.repeat(64) })).toMatchObject({
+      reused: false,
+    });
+    expect(await cachedSizes(key, compile, { dir: cache, keyAfter: () => key })).toMatchObject({ reused: false });
+    expect(await cachedSizes(key, compile, { dir: cache })).toMatchObject({ reused: true });
+    expect(compile).toHaveBeenCalledTimes(2);
+    await cachedSizes('3'.repeat(64), async () => [], { dir: cache });
+    expect(fs.existsSync(path.join(cache, `${'3'.repeat(64)}.json`))).toBe(false);
+  });
+
+  it('a result that cannot be kept (the cache folder is a file) is still the answer', async () => {
+    const blocked = path.join(dir, 'cache-blocked');
+    fs.writeFileSync(blocked, 'not a folder');
+    expect(await cachedSizes('4'.repeat(64), async () => [{ file: 'app.js', bytes: 7 }], { dir: blocked })).toEqual({
+      entries: [{ file: 'app.js', bytes: 7 }],
+      reused: false,
+    });
+  });
+
+  it.each(['./', '', '.', '/'])(
+    'miniprogramRoot %j (the project folder itself): every listed file is an input',
+    (miniprogramRoot) => {
+      const root = newProject(`root-${miniprogramRoot.replace(/\W/g, '_') || 'empty'}`);
+      const list = project(root);
+      const inputs = {
+        appid: 'wx1',
+        projectPath: root,
+        miniprogramRoot,
+        getFilesAndDirs: () => list.getFilesAndDirs(),
+      };
+      const key = () => compileKey(inputs, settings);
+      const first = key();
+      write(root, 'README.md', 'changed');
+      expect(key()).not.toBe(first);
+    },
+  );
 });

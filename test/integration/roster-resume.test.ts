@@ -5,7 +5,8 @@
  */
 import crypto from 'crypto';
 import type { Sandbox } from '../../sandbox';
-import { freshSandbox, uploadFile } from '../helpers/sandbox';
+import { callFunction, freshSandbox, uploadFile } from '../helpers/sandbox';
+import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { serviceThroughSdk } from '../helpers/roster-suite';
 import type { RosterService } from '../../server/functions/roster/service';
 import type { PiiKeys } from '../../server/core/pii';
@@ -37,16 +38,17 @@ function service(prepareDeadline = Number.MAX_SAFE_INTEGER, keys?: PiiKeys): Ros
   );
 }
 
-/** The keys once new ones are deployed for a rotation: the sandbox's own become the old ones. */
-function rotatedKeys(): PiiKeys {
-  return loadPiiKeys({
+/** The keys (and settings) once new ones are deployed for a rotation: the sandbox's own become the old ones. */
+function rotatedKeys(): { keys: PiiKeys; env: Record<string, string> } {
+  const env = {
     PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
     PII_ENC_KEY_ID: 'k2',
     PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
     PII_INDEX_KEY_ID: 'i2',
     PII_ENC_KEYS_OLD: `k1:${sandbox.secrets.piiEncKey}`,
     PII_INDEX_KEYS_OLD: `i1:${sandbox.secrets.piiIndexKey}`,
-  });
+  };
+  return { keys: loadPiiKeys(env), env };
 }
 
 /** A reserved upload path with `content` stored at it, as the page does. */
@@ -63,18 +65,6 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(paused).toMatchObject({ state: 'running', preparedRow: expect.any(Number) });
     let status = await service().run({ jobId });
     for (let i = 0; i < 20 && status.state === 'running'; i += 1) status = await service().run({ jobId });
-    expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
-  });
-
-  it('reads on when new keys were deployed meanwhile (a rotation): the file is still the one it started on', async () => {
-    const { fileID } = await reservedUpload(csv(csvRows(2500)), 'rotated.csv');
-    const { jobId } = await service(0).import(ADMIN, { fileID });
-    expect(sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)).toMatchObject({ state: 'running' });
-    const keys = rotatedKeys();
-    let status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
-    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
-      status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
-    }
     expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
   });
 
@@ -100,4 +90,37 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(sandbox.db.dump('roster')).toHaveLength(before);
     expect(logLines.join('\n')).not.toContain(person(0).idCard);
   });
+  it('reads on when new keys were deployed and rotate-keys re-keyed the paused job meanwhile', async () => {
+    // A sandbox of its own (its data ends under new keys; the rotation has only this job to re-key).
+    const suite = sandbox;
+    sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
+    try {
+      await rotatedImport();
+    } finally {
+      await sandbox.stop();
+      sandbox = suite;
+    }
+  });
+
+  async function rotatedImport(): Promise<void> {
+    const { fileID } = await reservedUpload(csv(csvRows(2500)), 'rotated.csv');
+    const { jobId } = await service(0).import(ADMIN, { fileID });
+    const paused = () => sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)!;
+    expect(paused()).toMatchObject({ state: 'running' });
+    const before = paused().fileHash;
+    // New keys deployed to admin (the sandbox's own listed as old), then the rotation run to its end.
+    const { keys, env } = rotatedKeys();
+    await deploySandbox(sandbox, { only: ['admin'], env: { ROSTER_ADMIN_OPENIDS: ADMIN, ...env } });
+    let rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
+    for (let i = 0; i < 50 && rotation.state === 'running'; i += 1) {
+      rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
+    }
+    expect(rotation).toMatchObject({ ok: true, state: 'done' });
+    expect(paused().fileHash).not.toBe(before);
+    let status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
+    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
+      status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
+    }
+    expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+  }
 });

@@ -17,7 +17,7 @@ import type {
 } from '../../../miniprogram/shared/contracts';
 import { cloudPathOf, isRosterUpload } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
-import { blindIndex, blindIndexes, type PiiKeys } from '../../core/pii';
+import { blindIndex, blindIndexes, blindIndexUnder, type PiiKeys } from '../../core/pii';
 import {
   buildErrorReport,
   buildTemplate,
@@ -206,17 +206,23 @@ export class RosterService {
   /**
    * Keyed hashes of what identifies the file's content without reading it all: its size, first and
    * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes). Under the
-   * current index key first, then under each old one: a job started before new keys were deployed
-   * holds its file's hash under the key of then, and its file is still the same file.
+   * current index key, then under each old one: a job started before new keys were deployed holds
+   * its file's hash under the key of then (or re-keyed by the rotation), and its file is the same file.
    */
   private async fingerprints(file: RangedFile & { head: Buffer }): Promise<{ current: string; any: string[] }> {
     const tailFrom = Math.max(0, file.size - 64 * 1024);
     const tail = await file.read(tailFrom, file.size - tailFrom);
     const digest = crypto.createHash('sha256').update(String(file.size)).update(file.head).update(tail).digest('hex');
     // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
+    const { keys } = this.deps;
+    // A key rotation that ran meanwhile re-keyed the stored hash as an HMAC of the old one (it cannot
+    // recompute it: core/key-rotation.ts `rekeyHash`); while the old keys are listed that is known too.
+    const rekeyed = [...keys.oldIndexKeys.values()].map((old) =>
+      blindIndex(keys, 'rekeyed', blindIndexUnder(old, 'rosterFile', digest)),
+    );
     return {
-      current: blindIndex(this.deps.keys, 'rosterFile', digest),
-      any: blindIndexes(this.deps.keys, 'rosterFile', digest),
+      current: blindIndex(keys, 'rosterFile', digest),
+      any: [...blindIndexes(keys, 'rosterFile', digest), ...rekeyed],
     };
   }
 

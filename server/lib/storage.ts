@@ -52,7 +52,14 @@ export async function deleteFilesReporting(
  * `InternalError` when the storage did not delete it.
  */
 export async function deleteOneFile(storage: CloudStorage, fileID: string): Promise<'deleted' | 'missing'> {
-  const res = await storage.deleteFile({ fileList: [fileID] });
+  let res: Awaited<ReturnType<CloudStorage['deleteFile']>>;
+  try {
+    res = await storage.deleteFile({ fileList: [fileID] });
+  } catch (err) {
+    // The SDK may reject for a missing file instead of answering its status.
+    if (isFileNotFound(err)) return 'missing';
+    throw err;
+  }
   const status = (res.fileList ?? []).find((f) => f.fileID === fileID)?.status;
   if (status === 0) return 'deleted';
   if (status === FILE_NOT_FOUND_STATUS) return 'missing';

@@ -7,6 +7,7 @@ import { bestEffort } from '../../../server/lib/cleanup';
 import {
   deleteFiles,
   deleteFilesReporting,
+  deleteOneFile,
   FILE_NOT_FOUND_STATUS,
   temporaryUrl,
   type CloudStorage,
@@ -82,6 +83,21 @@ describe('deleteFiles', () => {
     await expect(deleteFilesReporting(s, ['a'])).resolves.toMatchObject({ failed: [] });
     await expect(deleteFilesReporting(s, [])).resolves.toEqual({ failed: [], detail: '' });
     expect(s.calls).toEqual([['a', 'b', 'c', 'd'], ['a']]);
+  });
+
+  it('deleteOneFile says whether there was a file (what keeps a reservation whose upload has not landed)', async () => {
+    const s = storage({ a: 0, b: FILE_NOT_FOUND_STATUS, c: -503001 });
+    await expect(deleteOneFile(s, 'a')).resolves.toBe('deleted');
+    await expect(deleteOneFile(s, 'b')).resolves.toBe('missing');
+    await expect(deleteOneFile(s, 'c')).rejects.toThrow(
+      new InternalError('1 of 1 file(s) not deleted (status -503001)'),
+    );
+    await expect(deleteOneFile(s, 'd')).rejects.toThrow('1 of 1 file(s) not deleted (status no answer)');
+    // The SDK rejecting for a missing file (rather than answering its status) is a missing file too.
+    const rejecting = (err: unknown): CloudStorage => ({ ...s, deleteFile: async () => Promise.reject(err) });
+    await expect(deleteOneFile(rejecting({ errCode: FILE_NOT_FOUND_STATUS }), 'x')).resolves.toBe('missing');
+    await expect(deleteOneFile(rejecting({ errMsg: 'STORAGE_FILE_NONEXIST' }), 'x')).resolves.toBe('missing');
+    await expect(deleteOneFile(rejecting(new Error('network down')), 'x')).rejects.toThrow('network down');
   });
 });
 

@@ -14,7 +14,7 @@
 import os from 'os';
 import path from 'path';
 import type { FunctionName } from '../../miniprogram/shared/contracts';
-import { checkerOf, OPERATOR_ID_PATTERN } from '../../miniprogram/shared/requests';
+import { checkerOf, OPERATOR_ID_PATTERN, REQUESTS } from '../../miniprogram/shared/requests';
 import { signOperatorCall } from '../../server/core/operator';
 import { loadGroup } from '../../server/lib/settings';
 import { readEnvFile } from '../deploy';
@@ -107,9 +107,14 @@ export function cloudTransport(options: CloudOptions): FunctionTransport {
       const { action, ...payload } = event;
       // Signed: the request as the function's checker makes it (the same shared checker), which is what
       // the function verifies and runs; a request it refuses is refused before any signature is checked.
-      // An action the shared contracts do not name has no checker: the function refuses it, unsigned.
-      const checker = checkerOf(fn as FunctionName, String(action) as never) as
-        ((raw: unknown) => { ok: true; value: unknown } | { ok: false }) | undefined;
+      // A function or action the shared contracts do not name has no checker (own properties only,
+      // never `toString` and the like): the function refuses the call, unsigned.
+      const checks: object = Object.hasOwn(REQUESTS, fn) ? REQUESTS[fn as FunctionName] : {};
+      const checker = Object.hasOwn(checks, String(action))
+        ? (checkerOf(fn as FunctionName, String(action) as never) as (
+            raw: unknown,
+          ) => { ok: true; value: unknown } | { ok: false })
+        : undefined;
       const checked = checker?.(payload);
       const signed = checked?.ok ? (checked.value as Readonly<Record<string, unknown>>) : payload;
       const operator = signOperatorCall(options.operatorKey, fn, String(action), options.operatorId, signed);

@@ -301,6 +301,7 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
       ok: false,
       code: 'UNKNOWN_ACTION',
     });
+    expect(await transport.call('roster', { action: 'toString' })).toMatchObject({ ok: false, code: 'UNKNOWN_ACTION' });
     expect(await transport.call('roster', { action: 'template' })).toMatchObject({ ok: true });
   });
 

@@ -117,7 +117,13 @@ export function cloudTransport(options: CloudOptions): FunctionTransport {
         : undefined;
       const checked = checker?.(payload);
       const signed = checked?.ok ? (checked.value as Readonly<Record<string, unknown>>) : payload;
-      const operator = signOperatorCall(options.operatorKey, fn, String(action), options.operatorId, signed);
+      // Made for this environment only: a proof seen in one environment runs in no other (one OPERATOR_KEY may serve several).
+      const operator = signOperatorCall(
+        options.operatorKey,
+        { env: options.envId, fn, action: String(action) },
+        options.operatorId,
+        signed,
+      );
       let res: { result?: unknown };
       try {
         res = await app.callFunction({ name: fn, data: { ...event, operator } });

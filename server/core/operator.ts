@@ -2,8 +2,8 @@
  * Operator calls, the pure part: a PC calling a function with the Tencent Cloud API key (the server
  * SDK) arrives without an OPENID, exactly as a timer, another function, the console's test button or
  * the HTTP access service would. Such a call acts as an admin only when it carries an `operator`
- * proof signed with OPERATOR_KEY (HMAC-SHA256 over the function, action, operator id, time, nonce and
- * the SHA-256 of the canonical checked request: what runs, never the fields a contract does not name,
+ * proof signed with OPERATOR_KEY (HMAC-SHA256 over the environment id, function, action, operator id,
+ * time, nonce and the SHA-256 of the canonical checked request: what runs, never the fields a contract does not name,
  * such as the `userInfo` the platform adds to events), fresh (±5 min) and never seen before (server/lib/operator.ts
  * keeps the nonces). The CLI (scripts/lib/function-transport.ts) signs with the same code.
  */
@@ -43,52 +43,76 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
+/**
+ * Where a call goes: the CloudBase environment (one OPERATOR_KEY may serve several: a proof made for
+ * the test environment never runs in production, within its 5 minutes or ever), the function and
+ * its action.
+ */
+export interface OperatorScope {
+  env: string;
+  fn: string;
+  action: string;
+}
+
 /** What is signed: one line per part, the payload (the checked request: router.ts `operatorCall`) as its SHA-256. */
 export function operatorMessage(
-  fn: string,
-  action: string,
+  scope: OperatorScope,
   proof: Pick<OperatorProof, 'id' | 'ts' | 'nonce'>,
   payload: Readonly<Record<string, unknown>>,
 ): string {
+  // An id with a line break would let two scopes sign alike; none of ours has one.
+  for (const part of [scope.env, scope.fn, scope.action]) {
+    if (!part || /[\r\n]/.test(part)) throw new InternalError('operatorMessage: an empty or multi-line scope');
+  }
   const digest = crypto.createHash('sha256').update(canonicalJson(payload), 'utf8').digest('hex');
-  return ['realname-starter operator v1', fn, action, proof.id, proof.ts, proof.nonce, digest].join('\n');
+  return [
+    'realname-starter operator v2',
+    scope.env,
+    scope.fn,
+    scope.action,
+    proof.id,
+    proof.ts,
+    proof.nonce,
+    digest,
+  ].join('\n');
 }
 
 export function operatorSignature(
   key: Buffer,
-  fn: string,
-  action: string,
+  scope: OperatorScope,
   proof: Pick<OperatorProof, 'id' | 'ts' | 'nonce'>,
   payload: Readonly<Record<string, unknown>>,
 ): string {
   return crypto
     .createHmac('sha256', key)
-    .update(operatorMessage(fn, action, proof, payload), 'utf8')
+    .update(operatorMessage(scope, proof, payload), 'utf8')
     .digest('hex');
 }
 
 /** A fresh proof for a call (the CLI's side): `ts` now, a random nonce, the signature. */
 export function signOperatorCall(
   key: Buffer,
-  fn: string,
-  action: string,
+  scope: OperatorScope,
   id: string,
   payload: Readonly<Record<string, unknown>>,
   now = Date.now(),
 ): OperatorProof {
   const proof = { id, ts: String(now), nonce: crypto.randomBytes(16).toString('hex') };
-  return { ...proof, sig: operatorSignature(key, fn, action, proof, payload) };
+  return { ...proof, sig: operatorSignature(key, scope, proof, payload) };
 }
 
-/** Whether `proof.sig` is the signature of this call under `key` (compared in constant time). */
+/**
+ * Whether `proof.sig` is the signature of this call under `key` (compared in constant time). A
+ * function that cannot tell its environment (`scope.env` empty) verifies nothing.
+ */
 export function signatureValid(
   key: Buffer,
-  fn: string,
-  action: string,
+  scope: OperatorScope,
   proof: OperatorProof,
   payload: Readonly<Record<string, unknown>>,
 ): boolean {
-  const expected = Buffer.from(operatorSignature(key, fn, action, proof, payload), 'hex');
+  if (!scope.env || /[\r\n]/.test(scope.env)) return false;
+  const expected = Buffer.from(operatorSignature(key, scope, proof, payload), 'hex');
   const given = Buffer.from(proof.sig, 'hex');
   return given.length === expected.length && crypto.timingSafeEqual(given, expected);
 }

@@ -105,12 +105,14 @@ export interface RouterOptions<F extends FunctionName, C> {
   };
   /**
    * Operator calls (contracts.ts OPERATOR_ACTIONS): checks a call's proof, answers the acting
-   * identity or throws the refusal. Without it, this function accepts none.
+   * identity or throws the refusal. `env`: the environment the platform says this function runs in
+   * (CallerContext.env), which the proof must have been made for. Without it, this function accepts none.
    */
   operator?: (
     proof: OperatorProof,
     action: ActionName<F>,
     payload: Readonly<Record<string, unknown>>,
+    env: string,
   ) => Promise<string>;
 }
 
@@ -208,6 +210,7 @@ export function createRouter<F extends FunctionName, C extends { caller: CallerC
         checked.value,
         action,
         request.value as Readonly<Record<string, unknown>>,
+        context.caller.env,
       );
       acting = { ...context, caller: { ...context.caller, openid: identity, operator: claimed } };
       answer = (await handle(action, raw, acting, note, true)) as ResponseOf<F, ActionName<F>>;

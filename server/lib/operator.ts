@@ -7,7 +7,7 @@
  */
 import type { OperatorProof } from '../../miniprogram/shared/contracts';
 import { Refusal } from '../core/errors';
-import { operatorFresh, operatorIdentity, signatureValid } from '../core/operator';
+import { operatorFresh, operatorIdentity, type OperatorScope, signatureValid } from '../core/operator';
 import { blindIndex, type PiiKeys } from '../core/pii';
 import type { CloudDb } from './cloud-db';
 import { OneTimeTokens } from './tokens';
@@ -22,17 +22,17 @@ export class OperatorGate {
 
   /**
    * Lets the call in (answers the acting identity, `operator:<id>`) or throws the refusal that says
-   * why. `payload`: the checked request (what the handler runs on: router.ts `operatorCall`).
+   * why. `scope`: this function's environment (the platform's, never the caller's word), name and
+   * the action; `payload`: the checked request (what the handler runs on: router.ts `operatorCall`).
    */
   async admit(
-    fn: string,
-    action: string,
+    scope: OperatorScope,
     proof: OperatorProof,
     payload: Readonly<Record<string, unknown>>,
     now = Date.now(),
   ): Promise<string> {
     if (!this.key) throw new Refusal('OPERATOR_DISABLED');
-    if (!signatureValid(this.key, fn, action, proof, payload)) throw new Refusal('OPERATOR_SIGNATURE_INVALID');
+    if (!signatureValid(this.key, scope, proof, payload)) throw new Refusal('OPERATOR_SIGNATURE_INVALID');
     if (!operatorFresh(proof, now)) throw new Refusal('OPERATOR_EXPIRED');
     const identity = operatorIdentity(proof.id);
     const fresh = await new OneTimeTokens(this.db, this.keys).reserve(

@@ -80,10 +80,17 @@ async function invoke(target: Sandbox, fn: string, event: Record<string, unknown
   return JSON.parse(body.data.response_data) as Record<string, unknown>;
 }
 
-/** An event signed as operator `id` with `key` (at `now`). */
-function signed(fn: string, event: Record<string, unknown>, key = KEY, id = 'tester', now = Date.now()) {
+/** An event signed as operator `id` with `key` (at `now`, for environment `env`). */
+function signed(
+  fn: string,
+  event: Record<string, unknown>,
+  key = KEY,
+  id = 'tester',
+  now = Date.now(),
+  env = sandbox.env,
+) {
   const { action, ...payload } = event;
-  return { ...event, operator: signOperatorCall(key, fn, String(action), id, payload, now) };
+  return { ...event, operator: signOperatorCall(key, { env, fn, action: String(action) }, id, payload, now) };
 }
 
 const audit = (s: Sandbox) => s.db.dump(COLLECTION.auditLog);
@@ -216,7 +223,7 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
     });
   });
 
-  it('a wrong signature, a changed payload, an old or future time, a replayed nonce: each its code, audited', async () => {
+  it('a wrong signature, a changed payload, another environment, an old or future time, a replayed nonce: each its code, audited', async () => {
     const refusedBefore = audit(sandbox).filter((e) => e.operator === true && e.outcome !== 'ok').length;
     const other = crypto.randomBytes(32);
     expect(await invoke(sandbox, 'roster', signed('roster', { action: 'template' }, other))).toMatchObject({
@@ -231,6 +238,10 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
     // Signed for another function (or action).
     expect(
       await invoke(sandbox, 'roster', { ...signed('admin', { action: 'rotationStatus' }), action: 'template' }),
+    ).toMatchObject({ code: 'OPERATOR_SIGNATURE_INVALID' });
+    // Made for another environment the same OPERATOR_KEY serves: never runs here.
+    expect(
+      await invoke(sandbox, 'roster', signed('roster', { action: 'template' }, KEY, 'tester', Date.now(), 'other-env')),
     ).toMatchObject({ code: 'OPERATOR_SIGNATURE_INVALID' });
     const sixMinutes = 6 * 60_000;
     for (const at of [Date.now() - sixMinutes, Date.now() + sixMinutes]) {
@@ -248,6 +259,7 @@ describe('operator refusals (the server SDK protocol, no OPENID)', () => {
 
     const refused = audit(sandbox).filter((e) => e.operator === true && e.outcome !== 'ok');
     expect(refused.slice(refusedBefore).map((e) => e.outcome)).toEqual([
+      'OPERATOR_SIGNATURE_INVALID',
       'OPERATOR_SIGNATURE_INVALID',
       'OPERATOR_SIGNATURE_INVALID',
       'OPERATOR_SIGNATURE_INVALID',

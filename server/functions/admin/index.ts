@@ -82,8 +82,12 @@ const route = createRouter<'admin', Context>(
     },
     // A PC with the Tencent Cloud API key and OPERATOR_KEY (npm run rotate-keys -- --cloud): rotateKeys
     // and rotationStatus only (contracts.ts OPERATOR_ACTIONS).
-    operator: (proof, action, payload) =>
-      new OperatorGate(db, keys(), settings.group('operator').OPERATOR_KEY).admit('admin', action, proof, payload),
+    operator: (proof, action, payload, env) =>
+      new OperatorGate(db, keys(), settings.group('operator').OPERATOR_KEY).admit(
+        { env, fn: 'admin', action },
+        proof,
+        payload,
+      ),
     appid: () => settings.group('app').WECHAT_APPID,
     // Every call, refused ones too; an answer whose entry cannot be written is not given.
     audit: auditTrail(

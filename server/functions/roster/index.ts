@@ -78,10 +78,9 @@ const route = createRouter<'roster', Context>(
     logger,
     guards: { admin: ({ caller, service }) => service().requireAdmin(caller.openid) },
     // A PC with the Tencent Cloud API key and OPERATOR_KEY (npm run roster -- import --cloud).
-    operator: (proof, action, payload) =>
+    operator: (proof, action, payload, env) =>
       new OperatorGate(db, piiKeysOf(settings.group('pii')), settings.group('operator').OPERATOR_KEY).admit(
-        'roster',
-        action,
+        { env, fn: 'roster', action },
         proof,
         payload,
       ),

@@ -39,23 +39,32 @@ describe('canonicalJson', () => {
 
 describe('operator signature', () => {
   const payload = { fileID: 'cloud://env.bucket/roster-uploads/a.xlsx', dryRun: false };
-  const proof = signOperatorCall(KEY, 'roster', 'import', 'alice', payload, NOW);
+  const scope = { env: 'prod-1a2b', fn: 'roster', action: 'import' };
+  const proof = signOperatorCall(KEY, scope, 'alice', payload, NOW);
 
-  it('verifies for exactly the function, action, payload and proof it was made for', () => {
+  it('verifies for exactly the environment, function, action, payload and proof it was made for', () => {
     expect(proof).toMatchObject({ id: 'alice', ts: String(NOW) });
     expect(checkOperatorProof(proof)).toEqual({ ok: true, value: proof });
-    expect(signatureValid(KEY, 'roster', 'import', proof, { dryRun: false, fileID: payload.fileID })).toBe(true);
-    expect(signatureValid(crypto.randomBytes(32), 'roster', 'import', proof, payload)).toBe(false);
-    expect(signatureValid(KEY, 'admin', 'import', proof, payload)).toBe(false);
-    expect(signatureValid(KEY, 'roster', 'run', proof, payload)).toBe(false);
-    expect(signatureValid(KEY, 'roster', 'import', proof, { ...payload, dryRun: true })).toBe(false);
-    expect(signatureValid(KEY, 'roster', 'import', { ...proof, id: 'mallory' }, payload)).toBe(false);
-    expect(signatureValid(KEY, 'roster', 'import', { ...proof, ts: String(NOW + 1) }, payload)).toBe(false);
-    expect(signatureValid(KEY, 'roster', 'import', { ...proof, nonce: 'f'.repeat(32) }, payload)).toBe(false);
+    expect(signatureValid(KEY, scope, proof, { dryRun: false, fileID: payload.fileID })).toBe(true);
+    expect(signatureValid(crypto.randomBytes(32), scope, proof, payload)).toBe(false);
+    expect(signatureValid(KEY, { ...scope, env: 'test-9z8y' }, proof, payload)).toBe(false);
+    expect(signatureValid(KEY, { ...scope, fn: 'admin' }, proof, payload)).toBe(false);
+    expect(signatureValid(KEY, { ...scope, action: 'run' }, proof, payload)).toBe(false);
+    expect(signatureValid(KEY, scope, proof, { ...payload, dryRun: true })).toBe(false);
+    expect(signatureValid(KEY, scope, { ...proof, id: 'mallory' }, payload)).toBe(false);
+    expect(signatureValid(KEY, scope, { ...proof, ts: String(NOW + 1) }, payload)).toBe(false);
+    expect(signatureValid(KEY, scope, { ...proof, nonce: 'f'.repeat(32) }, payload)).toBe(false);
+  });
+
+  it('a function that cannot tell its environment verifies nothing; no proof is made without one', () => {
+    expect(signatureValid(KEY, { ...scope, env: '' }, proof, payload)).toBe(false);
+    expect(signatureValid(KEY, { ...scope, env: 'prod-1a2b\nroster' }, proof, payload)).toBe(false);
+    expect(() => signOperatorCall(KEY, { ...scope, env: '' }, 'alice', payload, NOW)).toThrow(/scope/);
+    expect(() => signOperatorCall(KEY, { ...scope, action: 'import\nrun' }, 'alice', payload, NOW)).toThrow(/scope/);
   });
 
   it('uses a new nonce each time', () => {
-    expect(signOperatorCall(KEY, 'roster', 'import', 'alice', payload, NOW).nonce).not.toBe(proof.nonce);
+    expect(signOperatorCall(KEY, scope, 'alice', payload, NOW).nonce).not.toBe(proof.nonce);
   });
 
   it('is fresh within five minutes either way, not beyond', () => {

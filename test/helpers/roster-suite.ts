@@ -11,7 +11,6 @@ import { typedDb } from '../../server/lib/cloud-db';
 import type { CloudStorage } from '../../server/lib/storage';
 import { Throttle } from '../../server/lib/throttle';
 import { RosterService } from '../../server/functions/roster/service';
-import type { PiiKeys } from '../../server/core/pii';
 
 export const ADMIN = 'o_roster_admin';
 
@@ -81,22 +80,20 @@ export const rosterIds = () => new Set(sandbox.db.dump('roster').map((d) => d._i
 /**
  * The roster service as the function builds it, through the real SDK against `target` as `admin`,
  * with its time limits chosen by the test (`prepareDeadline` 0 pauses a prepare after its first
- * batch; `abortAt` is when the invocation would be cut off). Its log lines go to `log`; `keys` are
- * the sandbox's unless given (another deployment's).
+ * batch; `abortAt` is when the invocation would be cut off). Its log lines go to `log`.
  */
 export function serviceThroughSdk(
   target: Sandbox,
   admin: string,
   limits: { sliceDeadline: number; prepareDeadline: number; abortAt: number | undefined },
   log: (message: string, fields?: Record<string, unknown>) => void,
-  keys: PiiKeys = piiKeysOf(target),
 ): RosterService {
   const sdk = sdkFor(target, admin);
   const db = typedDb(sdk.database());
   return new RosterService({
     db,
     storage: sdk as unknown as CloudStorage,
-    keys,
+    keys: piiKeysOf(target),
     throttle: new Throttle(30),
     admins: new AdminDirectory(db, { admins: [admin], reviewers: [] }),
     ...limits,

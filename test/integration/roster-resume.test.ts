@@ -5,12 +5,10 @@
  */
 import crypto from 'crypto';
 import type { Sandbox } from '../../sandbox';
-import { callFunction, freshSandbox, uploadFile } from '../helpers/sandbox';
+import { callFunction, freshSandbox, importRoster, uploadFile } from '../helpers/sandbox';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { serviceThroughSdk } from '../helpers/roster-suite';
 import type { RosterService } from '../../server/functions/roster/service';
-import type { PiiKeys } from '../../server/core/pii';
-import { loadPiiKeys } from '../../server/lib/settings';
 import { csv, csvRows, person } from '../fixtures/roster/generate';
 
 jest.setTimeout(180_000);
@@ -28,19 +26,18 @@ afterAll(async () => {
 });
 
 /** The service as the function builds it; `prepareDeadline` 0 pauses the prepare after its first batch. */
-function service(prepareDeadline = Number.MAX_SAFE_INTEGER, keys?: PiiKeys): RosterService {
+function service(prepareDeadline = Number.MAX_SAFE_INTEGER): RosterService {
   return serviceThroughSdk(
     sandbox,
     ADMIN,
     { sliceDeadline: Number.MAX_SAFE_INTEGER, prepareDeadline, abortAt: undefined },
     (message, fields) => void logLines.push(JSON.stringify({ message, fields })),
-    keys,
   );
 }
 
-/** The keys (and settings) once new ones are deployed for a rotation: the sandbox's own become the old ones. */
-function rotatedKeys(): { keys: PiiKeys; env: Record<string, string> } {
-  const env = {
+/** The key settings once new ones are deployed for a rotation: the sandbox's own become the old ones. */
+function rotatedEnv() {
+  return {
     PII_ENC_KEY: crypto.randomBytes(32).toString('base64'),
     PII_ENC_KEY_ID: 'k2',
     PII_INDEX_KEY: crypto.randomBytes(32).toString('base64'),
@@ -48,7 +45,6 @@ function rotatedKeys(): { keys: PiiKeys; env: Record<string, string> } {
     PII_ENC_KEYS_OLD: `k1:${sandbox.secrets.piiEncKey}`,
     PII_INDEX_KEYS_OLD: `i1:${sandbox.secrets.piiIndexKey}`,
   };
-  return { keys: loadPiiKeys(env), env };
 }
 
 /** A reserved upload path with `content` stored at it, as the page does. */
@@ -90,37 +86,65 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(sandbox.db.dump('roster')).toHaveLength(before);
     expect(logLines.join('\n')).not.toContain(person(0).idCard);
   });
-  it('reads on when new keys were deployed and rotate-keys re-keyed the paused job meanwhile', async () => {
-    // A sandbox of its own (its data ends under new keys; the rotation has only this job to re-key).
+  it('a job still running when new keys are deployed is stopped (ROTATION_BUSY), all of it gone; after the rotation the file imports again', async () => {
+    // A sandbox of its own (its data ends under new keys).
     const suite = sandbox;
     sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
     try {
-      await rotatedImport();
+      await stoppedByRotation();
     } finally {
       await sandbox.stop();
       sandbox = suite;
     }
   });
 
-  async function rotatedImport(): Promise<void> {
-    const { fileID } = await reservedUpload(csv(csvRows(2500)), 'rotated.csv');
+  async function stoppedByRotation(): Promise<void> {
+    const content = csv(csvRows(2500));
+    const { cloudPath, fileID } = await reservedUpload(content, 'rotated.csv');
     const { jobId } = await service(0).import(ADMIN, { fileID });
-    const paused = () => sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)!;
-    expect(paused()).toMatchObject({ state: 'running' });
-    const before = paused().fileHash;
-    // New keys deployed to admin (the sandbox's own listed as old), then the rotation run to its end.
-    const { keys, env } = rotatedKeys();
-    await deploySandbox(sandbox, { only: ['admin'], env: { ROSTER_ADMIN_OPENIDS: ADMIN, ...env } });
+    const jobDoc = () => sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)!;
+    expect(jobDoc()).toMatchObject({ state: 'running', preparedRow: expect.any(Number) });
+    expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toHaveLength(1);
+    expect(sandbox.storage.list().filter((f) => f.includes(jobId)).length).toBeGreaterThan(0);
+
+    // New keys deployed for a rotation (the sandbox's own listed as old): the job's next run ends it.
+    const functionEnv = { ROSTER_ADMIN_OPENIDS: ADMIN, ...rotatedEnv() };
+    await deploySandbox(sandbox, { only: ['admin', 'roster'], env: functionEnv });
+    // While another invocation holds the job (one still on the old configuration), it is left to it.
+    const held = { ...jobDoc(), leaseUntil: Date.now() + 600_000 };
+    sandbox.db.remove('roster_jobs', { _id: jobId }, false);
+    sandbox.db.insert('roster_jobs', [held]);
+    expect(await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId })).toMatchObject({
+      ok: false,
+      code: 'ROTATION_BUSY',
+    });
+    expect(jobDoc()).toMatchObject({ state: 'running' });
+    sandbox.db.remove('roster_jobs', { _id: jobId }, false);
+    sandbox.db.insert('roster_jobs', [{ ...held, leaseUntil: 0 }]);
+    const stopped = await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId });
+    expect(stopped).toMatchObject({ ok: true, state: 'failed', failure: { code: 'ROTATION_BUSY' } });
+    expect(String((stopped.failure as { message: string }).message)).toContain('重新导入');
+    // Ended: a later run answers its status; nothing of it is left (upload, chunks, lock); nobody written.
+    expect(await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId })).toMatchObject({
+      ok: true,
+      state: 'failed',
+    });
+    expect(sandbox.storage.exists(cloudPath)).toBe(false);
+    expect(sandbox.storage.list().filter((f) => f.includes(jobId))).toEqual([]);
+    expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
+    expect(sandbox.db.dump('roster')).toEqual([]);
+
+    // The rotation runs to its end; the old keys are removed; the same file imports in full.
     let rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
     for (let i = 0; i < 50 && rotation.state === 'running'; i += 1) {
       rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
     }
     expect(rotation).toMatchObject({ ok: true, state: 'done' });
-    expect(paused().fileHash).not.toBe(before);
-    let status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
-    for (let i = 0; i < 20 && status.state === 'running'; i += 1) {
-      status = await service(Number.MAX_SAFE_INTEGER, keys).run({ jobId });
-    }
-    expect(status).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+    const { PII_ENC_KEYS_OLD: _enc, PII_INDEX_KEYS_OLD: _index, ...current } = functionEnv;
+    await deploySandbox(sandbox, { only: ['admin', 'roster'], env: current });
+    const reserved = await callFunction(sandbox, 'roster', ADMIN, { action: 'reserveUpload', fileName: 'again.csv' });
+    const again = await uploadFile(sandbox, ADMIN, String(reserved.cloudPath), content, { reserve: false });
+    expect(await importRoster(sandbox, ADMIN, again)).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+    expect(sandbox.db.dump('roster')).toHaveLength(2500);
   }
 });

@@ -69,7 +69,18 @@ const route = createRouter<'roster', Context>(
       }
       return service().import(caller.openid, request);
     },
-    run: (request, { service }) => service().run(request),
+    run: (request, { service }) => {
+      // A job that was running when new keys were deployed cannot go on (the same reason imports
+      // wait): it ends now, its upload and chunks deleted; the rows it wrote stay.
+      if (piiKeysOf(settings.group('pii')).oldIndexKeys.size > 0) {
+        return service().stop(
+          request,
+          'ROTATION_BUSY',
+          '密钥轮换开始后导入已停止（已写入的行保留，上传与中间数据已删除）：请在轮换完成并移除旧索引密钥后重新导入该文件',
+        );
+      }
+      return service().run(request);
+    },
     status: (request, { service }) => service().status(request),
     template: (_request, { service }) => service().template(),
     report: (request, { service }) => service().report(request),

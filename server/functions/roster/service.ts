@@ -15,9 +15,10 @@ import type {
   RosterReserveRequest,
   RosterRowError,
 } from '../../../miniprogram/shared/contracts';
+import type { ErrorCode } from '../../../miniprogram/shared/errors';
 import { cloudPathOf, isRosterUpload } from '../../../miniprogram/shared/requests';
 import { describeError, InternalError, Refusal } from '../../core/errors';
-import { blindIndex, blindIndexes, blindIndexUnder, type PiiKeys } from '../../core/pii';
+import { blindIndex, type PiiKeys } from '../../core/pii';
 import {
   buildErrorReport,
   buildTemplate,
@@ -204,26 +205,17 @@ export class RosterService {
   }
 
   /**
-   * Keyed hashes of what identifies the file's content without reading it all: its size, first and
+   * A keyed hash of what identifies the file's content without reading it all: its size, first and
    * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes). Under the
-   * current index key, then under each old one: a job started before new keys were deployed holds
-   * its file's hash under the key of then (or re-keyed by the rotation), and its file is the same file.
+   * current index key only: no job runs while old index keys are listed (a key rotation stops it,
+   * index.ts), so a job that reads on holds a hash made under the keys it reads on with.
    */
-  private async fingerprints(file: RangedFile & { head: Buffer }): Promise<{ current: string; any: string[] }> {
+  private async fingerprint(file: RangedFile & { head: Buffer }): Promise<string> {
     const tailFrom = Math.max(0, file.size - 64 * 1024);
     const tail = await file.read(tailFrom, file.size - tailFrom);
     const digest = crypto.createHash('sha256').update(String(file.size)).update(file.head).update(tail).digest('hex');
     // Keyed: the job document (readable under the platform's default rules) says nothing about a small file.
-    const { keys } = this.deps;
-    // A key rotation that ran meanwhile re-keyed the stored hash as an HMAC of the old one (it cannot
-    // recompute it: core/key-rotation.ts `rekeyHash`); while the old keys are listed that is known too.
-    const rekeyed = [...keys.oldIndexKeys.values()].map((old) =>
-      blindIndex(keys, 'rekeyed', blindIndexUnder(old, 'rosterFile', digest)),
-    );
-    return {
-      current: blindIndex(keys, 'rosterFile', digest),
-      any: [...blindIndexes(keys, 'rosterFile', digest), ...rekeyed],
-    };
+    return blindIndex(this.deps.keys, 'rosterFile', digest);
   }
 
   /** The raw upload holds every row in plain text: it goes as soon as it is not needed (or the sweep retries). */
@@ -242,7 +234,7 @@ export class RosterService {
     try {
       const file = await this.openUpload(fileID);
       roster = await this.openRoster(file, fileID, sheet);
-      const fileHash = (await this.fingerprints(file)).current;
+      const fileHash = await this.fingerprint(file);
       const jobId = crypto.randomBytes(12).toString('hex');
       if (!dryRun) await this.jobs.lock(fileHash, jobId);
       job = newJob({
@@ -287,7 +279,7 @@ export class RosterService {
     try {
       if (preparing(job)) {
         const file = await this.openUpload(job.fileID);
-        if (job.fileHash && !(await this.fingerprints(file)).any.includes(job.fileHash)) {
+        if (job.fileHash && (await this.fingerprint(file)) !== job.fileHash) {
           throw new RosterFileError('ROSTER_FILE_CHANGED');
         }
         roster = await this.openRoster(file, job.fileID, job.sheet);
@@ -302,6 +294,22 @@ export class RosterService {
       throw err;
     }
     return statusOf(await this.slice(job, roster));
+  }
+
+  /**
+   * A running job that cannot go on (a key rotation: the writer would find people under the current
+   * index key only, so a person still under an old one would look new and be written twice). It ends
+   * now, cleanly: nothing more written, its upload, chunks and lock gone, the reason its failure;
+   * an ended job answers its status. Another invocation holding the job's lease (an instance still on
+   * the old configuration) is refused with the same code: the next `run` ends it.
+   */
+  async stop(request: RosterJobRequest, code: ErrorCode, message: string): Promise<BodyOf<'roster', 'run'>> {
+    const found = await this.job(request.jobId);
+    if (found.state !== 'running') return statusOf(found);
+    const job = await this.jobs.takeLease(found, Date.now());
+    if (!job) throw new Refusal(code, message);
+    this.deps.logger.info('roster import stopped', { job: job._id, code });
+    return statusOf(await this.fail(job, code, message));
   }
 
   async status(request: RosterJobRequest): Promise<BodyOf<'roster', 'status'>> {

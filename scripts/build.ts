@@ -147,12 +147,13 @@ const NPM_PACKS = path.join(ROOT, '.tmp', 'npm-packs');
 
 /**
  * What a pack is made of: the package.json, the lock file beside it, miniprogram-ci's version, and
- * every file (path, size, mtime) of each dependency the package.json names. Packing walks all of
- * node_modules (10 s of CPU here), and `npm run build`, `npm run compile`, each upload and preview
- * pack the same inputs again: with the same inputs the kept pack is copied instead (with
- * `syncTree`, so a hand-edited output is put right as a pack would). undefined: not keyable.
+ * every file (path, size, mtime) of each dependency the package.json names and of theirs, wherever
+ * npm put them (nested or hoisted). Packing walks all of node_modules (10 s of CPU here), and
+ * `npm run build`, `npm run compile`, each upload and preview pack the same inputs again: with the
+ * same inputs the kept pack is copied instead (with `syncTree`, so a hand-edited output is put right
+ * as a pack would). undefined: not keyable (a file missing, a dependency not found).
  */
-function packKey(packageJsonPath: string): string | undefined {
+export function packKey(packageJsonPath: string): string | undefined {
   try {
     const dir = path.dirname(packageJsonPath);
     const pkg = fs.readFileSync(packageJsonPath);
@@ -162,9 +163,7 @@ function packKey(packageJsonPath: string): string | undefined {
       path.join(ROOT, 'node_modules/miniprogram-ci/package.json'),
     ])
       hash.update(`\0${file}\0`).update(fs.readFileSync(file));
-    const deps = Object.keys((JSON.parse(pkg.toString('utf8')) as { dependencies?: object }).dependencies ?? {});
-    for (const dep of deps.sort()) {
-      const depDir = path.join(dir, 'node_modules', dep);
+    for (const depDir of dependencyDirs(dir, pkg)) {
       const entries = fs.readdirSync(depDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
       const files = entries.map((e) => path.join(e.parentPath, e.name)).sort();
       for (const file of files) {
@@ -175,6 +174,35 @@ function packKey(packageJsonPath: string): string | undefined {
     return hash.digest('hex').slice(0, 32);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The folders of the dependencies `pkg` (the package.json in `dir`) names and of theirs, found as
+ * Node finds them (the nearest node_modules up from the package that asks, not above `dir`), each
+ * once, in a stable order. A dependency that cannot be found throws (the caller keys nothing).
+ */
+function dependencyDirs(dir: string, pkg: Buffer): string[] {
+  const depsOf = (json: Buffer) =>
+    Object.keys((JSON.parse(json.toString('utf8')) as { dependencies?: object }).dependencies ?? {}).sort();
+  const found: string[] = [];
+  const queue = depsOf(pkg).map((name) => ({ name, from: dir }));
+  for (let next = queue.shift(); next; next = queue.shift()) {
+    const depDir = resolveDependency(next.name, next.from, dir);
+    if (found.includes(depDir)) continue;
+    found.push(depDir);
+    queue.push(...depsOf(fs.readFileSync(path.join(depDir, 'package.json'))).map((name) => ({ name, from: depDir })));
+  }
+  return found;
+}
+
+/** `name` as Node resolves it from the package in `from`: the nearest `node_modules/<name>` up to `root`. */
+function resolveDependency(name: string, from: string, root: string): string {
+  for (let at = from; ; at = path.dirname(at)) {
+    // A folder named node_modules gets no node_modules of its own looked into (as Node does).
+    const candidate = path.join(at, 'node_modules', name);
+    if (path.basename(at) !== 'node_modules' && fs.existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (at === root || path.dirname(at) === at) throw new Error(`dependency ${name} not found from ${from}`);
   }
 }
 

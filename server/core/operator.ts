@@ -2,10 +2,11 @@
  * Operator calls, the pure part: a PC calling a function with the Tencent Cloud API key (the server
  * SDK) arrives without an OPENID, exactly as a timer, another function, the console's test button or
  * the HTTP access service would. Such a call acts as an admin only when it carries an `operator`
- * proof signed with OPERATOR_KEY (HMAC-SHA256 over the environment id, function, action, operator id,
- * time, nonce and the SHA-256 of the canonical checked request: what runs, never the fields a contract does not name,
- * such as the `userInfo` the platform adds to events), fresh (±5 min) and never seen before (server/lib/operator.ts
- * keeps the nonces). The CLI (scripts/lib/function-transport.ts) signs with the same code.
+ * proof signed with OPERATOR_KEY (HMAC-SHA256 over the environment id, function, action, operator
+ * id, time, nonce and the SHA-256 of the canonical checked request: what runs, never the fields a
+ * contract does not name, such as the `userInfo` the platform adds to events), fresh (±5 min) and
+ * never seen before (server/lib/operator.ts keeps the nonces). The CLI
+ * (scripts/lib/function-transport.ts) signs with the same code.
  */
 import crypto from 'crypto';
 import type { OperatorProof } from '../../miniprogram/shared/contracts';

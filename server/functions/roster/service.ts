@@ -307,7 +307,7 @@ export class RosterService {
     const found = await this.job(request.jobId);
     if (found.state !== 'running') return statusOf(found);
     const job = await this.jobs.takeLease(found, Date.now());
-    if (!job) throw new Refusal(code, message);
+    if (!job) throw new Refusal(code, '该导入任务正被另一次调用处理：稍后再继续时它将停止');
     this.deps.logger.info('roster import stopped', { job: job._id, code });
     return statusOf(await this.fail(job, code, message));
   }

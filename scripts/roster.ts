@@ -133,18 +133,38 @@ function importEvent(o: Options, fileID: string): Record<string, unknown> {
   return event;
 }
 
+/** A pause before the next `run` when the last one moved nothing (another call holds the job). */
+const IDLE_PAUSE_MS = 2000;
+
 /** `run` until the job has ended (or a call fails). */
 async function drive(o: Options, jobId: string): Promise<Status> {
   let status = (await call(o, { action: 'status', jobId })) as unknown as Status;
   while (status.ok && status.state === 'running') {
     if (!o.json) process.stderr.write(`\r已处理 ${status.processed} 行…`);
+    const before = status;
     status = (await call(o, { action: 'run', jobId })) as unknown as Status;
+    if (status.ok && status.state === 'running' && progressOf(status) === progressOf(before)) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_PAUSE_MS));
+    }
   }
   return status;
 }
 
+const progressOf = (s: Status) => `${s.processed}/${s.total}`;
+
 function failedJob(o: Options, status: Status, jobId: string): number {
+  const written = writtenBeforeFailure(status);
+  if (written && !o.json) console.error(`\n${written}`);
   return refused(o, status.failure?.code ?? 'INTERNAL', status.failure?.message ?? '导入失败', jobId);
+}
+
+/** A job that ended part-way (a key rotation stops a running one) may have written rows: how many, if any. */
+export function writtenBeforeFailure(
+  status: Pick<RosterJobStatus, 'dryRun' | 'inserted' | 'updated'>,
+): string | undefined {
+  const written = status.inserted + status.updated;
+  if (status.dryRun || written === 0) return undefined;
+  return `停止前已写入 ${written} 行（新增 ${status.inserted}，更新 ${status.updated}），这些行保留`;
 }
 
 /** The import was refused or failed as a whole: 2 when the file itself could not be read. */

@@ -484,7 +484,8 @@ export const OPERATOR_ACTIONS: { readonly [F in FunctionName]?: readonly ActionN
 /**
  * The `operator` field of an operator call: who (a label, e.g. the OS user name), when (ms since the
  * epoch, as decimal text), a one-use nonce (16 random bytes, hex) and the HMAC-SHA256 (hex) under
- * OPERATOR_KEY of the function, action, these three and the SHA-256 of the canonical payload.
+ * OPERATOR_KEY of the environment id, function, action, these three and the SHA-256 of the canonical
+ * checked request (server/core/operator.ts `operatorMessage`).
  */
 export interface OperatorProof {
   id: string;

@@ -86,7 +86,7 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(sandbox.db.dump('roster')).toHaveLength(before);
     expect(logLines.join('\n')).not.toContain(person(0).idCard);
   });
-  it('a job still running when new keys are deployed is stopped (ROTATION_BUSY), all of it gone; after the rotation the file imports again', async () => {
+  it('jobs still running when new keys are deployed are stopped (ROTATION_BUSY): written rows stay, uploads, chunks and lock go; after the rotation the file imports again', async () => {
     // A sandbox of its own (its data ends under new keys).
     const suite = sandbox;
     sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
@@ -99,42 +99,71 @@ describe('a paused prepare resumed on the stored upload', () => {
   });
 
   async function stoppedByRotation(): Promise<void> {
+    // A job part-way through writing (its slice out of time after one batch: rows written, upload
+    // gone, chunks stored) and a dry run paused in its prepare (its upload still stored).
     const content = csv(csvRows(2500));
-    const { cloudPath, fileID } = await reservedUpload(content, 'rotated.csv');
-    const { jobId } = await service(0).import(ADMIN, { fileID });
-    const jobDoc = () => sandbox.db.dump('roster_jobs').find((d) => d._id === jobId)!;
-    expect(jobDoc()).toMatchObject({ state: 'running', preparedRow: expect.any(Number) });
-    expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toHaveLength(1);
+    const writing = await reservedUpload(content, 'rotated.csv');
+    const writer = serviceThroughSdk(
+      sandbox,
+      ADMIN,
+      { sliceDeadline: 0, prepareDeadline: Number.MAX_SAFE_INTEGER, abortAt: undefined },
+      () => undefined,
+    );
+    const { jobId } = await writer.import(ADMIN, { fileID: writing.fileID });
+    const jobDoc = (id = jobId) => sandbox.db.dump('roster_jobs').find((d) => d._id === id)!;
+    const written = sandbox.db.dump('roster').length;
+    expect(jobDoc()).toMatchObject({ state: 'running', inserted: written });
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(2500);
     expect(sandbox.storage.list().filter((f) => f.includes(jobId)).length).toBeGreaterThan(0);
+    const dry = await reservedUpload(csv(csvRows(2400)), 'dry.csv');
+    const { jobId: dryJobId } = await service(0).import(ADMIN, { fileID: dry.fileID, dryRun: true });
+    expect(jobDoc(dryJobId)).toMatchObject({ state: 'running', dryRun: true, preparedRow: expect.any(Number) });
+    expect(sandbox.storage.exists(dry.cloudPath)).toBe(true);
+    expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toHaveLength(1);
 
-    // New keys deployed for a rotation (the sandbox's own listed as old): the job's next run ends it.
+    // New keys deployed for a rotation (the sandbox's own listed as old): each job's next run ends it.
     const functionEnv = { ROSTER_ADMIN_OPENIDS: ADMIN, ...rotatedEnv() };
     await deploySandbox(sandbox, { only: ['admin', 'roster'], env: functionEnv });
-    // While another invocation holds the job (one still on the old configuration), it is left to it.
+    // While another invocation holds the job (a slice still running, or one that died), it is
+    // answered as it stands, as run does: the client calls again and ends it then.
     const held = { ...jobDoc(), leaseUntil: Date.now() + 600_000 };
     sandbox.db.remove('roster_jobs', { _id: jobId }, false);
     sandbox.db.insert('roster_jobs', [held]);
     expect(await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId })).toMatchObject({
-      ok: false,
-      code: 'ROTATION_BUSY',
+      ok: true,
+      state: 'running',
+      inserted: written,
     });
-    expect(jobDoc()).toMatchObject({ state: 'running' });
+    expect(sandbox.storage.list().filter((f) => f.includes(jobId)).length).toBeGreaterThan(0);
     sandbox.db.remove('roster_jobs', { _id: jobId }, false);
     sandbox.db.insert('roster_jobs', [{ ...held, leaseUntil: 0 }]);
     const stopped = await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId });
-    expect(stopped).toMatchObject({ ok: true, state: 'failed', failure: { code: 'ROTATION_BUSY' } });
-    expect(String((stopped.failure as { message: string }).message)).toContain('重新导入');
-    // Ended: a later run answers its status; nothing of it is left (upload, chunks, lock); nobody written.
+    expect(stopped).toMatchObject({
+      ok: true,
+      state: 'failed',
+      inserted: written,
+      failure: { code: 'ROTATION_BUSY', message: expect.stringContaining('已写入的行保留') },
+    });
+    const dryStopped = await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId: dryJobId });
+    expect(dryStopped).toMatchObject({
+      ok: true,
+      state: 'failed',
+      failure: { code: 'ROTATION_BUSY', message: expect.stringContaining('未写入任何数据') },
+    });
+    // Ended: a later run answers its status; nothing of either is left (uploads, chunks, lock); the
+    // rows written before stay, nothing more.
     expect(await callFunction(sandbox, 'roster', ADMIN, { action: 'run', jobId })).toMatchObject({
       ok: true,
       state: 'failed',
     });
-    expect(sandbox.storage.exists(cloudPath)).toBe(false);
-    expect(sandbox.storage.list().filter((f) => f.includes(jobId))).toEqual([]);
+    for (const { cloudPath } of [writing, dry]) expect(sandbox.storage.exists(cloudPath)).toBe(false);
+    for (const id of [jobId, dryJobId]) expect(sandbox.storage.list().filter((f) => f.includes(id))).toEqual([]);
     expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
-    expect(sandbox.db.dump('roster')).toEqual([]);
+    expect(sandbox.db.dump('roster')).toHaveLength(written);
 
-    // The rotation runs to its end; the old keys are removed; the same file imports in full.
+    // The rotation runs to its end; the old keys are removed; the same file imports in full (the
+    // rows written before found unchanged).
     let rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
     for (let i = 0; i < 50 && rotation.state === 'running'; i += 1) {
       rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
@@ -144,7 +173,13 @@ describe('a paused prepare resumed on the stored upload', () => {
     await deploySandbox(sandbox, { only: ['admin', 'roster'], env: current });
     const reserved = await callFunction(sandbox, 'roster', ADMIN, { action: 'reserveUpload', fileName: 'again.csv' });
     const again = await uploadFile(sandbox, ADMIN, String(reserved.cloudPath), content, { reserve: false });
-    expect(await importRoster(sandbox, ADMIN, again)).toMatchObject({ state: 'done', total: 2500, failed: 0 });
+    expect(await importRoster(sandbox, ADMIN, again)).toMatchObject({
+      state: 'done',
+      total: 2500,
+      unchanged: written,
+      inserted: 2500 - written,
+      failed: 0,
+    });
     expect(sandbox.db.dump('roster')).toHaveLength(2500);
   }
 });

@@ -73,10 +73,10 @@ const route = createRouter<'roster', Context>(
       // A job that was running when new keys were deployed cannot go on (the same reason imports
       // wait): it ends now, its upload and chunks deleted; the rows it wrote stay.
       if (piiKeysOf(settings.group('pii')).oldIndexKeys.size > 0) {
-        return service().stop(
-          request,
-          'ROTATION_BUSY',
-          '密钥轮换开始后导入已停止（已写入的行保留，上传与中间数据已删除）：请在轮换完成并移除旧索引密钥后重新导入该文件',
+        return service().stop(request, 'ROTATION_BUSY', (job) =>
+          job.dryRun
+            ? '密钥轮换开始后预检已停止（未写入任何数据，上传已删除）：请在轮换完成并移除旧索引密钥后重新预检该文件'
+            : '密钥轮换开始后导入已停止（已写入的行保留，上传与中间数据已删除）：请在轮换完成并移除旧索引密钥后重新导入该文件',
         );
       }
       return service().run(request);

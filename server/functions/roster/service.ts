@@ -207,8 +207,9 @@ export class RosterService {
   /**
    * A keyed hash of what identifies the file's content without reading it all: its size, first and
    * last 64 KB (an .xlsx ends with its central directory: every part's CRC-32 and sizes). Under the
-   * current index key only: no job runs while old index keys are listed (a key rotation stops it,
-   * index.ts), so a job that reads on holds a hash made under the keys it reads on with.
+   * current index key only: no job runs while old index keys are listed (its next `run` stops it,
+   * index.ts). A job nobody continued through a whole rotation holds a re-keyed hash and fails here
+   * as changed; its chunks, under the old encryption key, could not be read on anyway.
    */
   private async fingerprint(file: RangedFile & { head: Buffer }): Promise<string> {
     const tailFrom = Math.max(0, file.size - 64 * 1024);
@@ -300,16 +301,21 @@ export class RosterService {
    * A running job that cannot go on (a key rotation: the writer would find people under the current
    * index key only, so a person still under an old one would look new and be written twice). It ends
    * now, cleanly: nothing more written, its upload, chunks and lock gone, the reason its failure;
-   * an ended job answers its status. Another invocation holding the job's lease (an instance still on
-   * the old configuration) is refused with the same code: the next `run` ends it.
+   * an ended job answers its status. While another invocation holds the job's lease (one still
+   * running a slice, or one that died: its lease runs out) it answers the job as it stands, still
+   * running, as `run` does: the client's next call ends it.
    */
-  async stop(request: RosterJobRequest, code: ErrorCode, message: string): Promise<BodyOf<'roster', 'run'>> {
+  async stop(
+    request: RosterJobRequest,
+    code: ErrorCode,
+    message: (job: RosterJob) => string,
+  ): Promise<BodyOf<'roster', 'run'>> {
     const found = await this.job(request.jobId);
     if (found.state !== 'running') return statusOf(found);
     const job = await this.jobs.takeLease(found, Date.now());
-    if (!job) throw new Refusal(code, '该导入任务正被另一次调用处理：稍后再继续时它将停止');
+    if (!job) return statusOf(found);
     this.deps.logger.info('roster import stopped', { job: job._id, code });
-    return statusOf(await this.fail(job, code, message));
+    return statusOf(await this.fail(job, code, message(job)));
   }
 
   async status(request: RosterJobRequest): Promise<BodyOf<'roster', 'status'>> {

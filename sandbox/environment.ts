@@ -58,8 +58,16 @@ interface State {
   storage?: Permission;
 }
 
+/**
+ * A record keyed by names that come from requests (a function called `constructor`, a collection
+ * called `__proto__`): no prototype, so a name is found only if it was stored.
+ */
+function byName<T>(entries: Record<string, T> = {}): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
 export class Environment {
-  private state: State = { functions: {}, collections: {} };
+  private state: State = { functions: byName(), collections: byName() };
   private readonly file: string;
   readonly codeRoot: string;
 
@@ -69,7 +77,8 @@ export class Environment {
     if (fs.existsSync(this.file)) {
       // A data dir from before the file was owner-only.
       fs.chmodSync(this.file, 0o600);
-      this.state = JSON.parse(fs.readFileSync(this.file, 'utf8')) as State;
+      const stored = JSON.parse(fs.readFileSync(this.file, 'utf8')) as State;
+      this.state = { ...stored, functions: byName(stored.functions), collections: byName(stored.collections) };
     }
   }
 
@@ -151,7 +160,7 @@ export class Environment {
 
   /** Every collection and the storage back to the platform's defaults. */
   resetRules(): void {
-    this.state.collections = {};
+    this.state.collections = byName();
     delete this.state.storage;
     this.save();
   }

@@ -240,12 +240,18 @@ export class FunctionRunner {
       }, settings.timeout * 1000);
       instance.child.on('message', onMessage);
       instance.child.once('exit', onExit);
-      instance.child.send({
-        type: 'invoke',
-        id,
-        event,
-        context: { openid: context.openid, appid: context.appid, clockOffsetMs: this.options.clockOffsetMs() },
-      });
+      try {
+        instance.child.send({
+          type: 'invoke',
+          id,
+          event,
+          context: { openid: context.openid, appid: context.appid, clockOffsetMs: this.options.clockOffsetMs() },
+        });
+      } catch (err) {
+        // An event that cannot be serialised (nested too deep) never reached the instance: it is
+        // free at once, not held until the timeout.
+        finish({ ok: false, error: `the event could not be sent: ${(err as Error).message}`, durationMs: 0 }, true);
+      }
     });
   }
 

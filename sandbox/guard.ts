@@ -115,10 +115,16 @@ function normalOrigin(origin: string): string {
   return origin.replace(/\/+$/, '').toLowerCase();
 }
 
-/** The host name of a Host header, without its port (`[::1]:8787` → `[::1]`). */
+/**
+ * The host name of a Host header, without its port (`[::1]:8787` → `[::1]`, `localhost:8787` →
+ * `localhost`). Anything else is kept whole, so it matches no allowed name: `[::1]evil.com`, or a
+ * bare IPv6 address with something after it (`::1:8787` could be an address or one with a port).
+ */
 export function hostName(header: string): string {
   const value = header.trim().toLowerCase();
-  if (value.startsWith('[')) return value.slice(0, value.indexOf(']') + 1);
+  const bracketed = /^(\[[^\]]+\])(?::\d*)?$/.exec(value);
+  if (bracketed) return bracketed[1]!;
+  if (value.startsWith('[') || value.indexOf(':') !== value.lastIndexOf(':')) return value;
   return value.replace(/:\d*$/, '');
 }
 

@@ -18,7 +18,17 @@ import { byteRange, Storage } from './storage';
 import { TcbService, type QuotaOptions } from './tcb';
 import { WechatEmulator } from './wechat';
 import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
-import { BadRequest, readBody, parseMultipart, sendJson } from './http-util';
+import {
+  BadRequest,
+  closeAfter,
+  declaredTooLarge,
+  MAX_BODY,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
+  readBody,
+  parseMultipart,
+  sendJson,
+} from './http-util';
 import { sandboxPort } from './env';
 import { withUserInfo } from './events';
 import { guardPolicy, lanAddress, refusal, TOKEN_HEADER, TOKEN_QUERY, type GuardRequest } from './guard';
@@ -147,6 +157,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new BadRequest('request body must be a JSON object');
     }
+    if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+      throw new BadRequest(`request body nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     return value as Record<string, unknown>;
   };
 
@@ -226,8 +239,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       // X-WX-OPENID user, under the storage permission (the file becomes theirs).
       const openid = callerOf(req);
       if (!openid) return sendJson(res, 400, { error: 'X-WX-OPENID header required' });
-      const cloudPath = storage.safePath(url.searchParams.get('cloudPath') ?? '');
-      if (!cloudPath) return sendJson(res, 400, { error: 'cloudPath query parameter required' });
+      const asked = url.searchParams.get('cloudPath') ?? '';
+      const cloudPath = storage.safePath(asked);
+      if (!cloudPath) {
+        return sendJson(res, 400, {
+          error: asked
+            ? `refused cloud path ${JSON.stringify(asked.slice(0, 200))}: /-separated names, none empty, ".", ".." or ending in a dot or space, without \\ : < > " | ? * or control characters, no device names (CON, NUL…), at most 255 bytes a name and 850 in all`
+            : 'cloudPath query parameter required',
+        });
+      }
       const exists = storage.exists(cloudPath);
       if (!mayWriteFile(environment.storagePermission(), storage.ownerOf(cloudPath), openid, exists)) {
         return sendJson(res, 403, { error: 'STORAGE_EXCEED_AUTHORITY: permission denied' });
@@ -382,10 +402,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         : Promise.resolve(sendJson(res, 404, { error: `not found: ${method} ${p}` }));
     run.catch((err: unknown) => {
       if (!res.headersSent) {
-        if (err instanceof BadRequest) sendJson(res, err.status, { error: err.message });
-        else sendJson(res, 500, { error: (err as Error).message });
+        if (err instanceof BadRequest) {
+          if (err.status === 413) closeAfter(res);
+          sendJson(res, err.status, { error: err.message });
+        } else sendJson(res, 500, { error: (err as Error).message });
       } else res.end();
     });
+  });
+  // A client that waits for `100 Continue` before a body declared too large gets the 413 instead.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!declaredTooLarge(req)) {
+      res.writeContinue();
+      server.emit('request', req, res);
+      return;
+    }
+    closeAfter(res);
+    sendJson(res, 413, { error: `request body too large (over ${MAX_BODY} bytes)` });
   });
 
   // Idle keep-alive connections stay open longer than any client keeps one idle (Node's agents and

@@ -6,18 +6,35 @@
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
+import { BadRequest } from './http-util';
+
+/** Windows device names: `CON`, `nul.txt` and the like name a device there, not a file. */
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+/** Longest segment a file system takes (bytes), and longest cloud path (COS keys go to 850 bytes). */
+const MAX_SEGMENT_BYTES = 255;
+const MAX_PATH_BYTES = 850;
 
 /**
  * A cloud path the sandbox may store (leading slashes dropped): `/`-separated segments, none empty,
  * `.` or `..`, and no backslash, `:` or control character anywhere (on Windows a backslash separates
- * and `C:` roots a path; NUL ends one). Anything else is refused, not repaired.
+ * and `C:` roots a path; NUL ends one). Also refused, for what Windows makes of them: a segment that
+ * ends in a dot or a space (Windows drops those: `.. ` would be `..`), a character Windows refuses
+ * in names (`< > " | ? *`), a device name (`CON`, `nul.txt`), and names longer than a file system
+ * or COS takes. Anything else is refused, not repaired.
  */
 export function safeCloudPath(cloudPath: string): string | undefined {
   const trimmed = cloudPath.replace(/^\/+/, '');
-  if (!trimmed || [...trimmed].some((c) => c === '\\' || c === ':' || c.charCodeAt(0) < 0x20)) return undefined;
+  if (!trimmed || Buffer.byteLength(trimmed) > MAX_PATH_BYTES) return undefined;
+  if ([...trimmed].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f || '\\:<>"|?*'.includes(c))) {
+    return undefined;
+  }
   const segments = trimmed.split('/');
-  if (segments.some((s) => s === '' || s === '.' || s === '..')) return undefined;
-  return trimmed;
+  const bad = (segment: string) =>
+    segment === '' ||
+    /[. ]$/.test(segment) ||
+    WINDOWS_DEVICE.test(segment) ||
+    Buffer.byteLength(segment) > MAX_SEGMENT_BYTES;
+  return segments.some(bad) ? undefined : trimmed;
 }
 
 /**
@@ -30,7 +47,7 @@ export function fileUnder(root: string, cloudPath: string, p: path.PlatformPath 
   const base = p.resolve(root);
   const file = p.resolve(base, ...safe.split('/'));
   const rel = p.relative(base, file);
-  if (!rel || rel.startsWith('..') || p.isAbsolute(rel)) return undefined;
+  if (!rel || rel === '..' || rel.startsWith(`..${p.sep}`) || p.isAbsolute(rel)) return undefined;
   return file;
 }
 
@@ -71,9 +88,11 @@ export class Storage {
     this.root = path.join(dataDir, 'storage');
     fs.mkdirSync(this.root, { recursive: true });
     this.ownersFile = path.join(dataDir, 'storage-owners.json');
-    this.owners = fs.existsSync(this.ownersFile)
-      ? (JSON.parse(fs.readFileSync(this.ownersFile, 'utf8')) as Record<string, string>)
-      : {};
+    // No prototype: a file stored at `__proto__` or `constructor` has an owner like any other.
+    this.owners = Object.assign(
+      Object.create(null) as Record<string, string>,
+      fs.existsSync(this.ownersFile) ? (JSON.parse(fs.readFileSync(this.ownersFile, 'utf8')) as object) : {},
+    );
   }
 
   ownerOf(cloudPath: string): string | undefined {
@@ -109,38 +128,66 @@ export class Storage {
     return safeCloudPath(cloudPath);
   }
 
+  /** The file a cloud path names; a path the sandbox does not store is the caller's mistake (400, no file path said). */
   private file(cloudPath: string): string {
     const file = fileUnder(this.root, cloudPath);
-    if (!file) throw new Error(`refused cloud path: ${JSON.stringify(cloudPath)}`);
+    if (!file) throw new BadRequest(`refused cloud path: ${JSON.stringify(cloudPath.slice(0, 200))}`);
     return file;
+  }
+
+  /** Whether a stored file is at `file` (a folder that holds others' files is none). */
+  private static isFile(file: string): boolean {
+    try {
+      return fs.statSync(file).isFile();
+    } catch {
+      return false; // none there, or a file where the path needs a folder (ENOTDIR)
+    }
   }
 
   /** Writes a file; `owner` is the uploading user's openid for a client upload, none for the server side. */
   write(cloudPath: string, content: Buffer, owner?: string): string {
     const file = this.file(cloudPath);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, content);
-    fs.renameSync(tmp, file);
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(tmp, content);
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        // Never written: its folder could not be made.
+      }
+      // A file where the path needs a folder (`a.txt/b`), or a folder where it names a file: the
+      // local disk cannot hold both (COS keys can); said without the data folder's path.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENAMETOOLONG') {
+        throw new BadRequest(
+          `cloud path ${JSON.stringify(cloudPath.slice(0, 200))} clashes with a stored file (${code})`,
+          409,
+        );
+      }
+      throw err;
+    }
     this.setOwner(cloudPath, owner);
     return this.fileId(cloudPath);
   }
 
   read(cloudPath: string): Buffer | undefined {
     const file = this.file(cloudPath);
-    return fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    return Storage.isFile(file) ? fs.readFileSync(file) : undefined;
   }
 
   /** The stored size in bytes, or undefined when there is no such file. */
   sizeOf(cloudPath: string): number | undefined {
     const file = this.file(cloudPath);
-    return fs.existsSync(file) ? fs.statSync(file).size : undefined;
+    return Storage.isFile(file) ? fs.statSync(file).size : undefined;
   }
 
   /** `length` bytes from `offset` (fewer at the end), read without loading the whole file. */
   readRange(cloudPath: string, offset: number, length: number): Buffer | undefined {
     const file = this.file(cloudPath);
-    if (!fs.existsSync(file)) return undefined;
+    if (!Storage.isFile(file)) return undefined;
     const fd = fs.openSync(file, 'r');
     try {
       const buffer = Buffer.alloc(Math.max(0, length));
@@ -152,12 +199,12 @@ export class Storage {
   }
 
   exists(cloudPath: string): boolean {
-    return fs.existsSync(this.file(cloudPath));
+    return Storage.isFile(this.file(cloudPath));
   }
 
   delete(cloudPath: string): boolean {
     const file = this.file(cloudPath);
-    if (!fs.existsSync(file)) return false;
+    if (!Storage.isFile(file)) return false;
     fs.unlinkSync(file);
     this.setOwner(cloudPath, undefined);
     return true;

@@ -101,6 +101,106 @@ describe('on loopback', () => {
   });
 });
 
+describe('no input takes the sandbox down or answers a 500', () => {
+  let sandbox: Sandbox;
+  const caller = { 'content-type': 'application/json', 'X-WX-OPENID': 'o_guard' };
+  beforeAll(async () => {
+    sandbox = await sandboxOn('127.0.0.1');
+  });
+  afterAll(() => sandbox.stop());
+
+  it('a function named like an Object member (constructor, toString, __proto__) is no function', async () => {
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      const answer = await httpExchange(`${sandbox.url}/gateway/functions/${name}`, 'POST', caller, '{}');
+      expect(answer.statusCode).toBeLessThan(500);
+      expect(answer.text).not.toMatch(/could not be cloned|native code/);
+      const crash = await httpExchange(
+        `${sandbox.url}/sandbox/functions/crash`,
+        'POST',
+        caller,
+        JSON.stringify({ name }),
+      );
+      expect(crash.statusCode).toBeLessThan(500);
+    }
+  });
+
+  it('JSON nested too deep is a 400; an event too deep to pass on fails at once, holding no instance', async () => {
+    const deep = (levels: number) => `{"action":"status","x":${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}}`;
+    for (const route of ['/gateway/functions/face', '/sandbox/quota', '/sandbox/client/database', '/admin']) {
+      const answer = await httpExchange(`${sandbox.url}${route}`, 'POST', caller, deep(5000));
+      expect(answer.statusCode).toBe(400);
+      expect(json(answer.text).error).toMatch(/nested deeper than 64 levels/);
+    }
+    // Through the SDK's protocol the event travels as a string: it cannot be sent to the function's
+    // process. More calls than the pool has instances (4), each answered with why, none waiting.
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await httpExchange(
+        `${sandbox.url}/admin`,
+        'POST',
+        caller,
+        JSON.stringify({ action: 'functions.invokeFunction', function_name: 'face', request_data: deep(5000) }),
+      );
+      expect(answer.statusCode).toBe(200);
+      expect(JSON.parse(answer.text)).toMatchObject({
+        code: 'FUNCTIONS_EXECUTE_FAIL',
+        message: expect.stringMatching(/^the event could not be sent/),
+      });
+    }
+    const fine = await httpExchange(`${sandbox.url}/gateway/functions/face`, 'POST', caller, deep(20));
+    expect(fine.statusCode).toBe(200);
+  });
+
+  it('a cloud path the local disk cannot hold is a 400 or 409 that names no local folder', async () => {
+    const upload = (cloudPath: string) =>
+      httpExchange(
+        `${sandbox.url}/sandbox/storage/upload?cloudPath=${encodeURIComponent(cloudPath)}`,
+        'POST',
+        { 'X-WX-OPENID': 'o_guard' },
+        'x',
+      );
+    expect((await upload('deep/ok.txt')).statusCode).toBe(200);
+    for (const [cloudPath, status] of [
+      ['...', 400],
+      ['a'.repeat(300), 400],
+      ['deep/ok.txt/below', 409],
+      ['deep', 409],
+    ] as const) {
+      const answer = await upload(cloudPath);
+      expect(answer.statusCode).toBe(status);
+      expect(answer.text).not.toContain(sandbox.storage.root);
+    }
+    const fileID = (cloudPath: string) =>
+      JSON.stringify({ fileID: `cloud://${sandbox.env}.${sandbox.storage.bucket}/${cloudPath}` });
+    for (const route of ['/sandbox/storage/temp-url', '/sandbox/client/storage/download']) {
+      for (const cloudPath of ['...', 'deep']) {
+        const answer = await httpExchange(`${sandbox.url}${route}`, 'POST', caller, fileID(cloudPath));
+        expect(answer.statusCode).toBeLessThan(500);
+        expect(answer.text).not.toContain(sandbox.storage.root);
+      }
+    }
+    // A file stored at `__proto__` has its owner like any other: the uploader may replace it.
+    expect((await upload('__proto__')).statusCode).toBe(200);
+    expect(sandbox.storage.ownerOf('__proto__')).toBe('o_guard');
+  });
+
+  it('a body over 50 MB gets a 413 (declared or sent), then the connection closes; the sandbox goes on', async () => {
+    const declared = await httpExchange(`${sandbox.url}/sandbox/storage/upload?cloudPath=big.bin`, 'POST', {
+      'X-WX-OPENID': 'o_guard',
+      'content-length': String(60 * 1024 * 1024),
+    }).catch((err: Error) => ({ statusCode: -1, header: {}, text: err.message }));
+    expect(declared.statusCode).toBe(413);
+    const sent = await httpExchange(
+      `${sandbox.url}/sandbox/storage/upload?cloudPath=big.bin`,
+      'POST',
+      { 'X-WX-OPENID': 'o_guard' },
+      'x'.repeat(51 * 1024 * 1024),
+    ).catch((err: Error) => ({ statusCode: -1, header: {}, text: err.message }));
+    expect(sent.statusCode).toBe(413);
+    expect(sandbox.storage.exists('big.bin')).toBe(false);
+    expect((await httpExchange(`${sandbox.url}/health`, 'GET', {})).statusCode).toBe(200);
+  });
+});
+
 describe('beyond loopback (SANDBOX_HOST=0.0.0.0)', () => {
   let sandbox: Sandbox;
   beforeAll(async () => {

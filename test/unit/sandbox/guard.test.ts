@@ -86,6 +86,11 @@ describe('Host and Origin', () => {
     expect(hostName('[::1]:8787')).toBe('[::1]');
     expect(hostName('Example.COM:80')).toBe('example.com');
     expect(hostName('10.0.0.1')).toBe('10.0.0.1');
+    // Kept whole, so they match no allowed name.
+    expect(hostName('[::1]evil.com')).toBe('[::1]evil.com');
+    expect(hostName('[::1]:80x')).toBe('[::1]:80x');
+    expect(hostName('::1:8787')).toBe('::1:8787');
+    expect(hostName('::1')).toBe('::1');
     expect(isLoopback('127.0.0.1')).toBe(true);
     expect(isLoopback('127.1.2.3')).toBe(true);
     expect(isLoopback('0.0.0.0')).toBe(false);
@@ -149,7 +154,37 @@ describe('cloud paths', () => {
     }
     expect(safeCloudPath('/roster-uploads/a b.xlsx')).toBe('roster-uploads/a b.xlsx');
     expect(safeCloudPath('roster-reports/名单-1.xlsx')).toBe('roster-reports/名单-1.xlsx');
-    expect(safeCloudPath('a/..b/c..')).toBe('a/..b/c..');
+    expect(safeCloudPath('a/..b/c.d')).toBe('a/..b/c.d');
+    expect(safeCloudPath('a/...b')).toBe('a/...b');
+    expect(safeCloudPath('a/．．/b')).toBe('a/．．/b'); // full-width dots: a name on every file system
+  });
+
+  it('refuses what Windows would make something else: trailing dots or spaces, reserved characters, devices, over-long names', () => {
+    for (const bad of [
+      'a/.. /x', // Windows drops the space: `..`
+      'x/..  ',
+      'a/...',
+      'b.',
+      'a/c../d',
+      'a\u007fb',
+      'a<b',
+      'a>b',
+      'a"b',
+      'a|b',
+      'a?b',
+      'a*b',
+      'CON',
+      'a/nul.txt',
+      'Aux',
+      'com1.log',
+      'LPT9',
+      'a'.repeat(256),
+      `${'a/'.repeat(425)}b`,
+    ]) {
+      expect(safeCloudPath(bad)).toBeUndefined();
+    }
+    expect(safeCloudPath('a'.repeat(255))).toBe('a'.repeat(255));
+    expect(safeCloudPath('console/contest.txt')).toBe('console/contest.txt');
   });
 
   it('every resolved file stays under the storage root with Windows path rules', () => {
@@ -171,5 +206,8 @@ describe('cloud paths', () => {
     expect(fileUnder('/data/storage', 'a/b.txt', path.posix)).toBe('/data/storage/a/b.txt');
     expect(fileUnder('/data/storage', '/etc/passwd', path.posix)).toBe('/data/storage/etc/passwd');
     expect(fileUnder('/data/storage', 'a/../../etc/passwd', path.posix)).toBeUndefined();
+    // A name that only starts with two dots stays under the root, and is kept.
+    expect(fileUnder('/data/storage', '..foo', path.posix)).toBe('/data/storage/..foo');
+    expect(fileUnder('C:\\sandbox', '..foo', path.win32)).toBe('C:\\sandbox\\..foo');
   });
 });

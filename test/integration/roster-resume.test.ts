@@ -5,7 +5,7 @@
  */
 import crypto from 'crypto';
 import type { Sandbox } from '../../sandbox';
-import { callFunction, freshSandbox, importRoster, uploadFile } from '../helpers/sandbox';
+import { callFunction, freshSandbox, uploadFile } from '../helpers/sandbox';
 import { deploySandbox } from '../../scripts/lib/sandbox-deploy';
 import { serviceThroughSdk } from '../helpers/roster-suite';
 import type { RosterService } from '../../server/functions/roster/service';
@@ -86,7 +86,7 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(sandbox.db.dump('roster')).toHaveLength(before);
     expect(logLines.join('\n')).not.toContain(person(0).idCard);
   });
-  it('jobs still running when new keys are deployed are stopped (ROTATION_BUSY): written rows stay, uploads, chunks and lock go; after the rotation the file imports again', async () => {
+  it('jobs still running when new keys are deployed are stopped (ROTATION_BUSY): written rows stay, uploads, chunks and lock go', async () => {
     // A sandbox of its own (its data ends under new keys).
     const suite = sandbox;
     sandbox = await freshSandbox({ functionEnv: { ROSTER_ADMIN_OPENIDS: ADMIN } });
@@ -101,7 +101,7 @@ describe('a paused prepare resumed on the stored upload', () => {
   async function stoppedByRotation(): Promise<void> {
     // A job part-way through writing (its slice out of time after one batch: rows written, upload
     // gone, chunks stored) and a dry run paused in its prepare (its upload still stored).
-    const content = csv(csvRows(2500));
+    const content = csv(csvRows(1500));
     const writing = await reservedUpload(content, 'rotated.csv');
     const writer = serviceThroughSdk(
       sandbox,
@@ -114,9 +114,9 @@ describe('a paused prepare resumed on the stored upload', () => {
     const written = sandbox.db.dump('roster').length;
     expect(jobDoc()).toMatchObject({ state: 'running', inserted: written });
     expect(written).toBeGreaterThan(0);
-    expect(written).toBeLessThan(2500);
+    expect(written).toBeLessThan(1500);
     expect(sandbox.storage.list().filter((f) => f.includes(jobId)).length).toBeGreaterThan(0);
-    const dry = await reservedUpload(csv(csvRows(2400)), 'dry.csv');
+    const dry = await reservedUpload(csv(csvRows(1200)), 'dry.csv');
     const { jobId: dryJobId } = await service(0).import(ADMIN, { fileID: dry.fileID, dryRun: true });
     expect(jobDoc(dryJobId)).toMatchObject({ state: 'running', dryRun: true, preparedRow: expect.any(Number) });
     expect(sandbox.storage.exists(dry.cloudPath)).toBe(true);
@@ -162,24 +162,7 @@ describe('a paused prepare resumed on the stored upload', () => {
     expect(sandbox.db.dump('roster_jobs').filter((d) => d.kind === 'lock')).toEqual([]);
     expect(sandbox.db.dump('roster')).toHaveLength(written);
 
-    // The rotation runs to its end; the old keys are removed; the same file imports in full (the
-    // rows written before found unchanged).
-    let rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
-    for (let i = 0; i < 50 && rotation.state === 'running'; i += 1) {
-      rotation = await callFunction(sandbox, 'admin', ADMIN, { action: 'rotateKeys' });
-    }
-    expect(rotation).toMatchObject({ ok: true, state: 'done' });
-    const { PII_ENC_KEYS_OLD: _enc, PII_INDEX_KEYS_OLD: _index, ...current } = functionEnv;
-    await deploySandbox(sandbox, { only: ['admin', 'roster'], env: current });
-    const reserved = await callFunction(sandbox, 'roster', ADMIN, { action: 'reserveUpload', fileName: 'again.csv' });
-    const again = await uploadFile(sandbox, ADMIN, String(reserved.cloudPath), content, { reserve: false });
-    expect(await importRoster(sandbox, ADMIN, again)).toMatchObject({
-      state: 'done',
-      total: 2500,
-      unchanged: written,
-      inserted: 2500 - written,
-      failed: 0,
-    });
-    expect(sandbox.db.dump('roster')).toHaveLength(2500);
+    // What follows is the rotation's, tested with it (key-rotation.test.ts): it re-keys the rows
+    // written here, and once the old keys are removed the same file imports again (no lock is left).
   }
 });

@@ -21,12 +21,14 @@ import { loadSecrets, platformEnv, type SandboxSecrets } from './secrets';
 import {
   BadRequest,
   closeAfter,
+  continueOnRead,
   declaredTooLarge,
   MAX_BODY,
   MAX_JSON_DEPTH,
   nestedDeeperThan,
   readBody,
   parseMultipart,
+  refuseTooLarge,
   sendJson,
 } from './http-util';
 import { sandboxPort } from './env';
@@ -148,6 +150,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   /** A JSON object body; anything else is the caller's mistake (400), never the sandbox's (500). */
   const json = async (req: http.IncomingMessage): Promise<Record<string, unknown>> => {
     const text = (await readBody(req)).toString('utf8');
+    // Checked on the text: JSON.parse itself takes any depth, what follows it (a copy to a function's
+    // process) does not.
+    if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+      throw new BadRequest(`request body nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let value: unknown;
     try {
       value = JSON.parse(text || '{}');
@@ -156,9 +163,6 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new BadRequest('request body must be a JSON object');
-    }
-    if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
-      throw new BadRequest(`request body nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
     return value as Record<string, unknown>;
   };
@@ -403,16 +407,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     run.catch((err: unknown) => {
       if (!res.headersSent) {
         if (err instanceof BadRequest) {
-          if (err.status === 413) closeAfter(res);
-          sendJson(res, err.status, { error: err.message });
+          if (err.status === 413) refuseTooLarge(req, res, err.message);
+          else sendJson(res, err.status, { error: err.message });
         } else sendJson(res, 500, { error: (err as Error).message });
       } else res.end();
     });
   });
-  // A client that waits for `100 Continue` before a body declared too large gets the 413 instead.
+  // A client that waits for `100 Continue` gets it when a route reads its body (after the guard),
+  // and before a body declared too large the 413 instead.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!declaredTooLarge(req)) {
-      res.writeContinue();
+      continueOnRead(req, res);
       server.emit('request', req, res);
       return;
     }

@@ -77,6 +77,8 @@ export class Storage {
   private readonly key = crypto.randomBytes(32);
   /** Who uploaded each file from a client (its `_openid`); files the server side wrote have none. */
   private readonly ownersFile: string;
+  /** Where a file is written before it is moved into place: beside the root, so a name of 255 bytes has room. */
+  private readonly tmpDir: string;
   private owners: Record<string, string>;
 
   constructor(
@@ -88,6 +90,8 @@ export class Storage {
     this.root = path.join(dataDir, 'storage');
     fs.mkdirSync(this.root, { recursive: true });
     this.ownersFile = path.join(dataDir, 'storage-owners.json');
+    this.tmpDir = path.join(dataDir, 'storage-tmp');
+    fs.mkdirSync(this.tmpDir, { recursive: true });
     // No prototype: a file stored at `__proto__` or `constructor` has an owner like any other.
     this.owners = Object.assign(
       Object.create(null) as Record<string, string>,
@@ -147,7 +151,8 @@ export class Storage {
   /** Writes a file; `owner` is the uploading user's openid for a client upload, none for the server side. */
   write(cloudPath: string, content: Buffer, owner?: string): string {
     const file = this.file(cloudPath);
-    const tmp = `${file}.${process.pid}.tmp`;
+    // Not `${file}.tmp`: a name at the 255-byte limit would have no room for the suffix.
+    const tmp = path.join(this.tmpDir, `${process.pid}-${crypto.randomBytes(8).toString('hex')}`);
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(tmp, content);

@@ -3,6 +3,7 @@
  * malformed JSON a 400, and beyond loopback the per-start token (which its own functions carry).
  */
 import fs from 'fs';
+import http from 'http';
 import os from 'os';
 import path from 'path';
 import { startSandbox, type Sandbox } from '../../sandbox';
@@ -139,6 +140,11 @@ describe('on loopback', () => {
     }
     const fine = await httpExchange(`${sandbox.url}/gateway/functions/face`, 'POST', caller, deep(20));
     expect(fine.statusCode).toBe(200);
+    // Depth is read off the text: a flat body of millions of values is parsed once and answered.
+    const flat = `{"name":[${'0,'.repeat(10_000_000)}0]}`;
+    const wide = await httpExchange(`${sandbox.url}/sandbox/functions/crash`, 'POST', caller, flat);
+    expect(wide.statusCode).toBe(400);
+    expect(json(wide.text).error).toBe('name must be a deployed function');
   });
 
   it('a cloud path the local disk cannot hold is a 400 or 409 that names no local folder', async () => {
@@ -169,12 +175,24 @@ describe('on loopback', () => {
         expect(answer.text).not.toContain(sandbox.storage.root);
       }
     }
+    // A name at the 255-byte limit is stored (the file is written elsewhere first, then moved).
+    for (const cloudPath of ['n'.repeat(255), `deep/${'名'.repeat(85)}`]) {
+      expect((await upload(cloudPath)).statusCode).toBe(200);
+      expect(sandbox.storage.exists(cloudPath)).toBe(true);
+    }
     // A file stored at `__proto__` has its owner like any other: the uploader may replace it.
     expect((await upload('__proto__')).statusCode).toBe(200);
     expect(sandbox.storage.ownerOf('__proto__')).toBe('o_guard');
   });
 
   it('a body over 50 MB gets a 413 (declared or sent), then the connection closes; the sandbox goes on', async () => {
+    // Streamed without a length (chunked, 1 MB at a time): the 413 comes when it passes 50 MB.
+    const chunked = await stream(`${sandbox.url}/sandbox/storage/upload?cloudPath=big.bin`, {
+      'X-WX-OPENID': 'o_guard',
+    });
+    expect(chunked).toMatchObject({ statusCode: 413, continued: false });
+    expect(chunked.sentMb).toBeGreaterThan(50);
+    expect(chunked.sentMb).toBeLessThan(60);
     const declared = await httpExchange(`${sandbox.url}/sandbox/storage/upload?cloudPath=big.bin`, 'POST', {
       'X-WX-OPENID': 'o_guard',
       'content-length': String(60 * 1024 * 1024),
@@ -190,7 +208,69 @@ describe('on loopback', () => {
     expect(sandbox.storage.exists('big.bin')).toBe(false);
     expect((await httpExchange(`${sandbox.url}/health`, 'GET', {})).statusCode).toBe(200);
   });
+
+  it('sends 100 Continue only when a route reads the body: never to a refused or too-large request', async () => {
+    const upload = `${sandbox.url}/sandbox/storage/upload?cloudPath=expected.txt`;
+    const accepted = await stream(upload, { 'X-WX-OPENID': 'o_guard', expect: '100-continue' }, 1);
+    expect(accepted).toMatchObject({ statusCode: 200, continued: true });
+    expect(sandbox.storage.exists('expected.txt')).toBe(true);
+    const foreign = await stream(
+      upload,
+      { 'X-WX-OPENID': 'o_guard', expect: '100-continue', origin: 'https://evil.example' },
+      1,
+    );
+    expect(foreign).toMatchObject({ statusCode: 403, continued: false, sentMb: 0 });
+    const tooLarge = await stream(
+      upload,
+      { 'X-WX-OPENID': 'o_guard', expect: '100-continue', 'content-length': String(60 * 1024 * 1024) },
+      60,
+    );
+    expect(tooLarge).toMatchObject({ statusCode: 413, continued: false, sentMb: 0 });
+    expect((await httpExchange(`${sandbox.url}/health`, 'GET', {})).statusCode).toBe(200);
+  });
 });
+
+/**
+ * Sends up to `mb` megabytes in 1 MB writes, waiting for `100 Continue` first when the headers ask
+ * for it, and stops writing once an answer comes: the answer, whether the go-ahead came, and how
+ * many megabytes went out before the answer.
+ */
+function stream(
+  url: string,
+  headers: Record<string, string>,
+  mb = 80,
+): Promise<{ statusCode: number; continued: boolean; sentMb: number }> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let continued = false;
+    let sentMb = 0;
+    const chunk = Buffer.alloc(1024 * 1024, 0x78);
+    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => {
+      statusCode = res.statusCode ?? 0;
+      res.resume();
+      res.on('end', () => {
+        req.destroy();
+        resolve({ statusCode, continued, sentMb });
+      });
+    });
+    const writeOn = () => {
+      while (!statusCode && sentMb < mb) {
+        sentMb += 1;
+        if (!req.write(chunk)) return void req.once('drain', writeOn);
+      }
+      if (!statusCode) req.end();
+    };
+    // Writes after the answer closed the connection fail (EPIPE, reset): the answer is what counts.
+    req.on('error', (err) => (statusCode ? resolve({ statusCode, continued, sentMb }) : reject(err)));
+    if (headers.expect) {
+      req.on('continue', () => {
+        continued = true;
+        writeOn();
+      });
+      req.flushHeaders();
+    } else writeOn();
+  });
+}
 
 describe('beyond loopback (SANDBOX_HOST=0.0.0.0)', () => {
   let sandbox: Sandbox;

@@ -25,8 +25,16 @@ beforeEach(() => {
   write('package-lock.json', '{}');
   write('node_modules/@scope/ui/package.json', pkg('@scope/ui', { helper: '1.0.0', shared: '2.0.0' }));
   write('node_modules/@scope/ui/index.js', 'ui');
-  write('node_modules/@scope/ui/node_modules/shared/package.json', pkg('shared', { helper: '1.0.0' }));
+  // shared 2 → deep (nested two levels down) and → inner (beside it, inside ui).
+  write(
+    'node_modules/@scope/ui/node_modules/shared/package.json',
+    pkg('shared', { helper: '1.0.0', deep: '1.0.0', inner: '1.0.0' }),
+  );
   write('node_modules/@scope/ui/node_modules/shared/index.js', 'shared 2');
+  write('node_modules/@scope/ui/node_modules/shared/node_modules/deep/package.json', pkg('deep'));
+  write('node_modules/@scope/ui/node_modules/shared/node_modules/deep/index.js', 'deep');
+  write('node_modules/@scope/ui/node_modules/inner/package.json', pkg('inner'));
+  write('node_modules/@scope/ui/node_modules/inner/index.js', 'inner');
   write('node_modules/helper/package.json', pkg('helper', { '@scope/ui': '1.0.0' }));
   write('node_modules/helper/lib/index.js', 'helper');
   write('node_modules/shared/package.json', pkg('shared'));
@@ -51,6 +59,16 @@ describe('packKey', () => {
     ['a named dependency', 'node_modules/@scope/ui/index.js', 'ui, edited'],
     ['a hoisted dependency of a dependency', 'node_modules/helper/lib/index.js', 'helper, edited'],
     ['a nested dependency of a dependency', 'node_modules/@scope/ui/node_modules/shared/index.js', 'shared 2, edited'],
+    [
+      'a dependency nested two levels down',
+      'node_modules/@scope/ui/node_modules/shared/node_modules/deep/index.js',
+      'deep, edited',
+    ],
+    [
+      "a dependency hoisted inside its parent's parent",
+      'node_modules/@scope/ui/node_modules/inner/index.js',
+      'inner, edited',
+    ],
     ['a hoisted dependency (a file added)', 'node_modules/helper/lib/extra.js', 'new'],
   ])('changes with %s', (_what, rel, content) => {
     const before = key();

@@ -155,6 +155,8 @@ export class Storage {
     const tmp = path.join(this.tmpDir, `${process.pid}-${crypto.randomBytes(8).toString('hex')}`);
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
+      // Made again here too: a data dir deleted by hand under a running sandbox leaves it missing.
+      fs.mkdirSync(this.tmpDir, { recursive: true });
       fs.writeFileSync(tmp, content);
       fs.renameSync(tmp, file);
     } catch (err) {

@@ -2,6 +2,18 @@
 import fs from 'fs';
 import path from 'path';
 import { DEFAULT_DATA_DIR } from '../sandbox';
+import { readSession } from '../sandbox/session';
+
+/** Whether a sandbox answers at `url` (`/health` is public: no token needed). */
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(3000) });
+    await res.arrayBuffer();
+    return true;
+  } catch {
+    return false; // stopped without removing its session (killed): nothing holds the data dir
+  }
+}
 
 export async function main(): Promise<number> {
   const dir = path.resolve(process.env.SANDBOX_DATA_DIR ?? DEFAULT_DATA_DIR);
@@ -11,6 +23,13 @@ export async function main(): Promise<number> {
   }
   if (!fs.existsSync(path.join(dir, 'secrets.json')) && !fs.existsSync(path.join(dir, 'db'))) {
     console.error(`refusing to delete ${dir}: it does not look like a sandbox data dir`);
+    return 1;
+  }
+  // A running sandbox holds its database in memory and its journal open: it would go on as if
+  // nothing had been deleted, and the next start would find only what it wrote after.
+  const session = readSession(dir);
+  if (session && (await answers(session.url))) {
+    console.error(`refusing to delete ${dir}: the sandbox at ${session.url} is using it; stop it (Ctrl-C) first`);
     return 1;
   }
   fs.rmSync(dir, { recursive: true, force: true });

@@ -15,13 +15,18 @@ jest.setTimeout(180_000);
 describe('resumable, sliced and concurrent imports: faults and cleanup', () => {
   it('under a deployed timeout below the manifest (10 s), slices shrink to fit and the log names the setting', async () => {
     // The function sees the platform's limit as context.time_limit_in_ms: slices of 5 s, not 40.
-    const short = await ownSandbox({
-      functionTimeouts: { roster: 10 },
-      // 10 batches need at least 9 s of database time: more than one 5 s slice on any machine.
-      quota: { latencyMs: 300 },
-    });
+    const short = await ownSandbox({ functionTimeouts: { roster: 10 } });
     try {
       const fileID = await putUpload(short, 'roster-uploads/short.xlsx', cleanRoster(10000));
+      // Each of the 10 batch inserts (a fresh roster: one insert per batch) takes 1.2 s: 12 s of
+      // writing, more than one 5 s slice on any machine, however fast, and more than the 10 s
+      // timeout, so an invocation that kept the configured 40 s slice would be killed.
+      await post(short, '/sandbox/db/faults', {
+        action: 'database.insertDocument',
+        collection: 'roster',
+        latencyMs: 1200,
+        times: 10,
+      });
       const call = (event: Record<string, unknown>) => gateway(event, ADMIN, short);
       const started = await call({ action: 'import', fileID });
       expect(started.status).toBe(200);

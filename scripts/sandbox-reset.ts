@@ -4,12 +4,15 @@ import path from 'path';
 import { DEFAULT_DATA_DIR } from '../sandbox';
 import { readSession } from '../sandbox/session';
 
-/** Whether a sandbox answers at `url` (`/health` is public: no token needed). */
+/**
+ * Whether a sandbox answers at `url` (`/health` is public: no token needed). Another program now on
+ * a killed sandbox's port does not count: only a sandbox's own health answer does.
+ */
 async function answers(url: string): Promise<boolean> {
   try {
     const res = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(3000) });
-    await res.arrayBuffer();
-    return true;
+    const body = (await res.json()) as { ok?: unknown; env?: unknown } | null;
+    return res.status === 200 && body?.ok === true && typeof body.env === 'string';
   } catch {
     return false; // stopped without removing its session (killed): nothing holds the data dir
   }

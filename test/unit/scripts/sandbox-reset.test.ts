@@ -52,7 +52,7 @@ it('refuses a folder that is not a sandbox data dir, and keeps it', async () => 
 });
 
 it('refuses while the sandbox its session names answers, and deletes once it is gone', async () => {
-  const server = http.createServer((_req, res) => res.end('{"ok":true}'));
+  const server = http.createServer((_req, res) => res.end('{"ok":true,"env":"sandbox-local","appid":"wx0"}'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dir = dataDir(['secrets.json']);
@@ -67,6 +67,19 @@ it('refuses while the sandbox its session names answers, and deletes once it is 
   }
   // Killed without removing its session: the port no longer answers.
   expect(await reset(dir)).toEqual({ code: 0, out: `sandbox data removed: ${dir}` });
+  expect(fs.existsSync(dir)).toBe(false);
+});
+
+it("another program now on a killed sandbox's port does not block the reset", async () => {
+  const server = http.createServer((_req, res) => res.writeHead(404).end('not found'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = dataDir(['secrets.json']);
+  writeSession(dir, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  try {
+    expect(await reset(dir)).toEqual({ code: 0, out: `sandbox data removed: ${dir}` });
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
   expect(fs.existsSync(dir)).toBe(false);
 });
 

@@ -6,15 +6,23 @@ import { readSession } from '../sandbox/session';
 
 /**
  * Whether a sandbox answers at `url` (`/health` is public: no token needed). Another program now on
- * a killed sandbox's port does not count: only a sandbox's own health answer does.
+ * a killed sandbox's port does not count: only a sandbox's own health answer does. Only a refused
+ * connection (or an unusable address) means stopped: a sandbox too busy to answer in 3 s is running.
  */
 async function answers(url: string): Promise<boolean> {
+  let health: URL;
   try {
-    const res = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(3000) });
-    const body = (await res.json()) as { ok?: unknown; env?: unknown } | null;
-    return res.status === 200 && body?.ok === true && typeof body.env === 'string';
+    health = new URL('/health', url);
   } catch {
-    return false; // stopped without removing its session (killed): nothing holds the data dir
+    return false; // no address a sandbox could have written
+  }
+  try {
+    const res = await fetch(health, { signal: AbortSignal.timeout(3000), redirect: 'error' });
+    const body = (await res.json().catch(() => null)) as { ok?: unknown; env?: unknown } | null;
+    return res.status === 200 && body?.ok === true && typeof body.env === 'string';
+  } catch (err) {
+    // Stopped without removing its session (killed): nothing holds the data dir.
+    return (err as { cause?: { code?: unknown } }).cause?.code !== 'ECONNREFUSED';
   }
 }
 

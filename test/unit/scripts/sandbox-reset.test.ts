@@ -83,6 +83,22 @@ it("another program now on a killed sandbox's port does not block the reset", as
   expect(fs.existsSync(dir)).toBe(false);
 });
 
+it('a sandbox too busy to answer in 3 s counts as running: its data stays', async () => {
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((_req, res) => void held.push(res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = dataDir(['secrets.json']);
+  writeSession(dir, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  try {
+    expect((await reset(dir)).code).toBe(1);
+    expect(fs.existsSync(path.join(dir, 'secrets.json'))).toBe(true);
+  } finally {
+    for (const res of held) res.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 it('a storage whose data dir was deleted under it still stores files', () => {
   const dir = dataDir([]);
   const storage = new Storage(dir, 'env-test', () => 'http://127.0.0.1:1', Date.now);

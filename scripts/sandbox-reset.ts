@@ -40,7 +40,10 @@ export async function main(): Promise<number> {
   // nothing had been deleted, and the next start would find only what it wrote after.
   const session = readSession(dir);
   if (session && (await answers(session.url))) {
-    console.error(`refusing to delete ${dir}: the sandbox at ${session.url} is using it; stop it (Ctrl-C) first`);
+    console.error(
+      `refusing to delete ${dir}: the sandbox at ${session.url} is using it; stop it (Ctrl-C) first` +
+        ` (if it is already stopped, delete ${path.join(dir, 'session.json')} and run this again)`,
+    );
     return 1;
   }
   fs.rmSync(dir, { recursive: true, force: true });

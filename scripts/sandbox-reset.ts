@@ -2,7 +2,7 @@
 import fs from 'fs';
 import path from 'path';
 import { DEFAULT_DATA_DIR } from '../sandbox';
-import { readSession } from '../sandbox/session';
+import { readSession, sessionFile } from '../sandbox/session';
 
 /**
  * Whether a sandbox answers at `url` (`/health` is public: no token needed). Another program now on
@@ -42,7 +42,7 @@ export async function main(): Promise<number> {
   if (session && (await answers(session.url))) {
     console.error(
       `refusing to delete ${dir}: the sandbox at ${session.url} is using it; stop it (Ctrl-C) first` +
-        ` (if it is already stopped, delete ${path.join(dir, 'session.json')} and run this again)`,
+        ` (if it is already stopped, delete ${sessionFile(dir)} and run this again)`,
     );
     return 1;
   }

@@ -51,52 +51,62 @@ it('refuses a folder that is not a sandbox data dir, and keeps it', async () => 
   expect(fs.existsSync(path.join(dir, 'notes.txt'))).toBe(true);
 });
 
-it('refuses while the sandbox its session names answers, and deletes once it is gone', async () => {
-  const server = http.createServer((_req, res) => res.end('{"ok":true,"env":"sandbox-local","appid":"wx0"}'));
+/** Runs `check` while a server answering with `handler` is at the address `dir`'s session names. */
+async function whileServing(
+  dir: string,
+  handler: http.RequestListener,
+  check: (url: string) => Promise<void>,
+): Promise<void> {
+  const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const dir = dataDir(['secrets.json']);
   writeSession(dir, { url });
   try {
-    const refused = await reset(dir);
-    expect(refused.code).toBe(1);
-    expect(refused.out).toContain(`the sandbox at ${url} is using it; stop it (Ctrl-C) first`);
-    expect(fs.existsSync(path.join(dir, 'secrets.json'))).toBe(true);
+    await check(url);
   } finally {
+    server.closeAllConnections(); // a request held unanswered too
     await new Promise((resolve) => server.close(resolve));
   }
+}
+
+it('refuses while the sandbox its session names answers, and deletes once it is gone', async () => {
+  const dir = dataDir(['secrets.json']);
+  const health = '{"ok":true,"env":"sandbox-local","appid":"wx0"}';
+  await whileServing(
+    dir,
+    (_req, res) => res.end(health),
+    async (url) => {
+      const refused = await reset(dir);
+      expect(refused.code).toBe(1);
+      expect(refused.out).toContain(`the sandbox at ${url} is using it; stop it (Ctrl-C) first`);
+      expect(fs.existsSync(path.join(dir, 'secrets.json'))).toBe(true);
+    },
+  );
   // Killed without removing its session: the port no longer answers.
   expect(await reset(dir)).toEqual({ code: 0, out: `sandbox data removed: ${dir}` });
   expect(fs.existsSync(dir)).toBe(false);
 });
 
 it("another program now on a killed sandbox's port does not block the reset", async () => {
-  const server = http.createServer((_req, res) => res.writeHead(404).end('not found'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const dir = dataDir(['secrets.json']);
-  writeSession(dir, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-  try {
-    expect(await reset(dir)).toEqual({ code: 0, out: `sandbox data removed: ${dir}` });
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await whileServing(
+    dir,
+    (_req, res) => res.writeHead(404).end('not found'),
+    async () => expect(await reset(dir)).toEqual({ code: 0, out: `sandbox data removed: ${dir}` }),
+  );
   expect(fs.existsSync(dir)).toBe(false);
 });
 
 it('a sandbox too busy to answer in 3 s counts as running: its data stays', async () => {
-  const held: http.ServerResponse[] = [];
-  const server = http.createServer((_req, res) => void held.push(res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const dir = dataDir(['secrets.json']);
-  writeSession(dir, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-  try {
-    expect((await reset(dir)).code).toBe(1);
-    expect(fs.existsSync(path.join(dir, 'secrets.json'))).toBe(true);
-  } finally {
-    for (const res of held) res.destroy();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await whileServing(
+    dir,
+    () => undefined, // never answers
+    async () => {
+      expect((await reset(dir)).code).toBe(1);
+      expect(fs.existsSync(path.join(dir, 'secrets.json'))).toBe(true);
+    },
+  );
 });
 
 it('a storage whose data dir was deleted under it still stores files', () => {
